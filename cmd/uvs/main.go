@@ -1,0 +1,220 @@
+// Command uvs is a userspace virtual server: an LVS-style layer-4 load balancer that needs no
+// ip_vs kernel module. This file only parses flags and wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/forward"
+)
+
+const usage = `usage: uvs <command> [flags]
+
+commands:
+  run --config FILE      run the director in the foreground (SIGHUP reloads FILE)
+  check --config FILE    validate FILE
+  demo                   build a namespace lab, send traffic through DR and NAT services, clean up
+  version                print version information
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 1
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		return cmdVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "uvs: unknown command %q\n%s", args[0], usage)
+	return 1
+}
+
+// newFlags returns a flag set that reports errors on stderr and never exits the process.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("uvs "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func configFlag(fs *flag.FlagSet) *string {
+	path := fs.String("config", "", "configuration `FILE` (TOML)")
+	fs.StringVar(path, "c", "", "shorthand for --config")
+	return path
+}
+
+// loadConfig loads and validates path, printing each problem on its own line.
+func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	if path == "" {
+		fmt.Fprintln(stderr, "uvs: --config FILE is required")
+		return nil, false
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		printConfigError(err, stderr)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func printConfigError(err error, stderr io.Writer) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(stderr, p.String())
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "uvs: %v\n", err)
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return 1
+	}
+	reals := 0
+	for _, s := range cfg.Services {
+		reals += len(s.Reals)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers)\n", *path, len(cfg.Services), reals)
+	return 0
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	path := configFlag(fs)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	log, err := newLogger(*logFormat, *logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return 1
+	}
+	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				cfg, err := config.Load(*path)
+				if err != nil {
+					log.Error("reload rejected; the running config stays", "file", *path, "err", err)
+					continue
+				}
+				if err := d.Reload(cfg); err != nil {
+					log.Error("reload rejected; the running config stays", "file", *path, "err", err)
+					continue
+				}
+				log.Info("reloaded", "file", *path, "services", len(cfg.Services))
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := bench.RunDemo(ctx, self, stdout); err != nil {
+		fmt.Fprintf(stderr, "uvs: demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdVersion(stdout io.Writer) int {
+	commit, modified := "unknown", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = " (modified)"
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "uvs %s\ngo %s %s/%s\ncommit %s%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, commit, modified)
+	return 0
+}
+
+// version is set at release time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"

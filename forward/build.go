@@ -1,0 +1,337 @@
+package forward
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/sched"
+)
+
+// maxServices bounds service IDs: conntrack entries store the ID in 16 bits.
+const maxServices = 1 << 16
+
+// registry gives services and real servers identities that survive reloads: a service keeps
+// its ID, load counters and statistics while its (VIP, protocol, port) stays in the config, and
+// a real server keeps its slot, load and statistics while its address and port stay in the
+// service. Connections store these IDs, so a reload never points them at another server.
+// Control side only.
+type registry struct {
+	workers  int
+	services map[svcKey]*svcState
+	used     []bool // service IDs in use
+}
+
+type svcState struct {
+	id    uint16
+	loads []sched.Load // capacity only grows; slots are stable
+	slots map[realKey]int
+	reals []*realState // by slot; nil = free
+	stats []Counters
+}
+
+type realKey struct {
+	addr [4]byte
+	port uint16
+}
+
+type realState struct {
+	stats []Counters
+}
+
+func newRegistry(workers int) *registry {
+	return &registry{workers: workers, services: map[svcKey]*svcState{}}
+}
+
+// Egress is looked up for each real server while building a snapshot.
+type egressFunc func(addr [4]byte) (txIf int, src, dst [6]byte, srcIP [4]byte, mtu int)
+
+// build turns a validated config into a snapshot, keeping identities from earlier builds.
+// It returns the snapshot and the NAT reals the shield must cover. A failure leaves the
+// registry unchanged.
+func (g *registry) build(cfg *config.Config, ifaces []Iface, egress egressFunc, gen uint64) (*Snapshot, error) {
+	s := &Snapshot{
+		Gen:      gen,
+		vips:     map[[4]byte]struct{}{},
+		services: map[svcKey]*Service{},
+		natReal:  map[svcKey]struct{}{},
+		natAddr:  map[[4]byte]struct{}{},
+		Ifaces:   ifaces,
+		Sloppy:   cfg.Conntrack.SloppyTCP,
+	}
+	// Plan first, so that an error (too many services) changes nothing.
+	type plan struct {
+		key   svcKey
+		st    *svcState
+		fresh bool
+	}
+	// Services are matched by (VIP, protocol, first port).
+	plans := make([]plan, len(cfg.Services))
+	keep := map[svcKey]bool{}
+	for i := range cfg.Services {
+		cs := &cfg.Services[i]
+		k := svcKey{addr: cs.VIP.As4(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
+		keep[k] = true
+		if st := g.services[k]; st != nil {
+			plans[i] = plan{key: k, st: st}
+			continue
+		}
+		plans[i] = plan{key: k, fresh: true}
+	}
+	if len(cfg.Services) > maxServices {
+		return nil, fmt.Errorf("forward: %d services: at most %d", len(cfg.Services), maxServices)
+	}
+	// Release services that are gone.
+	for k, st := range g.services {
+		if !keep[k] {
+			g.used[st.id] = false
+			delete(g.services, k)
+		}
+	}
+	for i := range cfg.Services {
+		cs := &cfg.Services[i]
+		p := &plans[i]
+		if p.fresh {
+			p.st = &svcState{id: g.allocID(), slots: map[realKey]int{}, stats: make([]Counters, g.workers)}
+			g.services[p.key] = p.st
+		}
+		svc, err := g.service(cs, p.st, egress)
+		if err != nil {
+			return nil, err
+		}
+		for int(svc.ID) >= len(s.byID) {
+			s.byID = append(s.byID, nil)
+		}
+		s.byID[svc.ID] = svc
+		s.vips[svc.VIP] = struct{}{}
+		ports := cs.Ports
+		if len(ports) == 0 {
+			ports = []uint16{cs.Port}
+		}
+		for _, port := range ports {
+			s.services[svcKey{addr: svc.VIP, proto: svc.Proto, port: port}] = svc
+			if port == 0 {
+				s.hasPort0 = true
+			}
+		}
+		for _, r := range svc.Reals {
+			if r != nil && r.Method == MethodNAT {
+				s.natReal[svcKey{addr: r.Addr, port: r.Port, proto: svc.Proto}] = struct{}{}
+				s.natAddr[r.Addr] = struct{}{}
+			}
+		}
+	}
+	return s, nil
+}
+
+func (g *registry) allocID() uint16 {
+	for i, u := range g.used {
+		if !u {
+			g.used[i] = true
+			return uint16(i)
+		}
+	}
+	g.used = append(g.used, true)
+	return uint16(len(g.used) - 1)
+}
+
+// service builds one snapshot service, reusing slots of reals that stay.
+func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) (*Service, error) {
+	kind, err := sched.ParseKind(cs.Scheduler)
+	if err != nil {
+		return nil, fmt.Errorf("forward: service %s: %w", cs.VIP, err)
+	}
+	var flags sched.Flags
+	for _, f := range cs.SchedulerFlags {
+		fl, err := sched.ParseFlag(f)
+		if err != nil {
+			return nil, fmt.Errorf("forward: service %s: %w", cs.VIP, err)
+		}
+		flags |= fl
+	}
+	// Free the slots of reals that are gone; give new reals the lowest free slots.
+	want := map[realKey]bool{}
+	for _, r := range cs.Reals {
+		want[realKey{r.Address.As4(), realPort(cs, &r)}] = true
+	}
+	for k, slot := range st.slots {
+		if !want[k] {
+			delete(st.slots, k)
+			st.reals[slot] = nil
+		}
+	}
+	for _, r := range cs.Reals {
+		k := realKey{r.Address.As4(), realPort(cs, &r)}
+		if _, ok := st.slots[k]; ok {
+			continue
+		}
+		slot := -1
+		for i, rs := range st.reals {
+			if rs == nil {
+				slot = i
+				break
+			}
+		}
+		if slot < 0 {
+			slot = len(st.reals)
+			st.reals = append(st.reals, nil)
+		}
+		st.slots[k] = slot
+		st.reals[slot] = &realState{stats: make([]Counters, g.workers)}
+	}
+	if len(st.reals) > len(st.loads) {
+		// Grow the load array. Workers may still be counting on the old one until they load
+		// the new snapshot, so a few updates can be lost here; growth is rare (a new real
+		// beyond every earlier slot) and counts are clamped at zero when read.
+		loads := make([]sched.Load, max(2*len(st.reals), 8))
+		for i := range st.loads {
+			loads[i].Add(st.loads[i].Active(), st.loads[i].Inactive(), nil)
+		}
+		st.loads = loads
+	}
+	svc := &Service{
+		ID:    st.id,
+		Name:  cs.Name,
+		VIP:   cs.VIP.As4(),
+		Port:  firstPort(cs),
+		Proto: protoNumber(cs.Protocol),
+		Reals: make([]*Real, len(st.reals)),
+		Specs: make([]sched.RealSpec, len(st.reals)),
+		Loads: st.loads[:len(st.reals)],
+		Stats: st.stats,
+	}
+	if cs.PersistenceTimeout > 0 {
+		svc.PersistMs = uint32(min(cs.PersistenceTimeout, 24*time.Hour*20) / time.Millisecond)
+		svc.PersistBits = cs.PersistenceBits
+		if svc.PersistBits == 0 {
+			svc.PersistBits = 32
+		}
+		svc.TplPort = svc.Port
+	}
+	for _, r := range cs.Reals {
+		k := realKey{r.Address.As4(), realPort(cs, &r)}
+		slot := st.slots[k]
+		rs := st.reals[slot]
+		real := &Real{
+			Slot:   uint16(slot),
+			Addr:   k.addr,
+			Port:   k.port,
+			Method: methodOf(r.Forward),
+			Weight: int32(r.Weight),
+			Stats:  rs.stats,
+		}
+		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
+		svc.Reals[slot] = real
+		svc.Specs[slot] = sched.RealSpec{
+			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
+			Upper: uint32(r.UpperThreshold), Lower: uint32(r.LowerThreshold),
+		}
+	}
+	for i := range svc.Specs {
+		if svc.Reals[i] == nil {
+			// A free slot: weight 0 so no scheduler picks it; its address keeps sh/mh
+			// tables from shifting when it is refilled.
+			svc.Specs[i] = sched.RealSpec{}
+		}
+	}
+	tbl, err := sched.Build(sched.Spec{Kind: kind, Flags: flags, Reals: svc.Specs, MHTableSize: uint32(cs.MHTableSize)})
+	if err != nil {
+		return nil, fmt.Errorf("forward: service %s:%d: %w", cs.VIP, svc.Port, err)
+	}
+	svc.Sched = tbl
+	return svc, nil
+}
+
+func firstPort(cs *config.Service) uint16 {
+	if len(cs.Ports) > 0 {
+		return cs.Ports[0]
+	}
+	return cs.Port
+}
+
+func realPort(cs *config.Service, r *config.Real) uint16 {
+	if r.Port != 0 {
+		return r.Port
+	}
+	return firstPort(cs)
+}
+
+func protoNumber(p config.Protocol) uint8 {
+	if p == config.ProtocolUDP {
+		return protoUDP
+	}
+	return protoTCP
+}
+
+func methodOf(f config.Forward) Method {
+	switch f {
+	case config.ForwardDR:
+		return MethodDR
+	case config.ForwardTUN:
+		return MethodTUN
+	case config.ForwardNAT:
+		return MethodNAT
+	}
+	return MethodInvalid
+}
+
+// steering returns the fanout steering inputs for a snapshot.
+func (s *Snapshot) steering() ([]SteerVIP, []SteerNAT) {
+	byVIP := map[[4]byte]*SteerVIP{}
+	var vips []SteerVIP
+	var order [][4]byte
+	for _, svc := range s.byID {
+		if svc == nil {
+			continue
+		}
+		if _, ok := byVIP[svc.VIP]; !ok {
+			byVIP[svc.VIP] = &SteerVIP{Addr: svc.VIP}
+			order = append(order, svc.VIP)
+		}
+	}
+	var nat []SteerNAT
+	for _, svc := range s.byID {
+		if svc == nil || svc.PersistMs == 0 {
+			continue
+		}
+		v := byVIP[svc.VIP]
+		for k, x := range s.services {
+			if x == svc {
+				v.Persist = append(v.Persist, SteerPersist{Port: k.port, Bits: svc.PersistBits})
+			}
+		}
+		for _, r := range svc.Reals {
+			if r != nil && r.Method == MethodNAT {
+				nat = append(nat, SteerNAT{Addr: r.Addr, Port: r.Port, Bits: svc.PersistBits})
+			}
+		}
+	}
+	for _, a := range order {
+		v := byVIP[a]
+		// Port-0 entries first would shadow the others; put them last, as lookupService does.
+		sortPersist(v.Persist)
+		vips = append(vips, *v)
+	}
+	return vips, nat
+}
+
+func sortPersist(p []SteerPersist) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && (p[j-1].Port == 0 && p[j].Port != 0 || p[j-1].Port != 0 && p[j].Port != 0 && p[j-1].Port > p[j].Port); j-- {
+			p[j-1], p[j] = p[j], p[j-1]
+		}
+	}
+}
+
+// shieldSets returns the VIPs and NAT reals the kernel must be kept away from.
+func (s *Snapshot) shieldSets() ([][4]byte, []NATReal) {
+	var vips [][4]byte
+	for v := range s.vips {
+		vips = append(vips, v)
+	}
+	var nat []NATReal
+	for k := range s.natReal {
+		nat = append(nat, NATReal{Addr: k.addr, Proto: k.proto, Port: k.port})
+	}
+	return vips, nat
+}

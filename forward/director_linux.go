@@ -1,0 +1,396 @@
+//go:build linux
+
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/conntrack"
+)
+
+// Log attribute keys.
+const (
+	logVIP    = "vip"
+	logReal   = "real"
+	logIface  = "iface"
+	logErr    = "err"
+	logWorker = "worker"
+)
+
+// Options configure a Director. Config is required; the zero value of the rest means defaults.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	Ring   RingConfig
+	// ResolveWait bounds how long Start waits for every real server's egress to resolve
+	// before it starts forwarding (default 3 s). Unresolved reals are reported and their
+	// traffic counted as dropped until they resolve.
+	ResolveWait time.Duration
+}
+
+// Director is the running data plane: one worker per CPU (or as configured), each with an RX
+// ring and a TX queue per interface, fed by a snapshot that the control side rebuilds when the
+// config, a route or a neighbour changes.
+type Director struct {
+	log    *slog.Logger
+	opts   Options
+	ifaces []Iface
+
+	mu    sync.Mutex // guards cfg, reg, gen and the publishing of snapshots
+	cfg   *config.Config
+	reg   *registry
+	gen   uint64
+	steer []bpf.RawInstruction
+
+	snap     atomic.Pointer[Snapshot]
+	workers  []*worker
+	stop     atomic.Bool
+	wg       sync.WaitGroup
+	shield   *Shield
+	resolver *Resolver
+	epoch    time.Time
+}
+
+// NewDirector opens every socket and ring and installs the shield, but forwards nothing until
+// Run. On error everything it set up is undone.
+func NewDirector(opts Options) (_ *Director, err error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("forward: no config")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ResolveWait == 0 {
+		opts.ResolveWait = 3 * time.Second
+	}
+	nw := cfg.Director.Workers
+	if nw <= 0 {
+		nw = runtime.NumCPU()
+	}
+	d := &Director{log: log, opts: opts, cfg: cfg, reg: newRegistry(nw), epoch: time.Now()}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	for _, name := range cfg.Director.Interfaces {
+		ifc, err := lookupIface(name)
+		if err != nil {
+			return nil, err
+		}
+		d.ifaces = append(d.ifaces, ifc)
+	}
+	if d.shield, err = NewShield(ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log}); err != nil {
+		return nil, err
+	}
+	if d.resolver, err = NewResolver(ResolverConfig{Logger: log, OnChange: d.egressChanged}); err != nil {
+		return nil, err
+	}
+	to := conntrack.DefaultTimeouts()
+	to.SetIPVS(cfg.Timeouts.TCP, cfg.Timeouts.TCPFin, cfg.Timeouts.UDP)
+	perWorker := max(cfg.Conntrack.MaxConnections/nw, 1024)
+	ring := opts.Ring.withDefaults()
+	for i := 0; i < nw; i++ {
+		ct, err := conntrack.New(conntrack.Config{Capacity: perWorker, Timeouts: to, SloppyTCP: cfg.Conntrack.SloppyTCP})
+		if err != nil {
+			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
+		}
+		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
+		w.eng = newEngine(i, ct, ring.BlockBytes/64, 64<<10, uint64(i)+1)
+		d.workers = append(d.workers, w)
+		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+			return nil, fmt.Errorf("forward: eventfd: %w", err)
+		}
+	}
+	for slot, ifc := range d.ifaces {
+		var group uint16
+		for _, w := range d.workers {
+			r, err := openRX(ifc.Index, slot, ring)
+			if err != nil {
+				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
+			}
+			w.rings = append(w.rings, r)
+			if group, err = r.joinFanout(group); err != nil {
+				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
+			}
+			q, err := openTX(ifc.Index, cfg.Director.TXMode == config.TXModeRing)
+			if err != nil {
+				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
+			}
+			w.tx = append(w.tx, q)
+		}
+	}
+	return d, nil
+}
+
+func lookupIface(name string) (Iface, error) {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return Iface{}, fmt.Errorf("forward: interface %s: %w", name, err)
+	}
+	a := link.Attrs()
+	ifc := Iface{Name: name, Index: a.Index, MTU: a.MTU}
+	if len(a.HardwareAddr) != 6 {
+		return Iface{}, fmt.Errorf("forward: interface %s: not an Ethernet device", name)
+	}
+	copy(ifc.MAC[:], a.HardwareAddr)
+	if addrs, err := netlink.AddrList(link, netlink.FAMILY_V4); err == nil && len(addrs) > 0 {
+		copy(ifc.Addr[:], addrs[0].IP.To4())
+	}
+	return ifc, nil
+}
+
+// Run forwards until ctx is done, then stops the workers and undoes every change to the host.
+func (d *Director) Run(ctx context.Context) error {
+	defer d.close()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resolverDone := make(chan error, 1)
+	go func() { resolverDone <- d.resolver.Run(rctx) }()
+
+	d.mu.Lock()
+	d.resolver.SetTargets(realTargets(d.cfg))
+	d.mu.Unlock()
+	d.waitResolved(ctx)
+	if err := d.publish(); err != nil {
+		return err
+	}
+	for _, w := range d.workers {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			w.run()
+		}()
+	}
+	d.announce(nil)
+	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-resolverDone:
+		if err != nil {
+			err = fmt.Errorf("forward: egress resolver: %w", err)
+		}
+	}
+	d.stopWorkers()
+	return err
+}
+
+// waitResolved waits until every real server resolves, or ResolveWait passes.
+func (d *Director) waitResolved(ctx context.Context) {
+	deadline := time.Now().Add(d.opts.ResolveWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		d.mu.Lock()
+		targets := realTargets(d.cfg)
+		d.mu.Unlock()
+		ok := true
+		for _, t := range targets {
+			if !d.resolver.Lookup(t).Valid {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Reload applies a new, validated config. Unchanged services keep their connections,
+// counters and persistence; on error the running state is unchanged.
+func (d *Director) Reload(cfg *config.Config) error {
+	if !sameStrings(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
+		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.cfg = cfg
+	d.resolver.SetTargets(realTargets(cfg))
+	d.mu.Unlock()
+	if err := d.publish(); err != nil {
+		d.mu.Lock()
+		d.cfg = old
+		d.mu.Unlock()
+		return err
+	}
+	d.announce(old)
+	return nil
+}
+
+// egressChanged is the resolver's callback: rebuild with the new routes and neighbours.
+func (d *Director) egressChanged() {
+	if d.snap.Load() == nil {
+		return // not started; Run publishes the first snapshot
+	}
+	if err := d.publish(); err != nil {
+		d.log.Error("rebuild after egress change", logErr, err)
+	}
+}
+
+// publish builds a snapshot from the current config and egress, updates the shield and the
+// steering program, and hands the snapshot to the workers.
+func (d *Director) publish() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	s, err := d.reg.build(d.cfg, d.ifaces, d.egress, d.gen)
+	if err != nil {
+		return err
+	}
+	vips, nat := s.shieldSets()
+	if err := d.shield.Update(vips, nat); err != nil {
+		return err
+	}
+	sv, sn := s.steering()
+	prog, err := BuildSteerProgram(sv, sn)
+	if err != nil {
+		return err
+	}
+	if !sameProgram(prog, d.steer) {
+		filter := make([]unix.SockFilter, len(prog))
+		for i, ins := range prog {
+			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+		}
+		for slot := range d.ifaces {
+			if err := d.workers[0].rings[slot].setFanoutProgram(filter); err != nil {
+				return err
+			}
+		}
+		d.steer = prog
+	}
+	d.snap.Store(s)
+	return nil
+}
+
+// egress maps a real server's resolved egress onto an interface slot.
+func (d *Director) egress(addr [4]byte) (int, [6]byte, [6]byte, [4]byte, int) {
+	e := d.resolver.Lookup(addr)
+	if !e.Valid {
+		return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+	}
+	for slot, ifc := range d.ifaces {
+		if ifc.Index == e.Ifindex {
+			return slot, e.SrcMAC, e.DstMAC, e.SrcAddr, e.MTU
+		}
+	}
+	d.log.Warn("real server egress is not a listened interface", logReal, net.IP(addr[:]).String(), logIface, e.Ifname)
+	return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+}
+
+// announce sends gratuitous ARP for VIPs that are new since old (all of them when old is nil).
+func (d *Director) announce(old *config.Config) {
+	had := map[[4]byte]bool{}
+	if old != nil {
+		for _, s := range old.Services {
+			had[s.VIP.As4()] = true
+		}
+	}
+	seen := map[[4]byte]bool{}
+	for _, s := range d.cfg.Services {
+		v := s.VIP.As4()
+		if had[v] || seen[v] {
+			continue
+		}
+		seen[v] = true
+		for _, ifc := range d.ifaces {
+			go func() {
+				if err := SendGratuitousARP(ifc.Name, v, 3, 200*time.Millisecond); err != nil {
+					d.log.Warn("gratuitous ARP", logVIP, net.IP(v[:]).String(), logIface, ifc.Name, logErr, err)
+				}
+			}()
+		}
+	}
+}
+
+func (d *Director) stopWorkers() {
+	d.stop.Store(true)
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for _, w := range d.workers {
+		if w.wake >= 0 {
+			_, _ = unix.Write(w.wake, one)
+		}
+	}
+	d.wg.Wait()
+}
+
+// close releases sockets and removes the shield. Safe to call more than once.
+func (d *Director) close() {
+	for _, w := range d.workers {
+		w.close()
+	}
+	d.workers = nil
+	if d.shield != nil {
+		if err := d.shield.Close(); err != nil {
+			d.log.Error("remove shield", logErr, err)
+		}
+		d.shield = nil
+	}
+}
+
+// Stats returns the workers' counters (read with atomic loads).
+func (d *Director) Stats() []*EngineStats {
+	out := make([]*EngineStats, 0, len(d.workers))
+	for _, w := range d.workers {
+		out = append(out, w.eng.stats)
+	}
+	return out
+}
+
+// Snapshot returns the snapshot the workers currently forward by.
+func (d *Director) Snapshot() *Snapshot { return d.snap.Load() }
+
+func realTargets(cfg *config.Config) [][4]byte {
+	seen := map[[4]byte]bool{}
+	var out [][4]byte
+	for _, s := range cfg.Services {
+		for _, r := range s.Reals {
+			a := r.Address.As4()
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sameProgram(a, b []bpf.RawInstruction) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

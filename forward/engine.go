@@ -1,0 +1,458 @@
+package forward
+
+import (
+	"sync/atomic"
+
+	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/sched"
+)
+
+// EngineDrop is a drop decided after parsing: the frame was well formed but could not be
+// forwarded. Packet-format drops are DropReason.
+type EngineDrop uint8
+
+// Engine drop reasons. String gives each its metric label.
+const (
+	EngineDropInvalid  EngineDrop = iota
+	DropNoService                 // to a VIP, but no service on that protocol and port
+	DropNoConn                    // TCP without SYN and no connection (sloppy_tcp off), as IPVS
+	DropNoReal                    // no real server available (all quiescent, overloaded or none)
+	DropTableFull                 // connection table full
+	DropEgress                    // the real server's egress (route, neighbour) is unresolved
+	DropMethod                    // forwarding method not available
+	DropTruncatedFrame            // the ring truncated the frame (snaplen < len)
+	DropScratchFull               // no scratch room for a generated frame
+	DropTxBatchFull               // more frames in one block than a TX batch holds
+	DropTxRingFull                // TX ring had no free slot
+	DropTxBusy                    // the device or socket queue was full
+	DropTxError                   // the send failed (link down, ...)
+	DropTxOversize                // larger than the egress allows
+	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
+	numEngineDrops
+)
+
+var engineDropNames = [numEngineDrops]string{
+	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
+	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
+	"tx_busy", "tx_error", "tx_oversize", "tx_stuck",
+}
+
+func (d EngineDrop) String() string {
+	if d < numEngineDrops {
+		return engineDropNames[d]
+	}
+	return "invalid"
+}
+
+// EngineStats are one worker's packet counters. The worker is the only writer (atomic
+// load+store, no locked read-modify-write); the control side reads them with atomic loads.
+type EngineStats struct {
+	RxFrames   atomic.Uint64
+	TxFrames   atomic.Uint64 // frames the kernel accepted for transmission
+	Forwarded  atomic.Uint64
+	Replies    atomic.Uint64 // NAT replies rewritten
+	ARPReplies atomic.Uint64
+	Ignored    atomic.Uint64 // frames left to the kernel
+	Drops      [NumDropReasons]atomic.Uint64
+	EDrops     [numEngineDrops]atomic.Uint64
+	Conns      atomic.Int64 // live entries in this worker's table, templates included
+}
+
+// outFrame is one frame to transmit: a virtio_net_hdr followed by the frame. b points into the
+// RX block or the engine's scratch, so it is valid until the block is released.
+type outFrame struct {
+	iface int
+	b     []byte
+}
+
+// expireBatch bounds the expiry work per block: 64 entries is a few microseconds, and at one
+// block per millisecond or more it retires tens of thousands of entries per second per worker.
+const expireBatch = 64
+
+// engine is the per-packet logic of one worker. It is pure (frames in, frames and counters
+// out), so tests drive it without sockets. Not safe for concurrent use: one per worker.
+type engine struct {
+	id    int
+	snap  *Snapshot
+	ct    *conntrack.Table
+	ws    *sched.WorkerState
+	nowMs uint32
+	nowNs int64
+
+	out     []outFrame // frames to send in this batch; capacity fixed at creation
+	scratch []byte     // arena for generated frames; reset after each flush
+	used    int
+
+	p       Packet
+	vh      VnetHdr
+	arp     ARP
+	expired [expireBatch]conntrack.Entry
+
+	stats *EngineStats
+}
+
+func newEngine(id int, ct *conntrack.Table, outCap, scratchBytes int, seed uint64) *engine {
+	return &engine{
+		id:      id,
+		ct:      ct,
+		ws:      sched.NewWorkerState(seed),
+		out:     make([]outFrame, 0, outCap),
+		scratch: make([]byte, scratchBytes),
+		stats:   new(EngineStats),
+	}
+}
+
+// begin starts a batch: the snapshot and the coarse clock are read once per block.
+func (e *engine) begin(s *Snapshot, nowNs int64) {
+	e.snap = s
+	e.nowNs = nowNs
+	e.nowMs = uint32(nowNs / 1e6)
+}
+
+// reset forgets the batch's frames after they were sent.
+func (e *engine) reset() {
+	e.out = e.out[:0]
+	e.used = 0
+}
+
+func (e *engine) drop(r DropReason)  { bump64(&e.stats.Drops[r], 1) }
+func (e *engine) edrop(r EngineDrop) { bump64(&e.stats.EDrops[r], 1) }
+
+func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+
+// handle processes one received frame. buf is the virtio_net_hdr followed by the frame as the
+// ring holds it; the engine rewrites it in place. vlanMeta reports a VLAN tag the kernel
+// stripped into metadata (TP_STATUS_VLAN_VALID).
+func (e *engine) handle(buf []byte, vlanMeta bool, rxIf int) {
+	bump64(&e.stats.RxFrames, 1)
+	if len(buf) < VnetHdrLen {
+		e.drop(DropTruncatedIP)
+		return
+	}
+	e.vh.Decode(buf[:VnetHdrLen])
+	if vlanMeta && e.vh.Partial() {
+		// virtio_net_hdr_from_skb counts a tag held in metadata in csum_start; the frame we
+		// have, and the one we send, carry no tag.
+		if e.vh.CsumStart < vlanTagLen {
+			e.drop(DropBadVnetHdr)
+			return
+		}
+		e.vh.CsumStart -= vlanTagLen
+	}
+	frame := buf[VnetHdrLen:]
+	p := &e.p
+	switch ParseL3(frame, p) {
+	case ClassIPv4:
+	case ClassARP:
+		e.arpIn(frame, rxIf)
+		return
+	default:
+		bump64(&e.stats.Ignored, 1)
+		return
+	}
+	s := e.snap
+	if _, ok := s.vips[p.Dst]; ok {
+		e.request(buf, frame, rxIf)
+		return
+	}
+	if len(s.natReal) != 0 {
+		if _, ok := s.natAddr[p.Src]; ok && ParseL4(frame, p) == DropNone {
+			if _, ok := s.natReal[svcKey{p.Src, p.SrcPort, p.Proto}]; ok {
+				e.reply(buf, frame)
+				return
+			}
+		}
+	}
+	bump64(&e.stats.Ignored, 1)
+}
+
+// request forwards a client packet to a VIP.
+func (e *engine) request(buf, frame []byte, rxIf int) {
+	p := &e.p
+	if r := ParseL4(frame, p); r != DropNone {
+		e.drop(r)
+		return
+	}
+	if r := e.vh.Check(p, len(frame)); r != DropNone {
+		e.drop(r)
+		return
+	}
+	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
+	if svc == nil {
+		e.edrop(DropNoService)
+		return
+	}
+	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
+	ent := e.ct.Lookup(&key)
+	var real *Real
+	if ent != nil {
+		if p.Proto == protoTCP && conntrack.Reusable(ent, p.TCPFlags) {
+			// conn_reuse_mode: a new SYN on a closing entry starts a new connection now,
+			// instead of IPVS's one-second stall.
+			e.forget(ent)
+			ent = nil
+		} else if real = e.connReal(svc, ent); real == nil {
+			// Its real server was removed (or the service replaced): schedule afresh.
+			e.forget(ent)
+			ent = nil
+		}
+	}
+	if ent == nil {
+		if !e.ct.Creates(p.Proto, p.TCPFlags) {
+			e.edrop(DropNoConn)
+			return
+		}
+		if ent, real = e.newConn(svc, &key, frame, rxIf); ent == nil {
+			return
+		}
+	} else {
+		e.advance(svc, ent, conntrack.DirInput)
+	}
+	if real.TxIf < 0 {
+		e.edrop(DropEgress)
+		return
+	}
+	n := uint64(p.IPLen)
+	bump(&svc.Stats[e.id].InPkts, 1)
+	bump(&svc.Stats[e.id].InBytes, n)
+	bump(&real.Stats[e.id].InPkts, 1)
+	bump(&real.Stats[e.id].InBytes, n)
+	switch real.Method {
+	case MethodDR:
+	case MethodNAT:
+		if r := RewriteDst(frame, p, e.vh.Partial(), real.Addr, real.Port); r != DropNone {
+			e.drop(r)
+			return
+		}
+	default:
+		e.edrop(DropMethod)
+		return
+	}
+	e.emit(buf, frame, real.TxIf, real.DstMAC, real.SrcMAC)
+	bump64(&e.stats.Forwarded, 1)
+}
+
+// reply rewrites a NAT reply from a real server back to VIP:port and sends it to the hop the
+// client's request came from.
+func (e *engine) reply(buf, frame []byte) {
+	p := &e.p
+	ent := e.ct.LookupReply(p.Proto, p.Dst, p.DstPort, p.Src, p.SrcPort)
+	if ent == nil {
+		// Not ours (a reply to the director's own traffic, or an expired connection): the
+		// kernel gets it, and the shield drops it unless it is addressed to this host.
+		bump64(&e.stats.Ignored, 1)
+		return
+	}
+	if r := e.vh.Check(p, len(frame)); r != DropNone {
+		e.drop(r)
+		return
+	}
+	svc := e.snap.service(ent.Service)
+	if svc == nil {
+		e.forget(ent)
+		e.edrop(DropNoService)
+		return
+	}
+	e.advance(svc, ent, conntrack.DirOutput)
+	if r := RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != DropNone {
+		e.drop(r)
+		return
+	}
+	hop := int(ent.HopIf)
+	if hop >= len(e.snap.Ifaces) {
+		e.edrop(DropEgress)
+		return
+	}
+	n := uint64(p.IPLen)
+	bump(&svc.Stats[e.id].OutPkts, 1)
+	bump(&svc.Stats[e.id].OutBytes, n)
+	if int(ent.RealIdx) < len(svc.Reals) && svc.Reals[ent.RealIdx] != nil {
+		r := svc.Reals[ent.RealIdx]
+		bump(&r.Stats[e.id].OutPkts, 1)
+		bump(&r.Stats[e.id].OutBytes, n)
+	}
+	e.emit(buf, frame, hop, ent.HopMAC, e.snap.Ifaces[hop].MAC)
+	bump64(&e.stats.Replies, 1)
+}
+
+// connReal returns the real server of an existing connection, or nil if it is gone.
+func (e *engine) connReal(svc *Service, ent *conntrack.Entry) *Real {
+	if ent.Service != svc.ID || int(ent.RealIdx) >= len(svc.Reals) {
+		return nil
+	}
+	r := svc.Reals[ent.RealIdx]
+	if r == nil || r.Addr != ent.Real || r.Port != ent.RPort {
+		return nil
+	}
+	return r
+}
+
+// newConn schedules a new connection (through its persistence template, if any) and enters it
+// in the table. It returns nil after counting a drop.
+func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf int) (*conntrack.Entry, *Real) {
+	p := &e.p
+	idx := -1
+	var tk conntrack.Key
+	var tpl *conntrack.Entry
+	if svc.PersistMs != 0 {
+		tk = conntrack.Key{Client: sched.MaskAddr(p.Src, svc.PersistBits), VIP: p.Dst, VPort: svc.TplPort, Proto: p.Proto}
+		if tpl = e.ct.LookupTemplate(&tk); tpl != nil {
+			if tpl.Service == svc.ID && int(tpl.RealIdx) < len(svc.Reals) && svc.Reals[tpl.RealIdx] != nil &&
+				svc.Reals[tpl.RealIdx].Addr == tpl.Real && svc.Specs[tpl.RealIdx].Weight > 0 {
+				idx = int(tpl.RealIdx)
+			}
+		}
+	}
+	if idx < 0 {
+		flow := sched.Flow{Client: p.Src, ClientPort: p.SrcPort, VIP: p.Dst, Port: p.DstPort, Proto: p.Proto}
+		idx = svc.Sched.Pick(&flow, svc.Loads, e.ws, e.nowNs)
+		if idx < 0 || idx >= len(svc.Reals) || svc.Reals[idx] == nil {
+			e.edrop(DropNoReal)
+			return nil, nil
+		}
+	}
+	real := svc.Reals[idx]
+	ent := conntrack.Entry{
+		Key: *key, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx),
+		HopIf: uint8(rxIf),
+	}
+	copy(ent.HopMAC[:], frame[6:12])
+	if real.Method == MethodNAT {
+		ent.Flags |= conntrack.FlagNAT
+	}
+	ep, ok := e.ct.Insert(&ent, e.nowMs)
+	if !ok || ep == nil {
+		e.edrop(DropTableFull)
+		return nil, nil
+	}
+	bump(&svc.Stats[e.id].Conns, 1)
+	bump(&real.Stats[e.id].Conns, 1)
+	e.account(svc, ep, conntrack.StateInvalid, ep.State)
+	e.advance(svc, ep, conntrack.DirInput)
+	if svc.PersistMs != 0 {
+		if tpl == nil {
+			t := conntrack.Entry{Key: tk, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx)}
+			tpl, _ = e.ct.InsertTemplate(&t, svc.PersistMs, e.nowMs)
+		} else if int(tpl.RealIdx) != idx || tpl.Service != svc.ID {
+			tpl.Real, tpl.RPort, tpl.Service, tpl.RealIdx = real.Addr, real.Port, svc.ID, uint16(idx)
+		}
+		if tpl != nil {
+			e.ct.TouchTemplate(tpl, svc.PersistMs, e.nowMs)
+			e.ct.Bind(ep, tpl)
+		}
+	}
+	return ep, real
+}
+
+// advance moves a connection's state for one packet and keeps the real's load in step.
+func (e *engine) advance(svc *Service, ent *conntrack.Entry, dir conntrack.Dir) {
+	if e.p.Proto != protoTCP {
+		if dir == conntrack.DirOutput {
+			e.ct.TouchOutput(ent, e.nowMs)
+		} else {
+			e.ct.Touch(ent, e.nowMs)
+		}
+		return
+	}
+	old, cur := e.ct.TCP(ent, dir, e.p.TCPFlags, e.nowMs)
+	if old != cur {
+		e.account(svc, ent, old, cur)
+	}
+}
+
+// account moves one connection between the active and inactive counts of its real server
+// (old = StateInvalid for a new connection, cur = StateInvalid for a removed one).
+func (e *engine) account(svc *Service, ent *conntrack.Entry, old, cur conntrack.State) {
+	if svc == nil || ent.Flags&conntrack.FlagTemplate != 0 || int(ent.RealIdx) >= len(svc.Loads) {
+		return
+	}
+	var da, di int32
+	if old != conntrack.StateInvalid {
+		if conntrack.IsActive(old) {
+			da--
+		} else {
+			di--
+		}
+	}
+	if cur != conntrack.StateInvalid {
+		if conntrack.IsActive(cur) {
+			da++
+		} else {
+			di++
+		}
+	}
+	if da != 0 || di != 0 {
+		svc.Loads[ent.RealIdx].Add(da, di, &svc.Specs[ent.RealIdx])
+	}
+}
+
+// forget removes a connection and releases its real server's count.
+func (e *engine) forget(ent *conntrack.Entry) {
+	e.account(e.snap.service(ent.Service), ent, ent.State, conntrack.StateInvalid)
+	e.ct.Delete(ent)
+}
+
+// expire retires a bounded number of expired entries and releases their counts.
+func (e *engine) expire() {
+	n := e.ct.Expire(e.nowMs, expireBatch, e.expired[:])
+	for i := 0; i < n; i++ {
+		ent := &e.expired[i]
+		e.account(e.snap.service(ent.Service), ent, ent.State, conntrack.StateInvalid)
+	}
+	e.stats.Conns.Store(int64(e.ct.Len()))
+}
+
+// arpIn answers ARP requests for VIPs from the receiving interface's MAC.
+func (e *engine) arpIn(frame []byte, rxIf int) {
+	if !ParseARP(frame, &e.p, &e.arp) || e.arp.Op != ARPRequest {
+		bump64(&e.stats.Ignored, 1)
+		return
+	}
+	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) {
+		bump64(&e.stats.Ignored, 1)
+		return
+	}
+	b := e.alloc(VnetHdrLen + minFrameLen)
+	if b == nil {
+		e.edrop(DropScratchFull)
+		return
+	}
+	clear(b[:VnetHdrLen])
+	n := BuildARPReply(b[VnetHdrLen:], &e.arp, e.snap.Ifaces[rxIf].MAC)
+	if n == 0 {
+		return
+	}
+	e.queue(rxIf, b[:VnetHdrLen+n])
+	bump64(&e.stats.ARPReplies, 1)
+}
+
+// emit writes the Ethernet header (dropping an inline VLAN tag), puts the virtio_net_hdr in
+// front of the frame and queues it.
+func (e *engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
+	start := SetEthernet(frame, &e.p, dst, src)
+	vh := e.vh
+	if start != 0 && vh.Partial() {
+		vh.CsumStart -= uint16(start)
+	}
+	out := buf[start:]
+	vh.Encode(out[:VnetHdrLen])
+	e.queue(txIf, out)
+}
+
+func (e *engine) queue(txIf int, b []byte) {
+	if len(e.out) == cap(e.out) {
+		e.edrop(DropTxBatchFull)
+		return
+	}
+	e.out = append(e.out, outFrame{iface: txIf, b: b})
+}
+
+// alloc returns n bytes of scratch that stay valid until reset, or nil.
+func (e *engine) alloc(n int) []byte {
+	if e.used+n > len(e.scratch) {
+		return nil
+	}
+	b := e.scratch[e.used : e.used+n : e.used+n]
+	e.used += n
+	return b
+}

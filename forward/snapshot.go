@@ -1,0 +1,135 @@
+package forward
+
+import (
+	"sync/atomic"
+
+	"github.com/uvs-project/uvs/sched"
+)
+
+// Method is how a real server is reached.
+type Method uint8
+
+// Forwarding methods, as ipvsadm's -g, -i and -m.
+const (
+	MethodInvalid Method = iota
+	MethodDR             // rewrite the MAC (ipvsadm "Route")
+	MethodTUN            // wrap in IPIP ("Tunnel")
+	MethodNAT            // rewrite the destination, and the replies ("Masq")
+)
+
+func (m Method) String() string {
+	switch m {
+	case MethodDR:
+		return "dr"
+	case MethodTUN:
+		return "tun"
+	case MethodNAT:
+		return "nat"
+	}
+	return "invalid"
+}
+
+// Snapshot is the read-only state the workers forward by. The control side builds a new one
+// for every change (config, weights, egress) and publishes it with an atomic pointer; a worker
+// loads it once per block and never writes to it. Its pointers lead to objects that outlive
+// snapshots (Loads and Counters), which workers update with atomics.
+type Snapshot struct {
+	Gen uint64
+
+	vips     map[[4]byte]struct{}
+	services map[svcKey]*Service  // (VIP, protocol, port); port 0 = every port
+	natReal  map[svcKey]struct{}  // (real, protocol, real port) of NAT reals: their replies
+	natAddr  map[[4]byte]struct{} // addresses of NAT reals, checked before parsing L4
+	byID     []*Service           // index = Service.ID; nil where free
+	Ifaces   []Iface              // index = interface slot
+	Sloppy   bool                 // create TCP connections on any packet, not only SYN
+	hasPort0 bool
+}
+
+type svcKey struct {
+	addr  [4]byte
+	port  uint16
+	proto uint8
+}
+
+// Iface is one listened interface.
+type Iface struct {
+	Name  string
+	Index int
+	MAC   [6]byte
+	MTU   int
+	Addr  [4]byte // first IPv4 address, if any (TUN outer source)
+}
+
+// Service is one virtual service in a snapshot.
+type Service struct {
+	ID    uint16
+	Name  string
+	VIP   [4]byte
+	Port  uint16
+	Proto uint8
+
+	Sched *sched.Table
+	// Reals, Specs and Loads are indexed by slot. A slot keeps its real across reloads, so
+	// connections (which store the slot) and load counts stay attached to the right server.
+	// A removed real leaves a nil slot with weight 0 in Specs.
+	Reals []*Real
+	Specs []sched.RealSpec
+	Loads []sched.Load
+
+	PersistMs   uint32 // persistence timeout in ms, 0 = none
+	PersistBits int    // persistence netmask length
+	TplPort     uint16 // VPort of this service's templates: its port, or 0 for port-0 services
+
+	Stats []Counters // one per worker
+}
+
+// Real is one real server of a service in a snapshot.
+type Real struct {
+	Slot   uint16
+	Addr   [4]byte
+	Port   uint16
+	Method Method
+	Weight int32
+
+	// Egress, resolved by the control side from routes and neighbours.
+	TxIf   int // interface slot; -1 when unresolved
+	SrcMAC [6]byte
+	DstMAC [6]byte
+	SrcIP  [4]byte // outer source for TUN
+	MTU    int
+
+	Stats []Counters // one per worker
+}
+
+// Counters are one worker's IPVS counters for a service or a real server. Only that worker
+// writes them (atomic load and store, no read-modify-write bus lock); the control side reads
+// them with atomic loads. Padded to a cache line so workers never share one.
+type Counters struct {
+	Conns    atomic.Uint64
+	InPkts   atomic.Uint64
+	InBytes  atomic.Uint64
+	OutPkts  atomic.Uint64
+	OutBytes atomic.Uint64
+	_        [24]byte
+}
+
+func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+
+// lookupService finds the service for a packet to addr:port.
+func (s *Snapshot) lookupService(addr [4]byte, proto uint8, port uint16) *Service {
+	if svc := s.services[svcKey{addr, port, proto}]; svc != nil {
+		return svc
+	}
+	if s.hasPort0 {
+		return s.services[svcKey{addr, 0, proto}]
+	}
+	return nil
+}
+
+func (s *Snapshot) service(id uint16) *Service {
+	if int(id) < len(s.byID) {
+		return s.byID[id]
+	}
+	return nil
+}

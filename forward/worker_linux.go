@@ -1,0 +1,141 @@
+//go:build linux
+
+package forward
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxBlocksPerRound bounds how many blocks a worker takes from one ring before looking at its
+// other rings, so that a flood on one interface cannot starve NAT replies on another.
+const maxBlocksPerRound = 8
+
+// idlePoll is how long a worker sleeps in poll() when its rings are empty. It wakes at once for
+// a block or a stop request; the timeout only paces expiry on an idle director.
+const idlePoll = 100 // ms
+
+// worker owns its rings, TX queues, connection table and counters. Nothing in it is shared
+// except the snapshot pointer (read once per block) and the stop flag.
+type worker struct {
+	id    int
+	rings []*rxRing  // one per interface slot
+	tx    []*txQueue // one per interface slot
+	eng   *engine
+	snap  *atomic.Pointer[Snapshot]
+	stop  *atomic.Bool
+	wake  int // eventfd written to stop the worker
+	pfds  []unix.PollFd
+	epoch time.Time
+}
+
+func (w *worker) run() {
+	w.pfds = w.pfds[:0]
+	for _, r := range w.rings {
+		w.pfds = append(w.pfds, unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	w.pfds = append(w.pfds, unix.PollFd{Fd: int32(w.wake), Events: unix.POLLIN})
+	for !w.stop.Load() {
+		busy := false
+		for _, r := range w.rings {
+			for k := 0; k < maxBlocksPerRound; k++ {
+				b := r.ready()
+				if b == nil {
+					break
+				}
+				w.block(r, b)
+				busy = true
+			}
+		}
+		if busy {
+			continue
+		}
+		w.eng.begin(w.snap.Load(), int64(time.Since(w.epoch)))
+		w.eng.expire()
+		_, _ = unix.Poll(w.pfds, idlePoll)
+	}
+}
+
+// block processes every frame of one ring block, sends the batch, and returns the block to
+// the kernel. Offsets and lengths from the kernel are checked before use.
+func (w *worker) block(r *rxRing, b []byte) {
+	e := w.eng
+	e.begin(w.snap.Load(), int64(time.Since(w.epoch)))
+	num := int(binary.NativeEndian.Uint32(b[blockNumPktsOff:]))
+	off := int(binary.NativeEndian.Uint32(b[blockFirstPktOff:]))
+	for i := 0; i < num; i++ {
+		if off < blockDescLen || off%4 != 0 || off+unix.SizeofTpacket3Hdr > len(b) {
+			break
+		}
+		h := frameHdr3(b, off)
+		mac := off + int(h.Mac)
+		end := mac + int(h.Snaplen)
+		if mac-VnetHdrLen < off+unix.SizeofTpacket3Hdr || end > len(b) {
+			e.edrop(DropTruncatedFrame)
+		} else if h.Snaplen < h.Len {
+			e.edrop(DropTruncatedFrame)
+		} else {
+			e.handle(b[mac-VnetHdrLen:end], h.Status&unix.TP_STATUS_VLAN_VALID != 0, r.iface)
+		}
+		next := int(h.Next_offset)
+		if next <= 0 {
+			break
+		}
+		off += next
+	}
+	e.expire()
+	w.flush()
+	r.release(b)
+}
+
+// flush hands the batch to the TX queues, one system call per interface, and folds the
+// queues' outcomes into the worker's counters.
+func (w *worker) flush() {
+	e := w.eng
+	for _, f := range e.out {
+		if f.iface < len(w.tx) {
+			w.tx[f.iface].add(f.b)
+		}
+	}
+	var c txCounters
+	for _, q := range w.tx {
+		q.flush()
+		c.add(&q.c)
+		if q.big != nil {
+			c.add(&q.big.c)
+		}
+	}
+	e.reset()
+	s := e.stats
+	s.EDrops[DropTxRingFull].Store(c.Full)
+	s.EDrops[DropTxBusy].Store(c.Busy)
+	s.EDrops[DropTxError].Store(c.Error)
+	s.EDrops[DropTxOversize].Store(c.Oversize)
+	s.EDrops[DropTxStuck].Store(c.Stuck)
+	s.TxFrames.Store(c.Sent)
+}
+
+func (c *txCounters) add(o *txCounters) {
+	c.Sent += o.Sent
+	c.Full += o.Full
+	c.Busy += o.Busy
+	c.Error += o.Error
+	c.Stuck += o.Stuck
+	c.Oversize += o.Oversize
+}
+
+func (w *worker) close() {
+	for _, r := range w.rings {
+		r.close()
+	}
+	for _, q := range w.tx {
+		q.close()
+	}
+	if w.wake >= 0 {
+		_ = unix.Close(w.wake)
+		w.wake = -1
+	}
+}
