@@ -20,7 +20,9 @@ var protocolNames = []string{TCP: "tcp", UDP: "udp"}
 func (p Protocol) String() string { return enumString("Protocol", protocolNames, p) }
 
 // ParseProtocol parses "tcp" or "udp".
-func ParseProtocol(s string) (Protocol, error) { return parseEnum[Protocol]("protocol", protocolNames, s) }
+func ParseProtocol(s string) (Protocol, error) {
+	return parseEnum[Protocol]("protocol", protocolNames, s)
+}
 
 // Forward is a packet-forwarding method, as ipvsadm -g, -i and -m. The zero
 // value is invalid.
