@@ -166,11 +166,15 @@ func (v *validator) services(ss []Service) {
 		if !s.VIP.IsValid() {
 			continue
 		}
-		ports, pk := []uint16{s.Port}, k+".port"
+		ports := []uint16{s.Port}
 		if len(s.Ports) > 0 {
-			ports, pk = s.Ports, k+".ports"
+			ports = s.Ports
 		}
-		for _, p := range ports {
+		for n, p := range ports {
+			pk := k + ".port"
+			if len(s.Ports) > 0 {
+				pk = indexKey(k+".ports", n)
+			}
 			e := endpoint{s.VIP, p, s.Protocol}
 			if j, dup := claimed[e]; dup {
 				v.problem(pk, s.Line, "%s:%d/%s is also service[%d]", s.VIP, p, s.Protocol, j)
@@ -293,7 +297,14 @@ func (v *validator) real(k string, s *Service, r *Real) {
 	if !enumValid(forwardNames, r.Forward) {
 		v.problem(k+".forward", at, "must be %s", oneOf(forwardNames[1:]))
 	} else if r.Port != s.Port && r.Forward != NAT {
-		v.problem(k+".port", at, "%d differs from the service port %d: port mapping needs forward = \"nat\"", r.Port, s.Port)
+		switch {
+		case len(s.Ports) > 0:
+			v.problem(k+".port", at, "a fixed port %d on a service with several ports: port mapping needs forward = \"nat\"", r.Port)
+		case s.Port == 0:
+			v.problem(k+".port", at, "a fixed port %d on an all-ports service: port mapping needs forward = \"nat\"", r.Port)
+		default:
+			v.problem(k+".port", at, "%d differs from the service port %d: port mapping needs forward = \"nat\"", r.Port, s.Port)
+		}
 	}
 	if r.UpperThreshold < 0 {
 		v.problem(k+".upper_threshold", at, "must not be negative")
