@@ -143,7 +143,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	if d.syntax {
 		return nil, &Error{Problems: d.problems}
 	}
-	reported := make(map[string]bool, len(d.problems))
+	reported := d.quiet
+	if reported == nil {
+		reported = map[string]bool{}
+	}
 	for _, p := range d.problems {
 		reported[p.Key] = true
 	}

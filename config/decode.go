@@ -25,7 +25,17 @@ type decoder struct {
 	file     string
 	lines    lineIndex
 	problems []Problem
-	syntax   bool // The file is not TOML; problems holds the parse error only.
+	syntax   bool            // The file is not TOML; problems holds the parse error only.
+	quiet    map[string]bool // Keys whose validate problems would only echo a decode problem.
+}
+
+// hush keeps validate from reporting key: a decode problem elsewhere
+// already explains it.
+func (d *decoder) hush(key string) {
+	if d.quiet == nil {
+		d.quiet = map[string]bool{}
+	}
+	d.quiet[key] = true
 }
 
 func (d *decoder) problem(key, format string, args ...any) {
@@ -401,15 +411,16 @@ func (d *decoder) service(t *table) Service {
 	}
 	enum(t, "protocol", ParseProtocol, &s.Protocol)
 
+	portOK := true
 	switch {
 	case t.has("port") && t.has("ports"):
 		t.get("port")
-		t.get("ports")
 		d.problem(t.key("ports"), "port and ports cannot both be set")
+		portOK = d.ports(t, &s.Ports)
 	case t.has("ports"):
-		d.ports(t, &s.Ports)
+		portOK = d.ports(t, &s.Ports)
 	case t.has("port"):
-		t.port("port", &s.Port)
+		portOK = t.port("port", &s.Port)
 	default:
 		t.get("port")
 		t.get("ports")
@@ -436,24 +447,33 @@ func (d *decoder) service(t *table) Service {
 	if ct, ok := t.sub("check"); ok {
 		s.Check = d.check(ct)
 	}
+	if !portOK {
+		// The port is unknown: do not also call it 0 (all ports), nor
+		// call every real's port a port mapping.
+		d.hush(t.key("port"))
+	}
 	for _, rt := range t.tables("real") {
 		s.Reals = append(s.Reals, d.real(rt, &s))
+		if !portOK {
+			d.hush(rt.key("port"))
+		}
 	}
 	t.done()
 	return s
 }
 
-// ports decodes a list of ports; 0 is left for validate to reject.
-func (d *decoder) ports(t *table, dst *[]uint16) {
+// ports decodes a list of ports; 0 is left for validate to reject. It
+// reports whether any port was decoded.
+func (d *decoder) ports(t *table, dst *[]uint16) bool {
 	v, _ := t.get("ports")
 	list, ok := v.([]any)
 	if !ok {
 		t.wrongType("ports", "an array of ports", v)
-		return
+		return false
 	}
 	if len(list) == 0 {
 		d.problem(t.key("ports"), "must not be empty")
-		return
+		return false
 	}
 	for i, e := range list {
 		k := indexKey(t.key("ports"), i)
@@ -467,6 +487,7 @@ func (d *decoder) ports(t *table, dst *[]uint16) {
 			*dst = append(*dst, uint16(n))
 		}
 	}
+	return len(*dst) > 0
 }
 
 // netmask decodes a persistence netmask, dotted ("255.255.255.0", as

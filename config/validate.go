@@ -176,7 +176,7 @@ func (v *validator) services(ss []Service) {
 				pk = indexKey(k+".ports", n)
 			}
 			e := endpoint{s.VIP, p, s.Protocol}
-			if j, dup := claimed[e]; dup {
+			if j, dup := claimed[e]; dup && j != i {
 				v.problem(pk, s.Line, "%s:%d/%s is also service[%d]", s.VIP, p, s.Protocol, j)
 				continue
 			}
@@ -354,7 +354,7 @@ func (v *validator) check(k string, at int, c *Check) {
 	}
 	if c.Expect != "" {
 		if _, err := regexp.Compile(c.Expect); err != nil {
-			v.problem(k+".expect", at, "invalid regular expression: %v", err)
+			v.problem(k+".expect", at, "invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 	}
 }
