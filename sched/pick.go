@@ -11,10 +11,14 @@ import "math/bits"
 //
 // Pick does not allocate, lock or call through interfaces.
 func (t *Table) Pick(f *Flow, loads []Load, ws *WorkerState, now int64) int {
-	if t.nAvail == 0 || len(loads) < len(t.reals) {
+	if len(loads) < len(t.reals) {
 		return -1
 	}
 	loads = loads[:len(t.reals)]
+	// lblc and lblcr run their cache expiry even with nothing to pick.
+	if t.nAvail == 0 && t.kind != KindLBLC && t.kind != KindLBLCR {
+		return -1
+	}
 	switch t.kind {
 	case KindRR, KindWRR:
 		return t.pickSeq(loads)
