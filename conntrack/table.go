@@ -596,6 +596,9 @@ func (t *Table) unindex(idx []uint32, hole uint64, reply bool) {
 func (t *Table) TCP(e *Entry, dir Dir, tcpFlags uint8, now uint32) (old, new State) {
 	t.now = now
 	old = e.State
+	if !old.IsTCP() {
+		return old, old
+	}
 	table := tableInput
 	switch {
 	case dir == DirOutput:
