@@ -60,7 +60,7 @@ var refNames = map[string]State{
 // refTable is the parsed reference: [flag row][current state] -> next.
 type refTable map[string]map[State]State
 
-func parseRef(t *testing.T, text string) refTable {
+func parseRef(t testing.TB, text string) refTable {
 	t.Helper()
 	cols := strings.Fields(refColumns)
 	rt := refTable{}
