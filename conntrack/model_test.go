@@ -10,6 +10,7 @@ import (
 // table holds, expired or not, searched linearly.
 type model struct {
 	cap  int
+	abs  uint64 // time without wrap-around; now is its low 32 bits
 	now  uint32
 	to   Timeouts
 	recs []*mrec
@@ -18,10 +19,16 @@ type model struct {
 type mrec struct {
 	e          Entry  // what the entry must hold
 	p          *Entry // where the table keeps it
+	dl         uint64 // deadline on the model's unwrapped clock
 	outputSeen bool
 }
 
-func (m *model) live(r *mrec) bool { return !expired(r.e.Expires, m.now) }
+func (m *model) live(r *mrec) bool { return m.abs < r.dl }
+
+func (m *model) setDeadline(r *mrec, timeout uint32) {
+	r.dl = m.abs + uint64(timeout)
+	r.e.Expires = uint32(r.dl)
+}
 
 func (m *model) find(k Key) *mrec {
 	for _, r := range m.recs {
@@ -73,7 +80,7 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &model{cap: capacity, now: 0xffff0000, to: DefaultTimeouts()} // wraps soon
+	m := &model{cap: capacity, abs: 0xfff00000, now: 0xfff00000, to: DefaultTimeouts()} // wraps soon
 	tab.Tick(m.now)
 	ref := [3]refTable{}
 	for i := range ref {
@@ -117,8 +124,9 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 				if k.Proto != ProtoTCP {
 					want.State = StateUDP
 				}
-				want.Expires = m.now + m.to.Of(want.State)
-				m.recs = append(m.recs, &mrec{e: want, p: p})
+				r := &mrec{e: want, p: p}
+				m.setDeadline(r, m.to.Of(want.State))
+				m.recs = append(m.recs, r)
 			}
 		case 2: // lookup
 			k := key()
@@ -150,7 +158,7 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 			}
 			if r.e.Key.Proto != ProtoTCP {
 				tab.Touch(r.p, m.now)
-				r.e.Expires = m.now + m.to.UDP
+				m.setDeadline(r, m.to.UDP)
 				break
 			}
 			flags := []uint8{TCPSyn, TCPAck, TCPFin | TCPAck, TCPRst, TCPSyn | TCPAck}[src.n(5)]
@@ -167,14 +175,15 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 				tbl = 2
 			}
 			r.e.State = refNext(ref[tbl], r.e.State, flags)
-			r.e.Expires = m.now + m.to.Of(r.e.State)
+			m.setDeadline(r, m.to.Of(r.e.State))
 			tab.TCP(r.p, dir, flags, m.now)
 		case 6: // time passes, sometimes a lot
 			d := src.n(4000)
 			if src.n(4) == 0 {
 				d *= 1000
 			}
-			m.now += d
+			m.abs += uint64(d)
+			m.now = uint32(m.abs)
 			tab.Tick(m.now)
 		case 7: // sweep
 			budget := int(src.n(uint32(2*capacity + 2)))
