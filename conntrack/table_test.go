@@ -1,0 +1,217 @@
+package conntrack
+
+import (
+	"testing"
+	"unsafe"
+)
+
+func ckey(i int) Key {
+	return Key{Client: [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, CPort: uint16(1024 + i%60000), VIP: [4]byte{192, 0, 2, 1}, VPort: 80, Proto: ProtoTCP}
+}
+
+func TestEntrySize(t *testing.T) {
+	if got := unsafe.Sizeof(Entry{}); got != EntryBytes {
+		t.Fatalf("Entry is %d bytes, EntryBytes says %d", got, EntryBytes)
+	}
+	tab, _ := New(Config{Capacity: 1000})
+	if per := tab.MemoryBytes() / tab.Capacity(); per > 64 {
+		t.Fatalf("%d bytes per entry, budget 64", per)
+	}
+}
+
+func TestFullTableRefusesAndKeepsEstablished(t *testing.T) {
+	const n = 8
+	tab, _ := New(Config{Capacity: n, Seed: 9})
+	var es []*Entry
+	for i := 0; i < n; i++ {
+		e := Entry{Key: ckey(i)}
+		p, ok := tab.Insert(&e, 0)
+		if !ok {
+			t.Fatalf("insert %d refused", i)
+		}
+		tab.TCP(p, DirInput, TCPSyn, 0)
+		if i%2 == 0 {
+			tab.TCP(p, DirInput, TCPAck, 0)
+			es = append(es, p)
+		}
+	}
+	extra := Entry{Key: ckey(100)}
+	if p, ok := tab.Insert(&extra, 1); ok || p != nil || !tab.Full() {
+		t.Fatal("full table accepted a new entry")
+	}
+	for i := 0; i < n; i++ {
+		k := ckey(i)
+		if tab.Lookup(&k) == nil {
+			t.Fatalf("entry %d gone after a refused insert", i)
+		}
+	}
+	// Past SYN_RECV's 60 s but within ESTABLISHED's 900 s: the sweep frees
+	// the embryonic entries only.
+	out := make([]Entry, n)
+	now := uint32(61_000)
+	if got := tab.Expire(now, n, out); got != n/2 {
+		t.Fatalf("expired %d, want %d", got, n/2)
+	}
+	for _, e := range out[:n/2] {
+		if e.State != StateSynRecv {
+			t.Fatalf("expired a %s entry", e.State)
+		}
+	}
+	for _, p := range es {
+		if tab.Lookup(&p.Key) != p || p.State != StateEstablished {
+			t.Fatal("established entry lost")
+		}
+	}
+	if _, ok := tab.Insert(&extra, now); !ok {
+		t.Fatal("insert refused after the sweep made room")
+	}
+}
+
+func TestNATReplyLookup(t *testing.T) {
+	tab, _ := New(Config{Capacity: 4, Seed: 5})
+	nat := Entry{Key: ckey(1), Real: [4]byte{10, 9, 0, 1}, RPort: 8080, Flags: FlagNAT}
+	dr := Entry{Key: ckey(2), Real: [4]byte{10, 9, 0, 1}, RPort: 8080}
+	pn, _ := tab.Insert(&nat, 0)
+	tab.Insert(&dr, 0)
+	if got := tab.LookupReply(ProtoTCP, nat.Key.Client, nat.Key.CPort, nat.Real, nat.RPort); got != pn {
+		t.Fatal("NAT reply not found")
+	}
+	if tab.LookupReply(ProtoTCP, dr.Key.Client, dr.Key.CPort, dr.Real, dr.RPort) != nil {
+		t.Fatal("DR entry found by reply lookup")
+	}
+	tab.Delete(pn)
+	if tab.LookupReply(ProtoTCP, nat.Key.Client, nat.Key.CPort, nat.Real, nat.RPort) != nil {
+		t.Fatal("deleted entry still in the reply index")
+	}
+}
+
+func TestOnePacket(t *testing.T) {
+	tab, _ := New(Config{Capacity: 2})
+	e := Entry{Key: Key{Proto: ProtoUDP, CPort: 53}, Flags: FlagOnePacket}
+	tab.Insert(&e, 10)
+	if tab.Lookup(&e.Key) != nil {
+		t.Fatal("one-packet entry visible")
+	}
+	out := make([]Entry, 2)
+	if tab.Expire(10, 2, out) != 1 || tab.Len() != 0 {
+		t.Fatal("one-packet entry not reaped by the next sweep")
+	}
+}
+
+func TestTemplates(t *testing.T) {
+	const persist = 300_000
+	tab, _ := New(Config{Capacity: 8, Seed: 3})
+	ck := ckey(7)
+	tk := TemplateKey(&ck, 24, 80)
+	if tk.Client != [4]byte{10, 0, 0, 0} || tk.CPort != 0 || tk.VPort != 80 || tk.VIP != ck.VIP || tk.Proto != ProtoTCP {
+		t.Fatalf("template key %+v", tk)
+	}
+	if k0 := TemplateKey(&ck, 32, 0); k0.Client != ck.Client || k0.VPort != 0 {
+		t.Fatalf("port-0 template key %+v", k0)
+	}
+	out := make([]Entry, 8)
+
+	t.Run("kept alive while it controls", func(t *testing.T) {
+		tpl, ok := tab.InsertTemplate(&Entry{Key: tk, Real: [4]byte{10, 9, 0, 1}, RPort: 80}, persist, 0)
+		if !ok || tpl.State != StateNone || tpl.Expires != persist || tab.LookupTemplate(&tk) != tpl || tab.Lookup(&tk) != nil {
+			t.Fatal("template insert or lookup")
+		}
+		c, _ := tab.Insert(&Entry{Key: ck, Real: tpl.Real, RPort: tpl.RPort}, 0)
+		tab.Bind(c, tpl)
+		if tpl.Controls() != 1 || tab.Template(c) != tpl {
+			t.Fatal("bind")
+		}
+		tab.TCP(c, DirInput, TCPSyn, 0)
+		tab.TCP(c, DirInput, TCPAck, 1000) // ESTABLISHED until 901 s
+		if tpl.Flags&FlagAssured == 0 {
+			t.Fatal("template not assured by an established connection")
+		}
+		if n := tab.Expire(persist, 8, out); n != 0 || tpl.Expires != persist+expireLater {
+			t.Fatalf("expired %d; template deadline %d", n, tpl.Expires)
+		}
+		// The connection expires normally; the template outlives it by its
+		// own (restarted) timer, then goes.
+		now := uint32(901_000)
+		if n := tab.Expire(now, 8, out); n != 1 || out[0].Key != ck {
+			t.Fatalf("expired %d", n)
+		}
+		if tpl.Controls() != 0 || tab.LookupTemplate(&tk) != tpl {
+			t.Fatal("template dropped with its connection")
+		}
+		if n := tab.Expire(tpl.Expires, 8, out); n != 1 || out[0].Flags&FlagTemplate == 0 {
+			t.Fatalf("template not expired: %d", n)
+		}
+		if tab.Len() != 0 {
+			t.Fatal("leftovers")
+		}
+	})
+
+	t.Run("unassured template dropped with a reset connection", func(t *testing.T) {
+		tpl, _ := tab.InsertTemplate(&Entry{Key: tk}, persist, 0)
+		c, _ := tab.Insert(&Entry{Key: ck}, 0)
+		tab.Bind(c, tpl)
+		tab.TCP(c, DirInput, TCPSyn, 0)
+		tab.Delete(c) // e.g. reused by a new SYN
+		if n := tab.Expire(1, 8, out); n != 1 || out[0].Flags&FlagTemplate == 0 || tab.Len() != 0 {
+			t.Fatalf("unassured template kept: %d", n)
+		}
+	})
+
+	t.Run("deleted template unlinked until its connections go", func(t *testing.T) {
+		tpl, _ := tab.InsertTemplate(&Entry{Key: tk}, persist, 0)
+		c, _ := tab.Insert(&Entry{Key: ck}, 0)
+		tab.Bind(c, tpl)
+		tab.Delete(tpl) // e.g. its real server went away
+		if tab.LookupTemplate(&tk) != nil || tab.Template(c) != nil || tab.Len() != 1 {
+			t.Fatal("deleted template still visible")
+		}
+		tpl2, ok := tab.InsertTemplate(&Entry{Key: tk}, persist, 0)
+		if !ok {
+			t.Fatal("could not replace the template")
+		}
+		tab.Delete(c)
+		if tpl2.Controls() != 0 || tab.LookupTemplate(&tk) != tpl2 {
+			t.Fatal("old connection released the new template")
+		}
+		tab.Delete(tpl2)
+		if tab.Len() != 0 || tab.used != 0 {
+			t.Fatalf("len %d used %d", tab.Len(), tab.used)
+		}
+	})
+}
+
+func TestAllocs(t *testing.T) {
+	tab, _ := New(Config{Capacity: 1 << 12, Seed: 1})
+	for i := 0; i < 1<<11; i++ {
+		e := Entry{Key: ckey(i), Flags: FlagNAT, Real: [4]byte{10, 9, 0, 1}, RPort: 80}
+		tab.Insert(&e, 0)
+	}
+	out := make([]Entry, 64)
+	k := ckey(5)
+	p := tab.Lookup(&k)
+	now := uint32(0)
+	i := 1 << 11
+	tests := []struct {
+		name string
+		fn   func()
+	}{
+		{"Lookup", func() { tab.Lookup(&k) }},
+		{"LookupReply", func() { tab.LookupReply(ProtoTCP, k.Client, k.CPort, [4]byte{10, 9, 0, 1}, 80) }},
+		{"InsertDelete", func() {
+			e := Entry{Key: ckey(i), Flags: FlagNAT}
+			n, _ := tab.Insert(&e, now)
+			tab.Delete(n)
+			i++
+		}},
+		{"TCP", func() { tab.TCP(p, DirInput, TCPAck, now) }},
+		{"Touch", func() { tab.Touch(p, now) }},
+		{"Expire", func() { now += 100; tab.Expire(now, 256, out) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if a := testing.AllocsPerRun(1000, tt.fn); a != 0 {
+				t.Fatalf("%v allocations per call", a)
+			}
+		})
+	}
+}
