@@ -120,6 +120,7 @@ func build(t testing.TB, s spec) []byte {
 		l3 = 18
 	}
 	l4 := l3 + int(f[l3]&0xf)*4
+	f = f[:l3+int(binary.BigEndian.Uint16(f[l3+2:]))] // drop gopacket's padding to 60
 	switch {
 	case s.proto == layers.IPProtocolUDP && s.noCsum:
 		f[l4+6], f[l4+7] = 0, 0
