@@ -221,4 +221,3 @@ func addr4(s string) [4]byte {
 	}
 	return [4]byte(ip)
 }
-

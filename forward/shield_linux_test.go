@@ -201,8 +201,8 @@ func TestIntegrationShieldNATReplies(t *testing.T) {
 	requireNetAdmin(t)
 	l := newShieldLab(t)
 	s := newShieldIn(t, l.b, "b0")
-	real := NATReal{Addr: addr4("198.18.0.1"), Proto: unix.IPPROTO_UDP, Port: 8080}
-	if err := s.Update(nil, []NATReal{real}); err != nil {
+	nr := NATReal{Addr: addr4("198.18.0.1"), Proto: unix.IPPROTO_UDP, Port: 8080}
+	if err := s.Update(nil, []NATReal{nr}); err != nil {
 		t.Fatal(err)
 	}
 	tap := listenAll(t, l.b, "b0", unix.ETH_P_ALL)
