@@ -22,6 +22,8 @@ type Director struct {
 	done chan struct{} // closed when the process has exited; then err is set
 	err  error
 
+	stopTimeout time.Duration // StopTimeout; tests shorten it
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -51,7 +53,7 @@ func (d *Director) Stop() error {
 			d.stopErr = d.err
 			return
 		}
-		t := time.NewTimer(StopTimeout)
+		t := time.NewTimer(d.stopTimeout)
 		defer t.Stop()
 		select {
 		case <-d.done:

@@ -26,7 +26,7 @@ func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, s
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: start director: %w", err)
 	}
-	d := &Director{cmd: cmd, done: make(chan struct{})}
+	d := &Director{cmd: cmd, done: make(chan struct{}), stopTimeout: StopTimeout}
 	go func() {
 		d.err = cmd.Wait()
 		close(d.done)

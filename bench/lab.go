@@ -75,6 +75,7 @@ type Lab struct {
 
 	switchNS string
 	plan     plan
+	created  []string // namespaces NewLab added, in order; Close deletes only these
 
 	mu        sync.Mutex // guards servers, directors and closed
 	servers   []*Servers

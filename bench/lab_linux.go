@@ -88,6 +88,7 @@ func (l *Lab) build(ctx context.Context) error {
 		if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
 			return err
 		}
+		l.created = append(l.created, ns)
 		// Before any link exists, so that no interface gets IPv6 (no DAD,
 		// no router solicitations on the segments).
 		if err := writeSysctls(ns, baseSysctls); err != nil {
@@ -206,12 +207,12 @@ func (l *Lab) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	// Nodes first: deleting a node namespace destroys its veths, so the
-	// switch namespace is empty when it goes.
-	for _, n := range l.nodes() {
-		errs = append(errs, deleteNS(ctx, n.NS))
+	// Nodes first (the switch namespace was created first): deleting a node
+	// namespace destroys its veths, so the switch namespace is empty when it
+	// goes.
+	for i := len(l.created) - 1; i >= 0; i-- {
+		errs = append(errs, deleteNS(ctx, l.created[i]))
 	}
-	errs = append(errs, deleteNS(ctx, l.switchNS))
 	return errors.Join(errs...)
 }
 
