@@ -106,7 +106,7 @@ func (s *Servers) Start(n *Node) error {
 			rs.stop()
 			return fmt.Errorf("bench: start servers on %s: IP_PKTINFO: %w", n.Name, err)
 		}
-		rs.wg.Go(func() { udpEcho(rs.udp, n.Name) })
+		rs.wg.Go(func() { serveUDPEcho(rs.udp, n.Name) })
 	}
 	s.running[n] = rs
 	return nil
@@ -180,10 +180,10 @@ func handler(name string) http.Handler {
 	return mux
 }
 
-// udpEcho answers every datagram until c is closed, from the datagram's
+// serveUDPEcho answers every datagram until c is closed, from the datagram's
 // destination address: a wildcard socket would otherwise answer a DR request
 // to the VIP from the real server's own address.
-func udpEcho(c *ipv4.PacketConn, name string) {
+func serveUDPEcho(c *ipv4.PacketConn, name string) {
 	buf := make([]byte, 65536)
 	out := make([]byte, 0, len(name)+1+len(buf))
 	for {
