@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// UDPPort is the port of the UDP echo service that Config adds beside the
+// TCP one, on the VIP and on the real servers.
+const UDPPort = 9000
+
+// Config returns a uvs TOML configuration for the lab: a director on
+// DirectorIfaces with 2 workers and its control socket dir/uvs.sock; a TCP
+// service VIP:port with scheduler and forwarding method, one real per real
+// server at realPort; and a UDP service VIP:UDPPort the same way, with reals
+// at UDPPort. realPort may differ from port only with "nat".
+func (l *Lab) Config(method, scheduler string, port, realPort int, dir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# uvs lab %s (%v)\n[director]\ninterfaces = [", l.Spec.Prefix, l.Spec.Topology)
+	for i, d := range l.DirectorIfaces {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tomlString(d))
+	}
+	fmt.Fprintf(&b, "]\nworkers = 2\ncontrol_socket = %s\n", tomlString(filepath.Join(dir, "uvs.sock")))
+	for _, svc := range []struct {
+		proto          string
+		port, realPort int
+	}{{"tcp", port, realPort}, {"udp", UDPPort, UDPPort}} {
+		fmt.Fprintf(&b, "\n[[service]]\nname = %s\nvip = %s\nprotocol = %s\nport = %d\nscheduler = %s\nforward = %s\n",
+			tomlString(fmt.Sprintf("%s-%s-%d", method, svc.proto, svc.port)), tomlString(l.VIP.String()),
+			tomlString(svc.proto), svc.port, tomlString(scheduler), tomlString(method))
+		for _, a := range l.RealAddrs {
+			fmt.Fprintf(&b, "\n  [[service.real]]\n  address = %s\n  port = %d\n", tomlString(a.String()), svc.realPort)
+		}
+	}
+	return b.String()
+}
+
+// tomlString quotes s as a TOML basic string (TOML v1.0.0, "String"): only
+// '"', '\' and control characters need escapes.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+)
+
+// Errors returned by NewLab, PrepareReals and the servers.
+var (
+	// ErrSpec reports an invalid LabSpec.
+	ErrSpec = errors.New("bench: invalid lab spec")
+	// ErrMethod reports a forwarding method the lab's topology cannot serve.
+	ErrMethod = errors.New("bench: unsupported forwarding method")
+	// ErrNoNode reports a node that is not a real server of the lab.
+	ErrNoNode = errors.New("bench: no such real server")
+	// ErrUnsupported reports that labs need Linux.
+	ErrUnsupported = errors.New("bench: namespace labs need linux")
+)
+
+// Limits of a LabSpec. Real servers take host numbers .11 to .98 and extra
+// clients .201 to .250 of their /24, which keeps .100 free for the VIP.
+const (
+	MaxReals   = 88
+	MaxClients = 50
+	maxPrefix  = 24
+)
+
+// LabSpec describes a lab. The zero value of each optional field means its
+// default.
+type LabSpec struct {
+	// Prefix starts the name of every namespace of the lab. It must be
+	// unique among concurrent runs and is best ended with "-" (for example
+	// "uvt1234-") so that it is not a prefix of another run's prefix.
+	// Letters, digits, '.', '_' and '-' only; at most 24 bytes.
+	Prefix string
+	// Topology is the layout; TopologyInvalid is rejected.
+	Topology Topology
+	// Reals is the number of real servers; 0 means 2.
+	Reals int
+	// Clients is the number of client namespaces; 0 means 1.
+	Clients int
+	// MTU of every lab link and bridge; 0 means 1500.
+	MTU int
+	// DirectorTxOff turns TX checksum offload off (ethtool -K DEV tx off) on
+	// the director's links and their switch-side peers, so that frames the
+	// director sends carry complete checksums.
+	DirectorTxOff bool
+}
+
+// Lab is a built lab. Its fields are set by NewLab and read-only afterwards.
+type Lab struct {
+	// Spec is the spec with defaults filled in.
+	Spec LabSpec
+	// Client is Clients[0].
+	Client *Node
+	// Clients are all client nodes: "client", "client2", ...
+	Clients []*Node
+	// Director is the namespace the director binary runs in.
+	Director *Node
+	// Router is the router between segments A and C; nil unless TopologyTUN.
+	Router *Node
+	// Reals are the real servers "rs1", "rs2", ...
+	Reals []*Node
+	// VIP is the virtual address. It is on-link on the clients' segment and
+	// assigned nowhere, except on the real servers' lo after
+	// PrepareReals("dr").
+	VIP netip.Addr
+	// DirectorIfaces are the director's interface names, inside its
+	// namespace: ["eth0"], or ["eth0", "eth1"] for TopologyNAT.
+	DirectorIfaces []string
+	// RealAddrs are the real servers' addresses, in the order of Reals.
+	RealAddrs []netip.Addr
+
+	switchNS string
+	plan     plan
+	created  []string // namespaces NewLab added, in order; Close deletes only these
+
+	mu        sync.Mutex // guards servers, directors and closed
+	servers   []*Servers
+	directors []*Director
+	closed    bool
+}
+
+// Node is one namespace of a lab.
+type Node struct {
+	// Name is the short role name: "client", "director", "router", "rs1".
+	Name string
+	// NS is the network namespace name (under /run/netns).
+	NS string
+	// Addr is the node's primary address: that of its eth0.
+	Addr netip.Addr
+	// Ifaces are the node's lab interfaces, in order (eth0, eth1).
+	Ifaces []Iface
+}
+
+// Iface is one lab interface of a node.
+type Iface struct {
+	// Name is the interface name inside the node's namespace.
+	Name string
+	// Prefix is the interface address with its on-link prefix length.
+	Prefix netip.Prefix
+}
+
+// AddrOn returns the node's address within p, if it has one.
+func (n *Node) AddrOn(p netip.Prefix) (netip.Addr, bool) {
+	for _, i := range n.Ifaces {
+		if p.Contains(i.Prefix.Addr()) {
+			return i.Prefix.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// withDefaults returns s with defaults filled in, or an ErrSpec error.
+func (s LabSpec) withDefaults() (LabSpec, error) {
+	if s.Reals == 0 {
+		s.Reals = 2
+	}
+	if s.Clients == 0 {
+		s.Clients = 1
+	}
+	if s.MTU == 0 {
+		s.MTU = 1500
+	}
+	var errs []error
+	if err := checkPrefix(s.Prefix); err != nil {
+		errs = append(errs, err)
+	}
+	switch s.Topology {
+	case TopologyDR, TopologyNAT, TopologyTUN:
+	default:
+		errs = append(errs, fmt.Errorf("%w: topology %v", ErrSpec, s.Topology))
+	}
+	if s.Reals < 1 || s.Reals > MaxReals {
+		errs = append(errs, fmt.Errorf("%w: reals %d not in [1, %d]", ErrSpec, s.Reals, MaxReals))
+	}
+	if s.Clients < 1 || s.Clients > MaxClients {
+		errs = append(errs, fmt.Errorf("%w: clients %d not in [1, %d]", ErrSpec, s.Clients, MaxClients))
+	}
+	// 68 is the IPv4 minimum (RFC 791); 65535 is the veth maximum.
+	if s.MTU < 68 || s.MTU > 65535 {
+		errs = append(errs, fmt.Errorf("%w: mtu %d not in [68, 65535]", ErrSpec, s.MTU))
+	}
+	return s, errors.Join(errs...)
+}
+
+func checkPrefix(p string) error {
+	if p == "" || len(p) > maxPrefix {
+		return fmt.Errorf("%w: prefix %q must have 1 to %d bytes", ErrSpec, p, maxPrefix)
+	}
+	for _, c := range []byte(p) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("%w: prefix %q: only letters, digits, '.', '_' and '-'", ErrSpec, p)
+		}
+	}
+	if p == "." || p == ".." {
+		return fmt.Errorf("%w: prefix %q", ErrSpec, p)
+	}
+	return nil
+}
