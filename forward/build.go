@@ -257,7 +257,7 @@ func realPort(cs *config.Service, r *config.Real) uint16 {
 }
 
 func protoNumber(p config.Protocol) uint8 {
-	if p == config.ProtocolUDP {
+	if p == config.UDP {
 		return protoUDP
 	}
 	return protoTCP
@@ -265,11 +265,11 @@ func protoNumber(p config.Protocol) uint8 {
 
 func methodOf(f config.Forward) Method {
 	switch f {
-	case config.ForwardDR:
+	case config.DR:
 		return MethodDR
-	case config.ForwardTUN:
+	case config.TUN:
 		return MethodTUN
-	case config.ForwardNAT:
+	case config.NAT:
 		return MethodNAT
 	}
 	return MethodInvalid

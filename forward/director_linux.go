@@ -128,7 +128,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 			if group, err = r.joinFanout(group); err != nil {
 				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
 			}
-			q, err := openTX(ifc.Index, cfg.Director.TXMode == config.TXModeRing)
+			q, err := openTX(ifc.Index, cfg.Director.TXMode == config.TXRing)
 			if err != nil {
 				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
 			}
@@ -181,14 +181,24 @@ func (d *Director) Run(ctx context.Context) error {
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services))
 
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-resolverDone:
-		if err != nil {
-			err = fmt.Errorf("forward: egress resolver: %w", err)
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+			d.logTotals("counters", slog.LevelDebug)
+		case err = <-resolverDone:
+			if err != nil {
+				err = fmt.Errorf("forward: egress resolver: %w", err)
+			}
+			break loop
 		}
 	}
 	d.stopWorkers()
+	d.logTotals("stopped", slog.LevelInfo)
 	return err
 }
 
@@ -393,4 +403,47 @@ func sameProgram(a, b []bpf.RawInstruction) bool {
 		}
 	}
 	return true
+}
+
+// Totals sums the workers' counters.
+type Totals struct {
+	RxFrames, TxFrames, Forwarded, Replies, ARPReplies, Ignored uint64
+	Conns                                                       int64
+	Drops                                                       map[string]uint64
+}
+
+// Totals returns the sum of every worker's counters, drops by reason (non-zero only).
+func (d *Director) Totals() Totals {
+	t := Totals{Drops: map[string]uint64{}}
+	for _, w := range d.workers {
+		s := w.eng.stats
+		t.RxFrames += s.RxFrames.Load()
+		t.TxFrames += s.TxFrames.Load()
+		t.Forwarded += s.Forwarded.Load()
+		t.Replies += s.Replies.Load()
+		t.ARPReplies += s.ARPReplies.Load()
+		t.Ignored += s.Ignored.Load()
+		t.Conns += s.Conns.Load()
+		for r := DropReason(1); r < NumDropReasons; r++ {
+			if v := s.Drops[r].Load(); v != 0 {
+				t.Drops[r.String()] += v
+			}
+		}
+		for r := EngineDrop(1); r < numEngineDrops; r++ {
+			if v := s.EDrops[r].Load(); v != 0 {
+				t.Drops[r.String()] += v
+			}
+		}
+	}
+	return t
+}
+
+func (d *Director) logTotals(msg string, level slog.Level) {
+	t := d.Totals()
+	attrs := []any{"rx", t.RxFrames, "tx", t.TxFrames, "forwarded", t.Forwarded, "nat_replies", t.Replies,
+		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns}
+	for k, v := range t.Drops {
+		attrs = append(attrs, "drop_"+k, v)
+	}
+	d.log.Log(context.Background(), level, msg, attrs...)
 }

@@ -10,6 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// sllPkttypeOff is the offset of sll_pkttype in the struct sockaddr_ll that tpacket_rcv
+// writes after the tpacket3_hdr (at TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) = 48):
+// family(2) protocol(2) ifindex(4) hatype(2) pkttype(1).
+const sllPkttypeOff = unix.SizeofTpacket3Hdr + 10
+
 // maxBlocksPerRound bounds how many blocks a worker takes from one ring before looking at its
 // other rings, so that a flood on one interface cannot starve NAT replies on another.
 const maxBlocksPerRound = 8
@@ -73,12 +78,18 @@ func (w *worker) block(r *rxRing, b []byte) {
 		h := frameHdr3(b, off)
 		mac := off + int(h.Mac)
 		end := mac + int(h.Snaplen)
-		if mac-VnetHdrLen < off+unix.SizeofTpacket3Hdr || end > len(b) {
+		if mac-VnetHdrLen < off+sllPkttypeOff+1 || end > len(b) {
 			e.edrop(DropTruncatedFrame)
 		} else if h.Snaplen < h.Len {
 			e.edrop(DropTruncatedFrame)
-		} else {
+		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
 			e.handle(b[mac-VnetHdrLen:end], h.Status&unix.TP_STATUS_VLAN_VALID != 0, r.iface)
+		} else {
+			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
+			// one we sent ourselves, before the bridge learned the real server's MAC);
+			// taking it would forward it again. Multicast is never ours either.
+			bump64(&e.stats.RxFrames, 1)
+			bump64(&e.stats.Ignored, 1)
 		}
 		next := int(h.Next_offset)
 		if next <= 0 {
