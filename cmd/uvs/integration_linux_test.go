@@ -1,0 +1,295 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uvs-project/uvs/bench"
+)
+
+// uvsBinary is built once per test process, the first time an integration test needs it.
+var uvsBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "uvs-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "uvs")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// syncBuffer collects the director's stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// labRun is a lab with servers and a running director.
+type labRun struct {
+	t      *testing.T
+	lab    *bench.Lab
+	dir    *bench.Director
+	stderr *syncBuffer
+	vip    netip.Addr
+	port   int
+	nstat0 map[string]uint64
+}
+
+var labSeq struct {
+	sync.Mutex
+	n int
+}
+
+func labPrefix() string {
+	labSeq.Lock()
+	defer labSeq.Unlock()
+	labSeq.n++
+	return fmt.Sprintf("uvt%d-%d-", os.Getpid()%100000, labSeq.n)
+}
+
+// startLab builds a lab for method ("dr" or "nat"), starts its servers and a director with
+// scheduler rr, and waits until the VIP answers.
+func startLab(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool) *labRun {
+	t.Helper()
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lab, err := bench.NewLab(ctx, bench.LabSpec{Prefix: labPrefix(), Topology: topo, DirectorTxOff: txOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	if err := lab.PrepareReals(method); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := lab.StartServers(realPort, bench.UDPPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	if err := os.WriteFile(cfgPath, []byte(lab.Config(method, "rr", 80, realPort, tmp)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &labRun{t: t, lab: lab, stderr: &syncBuffer{}, vip: lab.VIP, port: 80}
+	r.nstat0, err = bench.Nstat(ctx, lab.Director)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dir, err = lab.StartDirector(context.Background(), bin, cfgPath, r.stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = r.dir.Stop()
+		if t.Failed() {
+			t.Logf("director stderr:\n%s", r.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := r.curl(ctx, "/"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VIP %s:80 never answered; director stderr:\n%s", r.vip, r.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return r
+}
+
+// curl fetches path from the VIP with the real curl binary in the client namespace.
+func (r *labRun) curl(ctx context.Context, path string) ([]byte, error) {
+	url := fmt.Sprintf("http://%s:%d%s", r.vip, r.port, path)
+	cmd := r.lab.Client.Command(ctx, "curl", "-sS", "--fail", "-m", "20", url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("curl %s: %v: %s", url, err, stderr.String())
+	}
+	return out, nil
+}
+
+// distribution sends n requests and counts the answering real servers.
+func (r *labRun) distribution(n int) map[string]int {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		out, err := r.curl(ctx, "/")
+		if err != nil {
+			r.t.Fatalf("request %d: %v", i, err)
+		}
+		got[strings.TrimSpace(string(out))]++
+	}
+	return got
+}
+
+func (r *labRun) download(n int) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := r.curl(ctx, "/bytes?n="+strconv.Itoa(n))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	sum := sha256.Sum256(out)
+	if got, want := hex.EncodeToString(sum[:]), bench.ExpectedSHA256(n); len(out) != n || got != want {
+		r.t.Fatalf("download of %d bytes: got %d bytes, sha256 %s, want %s", n, len(out), got, want)
+	}
+}
+
+// udpEcho sends payloads to VIP:UDPPort from a connected socket in the client namespace: the
+// kernel delivers only datagrams from VIP:UDPPort to it, so an answer proves the source.
+func (r *labRun) udpEcho(n int) map[string]int {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		c, err := r.lab.Client.Dial(ctx, "udp4", netip.AddrPortFrom(r.vip, bench.UDPPort).String())
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		payload := fmt.Sprintf("ping-%d", i)
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte(payload)); err != nil {
+			r.t.Fatal(err)
+		}
+		buf := make([]byte, 256)
+		m, err := c.Read(buf)
+		_ = c.Close()
+		if err != nil {
+			r.t.Fatalf("udp echo %d: %v", i, err)
+		}
+		name, rest, ok := strings.Cut(string(buf[:m]), ":")
+		if !ok || rest != payload {
+			r.t.Fatalf("udp echo %d: reply %q", i, buf[:m])
+		}
+		got[name]++
+	}
+	return got
+}
+
+// kernelQuiet checks that the director's kernel sent no RST and forwarded nothing.
+func (r *labRun) kernelQuiet() {
+	r.t.Helper()
+	now, err := bench.Nstat(context.Background(), r.lab.Director)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, k := range []string{"TcpOutRsts", "IpForwDatagrams", "IcmpOutMsgs", "IcmpOutDestUnreachs"} {
+		if d := now[k] - r.nstat0[k]; d != 0 {
+			r.t.Errorf("director kernel %s grew by %d", k, d)
+		}
+	}
+}
+
+// stopAndCheckClean stops the director with SIGTERM and checks it left nothing behind.
+func (r *labRun) stopAndCheckClean() {
+	r.t.Helper()
+	if err := r.dir.Stop(); err != nil {
+		r.t.Errorf("director exit: %v\n%s", err, r.stderr.String())
+	}
+	out, err := r.lab.Director.Command(context.Background(), "nft", "list", "ruleset").CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("nft list ruleset: %v: %s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		r.t.Errorf("nftables not clean after SIGTERM:\n%s", s)
+	}
+}
+
+// stoppedCounters parses the director's final counter line.
+func (r *labRun) stoppedCounters() map[string]uint64 {
+	m := map[string]uint64{}
+	for _, line := range strings.Split(r.stderr.String(), "\n") {
+		if !strings.Contains(line, "msg=stopped") {
+			continue
+		}
+		for _, kv := range regexp.MustCompile(`(\w+)=(\d+)`).FindAllStringSubmatch(line, -1) {
+			v, _ := strconv.ParseUint(kv[2], 10, 64)
+			m[kv[1]] = v
+		}
+	}
+	return m
+}
+
+func checkEven(t *testing.T, what string, got map[string]int, n int) {
+	t.Helper()
+	if len(got) != 2 || got["rs1"] != n/2 || got["rs2"] != n/2 {
+		t.Errorf("%s: distribution %v, want rs1 and rs2 %d each", what, got, n/2)
+	}
+}
+
+func TestIntegrationDR(t *testing.T) {
+	bench.RequireRoot(t)
+	for _, txOff := range []bool{false, true} {
+		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
+			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
+			checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
+			r.download(10_000_000)
+			checkEven(t, "UDP echo through DR", r.udpEcho(10), 10)
+			r.kernelQuiet()
+			r.stopAndCheckClean()
+		})
+	}
+}
+
+func TestIntegrationNAT(t *testing.T) {
+	bench.RequireRoot(t)
+	for _, txOff := range []bool{false, true} {
+		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
+			r := startLab(t, bench.TopologyNAT, "nat", 8080, txOff)
+			checkEven(t, "100 curls through the NAT VIP", r.distribution(100), 100)
+			r.download(10_000_000)
+			checkEven(t, "UDP echo through NAT", r.udpEcho(10), 10)
+			r.kernelQuiet()
+			r.stopAndCheckClean()
+			if c := r.stoppedCounters(); c["nat_replies"] == 0 {
+				t.Errorf("no NAT replies counted: %v", c)
+			}
+		})
+	}
+}
