@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,6 +32,19 @@ const (
 	// shieldPriority places the ingress chains before any other netdev
 	// ingress chain a host is likely to have.
 	shieldPriority = -500
+	// shieldSndbuf bounds one Update: nftables.Conn.Flush sends the whole
+	// batch in one sendmsg, which netlink rejects with EMSGSIZE above the
+	// socket's send buffer (netlink_sendmsg). Elements cost about 40 (vips)
+	// and 48 (nat_reals) bytes, so the default 212992-byte buffer stops
+	// near 2,500 of each; 32 MiB allows several hundred thousand. Memory
+	// is charged only while a batch is in flight.
+	shieldSndbuf = 32 << 20
+	// shieldElemsPerMsg splits set elements over several NEWSETELEM
+	// messages of the same batch: all elements of a message sit in one
+	// nested attribute, whose length field is 16 bits. An element takes
+	// at most 4 (elem) + 4 (key) + 4+12 (value) = 24 bytes; 1024 of them
+	// stay well below 64 KiB.
+	shieldElemsPerMsg = 1024
 )
 
 // Log attribute keys used by the shield.
@@ -99,7 +113,7 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 
-	conn, err := nftables.New(nftables.AsLasting())
+	conn, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(growSendBuffer))
 	if err != nil {
 		return nil, fmt.Errorf("forward: new shield: open nftables netlink: %w", err)
 	}
@@ -153,6 +167,29 @@ func (s *Shield) install(ifaces []string) error {
 		return fmt.Errorf("forward: new shield: commit table %s on %v: %w", ShieldTable, ifaces, err)
 	}
 	s.table, s.vips, s.nat = t, vips, nat
+	return nil
+}
+
+// growSendBuffer raises the netlink socket's send buffer to shieldSndbuf,
+// past net.core.wmem_max with SO_SNDBUFFORCE (CAP_NET_ADMIN, which changing
+// nftables needs anyway), else as far as SO_SNDBUF allows.
+func growSendBuffer(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("forward: shield: netlink raw conn: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, shieldSndbuf)
+		if serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, shieldSndbuf)
+		}
+	}); err != nil {
+		return fmt.Errorf("forward: shield: netlink control: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("forward: shield: setsockopt SO_SNDBUF: %w", serr)
+	}
 	return nil
 }
 
@@ -241,14 +278,16 @@ func (s *Shield) Update(vips [][4]byte, nat []NATReal) error {
 			natElems = append(natElems, nftables.SetElement{Key: natRealKey(n)})
 		}
 	}
-	if len(vipElems) > 0 {
-		if err := c.SetAddElements(s.vips, vipElems); err != nil {
-			return fmt.Errorf("forward: shield update: queue set %s: %w", shieldSetVIPs, err)
-		}
-	}
-	if len(natElems) > 0 {
-		if err := c.SetAddElements(s.nat, natElems); err != nil {
-			return fmt.Errorf("forward: shield update: queue set %s: %w", shieldSetNATReals, err)
+	for _, q := range []struct {
+		set   *nftables.Set
+		elems []nftables.SetElement
+	}{{s.vips, vipElems}, {s.nat, natElems}} {
+		for len(q.elems) > 0 {
+			n := min(len(q.elems), shieldElemsPerMsg)
+			if err := c.SetAddElements(q.set, q.elems[:n]); err != nil {
+				return fmt.Errorf("forward: shield update: queue set %s: %w", q.set.Name, err)
+			}
+			q.elems = q.elems[n:]
 		}
 	}
 	if err := c.Flush(); err != nil {

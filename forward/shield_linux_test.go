@@ -289,11 +289,50 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 	if out := nftTables(t, ns); out != "" {
 		t.Errorf("after RemoveLeftoverShield: %q", out)
 	}
+	// A missing device fails the whole transaction and leaves nothing.
+	mustInNS(t, ns, func() error {
+		if s, err := NewShield(ShieldConfig{Interfaces: []string{"d0", "nope0"}}); err == nil {
+			_ = s.Close()
+			return errors.New("NewShield with a missing device succeeded")
+		}
+		return nil
+	})
+	if out := nftTables(t, ns); out != "" {
+		t.Errorf("after failed NewShield: %q", out)
+	}
 	// Closing a shield whose table is already gone is fine.
 	if err := second.Close(); err != nil {
 		t.Errorf("Close after removal: %v", err)
 	}
 	if err := first.Close(); err != nil {
 		t.Errorf("Close of replaced shield: %v", err)
+	}
+}
+
+// TestIntegrationShieldLargeUpdate needs several NEWSETELEM messages per set
+// and a batch larger than the default netlink send buffer: before both were
+// handled, 10,000 elements failed with EMSGSIZE and larger sets with ENOBUFS.
+func TestIntegrationShieldLargeUpdate(t *testing.T) {
+	requireNetAdmin(t)
+	ns := newNS(t, nsPrefix(t)+"-l")
+	sh(t, "ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	s := newShieldIn(t, ns, "d0")
+	const n = 10000
+	vips := make([][4]byte, n)
+	nat := make([]NATReal, n)
+	for i := range vips {
+		vips[i] = [4]byte{198, 18, byte(i >> 8), byte(i)}
+		nat[i] = NATReal{Addr: [4]byte{198, 19, byte(i >> 8), byte(i)}, Proto: unix.IPPROTO_TCP, Port: uint16(i)}
+	}
+	for _, size := range []int{n, 3} {
+		if err := s.Update(vips[:size], nat[:size]); err != nil {
+			t.Fatalf("Update with %d elements: %v", size, err)
+		}
+		for set, prefix := range map[string]string{"vips": `"198.18.`, "nat_reals": `"198.19.`} {
+			out := sh(t, "ip", "netns", "exec", ns, "nft", "-j", "list", "set", "netdev", "uvs", set)
+			if got := strings.Count(out, prefix); got != size {
+				t.Errorf("set %s holds %d elements, want %d", set, got, size)
+			}
+		}
 	}
 }
