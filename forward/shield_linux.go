@@ -56,7 +56,10 @@ const (
 // default.
 type ShieldConfig struct {
 	// Interfaces are the devices uvs listens on; each gets an ingress chain.
-	// At least one is required.
+	// At least one is required. Kernels that bind netdev hooks by name
+	// (6.18 does) accept a device that does not exist yet and attach the
+	// chain when it appears, also after it is deleted and re-created;
+	// older kernels make NewShield fail.
 	Interfaces []string
 	// Logger receives setup and teardown messages; nil discards them.
 	Logger *slog.Logger
