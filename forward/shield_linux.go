@@ -13,6 +13,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,10 +81,13 @@ type NATReal struct {
 // forwards those frames, while AF_PACKET sockets still receive them.
 //
 // A Shield is bound to the network namespace of the thread that called
-// NewShield: its netlink socket is opened there and kept open. Its methods
+// NewShield: its netlink socket is opened there, and reopened there after a
+// failed batch. Its methods
 // are safe for concurrent use.
 type Shield struct {
 	log *slog.Logger
+
+	ns netns.NsHandle // namespace of NewShield's caller; closed by Close
 
 	mu     sync.Mutex // guards everything below
 	conn   *nftables.Conn
@@ -116,17 +120,45 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 
-	conn, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(growSendBuffer))
+	ns, err := netns.Get()
 	if err != nil {
-		return nil, fmt.Errorf("forward: new shield: open nftables netlink: %w", err)
+		return nil, fmt.Errorf("forward: new shield: get network namespace: %w", err)
 	}
-	s := &Shield{log: log, conn: conn}
+	s := &Shield{log: log, ns: ns}
+	if s.conn, err = s.dial(); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("forward: new shield: %w", err)
+	}
 	if err := s.install(cfg.Interfaces); err != nil {
-		_ = conn.CloseLasting()
+		_ = s.conn.CloseLasting()
+		ns.Close()
 		return nil, err
 	}
 	log.Info("shield installed", "table", ShieldTable, "interfaces", cfg.Interfaces)
 	return s, nil
+}
+
+// dial opens the shield's lasting nftables connection in its namespace.
+func (s *Shield) dial() (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(int(s.ns)),
+		nftables.WithSockOptions(growSendBuffer))
+	if err != nil {
+		return nil, fmt.Errorf("open nftables netlink: %w", err)
+	}
+	return c, nil
+}
+
+// redial replaces the connection after a failed batch: messages queued but
+// not sent, or acknowledgements left unread after ENOBUFS, must not leak
+// into the next batch. Called with s.mu held.
+func (s *Shield) redial() {
+	c, err := s.dial()
+	if err != nil {
+		s.log.Warn("shield: reopen nftables netlink", shieldKeyErr, err)
+		return
+	}
+	_ = s.conn.CloseLasting()
+	s.conn = c
 }
 
 // install queues and commits the whole table in one batch.
@@ -288,12 +320,14 @@ func (s *Shield) Update(vips [][4]byte, nat []NATReal) error {
 		for len(q.elems) > 0 {
 			n := min(len(q.elems), shieldElemsPerMsg)
 			if err := c.SetAddElements(q.set, q.elems[:n]); err != nil {
+				s.redial()
 				return fmt.Errorf("forward: shield update: queue set %s: %w", q.set.Name, err)
 			}
 			q.elems = q.elems[n:]
 		}
 	}
 	if err := c.Flush(); err != nil {
+		s.redial()
 		return fmt.Errorf("forward: shield update: commit %d vips, %d nat reals: %w", len(vipElems), len(natElems), err)
 	}
 	return nil
@@ -314,6 +348,7 @@ func (s *Shield) Close() error {
 	if cerr := s.conn.CloseLasting(); cerr != nil {
 		s.log.Warn("shield close: close netlink", shieldKeyErr, cerr)
 	}
+	s.ns.Close()
 	if err != nil && !isNotExist(err) {
 		return fmt.Errorf("forward: shield close: delete table %s: %w", ShieldTable, err)
 	}

@@ -309,6 +309,13 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 	if out := nftTables(t, ns); out != "" {
 		t.Errorf("after shield on absent device: %q", out)
 	}
+	// Updating a shield whose table someone removed fails, twice (the
+	// connection is reopened after the first failure, not wedged).
+	for i := 0; i < 2; i++ {
+		if err := second.Update([][4]byte{addr4("198.18.9.8")}, nil); err == nil || !isNotExist(err) {
+			t.Errorf("Update %d of a removed table: %v, want ENOENT", i, err)
+		}
+	}
 	// Closing a shield whose table is already gone is fine.
 	if err := second.Close(); err != nil {
 		t.Errorf("Close after removal: %v", err)
