@@ -98,9 +98,9 @@ type ResolverConfig struct {
 
 // Resolver keeps the Egress of a set of IPv4 destinations current from the
 // host's routes, links, addresses and neighbours over rtnetlink, and asks the
-// kernel to resolve (or revalidate) next hops that have no usable neighbour
-// entry. It works in the network namespace of the thread that called
-// NewResolver.
+// kernel to resolve next hops whose neighbour entry is missing or FAILED and
+// to revalidate STALE ones (uvs's own traffic never confirms them). It works
+// in the network namespace of the thread that called NewResolver.
 //
 // Lookup, Snapshot and SetTargets are safe for concurrent use; they are for
 // the control side, which publishes snapshots to workers.
@@ -122,7 +122,9 @@ type Resolver struct {
 }
 
 // NewResolver returns a resolver bound to the calling thread's network
-// namespace. Nothing is resolved until Run is called.
+// namespace. Nothing is resolved until Run is called. Its namespace handle
+// and rtnetlink socket are released when Run returns; a resolver that is
+// never run keeps them.
 func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	log := cfg.Logger
 	if log == nil {

@@ -82,8 +82,7 @@ type NATReal struct {
 //
 // A Shield is bound to the network namespace of the thread that called
 // NewShield: its netlink socket is opened there, and reopened there after a
-// failed batch. Its methods
-// are safe for concurrent use.
+// failed batch. Its methods are safe for concurrent use.
 type Shield struct {
 	log *slog.Logger
 
