@@ -98,9 +98,9 @@ type ResolverConfig struct {
 
 // Resolver keeps the Egress of a set of IPv4 destinations current from the
 // host's routes, links, addresses and neighbours over rtnetlink, and asks the
-// kernel to resolve (or revalidate) next hops that have no usable neighbour
-// entry. It works in the network namespace of the thread that called
-// NewResolver.
+// kernel to resolve next hops whose neighbour entry is missing or FAILED and
+// to revalidate STALE ones (uvs's own traffic never confirms them). It works
+// in the network namespace of the thread that called NewResolver.
 //
 // Lookup, Snapshot and SetTargets are safe for concurrent use; they are for
 // the control side, which publishes snapshots to workers.
@@ -122,7 +122,9 @@ type Resolver struct {
 }
 
 // NewResolver returns a resolver bound to the calling thread's network
-// namespace. Nothing is resolved until Run is called.
+// namespace. Nothing is resolved until Run is called. Its namespace handle
+// and rtnetlink socket are released when Run returns; a resolver that is
+// never run keeps them.
 func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -224,38 +226,61 @@ func (r *Resolver) subscribe(errc chan<- error) (*subscription, error) {
 	}
 	cb := func(err error) {
 		select {
+		case <-s.done:
+			return // closing the socket on purpose fails its Receive
+		default:
+		}
+		select {
 		case errc <- err:
 		default:
 		}
 	}
 	ns := r.ns
-	if err := netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf}); err != nil {
-		close(s.done)
-		return nil, fmt.Errorf("forward: resolver: subscribe to routes: %w", err)
+	steps := []struct {
+		what      string
+		subscribe func() error
+		closeCh   func() // for channels the library never took over
+	}{
+		{"routes", func() error {
+			return netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
+				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+		}, func() { close(s.routes) }},
+		{"neighbours", func() error {
+			return netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{
+				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+		}, func() { close(s.neighs) }},
+		{"links", func() error {
+			return netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{
+				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+		}, func() { close(s.links) }},
+		{"addresses", func() error {
+			return netlink.AddrSubscribeWithOptions(s.addrs, s.done, netlink.AddrSubscribeOptions{
+				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+		}, func() { close(s.addrs) }},
 	}
-	if err := netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf}); err != nil {
-		s.close()
-		return nil, fmt.Errorf("forward: resolver: subscribe to neighbours: %w", err)
-	}
-	if err := netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf}); err != nil {
-		s.close()
-		return nil, fmt.Errorf("forward: resolver: subscribe to links: %w", err)
-	}
-	if err := netlink.AddrSubscribeWithOptions(s.addrs, s.done, netlink.AddrSubscribeOptions{
-		Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf}); err != nil {
-		s.close()
-		return nil, fmt.Errorf("forward: resolver: subscribe to addresses: %w", err)
+	for i, st := range steps {
+		if err := st.subscribe(); err != nil {
+			// The library closes the channels of subscriptions it
+			// started once done is closed; close the others so that
+			// the drain in s.close ends.
+			for _, rest := range steps[i:] {
+				rest.closeCh()
+			}
+			s.close()
+			return nil, fmt.Errorf("forward: resolver: subscribe to %s: %w", st.what, err)
+		}
 	}
 	return s, nil
 }
 
 // close ends the subscriptions and drains their channels until the
 // library's receive goroutines, which block on a full channel, have exited.
+// A placeholder subscription has nil channels, which are not drained.
 func (s *subscription) close() {
 	close(s.done)
+	if s.routes == nil {
+		return
+	}
 	go func() {
 		for range s.routes {
 		}

@@ -170,6 +170,10 @@ func TestIntegrationResolverOnLinkAndGateway(t *testing.T) {
 		t.Errorf("Snapshot = %+v", got)
 	}
 
+	// Link change: the device MTU follows.
+	sh(t, "ip", "-n", l.d, "link", "set", "d0", "mtu", "1450")
+	awaitEgress(t, r, real1, time.Second, "link MTU change", func(e Egress) bool { return e.Valid && e.MTU == 1450 })
+
 	// Route change: R2's network now via R1 on d0, with a route MTU.
 	sh(t, "ip", "-n", l.d, "route", "replace", "198.18.5.0/24", "via", "198.18.0.2", "mtu", "1400")
 	e = awaitEgress(t, r, real2, time.Second, "route change", func(e Egress) bool {
@@ -184,6 +188,11 @@ func TestIntegrationResolverOnLinkAndGateway(t *testing.T) {
 	if !strings.HasPrefix(e.Reason, egressNoRoutePfx) {
 		t.Errorf("after route removal: reason %q", e.Reason)
 	}
+	// Link down: the connected route goes, so does the real.
+	sh(t, "ip", "-n", l.d, "link", "set", "d0", "down")
+	awaitEgress(t, r, real1, time.Second, "link down", func(e Egress) bool { return !e.Valid })
+	sh(t, "ip", "-n", l.d, "link", "set", "d0", "up")
+	awaitEgress(t, r, real1, 3*time.Second, "link up", func(e Egress) bool { return e.Valid })
 	// Route back through a preferred source address.
 	sh(t, "ip", "-n", l.d, "addr", "add", "198.18.4.9/24", "dev", "d1")
 	sh(t, "ip", "-n", l.d, "route", "add", "198.18.5.0/24", "via", "198.18.4.2", "src", "198.18.4.9")

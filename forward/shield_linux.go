@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,6 +33,19 @@ const (
 	// shieldPriority places the ingress chains before any other netdev
 	// ingress chain a host is likely to have.
 	shieldPriority = -500
+	// shieldSndbuf bounds one Update: nftables.Conn.Flush sends the whole
+	// batch in one sendmsg, which netlink rejects with EMSGSIZE above the
+	// socket's send buffer (netlink_sendmsg). Elements cost about 40 (vips)
+	// and 48 (nat_reals) bytes, so the default 212992-byte buffer stops
+	// near 2,500 of each; 32 MiB allows several hundred thousand. Memory
+	// is charged only while a batch is in flight.
+	shieldSndbuf = 32 << 20
+	// shieldElemsPerMsg splits set elements over several NEWSETELEM
+	// messages of the same batch: all elements of a message sit in one
+	// nested attribute, whose length field is 16 bits. An element takes
+	// at most 4 (elem) + 4 (key) + 4+12 (value) = 24 bytes; 1024 of them
+	// stay well below 64 KiB.
+	shieldElemsPerMsg = 1024
 )
 
 // Log attribute keys used by the shield.
@@ -42,7 +57,10 @@ const (
 // default.
 type ShieldConfig struct {
 	// Interfaces are the devices uvs listens on; each gets an ingress chain.
-	// At least one is required.
+	// At least one is required. Kernels that bind netdev hooks by name
+	// (6.18 does) accept a device that does not exist yet and attach the
+	// chain when it appears, also after it is deleted and re-created;
+	// older kernels make NewShield fail.
 	Interfaces []string
 	// Logger receives setup and teardown messages; nil discards them.
 	Logger *slog.Logger
@@ -63,10 +81,12 @@ type NATReal struct {
 // forwards those frames, while AF_PACKET sockets still receive them.
 //
 // A Shield is bound to the network namespace of the thread that called
-// NewShield: its netlink socket is opened there and kept open. Its methods
-// are safe for concurrent use.
+// NewShield: its netlink socket is opened there, and reopened there after a
+// failed batch. Its methods are safe for concurrent use.
 type Shield struct {
 	log *slog.Logger
+
+	ns netns.NsHandle // namespace of NewShield's caller; closed by Close
 
 	mu     sync.Mutex // guards everything below
 	conn   *nftables.Conn
@@ -99,17 +119,45 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 
-	conn, err := nftables.New(nftables.AsLasting())
+	ns, err := netns.Get()
 	if err != nil {
-		return nil, fmt.Errorf("forward: new shield: open nftables netlink: %w", err)
+		return nil, fmt.Errorf("forward: new shield: get network namespace: %w", err)
 	}
-	s := &Shield{log: log, conn: conn}
+	s := &Shield{log: log, ns: ns}
+	if s.conn, err = s.dial(); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("forward: new shield: %w", err)
+	}
 	if err := s.install(cfg.Interfaces); err != nil {
-		_ = conn.CloseLasting()
+		_ = s.conn.CloseLasting()
+		ns.Close()
 		return nil, err
 	}
 	log.Info("shield installed", "table", ShieldTable, "interfaces", cfg.Interfaces)
 	return s, nil
+}
+
+// dial opens the shield's lasting nftables connection in its namespace.
+func (s *Shield) dial() (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(int(s.ns)),
+		nftables.WithSockOptions(growSendBuffer))
+	if err != nil {
+		return nil, fmt.Errorf("open nftables netlink: %w", err)
+	}
+	return c, nil
+}
+
+// redial replaces the connection after a failed batch: messages queued but
+// not sent, or acknowledgements left unread after ENOBUFS, must not leak
+// into the next batch. Called with s.mu held.
+func (s *Shield) redial() {
+	c, err := s.dial()
+	if err != nil {
+		s.log.Warn("shield: reopen nftables netlink", shieldKeyErr, err)
+		return
+	}
+	_ = s.conn.CloseLasting()
+	s.conn = c
 }
 
 // install queues and commits the whole table in one batch.
@@ -153,6 +201,29 @@ func (s *Shield) install(ifaces []string) error {
 		return fmt.Errorf("forward: new shield: commit table %s on %v: %w", ShieldTable, ifaces, err)
 	}
 	s.table, s.vips, s.nat = t, vips, nat
+	return nil
+}
+
+// growSendBuffer raises the netlink socket's send buffer to shieldSndbuf,
+// past net.core.wmem_max with SO_SNDBUFFORCE (CAP_NET_ADMIN, which changing
+// nftables needs anyway), else as far as SO_SNDBUF allows.
+func growSendBuffer(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("forward: shield: netlink raw conn: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, shieldSndbuf)
+		if serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, shieldSndbuf)
+		}
+	}); err != nil {
+		return fmt.Errorf("forward: shield: netlink control: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("forward: shield: setsockopt SO_SNDBUF: %w", serr)
+	}
 	return nil
 }
 
@@ -241,17 +312,21 @@ func (s *Shield) Update(vips [][4]byte, nat []NATReal) error {
 			natElems = append(natElems, nftables.SetElement{Key: natRealKey(n)})
 		}
 	}
-	if len(vipElems) > 0 {
-		if err := c.SetAddElements(s.vips, vipElems); err != nil {
-			return fmt.Errorf("forward: shield update: queue set %s: %w", shieldSetVIPs, err)
-		}
-	}
-	if len(natElems) > 0 {
-		if err := c.SetAddElements(s.nat, natElems); err != nil {
-			return fmt.Errorf("forward: shield update: queue set %s: %w", shieldSetNATReals, err)
+	for _, q := range []struct {
+		set   *nftables.Set
+		elems []nftables.SetElement
+	}{{s.vips, vipElems}, {s.nat, natElems}} {
+		for len(q.elems) > 0 {
+			n := min(len(q.elems), shieldElemsPerMsg)
+			if err := c.SetAddElements(q.set, q.elems[:n]); err != nil {
+				s.redial()
+				return fmt.Errorf("forward: shield update: queue set %s: %w", q.set.Name, err)
+			}
+			q.elems = q.elems[n:]
 		}
 	}
 	if err := c.Flush(); err != nil {
+		s.redial()
 		return fmt.Errorf("forward: shield update: commit %d vips, %d nat reals: %w", len(vipElems), len(natElems), err)
 	}
 	return nil
@@ -272,6 +347,7 @@ func (s *Shield) Close() error {
 	if cerr := s.conn.CloseLasting(); cerr != nil {
 		s.log.Warn("shield close: close netlink", shieldKeyErr, cerr)
 	}
+	s.ns.Close()
 	if err != nil && !isNotExist(err) {
 		return fmt.Errorf("forward: shield close: delete table %s: %w", ShieldTable, err)
 	}

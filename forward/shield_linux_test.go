@@ -289,11 +289,66 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 	if out := nftTables(t, ns); out != "" {
 		t.Errorf("after RemoveLeftoverShield: %q", out)
 	}
+	// A device that does not exist yet: newer kernels (6.18 here) accept
+	// the chain and attach it by name when the device appears; older ones
+	// fail the whole transaction, leaving nothing.
+	var absent *Shield
+	var absentErr error
+	mustInNS(t, ns, func() error {
+		absent, absentErr = NewShield(ShieldConfig{Interfaces: []string{"d0", "nope0"}})
+		return nil
+	})
+	if absentErr == nil {
+		t.Log("kernel accepts a shield chain for an absent device")
+		if err := absent.Close(); err != nil {
+			t.Error(err)
+		}
+	} else {
+		t.Logf("kernel rejects a shield chain for an absent device: %v", absentErr)
+	}
+	if out := nftTables(t, ns); out != "" {
+		t.Errorf("after shield on absent device: %q", out)
+	}
+	// Updating a shield whose table someone removed fails, twice (the
+	// connection is reopened after the first failure, not wedged).
+	for i := 0; i < 2; i++ {
+		if err := second.Update([][4]byte{addr4("198.18.9.8")}, nil); err == nil || !isNotExist(err) {
+			t.Errorf("Update %d of a removed table: %v, want ENOENT", i, err)
+		}
+	}
 	// Closing a shield whose table is already gone is fine.
 	if err := second.Close(); err != nil {
 		t.Errorf("Close after removal: %v", err)
 	}
 	if err := first.Close(); err != nil {
 		t.Errorf("Close of replaced shield: %v", err)
+	}
+}
+
+// TestIntegrationShieldLargeUpdate needs several NEWSETELEM messages per set
+// and a batch larger than the default netlink send buffer: before both were
+// handled, 10,000 elements failed with EMSGSIZE and larger sets with ENOBUFS.
+func TestIntegrationShieldLargeUpdate(t *testing.T) {
+	requireNetAdmin(t)
+	ns := newNS(t, nsPrefix(t)+"-l")
+	sh(t, "ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	s := newShieldIn(t, ns, "d0")
+	const n = 10000
+	vips := make([][4]byte, n)
+	nat := make([]NATReal, n)
+	for i := range vips {
+		vips[i] = [4]byte{198, 18, byte(i >> 8), byte(i)}
+		nat[i] = NATReal{Addr: [4]byte{198, 19, byte(i >> 8), byte(i)}, Proto: unix.IPPROTO_TCP, Port: uint16(i)}
+	}
+	for _, size := range []int{n, 3} {
+		if err := s.Update(vips[:size], nat[:size]); err != nil {
+			t.Fatalf("Update with %d elements: %v", size, err)
+		}
+		for set, prefix := range map[string]string{"vips": `"198.18.`, "nat_reals": `"198.19.`} {
+			out := sh(t, "ip", "netns", "exec", ns, "nft", "-j", "list", "set", "netdev", "uvs", set)
+			if got := strings.Count(out, prefix); got != size {
+				t.Errorf("set %s holds %d elements, want %d", set, got, size)
+			}
+		}
 	}
 }
