@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,16 +9,6 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
-)
-
-// Sizes of a gratuitous ARP frame.
-const (
-	// arpEthIPv4Len is the ARP payload for Ethernet and IPv4 (RFC 826):
-	// htype, ptype, hlen, plen, oper, then 6+4+6+4 address bytes.
-	arpEthIPv4Len = 8 + 2*(6+4)
-	// garpFrameLen pads the 14+28 bytes to the Ethernet minimum of 60
-	// (64 with the FCS), which software devices such as veth do not pad.
-	garpFrameLen = 60
 )
 
 // SendGratuitousARP broadcasts count gratuitous ARP requests for ip on
@@ -58,8 +47,8 @@ func SendGratuitousARP(ifname string, ip [4]byte, count int, interval time.Durat
 	}
 	defer c.Close()
 
-	var frame [garpFrameLen]byte
-	putGratuitousARP(frame[:], [6]byte(ifi.HardwareAddr), ip)
+	var buf [minFrameLen]byte
+	frame := buf[:BuildGratuitousARP(buf[:], [6]byte(ifi.HardwareAddr), ip)]
 	to := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	var errs error
 	sent := 0
@@ -83,20 +72,3 @@ func SendGratuitousARP(ifname string, ip [4]byte, count int, interval time.Durat
 	return nil
 }
 
-// putGratuitousARP writes a broadcast gratuitous ARP request into b, which
-// must hold at least 14+arpEthIPv4Len bytes; the rest of b is zeroed.
-func putGratuitousARP(b []byte, mac [6]byte, ip [4]byte) {
-	clear(b)
-	copy(b[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	copy(b[6:12], mac[:])
-	binary.BigEndian.PutUint16(b[12:14], unix.ETH_P_ARP)
-	a := b[14 : 14+arpEthIPv4Len]
-	binary.BigEndian.PutUint16(a[0:2], 1) // ARPHRD_ETHER
-	binary.BigEndian.PutUint16(a[2:4], unix.ETH_P_IP)
-	a[4], a[5] = 6, 4
-	binary.BigEndian.PutUint16(a[6:8], 1) // ARPOP_REQUEST
-	copy(a[8:14], mac[:])
-	copy(a[14:18], ip[:])
-	// a[18:24], the target hardware address, stays zero.
-	copy(a[24:28], ip[:])
-}

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestPutGratuitousARP(t *testing.T) {
+func TestBuildGratuitousARPBytes(t *testing.T) {
 	mac := [6]byte{0x02, 0x00, 0x5e, 0x10, 0x20, 0x30}
 	want := []byte{
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // broadcast
@@ -23,12 +23,14 @@ func TestPutGratuitousARP(t *testing.T) {
 		0, 0, 0, 0, 0, 0, // target MAC
 		198, 18, 1, 10, // target IP
 	}
-	b := bytes.Repeat([]byte{0xaa}, garpFrameLen)
-	putGratuitousARP(b, mac, [4]byte{198, 18, 1, 10})
+	b := bytes.Repeat([]byte{0xaa}, minFrameLen)
+	if n := BuildGratuitousARP(b, mac, [4]byte{198, 18, 1, 10}); n != minFrameLen {
+		t.Fatalf("length %d, want %d", n, minFrameLen)
+	}
 	if !bytes.Equal(b[:len(want)], want) {
 		t.Errorf("frame\n got %x\nwant %x", b[:len(want)], want)
 	}
-	if !bytes.Equal(b[len(want):], make([]byte, garpFrameLen-len(want))) {
+	if !bytes.Equal(b[len(want):], make([]byte, minFrameLen-len(want))) {
 		t.Errorf("padding not zero: %x", b[len(want):])
 	}
 }
@@ -74,8 +76,8 @@ func TestIntegrationGratuitousARP(t *testing.T) {
 		t.Errorf("sent %d in %v, want >= %v", count, took, (count-1)*interval)
 	}
 
-	want := make([]byte, garpFrameLen)
-	putGratuitousARP(want, mac, vip)
+	want := make([]byte, minFrameLen)
+	BuildGratuitousARP(want, mac, vip)
 	seen := 0
 	for seen < count && awaitFrame(tap, time.Second, func(f []byte) bool { return bytes.Equal(f, want) }) {
 		seen++
