@@ -71,4 +71,3 @@ func SendGratuitousARP(ifname string, ip [4]byte, count int, interval time.Durat
 	}
 	return nil
 }
-
