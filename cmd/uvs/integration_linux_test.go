@@ -293,3 +293,45 @@ func TestIntegrationNAT(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationKilledRunCleanedAtStart kills a director with SIGKILL, which leaves its
+// nftables shield behind, and checks that the next start replaces it and a SIGTERM removes it.
+func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
+	bench.RequireRoot(t)
+	r := startLab(t, bench.TopologyDR, "dr", 80, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", r.lab.Director.NS).Output(); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, pid := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-9", pid).Run()
+		}
+	}
+	<-r.dir.Exited()
+	out, err := r.lab.Director.Command(ctx, "nft", "list", "tables").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "netdev uvs") {
+		t.Fatalf("expected the killed run's shield to remain: %v %s", err, out)
+	}
+	bin, _ := uvsBinary()
+	cfg := filepath.Join(t.TempDir(), "uvs.toml")
+	if err := os.WriteFile(cfg, []byte(r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.stderr = &syncBuffer{}
+	if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfg, r.stderr); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := r.curl(ctx, "/"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted director never answered:\n%s", r.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkEven(t, "after restart", r.distribution(20), 20)
+	r.stopAndCheckClean()
+}
