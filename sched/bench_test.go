@@ -42,6 +42,9 @@ func BenchmarkSchedule(b *testing.B) {
 					loads := make([]Load, n)
 					for i := range loads {
 						setLoad(&loads[i], rng.Int32N(100), rng.Int32N(1000), false)
+						if k == KindOVF { // ovf wants active <= weight
+							loads[i].active.Store(rng.Int32N(tab.weights[i] + 1))
+						}
 					}
 					flows := make([]Flow, 1024)
 					for i := range flows {
