@@ -433,3 +433,27 @@ func TestRebuildKeepsRRPosition(t *testing.T) {
 		t.Fatalf("Rebuild(nil) = %v", err)
 	}
 }
+
+func TestReconfigureThresholds(t *testing.T) {
+	tests := []struct {
+		name        string
+		upper, next uint32
+		over        bool
+	}{
+		{"raised", 4, 8, false},
+		{"removed", 4, 0, false},
+		{"lowered", 4, 2, true},
+		{"same", 4, 4, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev := &RealSpec{Weight: 1, Upper: tt.upper}
+			var l Load
+			l.Add(4, 0, prev)
+			l.Reconfigure(prev, &RealSpec{Weight: 1, Upper: tt.next})
+			if l.Overloaded() != tt.over {
+				t.Fatalf("overloaded = %v", l.Overloaded())
+			}
+		})
+	}
+}
