@@ -65,3 +65,12 @@ func (l *Load) Add(activeDelta, inactiveDelta int32, r *RealSpec) {
 		}
 	}
 }
+
+// Reconfigure applies a threshold change of one real, as __ip_vs_update_dest
+// (ip_vs_ctl.c) does: removing or raising the upper threshold clears the
+// overload flag; otherwise the flag waits for the next Add.
+func (l *Load) Reconfigure(prev, next *RealSpec) {
+	if next.Upper == 0 || next.Upper > prev.Upper {
+		l.overload.Store(false)
+	}
+}

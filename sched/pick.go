@@ -208,10 +208,11 @@ func (t *Table) pickOVF(loads []Load) int {
 	return h
 }
 
-// pickDH is ip_vs_dh_schedule: the bucket of the packet's destination address;
-// an unavailable real means no real (dh has no fallback).
+// pickDH is ip_vs_dh_schedule: the bucket of the packet's destination address,
+// hashed as ip_vs_dh_hashkey (addr*2654435761 & mask, so only the low octet
+// matters); an unavailable real means no real (dh has no fallback).
 func (t *Table) pickDH(f *Flow, loads []Load) int {
-	i := int(t.buckets[hash32(be32(f.VIP), hashTabBits)])
+	i := int(t.buckets[(be32(f.VIP)*2654435761)&hashTabMask])
 	if !t.available(i, loads) {
 		return -1
 	}

@@ -154,7 +154,8 @@ func refDH(rs []refReal, f *Flow) int {
 		return -1
 	}
 	a := f.VIP
-	i := int(refHash32(uint32(a[0])<<24|uint32(a[1])<<16|uint32(a[2])<<8|uint32(a[3]))) % len(rs)
+	v := uint64(a[0])<<24 | uint64(a[1])<<16 | uint64(a[2])<<8 | uint64(a[3])
+	i := int(v*2654435761%256) % len(rs)
 	if !rs[i].ok() {
 		return -1
 	}

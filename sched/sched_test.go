@@ -413,3 +413,47 @@ func TestAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestRebuildKeepsRRPosition checks that a rebuild does not send the next
+// connection back to the first real.
+func TestRebuildKeepsRRPosition(t *testing.T) {
+	reals := realsW(1, 1, 1, 1)
+	loads := make([]Load, 4)
+	a := mustBuild(t, Spec{Kind: KindRR, Reals: reals})
+	a.Pick(&Flow{}, loads, nil, 0)
+	a.Pick(&Flow{}, loads, nil, 0) // next is real 2
+	b, err := Rebuild(a, Spec{Kind: KindRR, Reals: reals[1:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Pick(&Flow{}, loads[1:], nil, 0); b.reals[got] != reals[2] {
+		t.Fatalf("after rebuild picked %v, want %v", b.reals[got], reals[2])
+	}
+	if c, err := Rebuild(nil, Spec{Kind: KindRR, Reals: reals}); err != nil || c.Pick(&Flow{}, loads, nil, 0) != 0 {
+		t.Fatalf("Rebuild(nil) = %v", err)
+	}
+}
+
+func TestReconfigureThresholds(t *testing.T) {
+	tests := []struct {
+		name        string
+		upper, next uint32
+		over        bool
+	}{
+		{"raised", 4, 8, false},
+		{"removed", 4, 0, false},
+		{"lowered", 4, 2, true},
+		{"same", 4, 4, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev := &RealSpec{Weight: 1, Upper: tt.upper}
+			var l Load
+			l.Add(4, 0, prev)
+			l.Reconfigure(prev, &RealSpec{Weight: 1, Upper: tt.next})
+			if l.Overloaded() != tt.over {
+				t.Fatalf("overloaded = %v", l.Overloaded())
+			}
+		})
+	}
+}

@@ -428,3 +428,24 @@ func MaskAddr(a [4]byte, bits int) [4]byte {
 	v := be32(a) & m
 	return [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }
+
+// Rebuild is Build for a service whose previous table is prev (which may be
+// nil). rr continues from prev's position, as ip_vs_rr keeps its cursor when
+// reals change, instead of restarting at the first real after every health
+// check flap. wrr restarts its sequence, as ip_vs_wrr_dest_changed resets its
+// cursor to the list head.
+func Rebuild(prev *Table, spec Spec) (*Table, error) {
+	t, err := Build(spec)
+	if err != nil || prev == nil || prev.kind != KindRR || t.kind != KindRR || len(t.seq) == 0 {
+		return t, err
+	}
+	if len(prev.reals) > 0 {
+		next := prev.reals[prev.pos.Load()%uint32(len(prev.reals))]
+		if i := t.lookup(next.Addr, next.Port); i >= 0 {
+			t.pos.Store(uint32(i))
+			return t, nil
+		}
+	}
+	t.pos.Store(prev.pos.Load() % uint32(len(t.seq)))
+	return t, nil
+}

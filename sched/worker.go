@@ -29,7 +29,7 @@ const (
 // WorkerState is the per-worker mutable scheduler state: the lblc and lblcr
 // caches and the twos random source. It belongs to one worker goroutine and
 // may be used with any number of Tables (services); cache entries are keyed
-// by destination address, port and protocol. It holds about 4 MiB of caches,
+// by destination address, port and protocol. It holds about 5 MiB of caches,
 // allocated by NewWorkerState so that Pick never allocates.
 type WorkerState struct {
 	rng   uint64
