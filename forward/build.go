@@ -24,6 +24,8 @@ type registry struct {
 
 type svcState struct {
 	id    uint16
+	table *sched.Table      // the last table built, so a rebuild keeps the rr position
+	specs []sched.RealSpec // the last specs, so threshold changes reach the loads
 	loads []sched.Load // capacity only grows; slots are stable
 	slots map[realKey]int
 	reals []*realState // by slot; nil = free
@@ -229,17 +231,39 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	}
 	for i := range svc.Specs {
 		if svc.Reals[i] == nil {
-			// A free slot: weight 0 so no scheduler picks it; its address keeps sh/mh
-			// tables from shifting when it is refilled.
-			svc.Specs[i] = sched.RealSpec{}
+			// A free slot: weight 0, so no scheduler picks it, and an identity no real
+			// server can have (0.0.0.0), distinct per slot.
+			svc.Specs[i] = sched.RealSpec{Port: uint16(i + 1)}
 		}
 	}
-	tbl, err := sched.Build(sched.Spec{Kind: kind, Flags: flags, Reals: svc.Specs, MHTableSize: uint32(cs.MHTableSize)})
+	tbl, err := sched.Rebuild(st.table, sched.Spec{Kind: kind, Flags: flags, Reals: svc.Specs, MHTableSize: uint32(cs.MHTableSize)})
 	if err != nil {
 		return nil, fmt.Errorf("forward: service %s:%d: %w", cs.VIP, svc.Port, err)
 	}
 	svc.Sched = tbl
 	return svc, nil
+}
+
+// commit records what a published snapshot was built from; called only once the snapshot
+// is published, so a failed build leaves the running state as it was.
+func (g *registry) commit(s *Snapshot) {
+	for _, svc := range s.byID {
+		if svc == nil {
+			continue
+		}
+		for _, st := range g.services {
+			if st.id != svc.ID {
+				continue
+			}
+			for i := range svc.Specs {
+				if i < len(st.specs) && st.specs[i] != svc.Specs[i] {
+					svc.Loads[i].Reconfigure(&st.specs[i], &svc.Specs[i])
+				}
+			}
+			st.table = svc.Sched
+			st.specs = svc.Specs
+		}
+	}
 }
 
 func firstPort(cs *config.Service) uint16 {

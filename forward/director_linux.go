@@ -286,6 +286,7 @@ func (d *Director) publish() error {
 		d.steer = prog
 	}
 	d.snap.Store(s)
+	d.reg.commit(s)
 	return nil
 }
 
