@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestRealCheckOverridesService(t *testing.T) {
@@ -81,5 +82,26 @@ workers = 0
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems:\n%s\nwant:\n%s", quoteLines(got), quoteLines(want))
+	}
+}
+
+func TestCheckTimeoutFitsShortInterval(t *testing.T) {
+	tests := []struct {
+		name string
+		keys string
+		want time.Duration
+	}{
+		{"default", "", time.Second},
+		{"short interval", "interval = \"500ms\"\n", 500 * time.Millisecond},
+		{"long interval", "interval = 10\n", time.Second},
+		{"explicit", "interval = 10\ntimeout = 3\n", 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, svc+"[service.check]\ntype = \"tcp\"\n"+tt.keys)
+			if got := c.Services[0].Check.Timeout; got != tt.want {
+				t.Errorf("timeout = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ var problemCases = []struct {
 		`t.toml:2: expected '.' or ']' to end table name, but got '\n' instead`,
 	}},
 	{"toml duplicate key", head + "workers = 1\nworkers = 2\n", []string{
-		`t.toml:4: Key 'director.workers' has already been defined.`,
+		`t.toml:4: key 'director.workers' has already been defined`,
 	}},
 	{"no director", "", []string{
 		`t.toml: director.interfaces: required: at least one interface, as in ["eth0"]`,
@@ -190,6 +190,12 @@ var problemCases = []struct {
 	}},
 
 	// [[service.real]].
+	{"real not array", svc + "[service.real]\naddress = \"10.0.0.2\"\n", []string{
+		`t.toml:6: service[0].real: must be an array of tables, written [[service.real]], not a table`,
+	}},
+	{"check not table", svc + "check = \"tcp\"\n", []string{
+		`t.toml:6: service[0].check: must be a table, not a string`,
+	}},
 	{"real address missing", svc + "[[service.real]]\nweight = 1\n", []string{
 		`t.toml:6: service[0].real[0].address: required`,
 	}},
