@@ -105,3 +105,12 @@ func TestCheckTimeoutFitsShortInterval(t *testing.T) {
 		})
 	}
 }
+
+func TestCRLF(t *testing.T) {
+	src := "[director]\r\ninterfaces = [\"eth0\"]\r\n[[service]]\r\nvip = \"10.0.0.1\"\r\nport = 80\r\nweight = 1\r\n"
+	got := problems(t, src)
+	want := []string{`t.toml:6: service[0].weight: unknown key`}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
+	}
+}
