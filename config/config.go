@@ -10,28 +10,28 @@ import (
 
 // Defaults applied to keys that are absent from the file.
 const (
-	DefaultControlSocket  = "/run/uvs/uvs.sock"
-	DefaultMaxConnections = 1 << 20
-	DefaultTCPTimeout     = 900 * time.Second // As ipvsadm --set: IPVS ESTABLISHED timeout.
-	DefaultTCPFinTimeout  = 120 * time.Second // IPVS FIN_WAIT timeout.
-	DefaultUDPTimeout     = 300 * time.Second // IPVS UDP timeout.
-	DefaultScheduler      = "wlc"             // As ipvsadm.
-	DefaultMHTableSize    = 65537             // As the kernel's CONFIG_IP_VS_MH_TAB_INDEX default; prime.
-	DefaultCheckInterval  = 2 * time.Second
-	DefaultCheckTimeout   = 1 * time.Second
-	DefaultCheckRise      = 2
-	DefaultCheckFall      = 2
-	DefaultCheckPath      = "/"
+	DefaultControlSocket  = "/run/uvs/uvs.sock" // DefaultControlSocket is director.control_socket's default.
+	DefaultMaxConnections = 1 << 20             // DefaultMaxConnections is conntrack.max_connections' default.
+	DefaultTCPTimeout     = 900 * time.Second   // DefaultTCPTimeout is the IPVS ESTABLISHED timeout, as ipvsadm --set.
+	DefaultTCPFinTimeout  = 120 * time.Second   // DefaultTCPFinTimeout is the IPVS FIN_WAIT timeout.
+	DefaultUDPTimeout     = 300 * time.Second   // DefaultUDPTimeout is the IPVS UDP timeout.
+	DefaultScheduler      = "wlc"               // DefaultScheduler is ipvsadm's default scheduler.
+	DefaultMHTableSize    = 65537               // DefaultMHTableSize is the kernel's default MH table size (CONFIG_IP_VS_MH_TAB_INDEX=12); prime.
+	DefaultCheckInterval  = 2 * time.Second     // DefaultCheckInterval is check.interval's default.
+	DefaultCheckTimeout   = 1 * time.Second     // DefaultCheckTimeout is check.timeout's default, capped at the interval.
+	DefaultCheckRise      = 2                   // DefaultCheckRise is check.rise's default.
+	DefaultCheckFall      = 2                   // DefaultCheckFall is check.fall's default.
+	DefaultCheckPath      = "/"                 // DefaultCheckPath is check.path's default.
 )
 
 // Limits on values.
 const (
-	MaxWorkers        = 1024
-	MaxMaxConnections = 1 << 28
-	MaxWeight         = 65535 // IPVS weights are ints, but ipvsadm caps them at 65535.
-	MinMSSClamp       = 536   // RFC 879 default MSS.
-	MaxMSSClamp       = 9000
-	MaxMHTableSize    = 1 << 20
+	MaxWorkers        = 1024    // MaxWorkers bounds director.workers.
+	MaxMaxConnections = 1 << 28 // MaxMaxConnections bounds conntrack.max_connections.
+	MaxWeight         = 65535   // MaxWeight bounds real weights, as ipvsadm does.
+	MinMSSClamp       = 536     // MinMSSClamp is the RFC 879 default MSS, the least mss_clamp.
+	MaxMSSClamp       = 9000    // MaxMSSClamp is the greatest mss_clamp: a jumbo frame.
+	MaxMHTableSize    = 1 << 20 // MaxMHTableSize bounds mh_table_size.
 )
 
 // Config is a validated configuration. Load and Parse return it; it is

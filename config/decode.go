@@ -275,7 +275,7 @@ func (t *table) tables(k string) []*table {
 			ms = append(ms, m)
 		}
 	default:
-		t.d.problem(t.key(k), "must be an array of tables, written [[%s]], not %s", k, typeName(v))
+		t.d.problem(t.key(k), "must be an array of tables, written [[%s]], not %s", stripIndices(t.key(k)), typeName(v))
 		return nil
 	}
 	out := make([]*table, len(ms))
@@ -283,6 +283,24 @@ func (t *table) tables(k string) []*table {
 		out[i] = &table{d: t.d, path: indexKey(t.key(k), i), m: m}
 	}
 	return out
+}
+
+// stripIndices turns "service[0].real" into "service.real", as written in
+// a TOML table header.
+func stripIndices(key string) string {
+	var b strings.Builder
+	skip := false
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c == '[':
+			skip = true
+		case c == ']':
+			skip = false
+		case !skip:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func typeName(v any) string {
@@ -346,6 +364,10 @@ func decode(name string, data []byte) (*decoder, *Config) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			p.Line, p.Msg = pe.Position.Line, pe.Message
+		}
+		// House style: lowercase, no final period.
+		if p.Msg != "" {
+			p.Msg = strings.ToLower(p.Msg[:1]) + strings.TrimSuffix(p.Msg[1:], ".")
 		}
 		d.problems, d.syntax = []Problem{p}, true
 		return d, nil
@@ -556,7 +578,10 @@ func (d *decoder) check(t *table) *Check {
 		d.problem(t.key("type"), "required (%s)", oneOf(checkTypeNames[1:]))
 	}
 	t.duration("interval", &c.Interval)
-	t.duration("timeout", &c.Timeout)
+	if !t.duration("timeout", &c.Timeout) && !t.has("timeout") && c.Interval > 0 {
+		// A short interval with no timeout gets a timeout that fits.
+		c.Timeout = min(c.Timeout, c.Interval)
+	}
 	t.int("rise", &c.Rise)
 	t.int("fall", &c.Fall)
 	t.str("path", &c.Path)

@@ -10,8 +10,8 @@ import (
 	"strings"
 )
 
-// Schedulers are the IPVS scheduler names uvs accepts, as ipvsadm -s.
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+// schedulers are the IPVS scheduler names uvs accepts, as ipvsadm -s.
+var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
 // schedulerFlags maps each scheduler flag (ipvsadm -b) to the scheduler it
 // belongs to.
@@ -202,8 +202,8 @@ func (v *validator) service(k string, s *Service) {
 		v.problem(k+".port", at, "port 0 (all ports) needs persistence_timeout, as in IPVS")
 	}
 
-	if !slices.Contains(Schedulers, s.Scheduler) {
-		v.problem(k+".scheduler", at, "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(Schedulers, " "))
+	if !slices.Contains(schedulers, s.Scheduler) {
+		v.problem(k+".scheduler", at, "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(schedulers, " "))
 	}
 	for i, f := range s.SchedulerFlags {
 		fk := indexKey(k+".scheduler_flags", i)
