@@ -117,9 +117,18 @@ func (g *registry) build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 			}
 		}
 		for _, r := range svc.Reals {
-			if r != nil && r.Method == MethodNAT {
+			if r == nil || r.Method != MethodNAT {
+				continue
+			}
+			s.natAddr[r.Addr] = struct{}{}
+			if r.Port != 0 {
 				s.natReal[svcKey{addr: r.Addr, port: r.Port, proto: svc.Proto}] = struct{}{}
-				s.natAddr[r.Addr] = struct{}{}
+				continue
+			}
+			// The real keeps the client's port: its replies come from any of the service's
+			// ports (every port, for a port-0 service).
+			for _, port := range ports {
+				s.natReal[svcKey{addr: r.Addr, port: port, proto: svc.Proto}] = struct{}{}
 			}
 		}
 	}
@@ -324,9 +333,12 @@ func (s *Snapshot) steering() ([]SteerVIP, []SteerNAT) {
 				v.Persist = append(v.Persist, SteerPersist{Port: k.port, Bits: svc.PersistBits})
 			}
 		}
-		for _, r := range svc.Reals {
-			if r != nil && r.Method == MethodNAT {
-				nat = append(nat, SteerNAT{Addr: r.Addr, Port: r.Port, Bits: svc.PersistBits})
+		for k := range s.natReal {
+			for _, r := range svc.Reals {
+				if r != nil && r.Method == MethodNAT && r.Addr == k.addr && k.proto == svc.Proto && (r.Port == k.port || r.Port == 0) {
+					nat = append(nat, SteerNAT{Addr: r.Addr, Port: k.port, Bits: svc.PersistBits})
+					break
+				}
 			}
 		}
 	}
@@ -355,6 +367,11 @@ func (s *Snapshot) shieldSets() ([][4]byte, []NATReal) {
 	}
 	var nat []NATReal
 	for k := range s.natReal {
+		if k.port == 0 {
+			// A port-0 NAT service: the set cannot say "any port". Such replies are still
+			// handled by uvs; only a host with ip_forward=1 would forward copies of them.
+			continue
+		}
 		nat = append(nat, NATReal{Addr: k.addr, Proto: k.proto, Port: k.port})
 	}
 	return vips, nat

@@ -157,7 +157,7 @@ func (e *engine) handle(buf []byte, vlanMeta bool, rxIf int) {
 	}
 	if len(s.natReal) != 0 {
 		if _, ok := s.natAddr[p.Src]; ok && ParseL4(frame, p) == DropNone {
-			if _, ok := s.natReal[svcKey{p.Src, p.SrcPort, p.Proto}]; ok {
+			if s.isNATReply(p.Src, p.SrcPort, p.Proto) {
 				e.reply(buf, frame)
 				return
 			}
@@ -220,7 +220,7 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 	switch real.Method {
 	case MethodDR:
 	case MethodNAT:
-		if r := RewriteDst(frame, p, e.vh.Partial(), real.Addr, real.Port); r != DropNone {
+		if r := RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != DropNone {
 			e.drop(r)
 			return
 		}
@@ -281,7 +281,7 @@ func (e *engine) connReal(svc *Service, ent *conntrack.Entry) *Real {
 		return nil
 	}
 	r := svc.Reals[ent.RealIdx]
-	if r == nil || r.Addr != ent.Real || r.Port != ent.RPort {
+	if r == nil || r.Addr != ent.Real || r.Port != 0 && r.Port != ent.RPort {
 		return nil
 	}
 	return r
@@ -312,8 +312,12 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		}
 	}
 	real := svc.Reals[idx]
+	rport := real.Port
+	if rport == 0 {
+		rport = p.DstPort // port-0 and multi-port services: the real keeps the client's port
+	}
 	ent := conntrack.Entry{
-		Key: *key, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx),
+		Key: *key, Real: real.Addr, RPort: rport, Service: svc.ID, RealIdx: uint16(idx),
 		HopIf: uint8(rxIf),
 	}
 	copy(ent.HopMAC[:], frame[6:12])

@@ -127,6 +127,16 @@ func (s *Snapshot) lookupService(addr [4]byte, proto uint8, port uint16) *Servic
 	return nil
 }
 
+// isNATReply reports whether a packet from addr:port comes from a NAT real server's service
+// port (port 0 in the set stands for a real that keeps the client's port on every port).
+func (s *Snapshot) isNATReply(addr [4]byte, port uint16, proto uint8) bool {
+	if _, ok := s.natReal[svcKey{addr, port, proto}]; ok {
+		return true
+	}
+	_, ok := s.natReal[svcKey{addr, 0, proto}]
+	return ok
+}
+
 func (s *Snapshot) service(id uint16) *Service {
 	if int(id) < len(s.byID) {
 		return s.byID[id]

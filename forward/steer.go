@@ -39,7 +39,7 @@ type SteerPersist struct {
 }
 
 // SteerNAT is the reply side of a persistent NAT service: replies from Addr:Port are keyed by
-// the destination (client) address masked to Bits.
+// the destination (client) address masked to Bits. Port 0 matches every port.
 type SteerNAT struct {
 	Addr [4]byte
 	Port uint16
@@ -106,7 +106,7 @@ func SteerHash(ip []byte, vips []SteerVIP, nat []SteerNAT) uint32 {
 		if !ok {
 			return 0
 		}
-		if sport == n.Port {
+		if n.Port == 0 || sport == n.Port {
 			return steerAddr(dst & maskBits(n.Bits))
 		}
 	}
@@ -223,13 +223,24 @@ func BuildSteerProgram(vips []SteerVIP, nat []SteerNAT) ([]bpf.RawInstruction, e
 			a.label(fmt.Sprintf("nat%d", i))
 			a.emit(bpf.LoadMemShift{Off: 0})
 			a.emit(bpf.LoadIndirect{Off: 0, Size: 2}) // sport
+			wild := false
 			for _, n := range byAddr[addr] {
+				if n.Port == 0 {
+					// Any port: no comparison, and nothing after it is reachable.
+					a.emit(bpf.LoadAbsolute{Off: 16, Size: 4})
+					a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(n.Bits)})
+					a.jump("hashaddr")
+					wild = true
+					break
+				}
 				a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(n.Port), SkipTrue: 0, SkipFalse: 3})
 				a.emit(bpf.LoadAbsolute{Off: 16, Size: 4})
 				a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(n.Bits)})
 				a.jump("hashaddr")
 			}
-			a.jump("plain")
+			if !wild {
+				a.jump("plain")
+			}
 		}
 	}
 	a.label("plain")

@@ -44,6 +44,7 @@ func TestSteerProgramMatchesReference(t *testing.T) {
 		{Addr: [4]byte{198, 18, 3, 11}, Port: 8443, Bits: 24},
 		{Addr: [4]byte{198, 18, 3, 11}, Port: 8080, Bits: 32},
 		{Addr: [4]byte{198, 18, 3, 12}, Port: 8443, Bits: 24},
+		{Addr: [4]byte{198, 18, 3, 13}, Port: 0, Bits: 16},
 	}
 	raw, err := BuildSteerProgram(vips, nat)
 	if err != nil {
@@ -58,7 +59,7 @@ func TestSteerProgramMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	addrs := [][4]byte{vip, vip2, {198, 18, 1, 102}, {198, 18, 3, 11}, {198, 18, 3, 12}, {198, 18, 2, 10}, {198, 18, 2, 11}}
+	addrs := [][4]byte{vip, vip2, {198, 18, 1, 102}, {198, 18, 3, 11}, {198, 18, 3, 12}, {198, 18, 3, 13}, {198, 18, 2, 10}, {198, 18, 2, 11}}
 	for i := 0; i < 20000; i++ {
 		src := addrs[rng.IntN(len(addrs))]
 		dst := addrs[rng.IntN(len(addrs))]
