@@ -24,9 +24,9 @@ type registry struct {
 
 type svcState struct {
 	id    uint16
-	table *sched.Table      // the last table built, so a rebuild keeps the rr position
+	table *sched.Table     // the last table built, so a rebuild keeps the rr position
 	specs []sched.RealSpec // the last specs, so threshold changes reach the loads
-	loads []sched.Load // capacity only grows; slots are stable
+	loads []sched.Load     // capacity only grows; slots are stable
 	slots map[realKey]int
 	reals []*realState // by slot; nil = free
 	stats []Counters
