@@ -147,7 +147,14 @@ func FuzzRewrite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, addr32 uint32, port uint16, src bool) {
 		frame := append([]byte(nil), data...)
 		var p Packet
-		if ParseL3(frame, &p) != ClassIPv4 || ParseL4(frame, &p) != DropNone {
+		if ParseL3(frame, &p) != ClassIPv4 {
+			return
+		}
+		// Make the IP header checksum right so that mutated header fields
+		// reach the rewrite instead of stopping at bad_ip_checksum.
+		frame[p.L3+10], frame[p.L3+11] = 0, 0
+		binary.BigEndian.PutUint16(frame[p.L3+10:], ^refSum(frame[p.L3:p.L3+ipv4HdrLen]))
+		if ParseL4(frame, &p) != DropNone {
 			return
 		}
 		fixL4(frame[p.L3 : p.L3+p.IPLen])
