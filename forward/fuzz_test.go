@@ -59,6 +59,14 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("vnet round trip %x != %x", b, data[:VnetHdrLen])
 			}
 		}
+		if len(data) > VnetHdrLen {
+			// An arbitrary header against the rest as frame.
+			g := append([]byte(nil), data[VnetHdrLen:]...)
+			h := vh
+			if FinishChecksum(g, &h) && h.Partial() {
+				t.Fatal("FinishChecksum left NEEDS_CSUM set")
+			}
+		}
 		var p Packet
 		switch ParseL3(data, &p) {
 		case ClassARP:
@@ -83,6 +91,14 @@ func FuzzParse(f *testing.F) {
 			if n := BuildICMPError(out, data, &p, 3, 4, 1400, vip, macC, macD); n > 0 {
 				oracleChecks(t, out[:n], 14, false)
 			}
+			if n := EncapIPIP(out[:0:0], data[p.L3:p.L3+p.IPLen], macC, macD, vip, realSrv, 1); n != 0 {
+				t.Fatal("EncapIPIP wrote into an empty buffer")
+			}
+			big := make([]byte, ipipHdrLen+p.IPLen)
+			if n := EncapIPIP(big, data[p.L3:p.L3+p.IPLen], macC, macD, vip, realSrv, 1); n != len(big) {
+				t.Fatalf("EncapIPIP = %d, want %d", n, len(big))
+			}
+			oracleChecks(t, big, 14, false)
 			g := append([]byte(nil), data...)
 			q := p
 			off := SetEthernet(g, &q, macC, macD)
@@ -147,7 +163,14 @@ func FuzzRewrite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, addr32 uint32, port uint16, src bool) {
 		frame := append([]byte(nil), data...)
 		var p Packet
-		if ParseL3(frame, &p) != ClassIPv4 || ParseL4(frame, &p) != DropNone {
+		if ParseL3(frame, &p) != ClassIPv4 {
+			return
+		}
+		// Make the IP header checksum right so that mutated header fields
+		// reach the rewrite instead of stopping at bad_ip_checksum.
+		frame[p.L3+10], frame[p.L3+11] = 0, 0
+		binary.BigEndian.PutUint16(frame[p.L3+10:], ^refSum(frame[p.L3:p.L3+ipv4HdrLen]))
+		if ParseL4(frame, &p) != DropNone {
 			return
 		}
 		fixL4(frame[p.L3 : p.L3+p.IPLen])

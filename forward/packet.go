@@ -280,8 +280,9 @@ func ParseL4(frame []byte, p *Packet) DropReason {
 // ParseL3 (the DR rewrite). If p.VLAN is set it removes the inline tag by
 // writing the MACs 4 bytes further on, over the old source MAC and tag, and
 // returns 4: the frame now starts at frame[4:], and p's offsets are adjusted
-// to it (VLAN cleared). Otherwise it returns 0. A CHECKSUM_PARTIAL frame's
-// VnetHdr.CsumStart must be reduced by the returned offset too. It returns
+// to it (VLAN cleared). Otherwise it returns 0. The frame's VnetHdr must be
+// moved too (VnetHdr.Shift(-off)). Tags the NIC stripped arrive in
+// tp_vlan_tci instead and are not seen here. It returns
 // -1 and writes nothing if the frame is too short, which ParseL3 rules out.
 func SetEthernet(frame []byte, p *Packet, dst, src [6]byte) int {
 	off := 0

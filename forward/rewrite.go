@@ -118,7 +118,7 @@ func rewrite(frame []byte, p *Packet, partial bool, addrOff, portOff int, addr [
 }
 
 // FinishChecksum completes the L4 checksum of a CHECKSUM_PARTIAL frame in
-// software, as the kernel's skb_checksum_help does: the ones'-complement sum
+// software, as skb_checksum_help (net/core/dev.c) does: the ones'-complement sum
 // from vh.CsumStart to the end of frame (the field holding the seed
 // included) is complemented into the field at CsumStart+CsumOffset, a result
 // of 0 being stored as 0xffff. Offsets are relative to the start of frame,
@@ -148,15 +148,17 @@ func FinishChecksum(frame []byte, vh *VnetHdr) bool {
 }
 
 // EncapIPIP writes into dst an Ethernet header (dstMAC, srcMAC, IPv4) and an
-// outer IPv4 header (RFC 2003: protocol 4, src to dstAddr, TTL 64, TOS and DF
-// copied from the inner header, the given ID, correct checksum), followed by
+// outer IPv4 header (RFC 2003: protocol 4, src to dstAddr, TTL 64, DF and
+// TOS copied from the inner header, ECN included as in the normal mode of
+// RFC 6040 section 4.1, the given ID, correct checksum), followed by
 // a copy of inner, an IPv4 packet without L2 header of at least 20 bytes. It
 // returns the number of bytes written, or 0 (writing nothing) if dst is too
 // small, inner is too short, or the result would exceed the IPv4 maximum.
 // inner may overlap dst, e.g. inner == dst[34:] for in-place encapsulation
 // into headroom; it is moved before the headers are written. A
-// CHECKSUM_PARTIAL inner packet must be finished first (FinishChecksum).
-// Segmentation to the path MTU is the caller's job.
+// CHECKSUM_PARTIAL inner packet must be finished first (FinishChecksum),
+// and GSO frames cannot be encapsulated (VnetHdr.Check). Fragmentation
+// needed errors for the path MTU are the caller's job (BuildICMPError).
 func EncapIPIP(dst []byte, inner []byte, dstMAC, srcMAC [6]byte, src, dstAddr [4]byte, id uint16) int {
 	tot := ipv4HdrLen + len(inner)
 	if len(inner) < ipv4HdrLen || tot > 0xffff || len(dst) < ethHdrLen+tot {

@@ -185,8 +185,11 @@ func TestRewritePartialAfterVLANStrip(t *testing.T) {
 	}
 	vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: tcpCsumOff}
 	off := SetEthernet(f, &p, macC, macD)
-	vh.CsumStart -= uint16(off)
+	vh.Shift(-off)
 	g := f[off:]
+	if vh.CsumStart != 34 || vh.Check(&p, len(g)) != DropNone {
+		t.Fatalf("vnet header after strip: %+v", vh)
+	}
 	if r := RewriteDst(g, &p, true, realSrv, 8080); r != DropNone {
 		t.Fatal(r)
 	}

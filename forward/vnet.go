@@ -81,10 +81,13 @@ func (h *VnetHdr) Partial() bool { return h.Flags&VnetNeedsCsum != 0 }
 // into p, and returns DropBadVnetHdr if it is inconsistent: checksum offsets
 // outside the frame, a CHECKSUM_PARTIAL TCP or UDP frame whose checksum does
 // not start at p.L4 with the protocol's checksum offset (16 for TCP, 6 for
-// UDP; the rewrites update the seed there), an unknown GSO type, or GSO
-// without NEEDS_CSUM (the kernel's virtio_net_hdr_to_skb refuses both too).
-// Whether GSO frames are forwarded at all is the caller's policy
-// (DropGSO).
+// UDP; the rewrites update the seed there), an unknown GSO type (which the
+// kernel's virtio_net_hdr_to_skb refuses too), or GSO without NEEDS_CSUM or
+// with GSOSize 0 (the L4 checksum field then has no meaning uvs could
+// update; GRO output is CHECKSUM_PARTIAL, see tcp_gro_complete). Whether GSO
+// frames are forwarded at all is the caller's policy (DropGSO): they can
+// be NAT-rewritten and sent back with the same header, but not IPIP
+// encapsulated, since virtio_net_hdr has no IPIP GSO type.
 func (h *VnetHdr) Check(p *Packet, frameLen int) DropReason {
 	if h.Flags&VnetNeedsCsum != 0 {
 		start := int(h.CsumStart)
@@ -115,4 +118,17 @@ func (h *VnetHdr) Check(p *Packet, frameLen int) DropReason {
 		return DropNone
 	}
 	return DropBadVnetHdr
+}
+
+// Shift adjusts h after delta bytes were added to (positive) or removed
+// from (negative) the front of the frame, e.g. Shift(-4) after SetEthernet
+// stripped a VLAN tag: CsumStart moves if VnetNeedsCsum is set, HdrLen
+// (the length of all headers, used for GSO) if it is non-zero.
+func (h *VnetHdr) Shift(delta int) {
+	if h.Flags&VnetNeedsCsum != 0 {
+		h.CsumStart = uint16(int(h.CsumStart) + delta)
+	}
+	if h.HdrLen != 0 {
+		h.HdrLen = uint16(int(h.HdrLen) + delta)
+	}
 }

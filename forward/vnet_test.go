@@ -68,3 +68,16 @@ func TestVnetHdrCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestVnetHdrShift(t *testing.T) {
+	h := VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4, HdrLen: 70, GSOSize: 1448, CsumStart: 38, CsumOffset: 16}
+	h.Shift(-4)
+	if h.CsumStart != 34 || h.HdrLen != 66 || h.CsumOffset != 16 {
+		t.Fatalf("Shift(-4): %+v", h)
+	}
+	h = VnetHdr{Flags: VnetDataValid, CsumStart: 3}
+	h.Shift(20)
+	if h != (VnetHdr{Flags: VnetDataValid, CsumStart: 3}) {
+		t.Fatalf("Shift without offloads changed %+v", h)
+	}
+}
