@@ -121,24 +121,18 @@ func (e *engine) edrop(r EngineDrop) { bump64(&e.stats.EDrops[r], 1) }
 func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
 // handle processes one received frame. buf is the virtio_net_hdr followed by the frame as the
-// ring holds it; the engine rewrites it in place. vlanMeta reports a VLAN tag the kernel
-// stripped into metadata (TP_STATUS_VLAN_VALID).
-func (e *engine) handle(buf []byte, vlanMeta bool, rxIf int) {
+// ring holds it; the engine rewrites it in place. A VLAN tag the kernel holds in metadata
+// (TP_STATUS_VLAN_VALID) is not in buf and is not sent: egress goes untagged to the real
+// server's interface.
+func (e *engine) handle(buf []byte, rxIf int) {
 	bump64(&e.stats.RxFrames, 1)
 	if len(buf) < VnetHdrLen {
 		e.drop(DropTruncatedIP)
 		return
 	}
+	// af_packet fills the header with vlan_hlen 0: csum_start is relative to the frame as
+	// captured, without a tag the kernel holds in metadata, which is the frame we send.
 	e.vh.Decode(buf[:VnetHdrLen])
-	if vlanMeta && e.vh.Partial() {
-		// virtio_net_hdr_from_skb counts a tag held in metadata in csum_start; the frame we
-		// have, and the one we send, carry no tag.
-		if e.vh.CsumStart < vlanTagLen {
-			e.drop(DropBadVnetHdr)
-			return
-		}
-		e.vh.CsumStart -= vlanTagLen
-	}
 	frame := buf[VnetHdrLen:]
 	p := &e.p
 	switch ParseL3(frame, p) {
@@ -435,8 +429,8 @@ func (e *engine) arpIn(frame []byte, rxIf int) {
 func (e *engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
 	start := SetEthernet(frame, &e.p, dst, src)
 	vh := e.vh
-	if start != 0 && vh.Partial() {
-		vh.CsumStart -= uint16(start)
+	if start != 0 {
+		vh.Shift(-start)
 	}
 	out := buf[start:]
 	vh.Encode(out[:VnetHdrLen])

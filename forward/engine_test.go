@@ -101,7 +101,7 @@ func tcpFrame(t testing.TB, sport uint16, flags uint8, partial bool) []byte {
 func (e *engine) one(t testing.TB, buf []byte) []byte {
 	t.Helper()
 	e.reset()
-	e.handle(buf, false, 0)
+	e.handle(buf, 0)
 	if len(e.out) != 1 {
 		t.Fatalf("got %d frames out, want 1 (drops %v)", len(e.out), e.dropSummary())
 	}
@@ -213,7 +213,7 @@ func TestEngineARP(t *testing.T) {
 	// A request for another address is not ours.
 	n = buildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &ARP{Op: ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: [4]byte{203, 0, 113, 11}})
 	e.reset()
-	e.handle(withVnet(req[:n], false), false, 0)
+	e.handle(withVnet(req[:n], false), 0)
 	if len(e.out) != 0 {
 		t.Fatal("answered ARP for a non-VIP")
 	}
@@ -241,7 +241,7 @@ func TestEngineDrops(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
-			e.handle(tt.frame(t), false, 0)
+			e.handle(tt.frame(t), 0)
 			if len(e.out) != 0 {
 				t.Fatal("frame was forwarded")
 			}
@@ -256,7 +256,7 @@ func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "nat", 8080), 1024)
 	s := defaultSpec(layers.IPProtocolTCP, 8)
 	s.dst = [4]byte{203, 0, 113, 99}
-	e.handle(withVnet(build(t, s), false), false, 0)
+	e.handle(withVnet(build(t, s), false), 0)
 	if len(e.out) != 0 || e.stats.Ignored.Load() != 1 || len(e.dropSummary()) != 0 {
 		t.Fatalf("out %d ignored %d drops %v", len(e.out), e.stats.Ignored.Load(), e.dropSummary())
 	}
@@ -292,9 +292,9 @@ func TestEngineAllocs(t *testing.T) {
 			copy(work, syn)
 			port++
 			binary.BigEndian.PutUint16(work[VnetHdrLen+34:], port) // new flow (checksum ignored by the engine)
-			e.handle(work, false, 0)
+			e.handle(work, 0)
 			copy(work, ack)
-			e.handle(work, false, 0)
+			e.handle(work, 0)
 			e.expire()
 		})
 		if allocs != 0 {
@@ -313,7 +313,7 @@ func BenchmarkEngine(b *testing.B) {
 				frame := tcpFrame(b, 40000, 0x02, false)
 				if kind == "established" {
 					frame = tcpFrame(b, 40000, 0x10, false)
-					e.handle(tcpFrame(b, 40000, 0x02, false), false, 0)
+					e.handle(tcpFrame(b, 40000, 0x02, false), 0)
 				}
 				work := make([]byte, len(frame))
 				b.ReportAllocs()
@@ -326,7 +326,7 @@ func BenchmarkEngine(b *testing.B) {
 						binary.BigEndian.PutUint16(work[VnetHdrLen+34:], uint16(i))
 						fixIP(work[VnetHdrLen:], 14)
 					}
-					e.handle(work, false, 0)
+					e.handle(work, 0)
 					if len(e.out) == cap(e.out) {
 						e.reset()
 					}

@@ -83,7 +83,7 @@ func (w *worker) block(r *rxRing, b []byte) {
 		} else if h.Snaplen < h.Len {
 			e.edrop(DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
-			e.handle(b[mac-VnetHdrLen:end], h.Status&unix.TP_STATUS_VLAN_VALID != 0, r.iface)
+			e.handle(b[mac-VnetHdrLen:end], r.iface)
 		} else {
 			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
 			// one we sent ourselves, before the bridge learned the real server's MAC);
