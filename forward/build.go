@@ -20,6 +20,20 @@ type registry struct {
 	workers  int
 	services map[svcKey]*svcState
 	used     []bool // service IDs in use
+	health   map[healthRef]Health
+}
+
+// healthRef is a RealRef as a comparable key.
+type healthRef struct {
+	svc  svcKey
+	real realKey
+}
+
+func healthKey(r RealRef) healthRef {
+	return healthRef{
+		svc:  svcKey{addr: r.VIP.As4(), port: r.Port, proto: protoNumber(r.Protocol)},
+		real: realKey{addr: r.Addr.As4(), port: r.RPort},
+	}
 }
 
 type svcState struct {
@@ -42,7 +56,7 @@ type realState struct {
 }
 
 func newRegistry(workers int) *registry {
-	return &registry{workers: workers, services: map[svcKey]*svcState{}}
+	return &registry{workers: workers, services: map[svcKey]*svcState{}, health: map[healthRef]Health{}}
 }
 
 // Egress is looked up for each real server while building a snapshot.
@@ -160,9 +174,31 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		}
 		flags |= fl
 	}
+	// Health: a failed real is quiesced (weight 0) or, with Remove, left out; slow start
+	// scales the weight.
+	sk := svcKey{addr: cs.VIP.As4(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
+	reals := make([]config.Real, 0, len(cs.Reals))
+	healthOf := map[realKey]Health{}
+	for _, r := range cs.Reals {
+		k := realKey{r.Address.As4(), realPort(cs, &r)}
+		h, ok := g.health[healthRef{svc: sk, real: k}]
+		if !ok {
+			h = Health{Up: true}
+		}
+		healthOf[k] = h
+		switch {
+		case !h.Up && h.Remove:
+			continue
+		case !h.Up:
+			r.Weight = 0
+		case h.WeightPercent > 0 && h.WeightPercent < 100 && r.Weight > 0:
+			r.Weight = max(1, r.Weight*h.WeightPercent/100)
+		}
+		reals = append(reals, r)
+	}
 	// Free the slots of reals that are gone; give new reals the lowest free slots.
 	want := map[realKey]bool{}
-	for _, r := range cs.Reals {
+	for _, r := range reals {
 		want[realKey{r.Address.As4(), realPort(cs, &r)}] = true
 	}
 	for k, slot := range st.slots {
@@ -171,7 +207,7 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			st.reals[slot] = nil
 		}
 	}
-	for _, r := range cs.Reals {
+	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		if _, ok := st.slots[k]; ok {
 			continue
@@ -219,17 +255,21 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		}
 		svc.TplPort = svc.Port
 	}
-	for _, r := range cs.Reals {
+	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		slot := st.slots[k]
 		rs := st.reals[slot]
+		h := healthOf[k]
 		real := &Real{
-			Slot:   uint16(slot),
-			Addr:   k.addr,
-			Port:   k.port,
-			Method: methodOf(r.Forward),
-			Weight: int32(r.Weight),
-			Stats:  rs.stats,
+			Slot:         uint16(slot),
+			Addr:         k.addr,
+			Port:         k.port,
+			Method:       methodOf(r.Forward),
+			Weight:       int32(r.Weight),
+			ConfigWeight: int32(cfgWeight(cs, k)),
+			Healthy:      h.Up,
+			Reason:       h.Reason,
+			Stats:        rs.stats,
 		}
 		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
 		svc.Reals[slot] = real
@@ -273,6 +313,15 @@ func (g *registry) commit(s *Snapshot) {
 			st.specs = svc.Specs
 		}
 	}
+}
+
+func cfgWeight(cs *config.Service, k realKey) int {
+	for i := range cs.Reals {
+		if cs.Reals[i].Address.As4() == k.addr && realPort(cs, &cs.Reals[i]) == k.port {
+			return cs.Reals[i].Weight
+		}
+	}
+	return 0
 }
 
 func firstPort(cs *config.Service) uint16 {

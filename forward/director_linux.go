@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,70 @@ func (d *Director) announce(old *config.Config) {
 			}()
 		}
 	}
+}
+
+// Connections returns a copy of every worker's connection table (connections and
+// persistence templates). Each worker copies its own table between two ring blocks.
+func (d *Director) Connections(ctx context.Context) ([]conntrack.Entry, error) {
+	var out []conntrack.Entry
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for _, w := range d.workers {
+		req := &dumpRequest{done: make(chan struct{})}
+		if !w.dump.CompareAndSwap(nil, req) {
+			return nil, errors.New("forward: a connection dump is already running")
+		}
+		_, _ = unix.Write(w.wake, one)
+		select {
+		case <-req.done:
+			out = append(out, req.out...)
+		case <-ctx.Done():
+			w.dump.CompareAndSwap(req, nil)
+			return nil, fmt.Errorf("forward: connection dump: %w", ctx.Err())
+		}
+	}
+	return out, nil
+}
+
+// RealRef names a real server of a service the way the config does: the service's VIP,
+// protocol and (first) port, and the real's address and port.
+type RealRef struct {
+	VIP      netip.Addr
+	Protocol config.Protocol
+	Port     uint16
+	Addr     netip.Addr
+	RPort    uint16
+}
+
+// Health is what the health checker says about a real server.
+type Health struct {
+	Up bool
+	// Remove takes a failed real out of the service (on_failure = "remove") instead of
+	// quiescing it with weight 0 (keepalived's inhibit_on_failure, the default).
+	Remove bool
+	// WeightPercent scales the configured weight during slow start: 1..100; 0 means 100.
+	WeightPercent int
+	// Reason is the last failure, for listings.
+	Reason string
+}
+
+// SetHealth records a real server's health and republishes the snapshot if it changed.
+func (d *Director) SetHealth(r RealRef, h Health) error {
+	d.mu.Lock()
+	k := healthKey(r)
+	if old, ok := d.reg.health[k]; ok && old == h {
+		d.mu.Unlock()
+		return nil
+	}
+	if h.Up && h.WeightPercent == 0 && h.Reason == "" {
+		delete(d.reg.health, k)
+	} else {
+		d.reg.health[k] = h
+	}
+	d.mu.Unlock()
+	if d.snap.Load() == nil {
+		return nil
+	}
+	return d.publish()
 }
 
 func (d *Director) stopWorkers() {

@@ -218,6 +218,9 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 			e.drop(r)
 			return
 		}
+	case MethodTUN:
+		e.tunnel(buf, frame, real)
+		return
 	default:
 		e.edrop(DropMethod)
 		return

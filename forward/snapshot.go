@@ -90,7 +90,11 @@ type Real struct {
 	Addr   [4]byte
 	Port   uint16
 	Method Method
-	Weight int32
+	Weight int32 // in effect: 0 while quiesced by a failed health check, scaled in slow start
+
+	ConfigWeight int32  // as configured
+	Healthy      bool   // the health checker's view (true without a check)
+	Reason       string // the last health failure
 
 	// Egress, resolved by the control side from routes and neighbours.
 	TxIf   int // interface slot; -1 when unresolved

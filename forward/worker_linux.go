@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/conntrack"
 )
 
 // sllPkttypeOff is the offset of sll_pkttype in the struct sockaddr_ll that tpacket_rcv
@@ -35,6 +37,16 @@ type worker struct {
 	wake  int // eventfd written to stop the worker
 	pfds  []unix.PollFd
 	epoch time.Time
+
+	// dump is a control-side request for a copy of the connection table, served between
+	// blocks: the table belongs to this goroutine alone.
+	dump atomic.Pointer[dumpRequest]
+}
+
+// dumpRequest asks a worker for its connection entries.
+type dumpRequest struct {
+	out  []conntrack.Entry
+	done chan struct{}
 }
 
 func (w *worker) run() {
@@ -55,12 +67,24 @@ func (w *worker) run() {
 				busy = true
 			}
 		}
+		if req := w.dump.Load(); req != nil {
+			w.eng.ct.Range(func(e *conntrack.Entry) bool {
+				req.out = append(req.out, *e)
+				return true
+			})
+			w.dump.Store(nil)
+			close(req.done)
+		}
 		if busy {
 			continue
 		}
 		w.eng.begin(w.snap.Load(), int64(time.Since(w.epoch)))
 		w.eng.expire()
 		_, _ = unix.Poll(w.pfds, idlePoll)
+		if w.pfds[len(w.pfds)-1].Revents&unix.POLLIN != 0 {
+			var b [8]byte
+			_, _ = unix.Read(w.wake, b[:]) // clear the eventfd
+		}
 	}
 }
 
