@@ -53,6 +53,7 @@ type realKey struct {
 
 type realState struct {
 	stats []Counters
+	last  *Real // the real in the last published snapshot, kept while a removed real drains
 }
 
 func newRegistry(workers int) *registry {
@@ -202,10 +203,15 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		want[realKey{r.Address.As4(), realPort(cs, &r)}] = true
 	}
 	for k, slot := range st.slots {
-		if !want[k] {
-			delete(st.slots, k)
-			st.reals[slot] = nil
+		if want[k] {
+			continue
 		}
+		l := &st.loads[slot]
+		if rs := st.reals[slot]; rs != nil && rs.last != nil && l.Active()+l.Inactive() > 0 && deadPolicy(cs) == DeadKeep {
+			continue // draining: its connections go on to it until they end
+		}
+		delete(st.slots, k)
+		st.reals[slot] = nil
 	}
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
@@ -255,6 +261,9 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		}
 		svc.TplPort = svc.Port
 	}
+	svc.OnePacket = cs.OnePacket && cs.Protocol == config.UDP
+	svc.ExpireQuiescent = cs.ExpireQuiescentTemplate
+	svc.DeadReal = deadPolicy(cs)
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		slot := st.slots[k]
@@ -277,6 +286,16 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
 			Upper: uint32(r.UpperThreshold), Lower: uint32(r.LowerThreshold),
 		}
+	}
+	for k, slot := range st.slots {
+		if want[k] || st.reals[slot] == nil || st.reals[slot].last == nil {
+			continue
+		}
+		// A removed real, draining: reachable for its connections, never scheduled.
+		d := *st.reals[slot].last
+		d.Removed, d.Weight = true, 0
+		svc.Reals[slot] = &d
+		svc.Specs[slot] = sched.RealSpec{Addr: d.Addr, Port: d.Port}
 	}
 	for i := range svc.Specs {
 		if svc.Reals[i] == nil {
@@ -311,8 +330,28 @@ func (g *registry) commit(s *Snapshot) {
 			}
 			st.table = svc.Sched
 			st.specs = svc.Specs
+			for i, r := range svc.Reals {
+				if r != nil && i < len(st.reals) && st.reals[i] != nil {
+					st.reals[i].last = r
+				}
+			}
 		}
 	}
+}
+
+func deadPolicy(cs *config.Service) DeadPolicy {
+	switch cs.DeadReal {
+	case config.DeadRealExpire:
+		return DeadExpire
+	case config.DeadRealReset:
+		return DeadReset
+	case config.DeadRealKeep:
+		return DeadKeep
+	}
+	if cs.Protocol == config.UDP {
+		return DeadExpire
+	}
+	return DeadKeep
 }
 
 func cfgWeight(cs *config.Service, k realKey) int {

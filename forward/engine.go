@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/uvs-project/uvs/conntrack"
@@ -47,15 +48,17 @@ func (d EngineDrop) String() string {
 // EngineStats are one worker's packet counters. The worker is the only writer (atomic
 // load+store, no locked read-modify-write); the control side reads them with atomic loads.
 type EngineStats struct {
-	RxFrames   atomic.Uint64
-	TxFrames   atomic.Uint64 // frames the kernel accepted for transmission
-	Forwarded  atomic.Uint64
-	Replies    atomic.Uint64 // NAT replies rewritten
-	ARPReplies atomic.Uint64
-	Ignored    atomic.Uint64 // frames left to the kernel
-	Drops      [NumDropReasons]atomic.Uint64
-	EDrops     [numEngineDrops]atomic.Uint64
-	Conns      atomic.Int64 // live entries in this worker's table, templates included
+	RxFrames    atomic.Uint64
+	TxFrames    atomic.Uint64 // frames the kernel accepted for transmission
+	Forwarded   atomic.Uint64
+	Replies     atomic.Uint64 // NAT replies rewritten
+	ARPReplies  atomic.Uint64
+	Ignored     atomic.Uint64 // frames left to the kernel
+	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
+	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
+	Drops       [NumDropReasons]atomic.Uint64
+	EDrops      [numEngineDrops]atomic.Uint64
+	Conns       atomic.Int64 // live entries in this worker's table, templates included
 }
 
 // outFrame is one frame to transmit: a virtio_net_hdr followed by the frame. b points into the
@@ -87,6 +90,9 @@ type engine struct {
 	vh      VnetHdr
 	arp     ARP
 	expired [expireBatch]conntrack.Entry
+
+	icmpTokens float64 // ICMP/RST rate limit bucket
+	icmpLast   int64
 
 	stats *EngineStats
 }
@@ -185,10 +191,20 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 			// instead of IPVS's one-second stall.
 			e.forget(ent)
 			ent = nil
-		} else if real = e.connReal(svc, ent); real == nil {
-			// Its real server was removed (or the service replaced): schedule afresh.
-			e.forget(ent)
-			ent = nil
+		} else if real = e.connReal(svc, ent); real == nil || real.dead() {
+			switch {
+			case real != nil && svc.DeadReal == DeadKeep:
+				// Failed or draining, but still reachable: its connections go on.
+			case svc.DeadReal == DeadReset && p.Proto == protoTCP:
+				e.forget(ent)
+				e.sendRST(frame, rxIf)
+				return
+			default:
+				// Expire (or a real that is gone altogether): forget the connection; the
+				// packet is scheduled afresh if it may open one (UDP, SYN).
+				e.forget(ent)
+				ent, real = nil, nil
+			}
 		}
 	}
 	if ent == nil {
@@ -294,9 +310,13 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	if svc.PersistMs != 0 {
 		tk = conntrack.Key{Client: sched.MaskAddr(p.Src, svc.PersistBits), VIP: p.Dst, VPort: svc.TplPort, Proto: p.Proto}
 		if tpl = e.ct.LookupTemplate(&tk); tpl != nil {
-			if tpl.Service == svc.ID && int(tpl.RealIdx) < len(svc.Reals) && svc.Reals[tpl.RealIdx] != nil &&
-				svc.Reals[tpl.RealIdx].Addr == tpl.Real && svc.Specs[tpl.RealIdx].Weight > 0 {
-				idx = int(tpl.RealIdx)
+			if tpl.Service == svc.ID && int(tpl.RealIdx) < len(svc.Reals) {
+				// A template keeps sending its client to a quiescent (weight 0) real unless
+				// expire_quiescent_template is set; a removed or failed real never.
+				if r := svc.Reals[tpl.RealIdx]; r != nil && r.Addr == tpl.Real && !r.dead() &&
+					(svc.Specs[tpl.RealIdx].Weight > 0 || !svc.ExpireQuiescent) {
+					idx = int(tpl.RealIdx)
+				}
 			}
 		}
 	}
@@ -304,7 +324,10 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		flow := sched.Flow{Client: p.Src, ClientPort: p.SrcPort, VIP: p.Dst, Port: p.DstPort, Proto: p.Proto}
 		idx = svc.Sched.Pick(&flow, svc.Loads, e.ws, e.nowNs)
 		if idx < 0 || idx >= len(svc.Reals) || svc.Reals[idx] == nil {
+			// As IPVS's ip_vs_leave: ICMP port unreachable, for TCP too (no socket exists
+			// to send a RST from).
 			e.edrop(DropNoReal)
+			e.unreachable(frame, rxIf, ICMPCodePortUnreachable)
 			return nil, nil
 		}
 	}
@@ -321,6 +344,9 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	if real.Method == MethodNAT {
 		ent.Flags |= conntrack.FlagNAT
 	}
+	if svc.OnePacket {
+		ent.Flags |= conntrack.FlagOnePacket // expires at once: the next datagram is scheduled anew
+	}
 	ep, ok := e.ct.Insert(&ent, e.nowMs)
 	if !ok || ep == nil {
 		e.edrop(DropTableFull)
@@ -329,7 +355,9 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	bump(&svc.Stats[e.id].Conns, 1)
 	bump(&real.Stats[e.id].Conns, 1)
 	e.account(svc, ep, conntrack.StateInvalid, ep.State)
-	e.advance(svc, ep, conntrack.DirInput)
+	if p.Proto == protoTCP {
+		e.advance(svc, ep, conntrack.DirInput) // NONE -> SYN_RECV; Insert set UDP's expiry
+	}
 	if svc.PersistMs != 0 {
 		if tpl == nil {
 			t := conntrack.Entry{Key: tk, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx)}
@@ -402,6 +430,111 @@ func (e *engine) expire() {
 	}
 	e.stats.Conns.Store(int64(e.ct.Len()))
 }
+
+// icmpRate and icmpBurst bound the ICMP errors one worker generates (port unreachable,
+// fragmentation needed, RST): 1000 per second with bursts of 100, like the kernel's
+// icmp_ratelimit defaults per destination, but here per worker for all destinations.
+const (
+	icmpRate  = 1000
+	icmpBurst = 100
+)
+
+// icmpAllowed takes one token from the worker's ICMP bucket.
+func (e *engine) icmpAllowed() bool {
+	if e.icmpLast == 0 {
+		e.icmpLast, e.icmpTokens = e.nowNs, icmpBurst
+	}
+	if el := e.nowNs - e.icmpLast; el > 0 {
+		e.icmpTokens = min(icmpBurst, e.icmpTokens+float64(el)*icmpRate/1e9)
+		e.icmpLast = e.nowNs
+	}
+	if e.icmpTokens < 1 {
+		bump64(&e.stats.ICMPLimited, 1)
+		return false
+	}
+	e.icmpTokens--
+	return true
+}
+
+// unreachable answers the current packet with an ICMP destination unreachable from its VIP,
+// sent back to the hop it came from.
+func (e *engine) unreachable(frame []byte, rxIf int, code uint8) {
+	if rxIf >= len(e.snap.Ifaces) || !e.icmpAllowed() {
+		return
+	}
+	b := e.alloc(VnetHdrLen + 128)
+	if b == nil {
+		e.edrop(DropScratchFull)
+		return
+	}
+	clear(b[:VnetHdrLen])
+	n := BuildICMPError(b[VnetHdrLen:], frame, &e.p, ICMPDestUnreachable, code, 0, e.p.Dst,
+		[6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+	if n == 0 {
+		return
+	}
+	e.queue(rxIf, b[:VnetHdrLen+n])
+	bump64(&e.stats.ICMPSent, 1)
+}
+
+// sendRST answers the current TCP packet with a RST from the VIP (dead-real policy "reset"), as
+// RFC 793 specifies for a segment that arrives for no connection.
+func (e *engine) sendRST(frame []byte, rxIf int) {
+	p := &e.p
+	if p.TCPFlags&tcpRST != 0 || rxIf >= len(e.snap.Ifaces) || !e.icmpAllowed() {
+		return
+	}
+	b := e.alloc(VnetHdrLen + minFrameLen)
+	if b == nil {
+		e.edrop(DropScratchFull)
+		return
+	}
+	clear(b)
+	f := b[VnetHdrLen:]
+	copy(f[0:6], frame[6:12])
+	mac := e.snap.Ifaces[rxIf].MAC
+	copy(f[6:12], mac[:])
+	binary.BigEndian.PutUint16(f[12:], etherTypeIPv4)
+	ip := f[ethHdrLen : ethHdrLen+ipv4HdrLen]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], ipv4HdrLen+tcpHdrLen)
+	ip[8] = 64
+	ip[9] = protoTCP
+	copy(ip[12:16], p.Dst[:])
+	copy(ip[16:20], p.Src[:])
+	binary.BigEndian.PutUint16(ip[10:], ^Checksum(ip, 0))
+	tcp := f[ethHdrLen+ipv4HdrLen : ethHdrLen+ipv4HdrLen+tcpHdrLen]
+	in := frame[p.L4:]
+	binary.BigEndian.PutUint16(tcp[0:], p.DstPort)
+	binary.BigEndian.PutUint16(tcp[2:], p.SrcPort)
+	seg := uint32(p.IPLen - (p.L4 - p.L3) - int(in[12]>>4)*4)
+	if p.TCPFlags&tcpSYN != 0 {
+		seg++
+	}
+	if p.TCPFlags&tcpFIN != 0 {
+		seg++
+	}
+	if p.TCPFlags&tcpACK != 0 {
+		// RST with the sequence number the peer expects.
+		copy(tcp[4:8], in[8:12])
+		tcp[13] = tcpRST
+	} else {
+		binary.BigEndian.PutUint32(tcp[8:], binary.BigEndian.Uint32(in[4:8])+seg)
+		tcp[13] = tcpRST | tcpACK
+	}
+	tcp[12] = 5 << 4
+	binary.BigEndian.PutUint16(tcp[16:], ^Checksum(tcp, PseudoHeaderSum(p.Dst, p.Src, protoTCP, tcpHdrLen)))
+	e.queue(rxIf, b[:VnetHdrLen+minFrameLen])
+	bump64(&e.stats.ICMPSent, 1)
+}
+
+// TCP flags (RFC 793).
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
 
 // arpIn answers ARP requests for VIPs from the receiving interface's MAC.
 func (e *engine) arpIn(frame []byte, rxIf int) {

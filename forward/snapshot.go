@@ -77,6 +77,10 @@ type Service struct {
 	Specs []sched.RealSpec
 	Loads []sched.Load
 
+	OnePacket       bool       // UDP one-packet scheduling (ipvsadm -o)
+	ExpireQuiescent bool       // templates stop sending new connections to a weight-0 real
+	DeadReal        DeadPolicy // what happens to connections of a failed or removed real
+
 	PersistMs   uint32 // persistence timeout in ms, 0 = none
 	PersistBits int    // persistence netmask length
 	TplPort     uint16 // VPort of this service's templates: its port, or 0 for port-0 services
@@ -92,6 +96,7 @@ type Real struct {
 	Method Method
 	Weight int32 // in effect: 0 while quiesced by a failed health check, scaled in slow start
 
+	Removed      bool   // gone from the config; kept only while its connections drain
 	ConfigWeight int32  // as configured
 	Healthy      bool   // the health checker's view (true without a check)
 	Reason       string // the last health failure
@@ -105,6 +110,21 @@ type Real struct {
 
 	Stats []Counters // one per worker
 }
+
+// DeadPolicy says what happens to a connection whose real server failed its health check or
+// was removed. IPVS has only the global expire_nodest_conn sysctl for this.
+type DeadPolicy uint8
+
+// Dead-real policies.
+const (
+	DeadInvalid DeadPolicy = iota
+	DeadKeep               // keep forwarding to it while it can be reached
+	DeadExpire             // drop the connection; the next packet is scheduled afresh (UDP at once)
+	DeadReset              // drop the connection and send the TCP client a RST
+)
+
+// dead reports whether existing connections should leave r.
+func (r *Real) dead() bool { return r.Removed || !r.Healthy }
 
 // Counters are one worker's IPVS counters for a service or a real server. Only that worker
 // writes them (atomic load and store, no read-modify-write bus lock); the control side reads
