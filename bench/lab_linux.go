@@ -26,34 +26,10 @@ const closeTimeout = 30 * time.Second
 // bridge per segment, and one namespace per node joined to it by veth pairs.
 // On error it removes whatever it built. ctx bounds the whole build.
 func NewLab(ctx context.Context, spec LabSpec) (_ *Lab, err error) {
-	spec, err = spec.withDefaults()
+	l, err := layout(spec)
 	if err != nil {
 		return nil, err
 	}
-	p := newPlan(spec)
-	l := &Lab{Spec: spec, VIP: p.vip, switchNS: spec.Prefix + "switch", plan: p}
-	for _, pn := range p.nodes {
-		n := &Node{Name: pn.name, NS: spec.Prefix + pn.name}
-		for _, pl := range pn.links {
-			n.Ifaces = append(n.Ifaces, Iface{Name: pl.dev, Prefix: pl.prefix})
-		}
-		n.Addr = n.Ifaces[0].Prefix.Addr()
-		switch pn.role {
-		case roleClient:
-			l.Clients = append(l.Clients, n)
-		case roleDirector:
-			l.Director = n
-			for _, i := range n.Ifaces {
-				l.DirectorIfaces = append(l.DirectorIfaces, i.Name)
-			}
-		case roleRouter:
-			l.Router = n
-		case roleReal:
-			l.Reals = append(l.Reals, n)
-			l.RealAddrs = append(l.RealAddrs, n.Addr)
-		}
-	}
-	l.Client = l.Clients[0]
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
