@@ -135,12 +135,25 @@ func demoLab(ctx context.Context, c demoConfig, topo Topology, method string) (e
 func waitReady(ctx context.Context, timeout time.Duration, d *Director, probe func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A director that exits cuts the probe in flight short.
+	go func() {
+		select {
+		case <-d.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		err := probe(pctx)
 		pcancel()
 		if err == nil {
 			return nil
+		}
+		select {
+		case <-d.Exited():
+			return fmt.Errorf("director exited before serving: %v", d.Wait())
+		default:
 		}
 		select {
 		case <-d.Exited():

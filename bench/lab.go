@@ -103,6 +103,9 @@ type Iface struct {
 	Prefix netip.Prefix
 }
 
+// String returns the node's name.
+func (n *Node) String() string { return n.Name }
+
 // AddrOn returns the node's address within p, if it has one.
 func (n *Node) AddrOn(p netip.Prefix) (netip.Addr, bool) {
 	for _, i := range n.Ifaces {
@@ -161,6 +164,16 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("%w: prefix %q", ErrSpec, p)
 	}
 	return nil
+}
+
+// Nodes returns every node of l: clients, director, router (TUN), reals.
+func (l *Lab) Nodes() []*Node {
+	ns := append([]*Node(nil), l.Clients...)
+	ns = append(ns, l.Director)
+	if l.Router != nil {
+		ns = append(ns, l.Router)
+	}
+	return append(ns, l.Reals...)
 }
 
 // layout returns the unbuilt lab for spec: its nodes, names and addresses.

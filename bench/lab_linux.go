@@ -41,18 +41,8 @@ func NewLab(ctx context.Context, spec LabSpec) (_ *Lab, err error) {
 	return l, nil
 }
 
-// nodes returns every node of l, in plan order.
-func (l *Lab) nodes() []*Node {
-	ns := append([]*Node(nil), l.Clients...)
-	ns = append(ns, l.Director)
-	if l.Router != nil {
-		ns = append(ns, l.Router)
-	}
-	return append(ns, l.Reals...)
-}
-
 func (l *Lab) build(ctx context.Context) error {
-	nodes := l.nodes()
+	nodes := l.Nodes()
 	all := []string{l.switchNS}
 	for _, n := range nodes {
 		all = append(all, n.NS)
