@@ -164,8 +164,13 @@ func (l *Lab) Close() error {
 	l.mu.Unlock()
 	var errs []error
 	for _, d := range directors {
+		select {
+		case <-d.Exited():
+			continue // stopped or failed earlier: the caller saw that
+		default:
+		}
 		if err := d.Stop(); errors.Is(err, ErrKilled) {
-			errs = append(errs, err) // an exit status is the test's business
+			errs = append(errs, err) // an exit status is the caller's business
 		}
 	}
 	for _, s := range servers {
