@@ -104,8 +104,8 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := writeSysctls(n.NS, sysctls); err != nil {
 			return err
 		}
-		// Routes need the links up, and links need their peers' ports up to
-		// carry traffic: the batch order is links, then routes.
+		// Routes come after the links: a gateway must be on a connected
+		// prefix. The switch-side ports come up last, all at once.
 		if err := ipBatch(ctx, n.NS, lines); err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func (l *Lab) build(ctx context.Context) error {
 		return err
 	}
 	if l.Spec.DirectorTxOff {
-		for _, pl := range l.plan.nodes[len(l.Clients)].links {
+		for _, pl := range l.plan.director().links {
 			if _, err := run(ctx, "", "ip", "netns", "exec", l.Director.NS, "ethtool", "-K", pl.dev, "tx", "off"); err != nil {
 				return err
 			}
