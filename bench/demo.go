@@ -22,6 +22,7 @@ const (
 	demoUDPEchoes    = 5
 	demoHTTPPort     = 80
 	demoScheduler    = "rr"
+	demoBase         = "uvsdemo" // namespace prefixes are demoBase + pid + "-"
 )
 
 // demoConfig parameterises runDemo; RunDemo fills it, tests shorten it.
@@ -46,13 +47,17 @@ func RunDemo(ctx context.Context, uvsBinary string, out io.Writer) error {
 	return runDemo(ctx, demoConfig{
 		uvs:          uvsBinary,
 		out:          out,
-		prefix:       "uvsdemo" + strconv.Itoa(os.Getpid()) + "-",
+		prefix:       demoBase + strconv.Itoa(os.Getpid()) + "-",
 		readyTimeout: 15 * time.Second,
 	})
 }
 
 func runDemo(ctx context.Context, c demoConfig) error {
-	// A run killed earlier with this process's pid left nothing we need.
+	// Demos killed earlier left nothing anyone needs, and a leftover with
+	// this process's pid would be in the way.
+	if err := CleanupStale(demoBase); err != nil {
+		return err
+	}
 	if err := CleanupPrefix(c.prefix); err != nil {
 		return err
 	}

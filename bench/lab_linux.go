@@ -212,6 +212,63 @@ func CleanupPrefix(prefix string) error {
 	return errors.Join(errs...)
 }
 
+// CleanupStale removes the leftovers of killed runs whose prefixes have the
+// form base + PID + anything, such as "uvt1234-" or "uvsdemo1234-dr-", when
+// process PID no longer exists. A live run's namespaces are never touched; a
+// dead run whose PID was reused is left for CleanupPrefix.
+func CleanupStale(base string) error {
+	if err := checkPrefix(base); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bench: cleanup %s: %w", base, err)
+	}
+	dead := make(map[string]bool) // "base<pid>" prefixes of dead runs
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok {
+			continue
+		}
+		digits := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
+		pid, err := strconv.Atoi(rest[:digits])
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			dead[base+rest[:digits]] = true
+		}
+	}
+	var errs []error
+	for p := range dead {
+		// The digits end where the PID ends, so "uvt12" never matches
+		// "uvt123...": only names whose next byte is not a digit.
+		errs = append(errs, cleanupPID(p))
+	}
+	return errors.Join(errs...)
+}
+
+// cleanupPID deletes the namespaces named p + a non-digit + anything.
+func cleanupPID(p string) error {
+	ents, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return fmt.Errorf("bench: cleanup %s: %w", p, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	var errs []error
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), p)
+		if ok && (rest == "" || rest[0] < '0' || rest[0] > '9') {
+			errs = append(errs, deleteNS(ctx, e.Name()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // deleteNS kills the processes in namespace ns and deletes it. A namespace
 // that does not exist is not an error.
 func deleteNS(ctx context.Context, ns string) error {

@@ -31,3 +31,6 @@ func (l *Lab) PrepareReals(method string) error { return ErrUnsupported }
 func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, stderr io.Writer) (*Director, error) {
 	return nil, ErrUnsupported
 }
+
+// CleanupStale does nothing outside Linux.
+func CleanupStale(base string) error { return checkPrefix(base) }
