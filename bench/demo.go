@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, c demoConfig) error {
 		method string
 	}{{TopologyDR, "dr"}, {TopologyNAT, "nat"}} {
 		if err := demoLab(ctx, c, d.topo, d.method); err != nil {
-			return fmt.Errorf("demo %s: %w", d.method, err)
+			return fmt.Errorf("bench: demo %s: %w", d.method, err)
 		}
 	}
 	return nil
