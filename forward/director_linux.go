@@ -182,15 +182,19 @@ func (d *Director) Run(ctx context.Context) error {
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services))
 
 	var err error
-	tick := time.NewTicker(10 * time.Second)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	ticks := 0
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			d.logTotals("counters", slog.LevelDebug)
+			d.collectRingStats()
+			if ticks++; ticks%10 == 0 {
+				d.logTotals("counters", slog.LevelDebug)
+			}
 		case err = <-resolverDone:
 			if err != nil {
 				err = fmt.Errorf("forward: egress resolver: %w", err)
@@ -199,6 +203,7 @@ loop:
 		}
 	}
 	d.stopWorkers()
+	d.collectRingStats()
 	d.logTotals("stopped", slog.LevelInfo)
 	return err
 }
@@ -471,9 +476,27 @@ func sameProgram(a, b []bpf.RawInstruction) bool {
 	return true
 }
 
+// collectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset
+// on each read) to the workers' counters. Control side, once a second.
+func (d *Director) collectRingStats() {
+	for _, w := range d.workers {
+		for _, r := range w.rings {
+			pkts, drops, freezes, err := r.stats()
+			if err != nil {
+				continue
+			}
+			s := w.eng.stats
+			s.RingPackets.Add(uint64(pkts))
+			s.RingDrops.Add(uint64(drops))
+			s.RingFreezes.Add(uint64(freezes))
+		}
+	}
+}
+
 // Totals sums the workers' counters.
 type Totals struct {
 	RxFrames, TxFrames, Forwarded, Replies, ARPReplies, Ignored uint64
+	RingPackets, RingDrops, ICMPSent, ICMPLimited               uint64
 	Conns                                                       int64
 	Drops                                                       map[string]uint64
 }
@@ -489,6 +512,10 @@ func (d *Director) Totals() Totals {
 		t.Replies += s.Replies.Load()
 		t.ARPReplies += s.ARPReplies.Load()
 		t.Ignored += s.Ignored.Load()
+		t.RingPackets += s.RingPackets.Load()
+		t.RingDrops += s.RingDrops.Load()
+		t.ICMPSent += s.ICMPSent.Load()
+		t.ICMPLimited += s.ICMPLimited.Load()
 		t.Conns += s.Conns.Load()
 		for r := DropReason(1); r < NumDropReasons; r++ {
 			if v := s.Drops[r].Load(); v != 0 {
@@ -507,7 +534,8 @@ func (d *Director) Totals() Totals {
 func (d *Director) logTotals(msg string, level slog.Level) {
 	t := d.Totals()
 	attrs := []any{"rx", t.RxFrames, "tx", t.TxFrames, "forwarded", t.Forwarded, "nat_replies", t.Replies,
-		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns}
+		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns,
+		"ring_packets", t.RingPackets, "ring_drops", t.RingDrops, "icmp_sent", t.ICMPSent, "icmp_limited", t.ICMPLimited}
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
 	}
