@@ -59,6 +59,11 @@ type EngineStats struct {
 	Drops       [NumDropReasons]atomic.Uint64
 	EDrops      [numEngineDrops]atomic.Uint64
 	Conns       atomic.Int64 // live entries in this worker's table, templates included
+
+	// Kernel ring counters (PACKET_STATISTICS), added by the control side.
+	RingPackets atomic.Uint64 // frames the kernel put in this worker's rings
+	RingDrops   atomic.Uint64 // frames the kernel dropped because a ring was full
+	RingFreezes atomic.Uint64 // times a ring ran out of free blocks
 }
 
 // outFrame is one frame to transmit: a virtio_net_hdr followed by the frame. b points into the
