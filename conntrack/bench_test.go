@@ -2,9 +2,7 @@ package conntrack
 
 import (
 	"encoding/binary"
-	"fmt"
 	"runtime"
-	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"testing"
@@ -65,6 +63,7 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(float64(t.MemoryBytes())/float64(sz.n), "B/entry")
 			b.ResetTimer()
+			c0 := cpuNanos()
 			j := uint32(0)
 			for i := 0; i < b.N; i++ {
 				j = (j + 7_919_993) % uint32(sz.n)
@@ -73,6 +72,7 @@ func BenchmarkLookup(b *testing.B) {
 					b.Fatal("miss")
 				}
 			}
+			reportCPU(b, c0)
 		})
 	}
 }
@@ -85,12 +85,14 @@ func BenchmarkLookupMiss(b *testing.B) {
 			t := fullTable(b, sz.n)
 			b.ReportAllocs()
 			b.ResetTimer()
+			c0 := cpuNanos()
 			for i := 0; i < b.N; i++ {
 				k := bkey(uint32(sz.n + i%(1<<30)))
 				if t.Lookup(&k) != nil {
 					b.Fatal("hit")
 				}
 			}
+			reportCPU(b, c0)
 		})
 	}
 }
@@ -112,15 +114,18 @@ func BenchmarkInsert(b *testing.B) {
 			b.ReportAllocs()
 			b.ReportMetric(float64(t.MemoryBytes())/float64(sz.n), "B/entry")
 			b.ResetTimer()
+			c0 := cpuNanos()
 			next := half
 			for i := 0; i < b.N; i++ {
 				if t.Full() {
 					b.StopTimer()
+					c0 -= cpuNanos()
 					for j := half; j < sz.n; j++ {
 						k := bkey(uint32(j))
 						t.Delete(t.Lookup(&k))
 					}
 					next = half
+					c0 += cpuNanos()
 					b.StartTimer()
 				}
 				e := Entry{Key: bkey(uint32(next)), Flags: FlagNAT}
@@ -129,7 +134,14 @@ func BenchmarkInsert(b *testing.B) {
 				}
 				next++
 			}
+			reportCPU(b, c0)
 		})
+	}
+}
+
+func reportCPU(b *testing.B, c0 int64) {
+	if c := cpuNanos(); c > 0 {
+		b.ReportMetric(float64(c-c0)/float64(b.N), "cpu-ns/op")
 	}
 }
 
@@ -159,7 +171,10 @@ func BenchmarkExpire(b *testing.B) {
 // BenchmarkChurn10M keeps 10M live entries while about 500 expire and 500
 // new ones arrive per simulated millisecond, and a second goroutine makes
 // garbage so the GC runs. It reports p50/p99/max Lookup latency (timed one by
-// one, including ~20-40 ns of clock reading) and the worst GC pause.
+// one, including ~20-40 ns of clock reading) and the worst GC pauses in the
+// window, split into the time to stop the world and the whole pause.
+// BenchmarkGCBaseline runs the same garbage maker without a table, to tell
+// the machine's scheduling noise from the table's cost.
 func BenchmarkChurn10M(b *testing.B) {
 	const (
 		live    = 10_000_000
@@ -188,25 +203,8 @@ func BenchmarkChurn10M(b *testing.B) {
 	out := make([]Entry, 1024)
 	ticks := 20_000
 	lat := make([]int64, 0, ticks*lookups)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // the control plane making garbage
-		defer close(done)
-		var sink [][]byte
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			sink = append(sink, make([]byte, 64<<10))
-			if len(sink) > 256 {
-				sink = sink[:0]
-			}
-		}
-	}()
-	var gc0 debug.GCStats
-	debug.ReadGCStats(&gc0)
+	stopGarbage := makeGarbage()
+	p0 := readPauses()
 	b.ResetTimer()
 	start := time.Now()
 	for r := 0; r < b.N; r++ {
@@ -232,20 +230,95 @@ func BenchmarkChurn10M(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	close(stop)
-	<-done
-	var gc1 debug.GCStats
-	debug.ReadGCStats(&gc1)
+	stopGarbage()
+	reportPauses(b, p0)
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) }
 	b.ReportMetric(pct(0.50), "p50-ns")
 	b.ReportMetric(pct(0.99), "p99-ns")
+	b.ReportMetric(pct(0.999), "p999-ns")
 	b.ReportMetric(pct(1), "max-ns")
-	b.ReportMetric(float64(maxPause(gc1, gc0.NumGC)), "gc-max-pause-ns")
-	b.ReportMetric(float64(gc1.NumGC-gc0.NumGC), "gcs")
 	b.ReportMetric(float64(t.Len()), "entries")
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*ticks), "ns/tick")
-	b.Logf("runtime/metrics worst stop-the-world: %s", worstSTW())
+}
+
+func BenchmarkGCBaseline(b *testing.B) {
+	clear(filled)
+	runtime.GC()
+	stopGarbage := makeGarbage()
+	p0 := readPauses()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		time.Sleep(10 * time.Second)
+	}
+	b.StopTimer()
+	stopGarbage()
+	reportPauses(b, p0)
+}
+
+// makeGarbage starts a goroutine allocating 64 KiB blocks, standing in for a
+// control plane, and returns the function that stops it.
+func makeGarbage() func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var sink [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sink = append(sink, make([]byte, 64<<10))
+			if len(sink) > 256 {
+				sink = sink[:0]
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+var pauseMetrics = []string{
+	"/gc/cycles/total:gc-cycles",
+	"/sched/pauses/stopping/gc:seconds",
+	"/sched/pauses/total/gc:seconds",
+	"/gc/scan/heap:bytes", // what the GC must scan: the table adds ~0
+	"/gc/heap/live:bytes",
+}
+
+func readPauses() []metrics.Sample {
+	s := make([]metrics.Sample, len(pauseMetrics))
+	for i, n := range pauseMetrics {
+		s[i].Name = n
+	}
+	metrics.Read(s)
+	return s
+}
+
+// reportPauses reports GC cycles and the upper bound of the highest
+// histogram bucket that gained counts since p0.
+func reportPauses(b *testing.B, p0 []metrics.Sample) {
+	p1 := readPauses()
+	if p1[0].Value.Kind() == metrics.KindUint64 {
+		b.ReportMetric(float64(p1[0].Value.Uint64()-p0[0].Value.Uint64()), "gcs")
+	}
+	for i, unit := range []string{"", "gc-stop-max-ns", "gc-pause-max-ns", "scan-heap-B", "live-heap-B"} {
+		if k := p1[i].Value.Kind(); i >= 3 && k == metrics.KindUint64 {
+			b.ReportMetric(float64(p1[i].Value.Uint64()), unit)
+			continue
+		}
+		if i == 0 || p1[i].Value.Kind() != metrics.KindFloat64Histogram {
+			continue
+		}
+		h0, h1 := p0[i].Value.Float64Histogram(), p1[i].Value.Float64Histogram()
+		for j := len(h1.Counts) - 1; j >= 0; j-- {
+			if h1.Counts[j] > h0.Counts[j] {
+				b.ReportMetric(h1.Buckets[j+1]*1e9, unit)
+				break
+			}
+		}
+	}
 }
 
 func insertEstablished(b *testing.B, t *Table, seq, now uint32) {
@@ -253,33 +326,4 @@ func insertEstablished(b *testing.B, t *Table, seq, now uint32) {
 	if _, ok := t.Insert(&e, now); !ok {
 		b.Fatalf("refused at seq %d (len %d)", seq, t.Len())
 	}
-}
-
-// maxPause is the longest GC pause since the cycle count was since.
-func maxPause(s debug.GCStats, since int64) time.Duration {
-	var m time.Duration
-	for i, p := range s.Pause { // most recent first
-		if int64(i) >= s.NumGC-since {
-			break
-		}
-		m = max(m, p)
-	}
-	return m
-}
-
-// worstSTW reads the upper bound of the highest non-empty bucket of the
-// runtime's stop-the-world pause histogram (process lifetime).
-func worstSTW() string {
-	s := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
-		return "unavailable"
-	}
-	h := s[0].Value.Float64Histogram()
-	for i := len(h.Counts) - 1; i >= 0; i-- {
-		if h.Counts[i] > 0 {
-			return fmt.Sprintf("<= %v", time.Duration(h.Buckets[i+1]*1e9))
-		}
-	}
-	return "none"
 }

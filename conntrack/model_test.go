@@ -71,7 +71,7 @@ func (o *opReader) next() uint32 {
 }
 
 func (o *opReader) n(k uint32) uint32 { return o.next() % k }
-func (o *opReader) done() bool         { return o.r == nil && len(o.b) == 0 }
+func (o *opReader) done() bool        { return o.r == nil && len(o.b) == 0 }
 
 // runModel applies ops steps read from src to a table and the model, and
 // checks after every step that they agree.

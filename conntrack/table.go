@@ -479,8 +479,11 @@ func (t *Table) release(slot uint32) {
 // connections unlinks it so a new one can be created at once; its slot is
 // freed silently when its last connection goes.
 func (t *Table) Delete(e *Entry) {
+	if e == nil || e.State == StateInvalid {
+		return
+	}
 	pos, _ := t.mainSlotOf(e)
-	if pos < 0 || e.State == StateInvalid {
+	if pos < 0 {
 		return
 	}
 	t.remove(e, uint64(pos), true)
