@@ -77,6 +77,34 @@ func BenchmarkLookup(b *testing.B) {
 	}
 }
 
+// BenchmarkLookupBatch is BenchmarkLookup through LookupBatch, 64 keys per
+// call; ns/op is per key.
+func BenchmarkLookupBatch(b *testing.B) {
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			skipBig(b, sz.n)
+			t := fullTable(b, sz.n)
+			keys := make([]Key, 64)
+			out := make([]*Entry, 64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			c0 := cpuNanos()
+			j := uint32(0)
+			for i := 0; i < b.N; i += len(keys) {
+				for x := range keys {
+					j = (j + 7_919_993) % uint32(sz.n)
+					keys[x] = bkey(j)
+				}
+				t.LookupBatch(keys, out)
+				if out[0] == nil {
+					b.Fatal("miss")
+				}
+			}
+			reportCPU(b, c0)
+		})
+	}
+}
+
 // BenchmarkLookupMiss looks up absent keys (the cost of every new flow).
 func BenchmarkLookupMiss(b *testing.B) {
 	for _, sz := range benchSizes {

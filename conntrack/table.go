@@ -125,6 +125,7 @@ type Table struct {
 	sweep uint32 // next slot Expire examines
 
 	now       uint32
+	touch     uint32 // sink for LookupBatch's early loads
 	timeouts  [numStates]uint32
 	to        Timeouts
 	sloppyTCP bool
@@ -259,6 +260,39 @@ func (t *Table) Lookup(k *Key) *Entry {
 	return t.find(k, false)
 }
 
+// lookupChunk is how many lookups LookupBatch keeps in flight: enough
+// independent cache misses to fill a core's miss buffers (10-16 on current
+// x86), few enough for the arrays to stay in registers and L1.
+const lookupChunk = 16
+
+// LookupBatch sets out[i] to Lookup(&keys[i]) for every i < min(len(keys),
+// len(out)). It gives the same answers as Lookup, faster on a big table: it
+// issues the index and entry loads of a whole chunk before resolving any, so
+// their cache misses overlap instead of queueing one behind the other.
+func (t *Table) LookupBatch(keys []Key, out []*Entry) {
+	n := min(len(keys), len(out))
+	var pos [lookupChunk]uint64
+	var tags [lookupChunk]uint32
+	var words [lookupChunk]uint32
+	for base := 0; base < n; base += lookupChunk {
+		m := min(lookupChunk, n-base)
+		for j := 0; j < m; j++ {
+			pos[j], tags[j] = t.home(t.hashKey(&keys[base+j], false))
+			words[j] = t.main[pos[j]]
+		}
+		var touch uint32
+		for j := 0; j < m; j++ {
+			if w := words[j]; w != 0 && w&t.tagMask == tags[j] {
+				touch += t.entries[w&t.idxMask-1].Expires
+			}
+		}
+		t.touch = touch
+		for j := 0; j < m; j++ {
+			out[base+j] = t.findFrom(&keys[base+j], false, pos[j], tags[j])
+		}
+	}
+}
+
 // LookupTemplate returns the persistence template with key k, or nil.
 func (t *Table) LookupTemplate(k *Key) *Entry {
 	return t.find(k, true)
@@ -266,6 +300,10 @@ func (t *Table) LookupTemplate(k *Key) *Entry {
 
 func (t *Table) find(k *Key, tmpl bool) *Entry {
 	i, tag := t.home(t.hashKey(k, tmpl))
+	return t.findFrom(k, tmpl, i, tag)
+}
+
+func (t *Table) findFrom(k *Key, tmpl bool, i uint64, tag uint32) *Entry {
 	for {
 		w := t.main[i]
 		if w == 0 {

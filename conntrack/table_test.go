@@ -191,11 +191,17 @@ func TestAllocs(t *testing.T) {
 	p := tab.Lookup(&k)
 	now := uint32(0)
 	i := 1 << 11
+	bkeys := make([]Key, 40)
+	for j := range bkeys {
+		bkeys[j] = ckey(j * 3)
+	}
+	bout := make([]*Entry, len(bkeys))
 	tests := []struct {
 		name string
 		fn   func()
 	}{
 		{"Lookup", func() { tab.Lookup(&k) }},
+		{"LookupBatch", func() { tab.LookupBatch(bkeys, bout) }},
 		{"LookupReply", func() { tab.LookupReply(ProtoTCP, k.Client, k.CPort, [4]byte{10, 9, 0, 1}, 80) }},
 		{"InsertDelete", func() {
 			e := Entry{Key: ckey(i), Flags: FlagNAT}
