@@ -21,7 +21,9 @@ type Key struct {
 // Entry is one connection or persistence template. Entries live in an array
 // preallocated by New; the *Entry that Lookup, LookupReply and Insert return
 // stays valid until that entry is deleted or expired (the array never moves).
-// Only the owning worker may read or write it.
+// Only the owning worker may read or write it. Key, Real, RPort and the
+// FlagNAT and FlagTemplate bits place the entry in the indexes: never change
+// them on a stored entry (delete and insert instead).
 type Entry struct {
 	Key     Key
 	Real    [4]byte // chosen real server
@@ -410,9 +412,9 @@ func (t *Table) Insert(e *Entry, now uint32) (*Entry, bool) {
 // InsertTemplate inserts persistence template e (setting FlagTemplate) that
 // expires timeout milliseconds after now, the service's persistence timeout.
 func (t *Table) InsertTemplate(e *Entry, timeout uint32, now uint32) (*Entry, bool) {
-	e.Flags |= FlagTemplate
-	e.Flags &^= FlagNAT | FlagOnePacket
-	n, ok := t.Insert(e, now)
+	c := *e
+	c.Flags |= FlagTemplate
+	n, ok := t.Insert(&c, now)
 	if ok {
 		n.Expires = now + min(timeout, MaxTimeout)
 	}
