@@ -179,7 +179,13 @@ func (d *Director) Run(ctx context.Context) error {
 		}()
 	}
 	d.announce(nil)
-	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services))
+	var ctCap, ctBytes int
+	for _, w := range d.workers {
+		ctCap += w.eng.ct.Capacity()
+		ctBytes += w.eng.ct.MemoryBytes()
+	}
+	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes)
 
 	var err error
 	tick := time.NewTicker(time.Second)
