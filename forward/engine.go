@@ -29,13 +29,14 @@ const (
 	DropTxError                   // the send failed (link down, ...)
 	DropTxOversize                // larger than the egress allows
 	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
+	DropICMPUnrelated             // ICMP to a VIP that is no error of a known connection (or ping is off)
 	numEngineDrops
 )
 
 var engineDropNames = [numEngineDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
-	"tx_busy", "tx_error", "tx_oversize", "tx_stuck",
+	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated",
 }
 
 func (d EngineDrop) String() string {
@@ -56,6 +57,7 @@ type EngineStats struct {
 	Ignored     atomic.Uint64 // frames left to the kernel
 	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
 	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
+	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
 	Drops       [NumDropReasons]atomic.Uint64
 	EDrops      [numEngineDrops]atomic.Uint64
 	Conns       atomic.Int64 // live entries in this worker's table, templates included
@@ -166,6 +168,9 @@ func (e *engine) handle(buf []byte, rxIf int) {
 				e.reply(buf, frame)
 				return
 			}
+			if p.Proto == protoICMP && e.icmpFromReal(buf, frame) {
+				return
+			}
 		}
 	}
 	bump64(&e.stats.Ignored, 1)
@@ -180,6 +185,10 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 	}
 	if r := e.vh.Check(p, len(frame)); r != DropNone {
 		e.drop(r)
+		return
+	}
+	if p.Proto == protoICMP {
+		e.icmpToVIP(buf, frame, rxIf)
 		return
 	}
 	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
