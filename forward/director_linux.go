@@ -502,7 +502,7 @@ func (d *Director) collectRingStats() {
 // Totals sums the workers' counters.
 type Totals struct {
 	RxFrames, TxFrames, Forwarded, Replies, ARPReplies, Ignored uint64
-	RingPackets, RingDrops, ICMPSent, ICMPLimited               uint64
+	RingPackets, RingDrops, ICMPSent, ICMPLimited, ICMPRelayed  uint64
 	Conns                                                       int64
 	Drops                                                       map[string]uint64
 }
@@ -522,6 +522,7 @@ func (d *Director) Totals() Totals {
 		t.RingDrops += s.RingDrops.Load()
 		t.ICMPSent += s.ICMPSent.Load()
 		t.ICMPLimited += s.ICMPLimited.Load()
+		t.ICMPRelayed += s.ICMPRelayed.Load()
 		t.Conns += s.Conns.Load()
 		for r := DropReason(1); r < NumDropReasons; r++ {
 			if v := s.Drops[r].Load(); v != 0 {
@@ -540,7 +541,7 @@ func (d *Director) Totals() Totals {
 func (d *Director) logTotals(msg string, level slog.Level) {
 	t := d.Totals()
 	attrs := []any{"rx", t.RxFrames, "tx", t.TxFrames, "forwarded", t.Forwarded, "nat_replies", t.Replies,
-		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns,
+		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns, "icmp_relayed", t.ICMPRelayed,
 		"ring_packets", t.RingPackets, "ring_drops", t.RingDrops, "icmp_sent", t.ICMPSent, "icmp_limited", t.ICMPLimited}
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
