@@ -575,8 +575,21 @@ func (e *engine) arpIn(frame []byte, rxIf int) {
 }
 
 // emit writes the Ethernet header (dropping an inline VLAN tag), puts the virtio_net_hdr in
-// front of the frame and queues it.
+// front of the frame and queues it. A packet larger than the egress MTU (a datagram the kernel
+// reassembled) leaves in fragments.
 func (e *engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
+	if mtu := e.snap.Ifaces[txIf].MTU; mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == VnetGSONone {
+		if e.vh.Partial() {
+			if !FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
+				e.drop(DropBadVnetHdr)
+				return
+			}
+		}
+		if !e.fragment(frame, txIf, dst, src, mtu) {
+			e.edrop(DropTxOversize)
+		}
+		return
+	}
 	start := SetEthernet(frame, &e.p, dst, src)
 	vh := e.vh
 	if start != 0 {
@@ -593,6 +606,12 @@ func (e *engine) queue(txIf int, b []byte) {
 		return
 	}
 	e.out = append(e.out, outFrame{iface: txIf, b: b})
+}
+
+// full reports that the batch should be sent before the next frame: scratch or the frame list
+// is nearly used up (a frame can add up to 64 KiB of fragments or segments).
+func (e *engine) full() bool {
+	return e.used > len(e.scratch)-(64<<10)-4096 || len(e.out) > cap(e.out)-64
 }
 
 // alloc returns n bytes of scratch that stay valid until reset, or nil.
