@@ -58,6 +58,7 @@ type EngineStats struct {
 	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
 	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
 	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
+	LinkErrors  atomic.Uint64 // socket errors from a ring (link down), cleared and counted
 	Drops       [NumDropReasons]atomic.Uint64
 	EDrops      [numEngineDrops]atomic.Uint64
 	Conns       atomic.Int64 // live entries in this worker's table, templates included
