@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
 	Ring   RingConfig
+	// StateFile, if set, is where connections and persistence templates are saved on exit
+	// and restored from at start (uvs run --state-file).
+	StateFile string
 	// ResolveWait bounds how long Start waits for every real server's egress to resolve
 	// before it starts forwarding (default 3 s). Unresolved reals are reported and their
 	// traffic counted as dropped until they resolve.
@@ -175,6 +179,9 @@ func (d *Director) Run(ctx context.Context) error {
 	if err := d.publish(); err != nil {
 		return err
 	}
+	if d.opts.StateFile != "" {
+		d.restoreState()
+	}
 	for _, w := range d.workers {
 		d.wg.Add(1)
 		go func() {
@@ -215,6 +222,11 @@ loop:
 	d.stopWorkers()
 	d.collectRingStats()
 	d.logTotals("stopped", slog.LevelInfo)
+	if d.opts.StateFile != "" {
+		if serr := d.saveState(); serr != nil && err == nil {
+			err = serr
+		}
+	}
 	return err
 }
 
@@ -551,4 +563,65 @@ func (d *Director) logTotals(msg string, level slog.Level) {
 		attrs = append(attrs, "drop_"+k, v)
 	}
 	d.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// nowMs is the workers' coarse clock.
+func (d *Director) nowMs() uint32 { return uint32(time.Since(d.epoch) / time.Millisecond) }
+
+// saveState writes every worker's table to the state file (workers stopped), atomically.
+func (d *Director) saveState() error {
+	var all []conntrack.Entry
+	for _, w := range d.workers {
+		w.eng.ct.Range(func(e *conntrack.Entry) bool {
+			all = append(all, *e)
+			return true
+		})
+	}
+	conns := saveConns(d.snap.Load(), all, d.nowMs())
+	tmp := d.opts.StateFile + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("forward: save state: %w", err)
+	}
+	names := make([]string, len(d.ifaces))
+	for i, ifc := range d.ifaces {
+		names[i] = ifc.Name
+	}
+	werr := WriteState(f, names, conns)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, d.opts.StateFile)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("forward: save state: %w", werr)
+	}
+	d.log.Info("state saved", "file", d.opts.StateFile, "entries", len(conns))
+	return nil
+}
+
+// restoreState loads the state file, if there is one, into the workers' tables.
+func (d *Director) restoreState() {
+	f, err := os.Open(d.opts.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		d.log.Warn("state not restored", "file", d.opts.StateFile, logErr, err)
+		return
+	}
+	defer f.Close()
+	names, conns, err := ReadState(f)
+	if err != nil {
+		d.log.Warn("state not restored", "file", d.opts.StateFile, logErr, err)
+		return
+	}
+	engines := make([]*engine, len(d.workers))
+	for i, w := range d.workers {
+		engines[i] = w.eng
+	}
+	n := restore(d.snap.Load(), engines, names, conns, d.nowMs())
+	d.log.Info("state restored", "file", d.opts.StateFile, "entries", n, "skipped", len(conns)-n)
 }

@@ -3,8 +3,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,4 +121,76 @@ func TestIntegrationRealVanishes(t *testing.T) {
 	}
 	r.stopAndCheckClean()
 	t.Logf("%d of 8 requests answered by rs2; counters %v", ok, r.stoppedCounters())
+}
+
+// TestIntegrationRestartKeepsConnections restarts the director of a NAT service with
+// --state-file while a keep-alive TCP connection is open: the connection survives on its real
+// server.
+func TestIntegrationRestartKeepsConnections(t *testing.T) {
+	bench.RequireRoot(t)
+	r := startLab(t, bench.TopologyNAT, "nat", 8080, false)
+	_ = r.dir.Stop() // restart it with a state file
+	bin, _ := uvsBinary()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "uvs.toml")
+	state := filepath.Join(dir, "uvs.state")
+	if err := os.WriteFile(cfg, []byte(r.lab.Config("nat", "rr", 80, 8080, dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() {
+		t.Helper()
+		var err error
+		r.stderr = &syncBuffer{}
+		if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfg, r.stderr, "--state-file", state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var conn net.Conn
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var err error
+		if conn, err = r.lab.Client.Dial(ctx, "tcp4", netip.AddrPortFrom(r.vip, 80).String()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection: %v\n%s", err, r.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	ask := func() string {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+		if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
+			t.Fatalf("long-lived connection: %v", err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("long-lived connection: %v\n%s", err, r.stderr.String())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b))
+	}
+	held := ask()
+	if err := r.dir.Stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, r.stderr.String())
+	}
+	if !strings.Contains(r.stderr.String(), "msg=\"state saved\"") {
+		t.Fatalf("no state saved:\n%s", r.stderr.String())
+	}
+	start()
+	for i := 0; i < 3; i++ {
+		if got := ask(); got != held {
+			t.Fatalf("after the restart the connection is served by %s, was %s", got, held)
+		}
+	}
+	if !strings.Contains(r.stderr.String(), "msg=\"state restored\"") {
+		t.Errorf("no state restored:\n%s", r.stderr.String())
+	}
+	r.stopAndCheckClean()
 }

@@ -131,6 +131,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	path := configFlag(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -143,7 +144,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log})
+	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
 	if err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
