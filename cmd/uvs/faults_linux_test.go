@@ -194,3 +194,4 @@ func TestIntegrationRestartKeepsConnections(t *testing.T) {
 	}
 	r.stopAndCheckClean()
 }
+
