@@ -650,17 +650,16 @@ func sameReal(s *service, x *real, addr string, port int) bool {
 // fitRealPort drops a real's port where uvs (and IPVS) cannot use it: with
 // DR and TUN the real's port is the service's.
 func fitRealPort(at Problem, s *service, r *real) {
+	multi := len(s.ports) > 0 || s.placeholder
+	if r.port == 0 && multi || r.port == s.port && !multi {
+		r.port = -1 // The default: the service port, or the client's.
+	}
 	if r.port < 0 || r.forward == "nat" {
 		return
 	}
-	if len(s.ports) > 0 {
-		if r.port != 0 {
-			r.note(at, "port %d: with %s, a multi-port service's reals receive the client's port; left out", r.port, r.forward)
-		}
-		r.port = -1
-		return
-	}
-	if r.port != s.port {
+	if multi {
+		r.note(at, "port %d: with %s, a multi-port service's reals receive the client's port; left out", r.port, r.forward)
+	} else {
 		r.note(at, "port %d: with %s the real server receives the service port %d, as in IPVS; left out", r.port, r.forward, s.port)
 	}
 	r.port = -1

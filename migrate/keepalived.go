@@ -681,6 +681,9 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 		k.fail(n.at, "MISC_CHECK needs misc_path")
 		return nil
 	}
+	if c.timeout == 0 {
+		c.timeout = c.interval // misc_timeout's default.
+	}
 	if c.timeout > c.interval {
 		r.note(n.at, "%s: timeout %s is longer than the interval %s; uvs caps it at the interval", n.name(), dur(c.timeout), dur(c.interval))
 		c.timeout = c.interval

@@ -25,6 +25,8 @@ const usage = `usage: uvs <command> [flags]
 commands:
   run --config FILE      run the director in the foreground (SIGHUP reloads FILE)
   check --config FILE    validate FILE
+  import ipvsadm|keepalived FILE|-
+                         convert ipvsadm-save -n output or keepalived.conf to uvs TOML
   demo                   build a namespace lab, send traffic through DR and NAT services, clean up
   version                print version information
 `
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], os.Stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
