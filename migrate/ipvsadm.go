@@ -533,6 +533,10 @@ func (im *ipvsadmImporter) hostPort(at Problem, v string, real bool) (netip.Addr
 		im.fail(at, "%s %q: zones are not supported", what, v)
 		return netip.Addr{}, 0, false
 	}
+	if port == "" && strings.HasSuffix(v, ":") {
+		im.fail(at, "%s %q: missing port after ':'", what, v)
+		return netip.Addr{}, 0, false
+	}
 	n := 0
 	if port != "" {
 		p, err := strconv.ParseUint(port, 10, 16)
@@ -617,7 +621,10 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 	if a, err := netip.ParseAddr(addr); err == nil && !a.Is4() && s.stub == "" {
 		r.stub = fmt.Sprintf("-r %s: uvs has IPv4 real servers only for now; written commented out", l.opts["-r"])
 	}
-	i := slices.IndexFunc(s.reals, func(x *real) bool { return sameReal(s, x, addr, port) })
+	// Compare with the port IPVS would use, so that 10.0.1.1 and
+	// 10.0.1.1:8080 are one DR real server.
+	fitRealPort(at, s, r)
+	i := slices.IndexFunc(s.reals, func(x *real) bool { return sameReal(s, x, r.addr, r.port) })
 	switch {
 	case l.cmd == "-a" && i >= 0:
 		im.fail(at, "real server %s already in this service (line %d)", l.opts["-r"], s.reals[i].at.Line)
@@ -626,7 +633,6 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 		im.fail(at, "-e: no real server %s in this service", l.opts["-r"])
 		return
 	}
-	fitRealPort(at, s, r)
 	if i >= 0 {
 		s.reals[i] = r
 	} else {

@@ -129,6 +129,8 @@ func TestIpvsadmErrors(t *testing.T) {
 		{"duplicate service", svc80 + svc80, []string{"s:2: virtual service -t 10.0.0.1:80 already exists (line 1)"}},
 		{"edit missing service", "-E -t 10.0.0.1:80\n", []string{"s:1: -E: no virtual service -t 10.0.0.1:80"}},
 		{"duplicate real", svc80 + "-a -t 10.0.0.1:80 -r 10.0.1.1\n-a -t 10.0.0.1:80 -r 10.0.1.1:80\n", []string{"s:3: real server 10.0.1.1:80 already in this service (line 2)"}},
+		{"duplicate after dr port", svc80 + "-a -t 10.0.0.1:80 -r 10.0.1.1\n-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -g\n", []string{"s:3: real server 10.0.1.1:8080 already in this service (line 2)"}},
+		{"empty port", svc80 + "-a -t 10.0.0.1:80 -r 10.0.1.1:\n", []string{`s:2: real server address "10.0.1.1:": missing port after ':'`}},
 		{"edit missing real", svc80 + "-e -t 10.0.0.1:80 -r 10.0.1.1\n", []string{"s:2: -e: no real server 10.0.1.1 in this service"}},
 		{"delete missing real", svc80 + "-d -t 10.0.0.1:80 -r 10.0.1.1\n", []string{"s:2: -d: no real server 10.0.1.1 in this service"}},
 		{"no -r", svc80 + "-a -t 10.0.0.1:80 -w 1\n", []string{"s:2: a real server line needs -r ADDRESS[:PORT]"}},

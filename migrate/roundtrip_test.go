@@ -225,7 +225,9 @@ func TestRoundTripKeepalivedDefaultNAT(t *testing.T) {
 }
 
 func TestTestdataConverts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*/*")
+	files, _ := filepath.Glob("testdata/ipvsadm/*")
+	more, _ := filepath.Glob("testdata/keepalived/*")
+	files = append(files, more...)
 	for _, f := range files {
 		if filepath.Base(f) == "names.txt" {
 			continue // Host names are an error; see TestIpvsadmErrors.
