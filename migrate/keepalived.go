@@ -254,6 +254,8 @@ func (k *kaImporter) top(n *kaNode) {
 	switch {
 	case n.name() == "virtual_server" && n.block:
 		k.virtualServer(n)
+	case n.name() == "virtual_server":
+		k.fail(n.at, "virtual_server needs a { ... } block")
 	case n.name() == "virtual_server_group":
 		k.d.note(n.at, "virtual_server_group %s: uvs has no service groups; write one [[service]] per address (or ports = [...] for one address)", strings.Join(n.words[1:], " "))
 	case n.block:

@@ -162,6 +162,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"duplicate real", vsReal("real_server 10.0.1.1 80 {\n}\nreal_server 10.0.1.1 80 {\n}\n"), []string{"k:4: real_server 10.0.1.1 80 is already in this virtual_server (line 2)"}},
 		{"duplicate service", "virtual_server 10.0.0.1 80 {\n}\nvirtual_server 10.0.0.1 80 {\n}\n", []string{"k:3: 10.0.0.1:80/tcp is also the service at k:1"}},
 		{"sorry_server", vs("sorry_server sorry 80\n", ""), []string{`k:2: sorry_server: "sorry" is not an IP address`}},
+		{"vs no block", "virtual_server 10.0.0.1 80\n", []string{"k:1: virtual_server needs a { ... } block"}},
 		{"include args", "include\n", []string{"k:1: include needs one path"}},
 		{"every problem", vs("lb_kind X\nprotocol Y\n", ""), []string{`k:2: lb_kind "X": want NAT, DR or TUN`, `k:3: protocol "Y": want TCP, UDP or SCTP`}},
 	}
