@@ -120,9 +120,8 @@ type writer struct {
 }
 
 func (w *writer) line(indent, format string, args ...any) {
-	w.b.WriteString(w.prefix)
-	w.b.WriteString(indent)
-	fmt.Fprintf(&w.b, format, args...)
+	l := w.prefix + indent + fmt.Sprintf(format, args...)
+	w.b.WriteString(strings.TrimRight(l, " "))
 	w.b.WriteByte('\n')
 }
 
