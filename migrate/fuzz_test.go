@@ -64,8 +64,20 @@ func FuzzImportIpvsadm(f *testing.F) {
 	// that config.Parse rejected.
 	f.Add([]byte("-A -t 10.0.0.13:80 -b 000 -p 10\n-a -t 10.0.0.13:80 -r 10.0.0.81\n-a -t 10.0.0.13:80 -r 10.0.0.81:"))
 	opt := Options{Fwmarks: map[uint32]Fwmark{1: {VIP: mustAddr("10.0.0.1"), Ports: []uint16{80, 443}}}}
+	rules, err := os.ReadFile("testdata/iptables-save.txt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("-A -f 2\n-A -f 1\n-A -t 207.175.44.110:443\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := Ipvsadm("f.txt", data, opt)
+		checkImport(t, res, err)
+		// The same input as iptables rules, for marks 1 to 3.
+		marked := Options{Iptables: &Source{Name: "ipt", Data: data}}
+		res, err = Ipvsadm("f.txt", []byte("-A -f 1\n-A -f 2\n-A -f 3 -p\n-a -f 3 -r 10.0.1.1:80 -g\n"), marked)
+		checkImport(t, res, err)
+		marked = Options{Iptables: &Source{Name: "ipt", Data: rules}}
+		res, err = Ipvsadm("f.txt", data, marked)
 		checkImport(t, res, err)
 	})
 }

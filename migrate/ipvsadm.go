@@ -22,6 +22,11 @@ type Options struct {
 	// Include is how keepalived include directives are followed; nil means
 	// they are reported and not followed.
 	Include *Include
+
+	// Iptables is iptables-save output whose mangle-table MARK rules say
+	// what the firewall marks of fwmark services select. Marks in Fwmarks
+	// take precedence; nil means none.
+	Iptables *Source
 }
 
 // Fwmark is what a firewall mark selects: one VIP, its ports, a protocol.
@@ -93,12 +98,13 @@ type ipvsadmImporter struct {
 	d        *doc
 	problems []Problem
 	byKey    map[string]*service
+	marks    map[uint32]*markRule // From opt.Iptables.
 }
 
 // Ipvsadm converts ipvsadm-save (or ipvsadm -Sn, or ipvsadm -R input)
 // read from data, naming it name in problems and notes.
 func Ipvsadm(name string, data []byte, opt Options) (*Result, error) {
-	im := &ipvsadmImporter{opt: opt, d: &doc{from: "ipvsadm rules", name: name}, byKey: map[string]*service{}}
+	im := &ipvsadmImporter{opt: opt, d: &doc{from: "ipvsadm rules", name: name}, byKey: map[string]*service{}, marks: iptablesMarks(opt.Iptables)}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	line := 0
@@ -472,16 +478,27 @@ func (im *ipvsadmImporter) serviceAddr(at Problem, l *ipvsadmLine, s *service) b
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
-// fwmark makes s a multi-port service when opt.Fwmarks knows the mark,
-// else a stub the operator completes.
+// fwmark makes s a multi-port service when the mark's VIP and ports are
+// known, else a stub the operator completes.
 func (im *ipvsadmImporter) fwmark(at Problem, mark uint32, s *service, what string) {
-	fwmarkService(im.opt, at, mark, s, what)
+	fwmarkService(im.opt, im.marks, at, mark, s, what)
 }
 
-// fwmarkService is shared with the keepalived importer.
-func fwmarkService(opt Options, at Problem, mark uint32, s *service, what string) {
+// fwmarkService is shared with the keepalived importer. marks holds what
+// opt.Iptables says.
+func fwmarkService(opt Options, marks map[uint32]*markRule, at Problem, mark uint32, s *service, what string) {
 	const why = "uvs has no firewall-mark services: it matches the VIP and ports itself, with a multi-port service (ports = [...])"
 	fm, ok := opt.Fwmarks[mark]
+	from := fmt.Sprintf("--fwmark %d", mark)
+	if r := marks[mark]; !ok && r != nil {
+		if len(r.unsure) == 0 && r.seen {
+			fm, ok, from = r.fm, true, "the MARK rules at "+where(r.at)
+		} else {
+			for _, p := range r.unsure {
+				s.note(p, "MARK rule for mark %d not usable: %s", mark, p.Msg)
+			}
+		}
+	}
 	if !ok {
 		s.vip, s.placeholder = "VIP", true
 		s.stub = fmt.Sprintf("%s: %s; the input does not say which VIP and ports mark %d covers (the iptables/nftables rules do). Fill in vip and ports and uncomment, or re-run with --fwmark %d=VIP:PORT,PORT", what, why, mark, mark)
@@ -494,7 +511,7 @@ func fwmarkService(opt Options, at Problem, mark uint32, s *service, what string
 	for _, p := range fm.Ports {
 		s.ports = append(s.ports, int(p))
 	}
-	s.note(at, "%s: %s; ports from --fwmark %d", what, why, mark)
+	s.note(at, "%s: %s; VIP and ports from %s", what, why, from)
 }
 
 // hostPort parses host[:port] or [v6]:port. Names are reported, never

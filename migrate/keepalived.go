@@ -59,13 +59,14 @@ type kaImporter struct {
 	opt      Options
 	d        *doc
 	problems []Problem
-	stack    []string // Files being read, for include cycles.
+	stack    []string             // Files being read, for include cycles.
+	marks    map[uint32]*markRule // From opt.Iptables.
 }
 
 // Keepalived converts the virtual_server blocks of a keepalived.conf read
 // from data, naming it name in problems and notes.
 func Keepalived(name string, data []byte, opt Options) (*Result, error) {
-	k := &kaImporter{opt: opt, d: &doc{from: "keepalived.conf", name: name}}
+	k := &kaImporter{opt: opt, d: &doc{from: "keepalived.conf", name: name}, marks: iptablesMarks(opt.Iptables)}
 	nodes := k.parse(name, "", data, 0)
 	if len(k.problems) == 0 {
 		for _, n := range nodes {
@@ -289,7 +290,7 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 			k.fail(n.at, "virtual_server fwmark %q: mark must be an integer in 1..4294967295", args[1])
 			return
 		}
-		fwmarkService(k.opt, n.at, uint32(mark), s, origin)
+		fwmarkService(k.opt, k.marks, n.at, uint32(mark), s, origin)
 	case len(args) == 2 && args[0] == "group":
 		k.d.note(n.at, "%s: uvs has no service groups; write one [[service]] per address of group %s", origin, args[1])
 		return

@@ -13,6 +13,8 @@ import (
 const importUsage = `usage: uvs import ipvsadm [flags] FILE|-     convert ipvsadm-save -n output
        uvs import keepalived [flags] FILE|-  convert keepalived.conf virtual_server blocks
 
+flags: --out FILE, --fwmark MARK=VIP:PORT[,PORT...][/udp], --iptables FILE (iptables-save)
+
 The uvs configuration goes to stdout (or --out FILE); settings that could not be
 carried over are "# uvs import:" comments in it.
 `
@@ -36,6 +38,7 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		opt.Fwmarks[mark] = fm
 		return nil
 	})
+	iptables := fs.String("iptables", "", "iptables-save output `FILE` whose mangle MARK rules say what fwmark services select")
 	// Flags may come before or after FILE.
 	var files []string
 	rest := args[1:]
@@ -57,6 +60,14 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
+	}
+	if *iptables != "" {
+		rules, err := os.ReadFile(*iptables)
+		if err != nil {
+			fmt.Fprintf(stderr, "uvs: import: --iptables: %v\n", err)
+			return 1
+		}
+		opt.Iptables = &migrate.Source{Name: *iptables, Data: rules}
 	}
 	var res *migrate.Result
 	if kind == "ipvsadm" {

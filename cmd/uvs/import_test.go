@@ -22,6 +22,10 @@ func TestImportCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "conf.d", "b.conf"), []byte("virtual_server 10.0.0.2 80 {\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ipt := filepath.Join(dir, "iptables.rules")
+	if err := os.WriteFile(ipt, []byte("*mangle\n-A PREROUTING -d 10.0.0.5/32 -p tcp -m multiport --dports 80,443 -j MARK --set-xmark 0x1/0xffffffff\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	good := "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 1\n"
 	tests := []struct {
 		name     string
@@ -36,6 +40,8 @@ func TestImportCLI(t *testing.T) {
 			[]string{`uvs import: 1 setting(s) not carried over; see the "# uvs import:" comments`}},
 		{"flag after file", []string{"ipvsadm", "-", "--fwmark", "1=10.0.0.5:80"}, "-A -f 1\n", 0, 1, []string{`uvs import: 1 setting(s) not carried over; see the "# uvs import:" comments`}},
 		{"keepalived file", []string{"keepalived", ka}, "", 0, 2, []string{`uvs import: 1 setting(s) not carried over; see the "# uvs import:" comments`}},
+		{"iptables flag", []string{"ipvsadm", "--iptables", ipt, "-"}, "-A -f 1 -s rr\n-a -f 1 -r 10.0.1.1 -m\n", 0, 1,
+			[]string{`uvs import: 1 setting(s) not carried over; see the "# uvs import:" comments`}},
 		{"bad input", []string{"ipvsadm", "-"}, "-A -t www:80\n-a -t 10.0.0.1:80 -r 10.0.1.1\n", 1, 0, []string{
 			`stdin:1: service address "www:80": "www" is a host name; uvs import resolves nothing: save with ipvsadm-save -n (or ipvsadm -Sn)`,
 			`stdin:2: no virtual service -t 10.0.0.1:80 (add it with -A first)`,
