@@ -86,6 +86,8 @@ func FuzzImportKeepalived(f *testing.F) {
 	addSeeds(f, "keepalived")
 	f.Add([]byte("include inc.conf\ninclude /etc/keepalived/inc.conf\n"))
 	f.Add([]byte("virtual_server fwmark 1 {\nreal_server 10.0.1.1 8080 {\nHTTP_GET {\nurl {\npath x\"\n}\n}\n}\n}\n"))
+	// Found misc_path in SSL_GET giving an https check a command.
+	f.Add([]byte("virtual_server fwmark 1{delay_loop 1!000000000\nreal_server 0.0.0.0{SSL_GET{misc_path\"0\" }}}"))
 	inc := &Include{FS: fstest.MapFS{"inc.conf": {Data: []byte("virtual_server 10.0.0.9 80 {\nlb_kind DR\n}\n")}}, Dir: "/etc/keepalived"}
 	opt := Options{Include: inc, Fwmarks: map[uint32]Fwmark{1: {VIP: mustAddr("10.0.0.1"), Ports: []uint16{80, 443}, Protocol: "udp"}}}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -663,6 +663,10 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 			}
 			k.url(o, c, r)
 		case "misc_path":
+			if c.typ != "exec" {
+				r.note(o.at, "misc_path in %s: not carried over: it belongs in MISC_CHECK", n.name())
+				continue
+			}
 			a, ok := k.args(o, 1, 1)
 			if !ok {
 				continue

@@ -91,6 +91,7 @@ func TestKeepalivedNotes(t *testing.T) {
 		{"unknown real keyword", vs("", "notify_up /bin/up\n"), "k:3: notify_up /bin/up: not carried over: uvs has no equivalent"},
 		{"unknown checker keyword", vs("", "TCP_CHECK {\nbindto 10.0.0.9\n}\n"), "k:4: bindto 10.0.0.9 in TCP_CHECK: not carried over: uvs has no equivalent"},
 		{"unknown url keyword", vs("", "HTTP_GET {\nurl {\npath /\nregex ok\n}\n}\n"), "k:6: regex ok in url: not carried over: uvs has no equivalent"},
+		{"misc_path elsewhere", vs("", "TCP_CHECK {\nmisc_path /bin/x\n}\n"), "k:4: misc_path in TCP_CHECK: not carried over: it belongs in MISC_CHECK"},
 		{"other checker", vs("", "SMTP_CHECK {\n}\n"), "k:3: SMTP_CHECK: not carried over: uvs has no equivalent"},
 		{"second checker", vs("", "TCP_CHECK {\n}\nHTTP_GET {\n}\n"), "k:5: HTTP_GET: uvs runs one check per real server; the first one is kept"},
 		{"second url", vs("", "HTTP_GET {\nurl {\npath /a\n}\nurl {\npath /b\n}\n}\n"), "k:7: url: uvs checks one path per real server; the first url is kept"},
