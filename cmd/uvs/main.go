@@ -25,8 +25,6 @@ const usage = `usage: uvs <command> [flags]
 commands:
   run --config FILE      run the director in the foreground (SIGHUP reloads FILE)
   check --config FILE    validate FILE
-  import ipvsadm|keepalived FILE|-
-                         convert ipvsadm-save -n output or keepalived.conf to uvs TOML
   demo                   build a namespace lab, send traffic through DR and NAT services, clean up
   version                print version information
 `
