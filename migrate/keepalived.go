@@ -334,6 +334,7 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 		}
 		k.vsSetting(s, c, &persist)
 	}
+	fitQuorum(s)
 	if s.netmask != "" && s.persist == 0 {
 		s.note(n.at, "persistence_granularity %s: no effect without persistence_timeout", s.netmask)
 		s.netmask = ""
@@ -369,6 +370,7 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 		s.reals = append(s.reals, r)
 	}
 	hoistCheck(s)
+	onFailure(s)
 	k.d.services = append(k.d.services, s)
 }
 
@@ -467,13 +469,25 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 			k.fail(c.at, "sorry_server: %q is not an IP address", a[0])
 			return
 		}
+		addr = addr.Unmap()
+		if !addr.Is4() {
+			s.note(c.at, "sorry_server %s: uvs has IPv4 addresses only for now", a[0])
+			return
+		}
 		v := addr.String()
 		if len(a) == 2 {
 			p, ok := k.port(c.at, "sorry_server", a[1])
 			if !ok {
 				return
 			}
-			v = netip.AddrPortFrom(addr, uint16(p)).String()
+			switch {
+			case p == s.port || p == 0:
+				// "IP" alone: the service's port (or the client's).
+			case len(s.ports) > 0 || s.placeholder || s.port == 0:
+				s.note(c.at, "sorry_server port %d: a multi-port or all-ports service sends to the sorry server on the client's port", p)
+			default:
+				v = netip.AddrPortFrom(addr, uint16(p)).String()
+			}
 		}
 		s.extra = append(s.extra, keyValue{key: "sorry_server", value: quote(v), at: c.at})
 	case "quorum", "hysteresis":
@@ -486,6 +500,7 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 			k.fail(c.at, "%s %q: want a non-negative integer", c.name(), a[0])
 			return
 		}
+		s.extra = slices.DeleteFunc(s.extra, func(kv keyValue) bool { return kv.key == c.name() })
 		s.extra = append(s.extra, keyValue{key: c.name(), value: strconv.FormatUint(n, 10), at: c.at})
 	case "nat_mask":
 		s.note(c.at, "nat_mask: obsolete in keepalived and has no uvs equivalent")
@@ -561,7 +576,8 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 			}
 			r.weight = int(w)
 		case "inhibit_on_failure":
-			r.extra = append(r.extra, keyValue{key: "on_failure", value: quote("quiesce"), at: c.at})
+			at := c.at
+			r.inhibit = &at
 		case "uthreshold", "lthreshold":
 			a, ok := k.args(c, 1, 1)
 			if !ok {
@@ -634,6 +650,10 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 		case "delay_loop":
 			if d, ok := k.duration(o); ok {
 				c.interval = d
+			}
+		case "warmup":
+			if d, ok := k.duration(o); ok {
+				c.extra = append(c.extra, keyValue{key: "warmup", value: quote(dur(d)), at: o.at})
 			}
 		case "retry", "nb_get_retry":
 			a, ok := k.args(o, 1, 1)
@@ -746,7 +766,12 @@ func (k *kaImporter) url(n *kaNode, c *check, r *real) {
 			if !ok {
 				continue
 			}
-			c.extra = append(c.extra, keyValue{key: "digest", value: quote(a[0]), at: o.at})
+			d := strings.ToLower(a[0])
+			if len(d) != 32 || strings.Trim(d, "0123456789abcdef") != "" {
+				r.note(o.at, "digest %s: not an MD5 digest (32 hex digits, as genhash prints); left out", a[0])
+				continue
+			}
+			c.extra = append(c.extra, keyValue{key: "digest", value: quote(d), at: o.at})
 		default:
 			r.note(o.at, "%s in url: not carried over: uvs has no equivalent", strings.Join(o.words, " "))
 		}
@@ -756,6 +781,67 @@ func (k *kaImporter) url(n *kaNode, c *check, r *real) {
 // argv splits a misc_path into words, as keepalived does for commands
 // without shell syntax.
 func argv(s string) []string { return strings.Fields(s) }
+
+// maxQuorum is the greatest quorum uvs accepts: 1024 reals of the
+// greatest weight.
+const maxQuorum = 65535 * 1024
+
+// fitQuorum drops a quorum or hysteresis that uvs would reject: quorum in
+// 1..maxQuorum (keepalived's default is 1), hysteresis below quorum.
+func fitQuorum(s *service) {
+	quorum := 1
+	var kept []keyValue
+	for _, kv := range s.extra {
+		if kv.key == "quorum" {
+			n, _ := strconv.Atoi(kv.value)
+			if n < 1 || n > maxQuorum {
+				s.note(kv.at, "quorum %d: out of range 1..%d; left out", n, maxQuorum)
+				continue
+			}
+			quorum = n
+		}
+		kept = append(kept, kv)
+	}
+	s.extra = slices.DeleteFunc(kept, func(kv keyValue) bool {
+		if kv.key != "hysteresis" {
+			return false
+		}
+		if n, _ := strconv.Atoi(kv.value); n >= quorum {
+			s.note(kv.at, "hysteresis %d: must be below the quorum %d; left out", n, quorum)
+			return true
+		}
+		return false
+	})
+}
+
+// onFailure sets the service's on_failure from its reals'
+// inhibit_on_failure. keepalived removes a failed real unless the real says
+// inhibit_on_failure; uvs sets this per service, and only checks make it
+// matter.
+func onFailure(s *service) {
+	checked := s.check != nil
+	var inhibit []*real
+	for _, r := range s.reals {
+		checked = checked || r.check != nil
+		if r.inhibit != nil {
+			inhibit = append(inhibit, r)
+		}
+	}
+	switch {
+	case len(inhibit) > 0 && !checked:
+		s.note(*inhibit[0].inhibit, "inhibit_on_failure: no effect without a health check")
+	case !checked:
+	case len(inhibit) == len(s.reals):
+		s.extra = append(s.extra, keyValue{key: "on_failure", value: quote("quiesce"), at: *inhibit[0].inhibit})
+	case len(inhibit) == 0:
+		s.extra = append(s.extra, keyValue{key: "on_failure", value: quote("remove"), at: s.at})
+	default:
+		for _, r := range inhibit {
+			r.note(*r.inhibit, "inhibit_on_failure: uvs sets on_failure per service, and only some of this virtual_server's reals have it; on_failure = \"remove\" applies to all")
+		}
+		s.extra = append(s.extra, keyValue{key: "on_failure", value: quote("remove"), at: s.at})
+	}
+}
 
 // hoistCheck moves a check that every real server has, identically, to
 // the service.

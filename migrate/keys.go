@@ -6,19 +6,21 @@ package migrate
 // it, flip it to true here and the importers emit it. TestTargetKeys fails
 // when a key marked false starts being accepted, as a reminder.
 //
-// The shapes assumed for them:
+// The shapes written, as the health-check work defines them:
 //
-//	[[service]] sorry_server = "IP:PORT"  keepalived sorry_server: used when no real is up
-//	[[service]] quorum = N                 keepalived quorum: least total weight of healthy reals
-//	[[service]] hysteresis = N             keepalived hysteresis: slack around quorum
-//	[[service.real]] on_failure = "quiesce" keepalived inhibit_on_failure: weight 0 instead of removal
-//	[service.check] digest = "HEX"         keepalived HTTP_GET digest: MD5 of the body
+//	[[service]] sorry_server = "IP:PORT"  keepalived sorry_server ("IP" on multi-port and all-ports services)
+//	[[service]] quorum = N                 keepalived quorum: least total weight of live reals
+//	[[service]] hysteresis = N             keepalived hysteresis, 0..quorum-1
+//	[[service]] on_failure = "quiesce"     keepalived inhibit_on_failure on every real; "remove" on none
+//	[service.check] digest = "hex"         keepalived HTTP_GET/SSL_GET digest: MD5 of the body, lowercase
+//	[service.check] warmup = "Ns"          keepalived checker warmup
 var targetKeys = map[string]bool{
 	"sorry_server": false,
 	"quorum":       false,
 	"hysteresis":   false,
 	"on_failure":   false,
 	"digest":       false,
+	"warmup":       false,
 }
 
 // schedulers are the IPVS schedulers uvs has (config's list).

@@ -16,8 +16,9 @@ func TestTargetKeys(t *testing.T) {
 		"sorry_server": head + "sorry_server = \"10.0.0.9:80\"\n",
 		"quorum":       head + "quorum = 2\n",
 		"hysteresis":   head + "hysteresis = 1\n",
-		"on_failure":   head + "[[service.real]]\naddress = \"10.0.1.1\"\non_failure = \"quiesce\"\n",
-		"digest":       head + "[service.check]\ntype = \"http\"\ndigest = \"abc\"\n",
+		"on_failure":   head + "on_failure = \"remove\"\n",
+		"digest":       head + "[service.check]\ntype = \"http\"\ndigest = \"9e107d9d372bb6826bd81d3542a419d6\"\n",
+		"warmup":       head + "[service.check]\ntype = \"tcp\"\nwarmup = \"3s\"\n",
 	}
 	for key, supported := range targetKeys {
 		t.Run(key, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestTargetKeys(t *testing.T) {
 	}
 
 	// Flipping the switch writes the key.
-	src := vs("sorry_server 10.0.9.9 80\nquorum 2\nhysteresis 1\n", "inhibit_on_failure\nHTTP_GET {\nurl {\npath /\ndigest abc\n}\n}\n")
+	src := vs("sorry_server 10.0.9.9 8080\nquorum 2\nhysteresis 1\n", "inhibit_on_failure\nHTTP_GET {\nwarmup 3\nurl {\npath /\ndigest 9e107d9d372bb6826bd81d3542a419d6\n}\n}\n")
 	saved := make(map[string]bool, len(targetKeys))
 	for k, v := range targetKeys {
 		saved[k] = v
@@ -50,7 +51,8 @@ func TestTargetKeys(t *testing.T) {
 		k.top(n)
 	}
 	text, _ := d.render()
-	for _, l := range []string{`sorry_server = "10.0.9.9:80"`, "quorum = 2", "hysteresis = 1", `on_failure = "quiesce"`, `digest = "abc"`} {
+	for _, l := range []string{`sorry_server = "10.0.9.9:8080"`, "quorum = 2", "hysteresis = 1", `on_failure = "quiesce"`,
+		`digest = "9e107d9d372bb6826bd81d3542a419d6"`, `warmup = "3s"`} {
 		if !containsLine(text, l) {
 			t.Errorf("with the switch on, no line %q in\n%s", l, text)
 		}

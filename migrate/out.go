@@ -45,6 +45,7 @@ type real struct {
 	forward string // "" = the service's.
 	upper   int
 	lower   int
+	inhibit *Problem // Where keepalived's inhibit_on_failure was set; nil if not.
 	check   *check
 	extra   []keyValue
 	notes   []Problem
