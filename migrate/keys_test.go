@@ -15,7 +15,7 @@ func TestTargetKeys(t *testing.T) {
 	probes := map[string]string{
 		"sorry_server": head + "sorry_server = \"10.0.0.9:80\"\n",
 		"quorum":       head + "quorum = 2\n",
-		"hysteresis":   head + "hysteresis = 1\n",
+		"hysteresis":   head + "quorum = 2\nhysteresis = 1\n",
 		"on_failure":   head + "on_failure = \"remove\"\n",
 		"digest":       head + "[service.check]\ntype = \"http\"\ndigest = \"9e107d9d372bb6826bd81d3542a419d6\"\n",
 		"warmup":       head + "[service.check]\ntype = \"tcp\"\nwarmup = \"3s\"\n",
