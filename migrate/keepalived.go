@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"fmt"
 	"io/fs"
 	"math"
@@ -199,7 +200,7 @@ func (k *kaImporter) include(n *kaNode, depth int) []*kaNode {
 	if path.IsAbs(p) {
 		dir := path.Clean(inc.Dir)
 		if inc.Dir == "" || !strings.HasPrefix(path.Clean(p), dir+"/") {
-			k.d.note(n.at, "include %s: not followed: it is outside %s, the directory of the imported file; convert it on its own", p, cmpOr(inc.Dir, "the imported file's directory"))
+			k.d.note(n.at, "include %s: not followed: it is outside %s, the directory of the imported file; convert it on its own", p, cmp.Or(inc.Dir, "the imported file's directory"))
 			return nil
 		}
 		rel = strings.TrimPrefix(path.Clean(p), dir+"/")
@@ -241,13 +242,6 @@ func (k *kaImporter) include(n *kaNode, depth int) []*kaNode {
 		out = append(out, k.parse(name, m, data, depth+1)...)
 	}
 	return out
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // top converts a top-level statement.
@@ -346,7 +340,7 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 	if len(s.flags) > 0 {
 		var keep []string
 		for _, f := range s.flags {
-			if schedulerFlags[f] == cmpOr(s.scheduler, "wlc") {
+			if schedulerFlags[f] == cmp.Or(s.scheduler, "wlc") {
 				keep = append(keep, f)
 			} else {
 				s.note(n.at, "scheduler flag %s: applies only to the %s scheduler", f, schedulerFlags[f])
@@ -459,6 +453,12 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 		}
 	case "ops":
 		s.onePacket = true
+	case "sh-port", "sh-fallback", "mh-port", "mh-fallback":
+		// Scheduler flags, as ipvsadm -b; checked against lb_algo once
+		// the whole block is read.
+		if !slices.Contains(s.flags, c.name()) {
+			s.flags = append(s.flags, c.name())
+		}
 	case "sorry_server":
 		a, ok := k.args(c, 1, 2)
 		if !ok {
@@ -620,7 +620,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 
 // check converts a keepalived checker block.
 func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
-	c := &check{interval: cmpInt(vs.delayLoop, keepalivedDelayLoop), timeout: keepalivedConnectTimeout}
+	c := &check{interval: cmp.Or(vs.delayLoop, keepalivedDelayLoop), timeout: keepalivedConnectTimeout}
 	switch n.name() {
 	case "TCP_CHECK":
 		c.typ = "tcp"
@@ -691,7 +691,7 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 			if !ok {
 				continue
 			}
-			c.command = argv(a[0])
+			c.command = strings.Fields(a[0])
 			if len(c.command) == 0 {
 				k.fail(o.at, "misc_path is empty")
 				continue
@@ -716,13 +716,6 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 		c.timeout = c.interval
 	}
 	return c
-}
-
-func cmpInt(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // url converts an HTTP_GET url block: path, status_code, digest.
@@ -777,10 +770,6 @@ func (k *kaImporter) url(n *kaNode, c *check, r *real) {
 		}
 	}
 }
-
-// argv splits a misc_path into words, as keepalived does for commands
-// without shell syntax.
-func argv(s string) []string { return strings.Fields(s) }
 
 // maxQuorum is the greatest quorum uvs accepts: 1024 reals of the
 // greatest weight.
