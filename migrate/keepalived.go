@@ -62,6 +62,8 @@ type kaImporter struct {
 	problems []Problem
 	stack    []string             // Files being read, for include cycles.
 	marks    map[uint32]*markRule // From opt.Iptables.
+	groups   map[string]*kaNode   // virtual_server_group blocks by name.
+	used     map[string]bool      // Groups a virtual_server refers to.
 }
 
 // Keepalived converts the virtual_server blocks of a keepalived.conf read
@@ -70,8 +72,14 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 	k := &kaImporter{opt: opt, d: &doc{from: "keepalived.conf", name: name}, marks: iptablesMarks(opt.Iptables)}
 	nodes := k.parse(name, "", data, 0)
 	if len(k.problems) == 0 {
+		k.collectGroups(nodes)
 		for _, n := range nodes {
 			k.top(n)
+		}
+		for _, n := range nodes {
+			if n.name() == "virtual_server_group" && len(n.words) == 2 && !k.used[n.words[1]] {
+				k.d.note(n.at, "virtual_server_group %s: no virtual_server uses it", n.words[1])
+			}
 		}
 	}
 	if len(k.problems) == 0 {
@@ -83,8 +91,13 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 	return finish(k.d)
 }
 
+// fail records a problem. A virtual_server over a group is read once per
+// VIP, so the same problem is recorded once.
 func (k *kaImporter) fail(at Problem, format string, args ...any) {
-	k.problems = append(k.problems, Problem{File: at.File, Line: at.Line, Msg: fmt.Sprintf(format, args...)})
+	p := Problem{File: at.File, Line: at.Line, Msg: fmt.Sprintf(format, args...)}
+	if !slices.Contains(k.problems, p) {
+		k.problems = append(k.problems, p)
+	}
 }
 
 // tokens splits one line into words, quoted strings and braces, dropping
@@ -244,6 +257,25 @@ func (k *kaImporter) include(n *kaNode, depth int) []*kaNode {
 	return out
 }
 
+// collectGroups indexes the virtual_server_group blocks by name.
+func (k *kaImporter) collectGroups(nodes []*kaNode) {
+	k.groups, k.used = map[string]*kaNode{}, map[string]bool{}
+	for _, n := range nodes {
+		if n.name() != "virtual_server_group" {
+			continue
+		}
+		if len(n.words) != 2 || !n.block {
+			k.fail(n.at, "virtual_server_group needs a NAME and a { ... } block")
+			continue
+		}
+		if g := k.groups[n.words[1]]; g != nil {
+			k.fail(n.at, "virtual_server_group %s is already defined at %s", n.words[1], where(g.at))
+			continue
+		}
+		k.groups[n.words[1]] = n
+	}
+}
+
 // top converts a top-level statement.
 func (k *kaImporter) top(n *kaNode) {
 	switch {
@@ -252,7 +284,7 @@ func (k *kaImporter) top(n *kaNode) {
 	case n.name() == "virtual_server":
 		k.fail(n.at, "virtual_server needs a { ... } block")
 	case n.name() == "virtual_server_group":
-		k.d.note(n.at, "virtual_server_group %s: uvs has no service groups; write one [[service]] per address (or ports = [...] for one address)", strings.Join(n.words[1:], " "))
+		// Read by collectGroups, converted with the virtual_servers that use it.
 	case n.block:
 		k.d.note(n.at, "%s block: not carried over: uvs import converts virtual_server blocks only (VRRP, failover and notification stay with keepalived)", strings.Join(n.words, " "))
 	default:
@@ -274,8 +306,6 @@ const keepalivedConnectTimeout = 5_000
 
 func (k *kaImporter) virtualServer(n *kaNode) {
 	origin := "virtual_server " + strings.Join(n.words[1:], " ")
-	// keepalived's lb_kind default is NAT, unlike ipvsadm's DR.
-	s := &service{at: n.at, origin: origin, protocol: "tcp", forward: "nat"}
 	args := n.words[1:]
 	switch {
 	case len(args) == 2 && args[0] == "fwmark":
@@ -284,10 +314,9 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 			k.fail(n.at, "virtual_server fwmark %q: mark must be an integer in 1..4294967295", args[1])
 			return
 		}
-		fwmarkService(k.opt, k.marks, n.at, uint32(mark), s, origin)
+		k.service(n, origin, func(s *service) { fwmarkService(k.opt, k.marks, n.at, uint32(mark), s, origin) })
 	case len(args) == 2 && args[0] == "group":
-		k.d.note(n.at, "%s: uvs has no service groups; write one [[service]] per address of group %s", origin, args[1])
-		return
+		k.group(n, origin, args[1])
 	case len(args) == 2:
 		a, err := netip.ParseAddr(args[0])
 		if err != nil || a.Zone() != "" {
@@ -298,15 +327,129 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 		if !ok {
 			return
 		}
-		s.vip, s.port = a.Unmap().String(), port
-		if !a.Unmap().Is4() {
-			s.stub = fmt.Sprintf("%s: uvs has IPv4 VIPs only for now; written commented out", origin)
-		}
+		k.service(n, origin, func(s *service) { setVIP(s, a, []int{port}, origin) })
 	default:
 		k.fail(n.at, "virtual_server needs IP PORT, fwmark MARK or group NAME")
+	}
+}
+
+// setVIP gives s its address and ports; several ports make a multi-port
+// service.
+func setVIP(s *service, a netip.Addr, ports []int, what string) {
+	a = a.Unmap()
+	s.vip = a.String()
+	switch {
+	case len(ports) == 1:
+		s.port = ports[0]
+	case slices.Contains(ports, 0):
+		s.note(s.at, "%s: port 0 (all ports) covers the group's other ports of %s; one all-ports service", what, a)
+		s.port = 0
+	default:
+		s.ports = ports
+	}
+	if !a.Is4() {
+		s.stub = fmt.Sprintf("%s: uvs has IPv4 VIPs only for now; written commented out", what)
+	}
+}
+
+// maxGroupRange bounds an address range in a virtual_server_group.
+const maxGroupRange = 256
+
+// group converts a virtual_server whose addresses are a
+// virtual_server_group: one service per VIP, with the ports the group
+// lists for it (a multi-port service when there are several, which is what
+// the group does in keepalived: one set of reals and one persistence), and
+// one per fwmark.
+func (k *kaImporter) group(n *kaNode, origin, name string) {
+	g := k.groups[name]
+	if g == nil {
+		k.fail(n.at, "%s: no virtual_server_group %s in this file", origin, name)
 		return
 	}
+	k.used[name] = true
+	type vipPorts struct {
+		vip   netip.Addr
+		ports []int
+	}
+	var order []*vipPorts
+	byVIP := map[netip.Addr]*vipPorts{}
+	for _, e := range g.kids {
+		w := e.words
+		switch {
+		case e.block:
+			k.fail(e.at, "virtual_server_group %s: unexpected block %s", name, w[0])
+		case w[0] == "fwmark" && len(w) == 2:
+			mark, err := strconv.ParseUint(w[1], 0, 32)
+			if err != nil || mark == 0 {
+				k.fail(e.at, "virtual_server_group %s: fwmark %q must be an integer in 1..4294967295", name, w[1])
+				continue
+			}
+			what := fmt.Sprintf("%s (group %s: fwmark %d)", origin, name, mark)
+			k.service(n, what, func(s *service) { fwmarkService(k.opt, k.marks, e.at, uint32(mark), s, what) })
+		case len(w) == 2:
+			addrs, ok := k.addrRange(e.at, w[0])
+			if !ok {
+				continue
+			}
+			port, ok := k.port(e.at, "virtual_server_group "+name, w[1])
+			if !ok {
+				continue
+			}
+			for _, a := range addrs {
+				vp := byVIP[a]
+				if vp == nil {
+					vp = &vipPorts{vip: a}
+					byVIP[a] = vp
+					order = append(order, vp)
+				}
+				if !slices.Contains(vp.ports, port) {
+					vp.ports = append(vp.ports, port)
+				}
+			}
+		default:
+			k.fail(e.at, "virtual_server_group %s: want IP PORT, IP-LAST PORT or fwmark MARK", name)
+		}
+	}
+	for _, vp := range order {
+		what := fmt.Sprintf("%s (group %s: %s)", origin, name, vp.vip)
+		k.service(n, what, func(s *service) { setVIP(s, vp.vip, vp.ports, what) })
+	}
+}
 
+// addrRange parses an address or keepalived's range A.B.C.D-E (the last
+// byte running from D to E).
+func (k *kaImporter) addrRange(at Problem, v string) ([]netip.Addr, bool) {
+	first, last, isRange := strings.Cut(v, "-")
+	a, err := netip.ParseAddr(first)
+	if err != nil || a.Zone() != "" {
+		k.fail(at, "virtual_server_group: %q is not an IP address (uvs import resolves nothing)", v)
+		return nil, false
+	}
+	if !isRange {
+		return []netip.Addr{a}, true
+	}
+	a = a.Unmap()
+	end, err := strconv.ParseUint(last, 10, 8)
+	if !a.Is4() || err != nil || int(end) < int(a.As4()[3]) {
+		k.fail(at, "virtual_server_group: range %q: want A.B.C.D-E with E from D to 255", v)
+		return nil, false
+	}
+	var out []netip.Addr
+	for b := a; ; b = b.Next() {
+		out = append(out, b)
+		if b.As4()[3] == byte(end) || len(out) >= maxGroupRange {
+			break
+		}
+	}
+	return out, true
+}
+
+// service converts one virtual_server block into a service whose address
+// setVIP fills in.
+func (k *kaImporter) service(n *kaNode, origin string, setVIP func(*service)) {
+	// keepalived's lb_kind default is NAT, unlike ipvsadm's DR.
+	s := &service{at: n.at, origin: origin, protocol: "tcp", forward: "nat"}
+	setVIP(s)
 	vs := kaVS{}
 	var reals []*kaNode
 	persist := false
