@@ -170,6 +170,7 @@ func (d *doc) render() ([]byte, []Problem) {
 func (w *writer) service(s *service) {
 	w.b.WriteByte('\n')
 	w.comment("", fmt.Sprintf("From %s: %s", where(s.at), s.origin))
+	sortNotes(s.notes)
 	for _, n := range s.notes {
 		w.importNote("", n)
 	}
@@ -221,6 +222,7 @@ func (w *writer) service(s *service) {
 
 func (w *writer) real(s *service, r *real) {
 	w.line("", "")
+	sortNotes(r.notes)
 	for _, n := range r.notes {
 		w.importNote("  ", n)
 	}
@@ -294,6 +296,14 @@ func (w *writer) extra(indent string, kvs []keyValue) {
 		w.importNote(indent, Problem{File: kv.at.File, Line: kv.at.Line,
 			Msg: fmt.Sprintf("%s = %s: uvs has no %s key yet", kv.key, kv.value, kv.key)})
 	}
+}
+
+// sortNotes orders notes by file and line, so that they read in input
+// order whatever order the importer found them in.
+func sortNotes(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
 }
 
 // quote returns s as a TOML basic string. Invalid UTF-8 becomes U+FFFD;
