@@ -296,6 +296,8 @@ func (k *kaImporter) top(n *kaNode) {
 type kaVS struct {
 	delayLoop   int    // ms; 0 = keepalived's 60 s.
 	virtualhost string // Host header of HTTP checks.
+
+	opsAt, granularityAt Problem // Where ops and persistence_granularity were, for notes.
 }
 
 // keepalivedDelayLoop is keepalived's default delay_loop.
@@ -469,15 +471,21 @@ func (k *kaImporter) service(n *kaNode, origin string, setVIP func(*service)) {
 			}
 			continue
 		}
+		switch c.name() {
+		case "ops":
+			vs.opsAt = c.at
+		case "persistence_granularity":
+			vs.granularityAt = c.at
+		}
 		k.vsSetting(s, c, &persist)
 	}
 	fitQuorum(s)
 	if s.netmask != "" && s.persist == 0 {
-		s.note(n.at, "persistence_granularity %s: no effect without persistence_timeout", s.netmask)
+		s.note(vs.granularityAt, "persistence_granularity %s: no effect without persistence_timeout", s.netmask)
 		s.netmask = ""
 	}
 	if s.onePacket && s.protocol != "udp" {
-		s.note(n.at, "ops: one-packet scheduling applies only to protocol UDP")
+		s.note(vs.opsAt, "ops: one-packet scheduling applies only to protocol UDP")
 		s.onePacket = false
 	}
 	if len(s.flags) > 0 {
