@@ -89,7 +89,7 @@ var ipvsadmLong = map[string]string{
 // optional one.
 var ipvsadmArg = map[string]bool{
 	"-t": true, "-u": true, "-f": true, "--sctp-service": true, "-s": true, "-M": true, "-b": true,
-	"-r": true, "-w": true, "-x": true, "-y": true, "--pe": true,
+	"-r": true, "-w": true, "-x": true, "-y": true, "--pe": true, "--tun-type": true, "--tun-port": true,
 }
 
 // ipvsadmImporter holds the state of one ipvsadm import.
@@ -300,7 +300,8 @@ func (im *ipvsadmImporter) lookup(at Problem, l *ipvsadmLine) *service {
 var serviceOpts = []string{"-t", "-u", "-f", "--sctp-service", "-s", "-p", "-M", "-b", "-o", "-6", "-n", "--pe"}
 
 // realOpts are the options a real-server line may carry.
-var realOpts = []string{"-t", "-u", "-f", "--sctp-service", "-r", "-g", "-i", "-m", "-w", "-x", "-y", "-n", "-6"}
+var realOpts = []string{"-t", "-u", "-f", "--sctp-service", "-r", "-g", "-i", "-m", "-w", "-x", "-y", "-n", "-6",
+	"--tun-type", "--tun-port", "--tun-nocsum", "--tun-csum", "--tun-remcsum"}
 
 func (im *ipvsadmImporter) checkOpts(at Problem, l *ipvsadmLine, allowed []string) bool {
 	var bad []string
@@ -626,6 +627,15 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 			return
 		}
 		*o.dst = int(n)
+	}
+	// ipvsadm 1.30 tunnel options (ipvsadm-save prints them on -i reals).
+	if v, ok := l.opts["--tun-type"]; ok && v != "ipip" {
+		r.note(at, "--tun-type %s: uvs tunnels with IPIP only; this real server must accept IPIP", v)
+	}
+	for _, o := range []string{"--tun-port", "--tun-nocsum", "--tun-csum", "--tun-remcsum"} {
+		if v, ok := l.opts[o]; ok {
+			r.note(at, "%s: not carried over: uvs tunnels with IPIP only", strings.TrimSpace(o+" "+v))
+		}
 	}
 	if r.upper > 0 && r.lower > r.upper {
 		r.note(at, "-y %d: lower threshold above the upper threshold %d; left out", r.lower, r.upper)

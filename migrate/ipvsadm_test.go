@@ -83,6 +83,9 @@ func TestIpvsadmNotes(t *testing.T) {
 		{"sctp", "--sctp-service 10.0.0.1:9 -A\n", "s:1: --sctp-service: uvs has no SCTP services; written commented out"},
 		{"ipv6 service", "-A -t [2001:db8::1]:80\n", "s:1: [2001:db8::1]:80: uvs has IPv4 VIPs only for now; written commented out"},
 		{"ipv6 real", svc80 + "-a -t 10.0.0.1:80 -r [2001:db8::2] -m\n", "s:2: -r [2001:db8::2]: uvs has IPv4 real servers only for now; written commented out"},
+		{"tun type", svc80 + "-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gue --tun-port 6080\n", "s:2: --tun-type gue: uvs tunnels with IPIP only; this real server must accept IPIP"},
+		{"tun port", svc80 + "-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gue --tun-port 6080\n", "s:2: --tun-port 6080: not carried over: uvs tunnels with IPIP only"},
+		{"tun csum", svc80 + "-a -t 10.0.0.1:80 -r 10.0.1.1 -i --tun-type gre --tun-nocsum\n", "s:2: --tun-nocsum: not carried over: uvs tunnels with IPIP only"},
 		{"daemon", "--start-daemon master --mcast-interface eth0\n", "s:1: --start-daemon: command ignored: it does not describe a service"},
 	}
 	for _, tt := range tests {
