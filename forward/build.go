@@ -255,6 +255,10 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		}
 		svc.TplPort = svc.Port
 	}
+	if cs.TunnelSource.IsValid() {
+		svc.TunnelSrc = cs.TunnelSource.As4()
+	}
+	svc.MSSClamp = uint16(cs.MSSClamp)
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		slot := st.slots[k]

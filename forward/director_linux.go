@@ -112,7 +112,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
 		}
 		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
-		w.eng = newEngine(i, ct, ring.BlockBytes/64, 64<<10, uint64(i)+1)
+		w.eng = newEngine(i, ct, ring.BlockBytes/64, scratchBytes(ring.BlockBytes), uint64(i)+1)
 		d.workers = append(d.workers, w)
 		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 			return nil, fmt.Errorf("forward: eventfd: %w", err)

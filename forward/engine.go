@@ -56,6 +56,9 @@ type EngineStats struct {
 	Drops      [NumDropReasons]atomic.Uint64
 	EDrops     [numEngineDrops]atomic.Uint64
 	Conns      atomic.Int64 // live entries in this worker's table, templates included
+
+	MSSClamped atomic.Uint64 // SYNs whose MSS option was lowered (service mss_clamp)
+	Tunnel     TunnelStats
 }
 
 // outFrame is one frame to transmit: a virtio_net_hdr followed by the frame. b points into the
@@ -87,6 +90,7 @@ type engine struct {
 	vh      VnetHdr
 	arp     ARP
 	expired [expireBatch]conntrack.Entry
+	tun     tunState
 
 	stats *EngineStats
 }
@@ -211,6 +215,9 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 	bump(&svc.Stats[e.id].InBytes, n)
 	bump(&real.Stats[e.id].InPkts, 1)
 	bump(&real.Stats[e.id].InBytes, n)
+	if svc.MSSClamp != 0 && p.TCPFlags&tcpSYN != 0 && ClampMSS(frame, p, e.vh.Partial(), svc.MSSClamp) {
+		bump64(&e.stats.MSSClamped, 1)
+	}
 	switch real.Method {
 	case MethodDR:
 	case MethodNAT:
@@ -219,7 +226,7 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 			return
 		}
 	case MethodTUN:
-		e.tunnel(buf, frame, real)
+		e.tunnel(frame, svc, real, rxIf)
 		return
 	default:
 		e.edrop(DropMethod)

@@ -81,6 +81,9 @@ type Service struct {
 	PersistBits int    // persistence netmask length
 	TplPort     uint16 // VPort of this service's templates: its port, or 0 for port-0 services
 
+	TunnelSrc [4]byte // outer source of TUN reals (tunnel_source); zero = the real's SrcIP
+	MSSClamp  uint16  // clamp the MSS option of SYNs to this (mss_clamp); 0 = off
+
 	Stats []Counters // one per worker
 }
 
