@@ -203,6 +203,8 @@ func TestIntegrationTUN(t *testing.T) {
 			r.download(10_000_000)
 			if d := counter(t, r.lab.Director, "eth0", "rx_bytes") - rx0; d > 2_000_000 {
 				t.Errorf("director received %d bytes during a 10 MB download: replies went through it", d)
+			} else {
+				t.Logf("director received %d bytes during the 10 MB download", d)
 			}
 			checkEven(t, "UDP echo through TUN", r.udpEcho(10), 10)
 			r.kernelQuiet()
@@ -216,6 +218,8 @@ func TestIntegrationTUN(t *testing.T) {
 			r.stopAndCheckClean()
 			if c := r.stoppedCounters(); c["nat_replies"] != 0 || c["forwarded"] < 100 {
 				t.Errorf("director counters %v: want forwarded requests and no replies", c)
+			} else {
+				t.Logf("director counters: %v", c)
 			}
 			// SIGTERM undoes the real servers' changes.
 			for _, p := range procs {
@@ -285,6 +289,7 @@ func TestIntegrationTUNPMTU(t *testing.T) {
 		if err != nil || m.Type != ipv4.ICMPTypeDestinationUnreachable || m.Code != 4 {
 			continue
 		}
+		t.Logf("ICMP type 3 code 4 from %v, next-hop MTU %d", from, binary.BigEndian.Uint16(buf[6:8]))
 		if from.String() != r.vip.String() {
 			t.Errorf("ICMP from %v, want the VIP", from)
 		}
