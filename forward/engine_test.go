@@ -327,7 +327,8 @@ func BenchmarkEngine(b *testing.B) {
 						fixIP(work[VnetHdrLen:], 14)
 					}
 					e.handle(work, 0)
-					if len(e.out) == cap(e.out) {
+					// A flush per block: when the batch or (TUN) the scratch is full.
+					if len(e.out) == cap(e.out) || e.used+2048 > len(e.scratch) {
 						e.reset()
 					}
 				}
