@@ -511,5 +511,6 @@ func (d *Director) logTotals(msg string, level slog.Level) {
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
 	}
+	attrs = append(attrs, d.tunnelAttrs()...)
 	d.log.Log(context.Background(), level, msg, attrs...)
 }

@@ -60,9 +60,6 @@ type tunState struct {
 // virtio_net_hdr, Ethernet, outer IPv4.
 const ipipOverhead = VnetHdrLen + ipipHdrLen
 
-// maxTCPHdrLen is the largest TCP header (data offset 15).
-const maxTCPHdrLen = 60
-
 // scratchBytes sizes a worker's scratch arena for ring blocks of blockBytes. Everything the
 // engine generates while handling one block lives there until the flush. A frame taking F
 // bytes of the block comes out as IPIP in at most F+30 bytes (44 bytes of virtio_net_hdr,
