@@ -30,10 +30,11 @@ import (
 
 // realserverProc is `uvs realserver --method tun` running in the foreground in a real server.
 type realserverProc struct {
-	node *bench.Node
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	node   *bench.Node
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{}
+	killed bool // killed on purpose by the test
 }
 
 // startRealserver runs `uvs realserver --method tun --vip VIP` in n and waits until it
@@ -51,16 +52,14 @@ func startRealserver(t *testing.T, n *bench.Node, vip netip.Addr) *realserverPro
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var werr error
 	go func() {
-		werr = p.cmd.Wait()
+		_ = p.cmd.Wait() // ProcessState tells the outcome
 		close(p.done)
 	}()
 	t.Cleanup(func() {
 		if err := p.stop(); err != nil {
 			t.Errorf("realserver on %s: %v\n%s", n.Name, err, p.out.String())
 		}
-		_ = werr
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.out.String(), "decapsulating IPIP") {
@@ -81,10 +80,10 @@ func startRealserver(t *testing.T, n *bench.Node, vip netip.Addr) *realserverPro
 func (p *realserverProc) stop() error {
 	select {
 	case <-p.done:
-		if p.cmd.ProcessState != nil && !p.cmd.ProcessState.Success() {
-			return fmt.Errorf("exit %v", p.cmd.ProcessState)
+		if p.killed || p.cmd.ProcessState == nil || p.cmd.ProcessState.Success() {
+			return nil
 		}
-		return nil
+		return fmt.Errorf("exit %v", p.cmd.ProcessState)
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -421,10 +420,30 @@ func TestIntegrationRealserverCheck(t *testing.T) {
 	if out, code := check("tun"); code != 0 {
 		t.Fatalf("repaired host: exit %d:\n%s", code, out)
 	}
+	// A second run in the same namespace refuses, in one line, and changes nothing.
+	var out2, err2 bytes.Buffer
+	second := rs.Command(ctx, bin, "realserver", "--method", "tun", "--vip", vip)
+	second.Stdout, second.Stderr = &out2, &err2
+	if err := second.Run(); err == nil || strings.Count(err2.String(), "\n") != 1 || !strings.Contains(err2.String(), "is running here") {
+		t.Fatalf("second run: %v, stdout %q, stderr %q", err, out2.String(), err2.String())
+	}
 	if err := p.stop(); err != nil {
 		t.Fatal(err)
 	}
 	expect("after SIGTERM", "tun", "is not on lo", "arp_ignore = 0", "no IPIP decapsulation")
+
+	// A run killed with SIGKILL leaves its changes and its record; --down undoes them.
+	p = startRealserver(t, rs, lab.VIP)
+	p.killed = true
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	if _, code := check("dr"); code != 0 {
+		t.Fatal("a killed run's VIP and sysctls should remain until --down")
+	}
+	if out, err := rs.Command(ctx, bin, "realserver", "--down").CombinedOutput(); err != nil || !strings.Contains(string(out), "removed "+vip) {
+		t.Fatalf("realserver --down after SIGKILL: %v\n%s", err, out)
+	}
+	expect("after SIGKILL and --down", "tun", "is not on lo", "arp_ignore = 0", "no IPIP decapsulation")
 
 	// DR: prepared by a run that exits, undone by --down.
 	out, err := rs.Command(ctx, bin, "realserver", "--method", "dr", "--vip", vip).CombinedOutput()
