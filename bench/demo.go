@@ -22,6 +22,7 @@ const (
 	demoUDPEchoes    = 5
 	demoHTTPPort     = 80
 	demoScheduler    = "rr"
+	demoBase         = "uvsdemo" // namespace prefixes are demoBase + pid + "-"
 )
 
 // demoConfig parameterises runDemo; RunDemo fills it, tests shorten it.
@@ -46,13 +47,17 @@ func RunDemo(ctx context.Context, uvsBinary string, out io.Writer) error {
 	return runDemo(ctx, demoConfig{
 		uvs:          uvsBinary,
 		out:          out,
-		prefix:       "uvsdemo" + strconv.Itoa(os.Getpid()) + "-",
+		prefix:       demoBase + strconv.Itoa(os.Getpid()) + "-",
 		readyTimeout: 15 * time.Second,
 	})
 }
 
 func runDemo(ctx context.Context, c demoConfig) error {
-	// A run killed earlier with this process's pid left nothing we need.
+	// Demos killed earlier left nothing anyone needs, and a leftover with
+	// this process's pid would be in the way.
+	if err := CleanupStale(demoBase); err != nil {
+		return err
+	}
 	if err := CleanupPrefix(c.prefix); err != nil {
 		return err
 	}
@@ -61,7 +66,7 @@ func runDemo(ctx context.Context, c demoConfig) error {
 		method string
 	}{{TopologyDR, "dr"}, {TopologyNAT, "nat"}} {
 		if err := demoLab(ctx, c, d.topo, d.method); err != nil {
-			return fmt.Errorf("demo %s: %w", d.method, err)
+			return fmt.Errorf("bench: demo %s: %w", d.method, err)
 		}
 	}
 	return nil
@@ -135,12 +140,25 @@ func demoLab(ctx context.Context, c demoConfig, topo Topology, method string) (e
 func waitReady(ctx context.Context, timeout time.Duration, d *Director, probe func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A director that exits cuts the probe in flight short.
+	go func() {
+		select {
+		case <-d.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		err := probe(pctx)
 		pcancel()
 		if err == nil {
 			return nil
+		}
+		select {
+		case <-d.Exited():
+			return fmt.Errorf("director exited before serving: %v", d.Wait())
+		default:
 		}
 		select {
 		case <-d.Exited():

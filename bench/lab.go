@@ -103,6 +103,9 @@ type Iface struct {
 	Prefix netip.Prefix
 }
 
+// String returns the node's name.
+func (n *Node) String() string { return n.Name }
+
 // AddrOn returns the node's address within p, if it has one.
 func (n *Node) AddrOn(p netip.Prefix) (netip.Addr, bool) {
 	for _, i := range n.Ifaces {
@@ -161,4 +164,47 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("%w: prefix %q", ErrSpec, p)
 	}
 	return nil
+}
+
+// Nodes returns every node of l: clients, director, router (TUN), reals.
+func (l *Lab) Nodes() []*Node {
+	ns := append([]*Node(nil), l.Clients...)
+	ns = append(ns, l.Director)
+	if l.Router != nil {
+		ns = append(ns, l.Router)
+	}
+	return append(ns, l.Reals...)
+}
+
+// layout returns the unbuilt lab for spec: its nodes, names and addresses.
+func layout(spec LabSpec) (*Lab, error) {
+	spec, err := spec.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := newPlan(spec)
+	l := &Lab{Spec: spec, VIP: p.vip, switchNS: spec.Prefix + "switch", plan: p}
+	for _, pn := range p.nodes {
+		n := &Node{Name: pn.name, NS: spec.Prefix + pn.name}
+		for _, pl := range pn.links {
+			n.Ifaces = append(n.Ifaces, Iface{Name: pl.dev, Prefix: pl.prefix})
+		}
+		n.Addr = n.Ifaces[0].Prefix.Addr()
+		switch pn.role {
+		case roleClient:
+			l.Clients = append(l.Clients, n)
+		case roleDirector:
+			l.Director = n
+			for _, i := range n.Ifaces {
+				l.DirectorIfaces = append(l.DirectorIfaces, i.Name)
+			}
+		case roleRouter:
+			l.Router = n
+		case roleReal:
+			l.Reals = append(l.Reals, n)
+			l.RealAddrs = append(l.RealAddrs, n.Addr)
+		}
+	}
+	l.Client = l.Clients[0]
+	return l, nil
 }

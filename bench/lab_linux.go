@@ -26,34 +26,10 @@ const closeTimeout = 30 * time.Second
 // bridge per segment, and one namespace per node joined to it by veth pairs.
 // On error it removes whatever it built. ctx bounds the whole build.
 func NewLab(ctx context.Context, spec LabSpec) (_ *Lab, err error) {
-	spec, err = spec.withDefaults()
+	l, err := layout(spec)
 	if err != nil {
 		return nil, err
 	}
-	p := newPlan(spec)
-	l := &Lab{Spec: spec, VIP: p.vip, switchNS: spec.Prefix + "switch", plan: p}
-	for _, pn := range p.nodes {
-		n := &Node{Name: pn.name, NS: spec.Prefix + pn.name}
-		for _, pl := range pn.links {
-			n.Ifaces = append(n.Ifaces, Iface{Name: pl.dev, Prefix: pl.prefix})
-		}
-		n.Addr = n.Ifaces[0].Prefix.Addr()
-		switch pn.role {
-		case roleClient:
-			l.Clients = append(l.Clients, n)
-		case roleDirector:
-			l.Director = n
-			for _, i := range n.Ifaces {
-				l.DirectorIfaces = append(l.DirectorIfaces, i.Name)
-			}
-		case roleRouter:
-			l.Router = n
-		case roleReal:
-			l.Reals = append(l.Reals, n)
-			l.RealAddrs = append(l.RealAddrs, n.Addr)
-		}
-	}
-	l.Client = l.Clients[0]
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
@@ -65,18 +41,8 @@ func NewLab(ctx context.Context, spec LabSpec) (_ *Lab, err error) {
 	return l, nil
 }
 
-// nodes returns every node of l, in plan order.
-func (l *Lab) nodes() []*Node {
-	ns := append([]*Node(nil), l.Clients...)
-	ns = append(ns, l.Director)
-	if l.Router != nil {
-		ns = append(ns, l.Router)
-	}
-	return append(ns, l.Reals...)
-}
-
 func (l *Lab) build(ctx context.Context) error {
-	nodes := l.nodes()
+	nodes := l.Nodes()
 	all := []string{l.switchNS}
 	for _, n := range nodes {
 		all = append(all, n.NS)
@@ -138,8 +104,8 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := writeSysctls(n.NS, sysctls); err != nil {
 			return err
 		}
-		// Routes need the links up, and links need their peers' ports up to
-		// carry traffic: the batch order is links, then routes.
+		// Routes come after the links: a gateway must be on a connected
+		// prefix. The switch-side ports come up last, all at once.
 		if err := ipBatch(ctx, n.NS, lines); err != nil {
 			return err
 		}
@@ -148,7 +114,7 @@ func (l *Lab) build(ctx context.Context) error {
 		return err
 	}
 	if l.Spec.DirectorTxOff {
-		for _, pl := range l.plan.nodes[len(l.Clients)].links {
+		for _, pl := range l.plan.director().links {
 			if _, err := run(ctx, "", "ip", "netns", "exec", l.Director.NS, "ethtool", "-K", pl.dev, "tx", "off"); err != nil {
 				return err
 			}
@@ -198,8 +164,13 @@ func (l *Lab) Close() error {
 	l.mu.Unlock()
 	var errs []error
 	for _, d := range directors {
+		select {
+		case <-d.Exited():
+			continue // stopped or failed earlier: the caller saw that
+		default:
+		}
 		if err := d.Stop(); errors.Is(err, ErrKilled) {
-			errs = append(errs, err) // an exit status is the test's business
+			errs = append(errs, err) // an exit status is the caller's business
 		}
 	}
 	for _, s := range servers {
@@ -235,6 +206,63 @@ func CleanupPrefix(prefix string) error {
 	var errs []error
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), prefix) {
+			errs = append(errs, deleteNS(ctx, e.Name()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CleanupStale removes the leftovers of killed runs whose prefixes have the
+// form base + PID + anything, such as "uvt1234-" or "uvsdemo1234-dr-", when
+// process PID no longer exists. A live run's namespaces are never touched; a
+// dead run whose PID was reused is left for CleanupPrefix.
+func CleanupStale(base string) error {
+	if err := checkPrefix(base); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bench: cleanup %s: %w", base, err)
+	}
+	dead := make(map[string]bool) // "base<pid>" prefixes of dead runs
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok {
+			continue
+		}
+		digits := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
+		pid, err := strconv.Atoi(rest[:digits])
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			dead[base+rest[:digits]] = true
+		}
+	}
+	var errs []error
+	for p := range dead {
+		// The digits end where the PID ends, so "uvt12" never matches
+		// "uvt123...": only names whose next byte is not a digit.
+		errs = append(errs, cleanupPID(p))
+	}
+	return errors.Join(errs...)
+}
+
+// cleanupPID deletes the namespaces named p + a non-digit + anything.
+func cleanupPID(p string) error {
+	ents, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return fmt.Errorf("bench: cleanup %s: %w", p, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	var errs []error
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), p)
+		if ok && (rest == "" || rest[0] < '0' || rest[0] > '9') {
 			errs = append(errs, deleteNS(ctx, e.Name()))
 		}
 	}

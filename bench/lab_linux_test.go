@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,13 +20,20 @@ import (
 const (
 	testHTTPPort = 8080
 	testUDPPort  = 9000
+	// testBase starts this package's test prefixes: testBase + pid + tag.
+	// Specific to bench, so that CleanupStale never meets the labs of
+	// other packages' tests running at the same time.
+	testBase = "uvbench"
 )
 
 // testPrefix returns a namespace prefix unique to this process and test, and
 // removes its leftovers when the test ends.
 func testPrefix(t *testing.T, tag string) string {
 	t.Helper()
-	p := fmt.Sprintf("uvt%d%s-", os.Getpid(), tag)
+	if err := cleanupStaleTests(); err != nil {
+		t.Fatal(err)
+	}
+	p := fmt.Sprintf("%s%d%s-", testBase, os.Getpid(), tag)
 	if err := CleanupPrefix(p); err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +44,9 @@ func testPrefix(t *testing.T, tag string) string {
 	})
 	return p
 }
+
+// cleanupStaleTests removes the labs of killed test processes, once.
+var cleanupStaleTests = sync.OnceValue(func() error { return CleanupStale(testBase) })
 
 func newTestLab(t *testing.T, spec LabSpec) *Lab {
 	t.Helper()
@@ -473,5 +485,39 @@ func TestIntegrationDoRestoresNamespace(t *testing.T) {
 	}
 	if err := (&Node{Name: "x", NS: "uvt-does-not-exist"}).Do(func() error { return nil }); err == nil {
 		t.Error("Do in a missing namespace succeeded")
+	}
+}
+
+func TestIntegrationCleanupStale(t *testing.T) {
+	RequireRoot(t)
+	t.Parallel()
+	ctx := testCtx(t)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("uvsstale%d", gone.Process.Pid)
+	live := fmt.Sprintf("uvsstale%d", os.Getpid())
+	names := []string{dead + "a-x", dead + "b-y", live + "a-x", dead + "7-x"}
+	for _, n := range names {
+		if _, err := run(ctx, "", "ip", "netns", "add", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range names {
+			_ = deleteNS(context.Background(), n)
+		}
+	})
+	if err := CleanupStale("uvsstale"); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		_, err := os.Stat(filepath.Join(netnsDir, n))
+		// dead+"7" is another pid, alive or not: this test only knows that
+		// it must not be taken for dead's.
+		if wantGone := i < 2; wantGone != (err != nil) && i != 3 {
+			t.Errorf("%s: exists = %v, want %v", n, err == nil, !wantGone)
+		}
 	}
 }

@@ -33,9 +33,10 @@ func (n *Node) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // HTTPClient returns a client whose connections are dialled from the node.
-// Keep-alives are off, so each request is a new connection (and a new
-// flow through the director). No proxy is used; each request times out
-// after 10s unless its context ends first.
+// Keep-alives are off, so each request is a new connection (and a new flow
+// through the director); set DisableKeepAlives on its *http.Transport to
+// false to reuse connections. No proxy is used, whatever the environment
+// says; each request times out after 10s unless its context ends first.
 func (n *Node) HTTPClient() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{

@@ -131,3 +131,13 @@ func newPlan(s LabSpec) plan {
 	}
 	return p
 }
+
+// director returns the director's plan; every plan has one.
+func (p plan) director() planNode {
+	for _, pn := range p.nodes {
+		if pn.role == roleDirector {
+			return pn
+		}
+	}
+	panic("bench: plan without a director")
+}

@@ -53,6 +53,7 @@ type realKey struct {
 
 type realState struct {
 	stats []Counters
+	last  *Real // the real in the last published snapshot, kept while a removed real drains
 }
 
 func newRegistry(workers int) *registry {
@@ -67,13 +68,14 @@ type egressFunc func(addr [4]byte) (txIf int, src, dst [6]byte, srcIP [4]byte, m
 // registry unchanged.
 func (g *registry) build(cfg *config.Config, ifaces []Iface, egress egressFunc, gen uint64) (*Snapshot, error) {
 	s := &Snapshot{
-		Gen:      gen,
-		vips:     map[[4]byte]struct{}{},
-		services: map[svcKey]*Service{},
-		natReal:  map[svcKey]struct{}{},
-		natAddr:  map[[4]byte]struct{}{},
-		Ifaces:   ifaces,
-		Sloppy:   cfg.Conntrack.SloppyTCP,
+		Gen:        gen,
+		vips:       map[[4]byte]struct{}{},
+		services:   map[svcKey]*Service{},
+		natReal:    map[svcKey]struct{}{},
+		natAddr:    map[[4]byte]struct{}{},
+		Ifaces:     ifaces,
+		Sloppy:     cfg.Conntrack.SloppyTCP,
+		AnswerPing: cfg.Director.AnswerPing,
 	}
 	// Plan first, so that an error (too many services) changes nothing.
 	type plan struct {
@@ -202,10 +204,15 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		want[realKey{r.Address.As4(), realPort(cs, &r)}] = true
 	}
 	for k, slot := range st.slots {
-		if !want[k] {
-			delete(st.slots, k)
-			st.reals[slot] = nil
+		if want[k] {
+			continue
 		}
+		l := &st.loads[slot]
+		if rs := st.reals[slot]; rs != nil && rs.last != nil && l.Active()+l.Inactive() > 0 && deadPolicy(cs) == DeadKeep {
+			continue // draining: its connections go on to it until they end
+		}
+		delete(st.slots, k)
+		st.reals[slot] = nil
 	}
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
@@ -255,9 +262,9 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		}
 		svc.TplPort = svc.Port
 	}
-	if cs.TunnelSource.IsValid() {
-		svc.TunnelSrc = cs.TunnelSource.As4()
-	}
+	svc.OnePacket = cs.OnePacket && cs.Protocol == config.UDP
+	svc.ExpireQuiescent = cs.ExpireQuiescentTemplate
+	svc.DeadReal = deadPolicy(cs)
 	svc.MSSClamp = uint16(cs.MSSClamp)
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
@@ -276,11 +283,24 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Stats:        rs.stats,
 		}
 		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
+		if cs.TunnelSource.IsValid() {
+			real.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
+		}
 		svc.Reals[slot] = real
 		svc.Specs[slot] = sched.RealSpec{
 			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
 			Upper: uint32(r.UpperThreshold), Lower: uint32(r.LowerThreshold),
 		}
+	}
+	for k, slot := range st.slots {
+		if want[k] || st.reals[slot] == nil || st.reals[slot].last == nil {
+			continue
+		}
+		// A removed real, draining: reachable for its connections, never scheduled.
+		d := *st.reals[slot].last
+		d.Removed, d.Weight = true, 0
+		svc.Reals[slot] = &d
+		svc.Specs[slot] = sched.RealSpec{Addr: d.Addr, Port: d.Port}
 	}
 	for i := range svc.Specs {
 		if svc.Reals[i] == nil {
@@ -315,8 +335,28 @@ func (g *registry) commit(s *Snapshot) {
 			}
 			st.table = svc.Sched
 			st.specs = svc.Specs
+			for i, r := range svc.Reals {
+				if r != nil && i < len(st.reals) && st.reals[i] != nil {
+					st.reals[i].last = r
+				}
+			}
 		}
 	}
+}
+
+func deadPolicy(cs *config.Service) DeadPolicy {
+	switch cs.DeadReal {
+	case config.DeadRealExpire:
+		return DeadExpire
+	case config.DeadRealReset:
+		return DeadReset
+	case config.DeadRealKeep:
+		return DeadKeep
+	}
+	if cs.Protocol == config.UDP {
+		return DeadExpire
+	}
+	return DeadKeep
 }
 
 func cfgWeight(cs *config.Service, k realKey) int {

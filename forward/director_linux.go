@@ -112,7 +112,12 @@ func NewDirector(opts Options) (_ *Director, err error) {
 			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
 		}
 		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
-		w.eng = newEngine(i, ct, ring.BlockBytes/64, scratchBytes(ring.BlockBytes), uint64(i)+1)
+		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, the fragments
+		// of reassembled datagrams (a 64 KiB datagram is about 45 fragments of 1514 bytes,
+		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
+		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
+		// never runs short for one frame.
+		w.eng = newEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
 		d.workers = append(d.workers, w)
 		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 			return nil, fmt.Errorf("forward: eventfd: %w", err)
@@ -179,18 +184,28 @@ func (d *Director) Run(ctx context.Context) error {
 		}()
 	}
 	d.announce(nil)
-	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services))
+	var ctCap, ctBytes int
+	for _, w := range d.workers {
+		ctCap += w.eng.ct.Capacity()
+		ctBytes += w.eng.ct.MemoryBytes()
+	}
+	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes)
 
 	var err error
-	tick := time.NewTicker(10 * time.Second)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	ticks := 0
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			d.logTotals("counters", slog.LevelDebug)
+			d.collectRingStats()
+			if ticks++; ticks%10 == 0 {
+				d.logTotals("counters", slog.LevelDebug)
+			}
 		case err = <-resolverDone:
 			if err != nil {
 				err = fmt.Errorf("forward: egress resolver: %w", err)
@@ -199,6 +214,7 @@ loop:
 		}
 	}
 	d.stopWorkers()
+	d.collectRingStats()
 	d.logTotals("stopped", slog.LevelInfo)
 	return err
 }
@@ -471,9 +487,27 @@ func sameProgram(a, b []bpf.RawInstruction) bool {
 	return true
 }
 
+// collectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset
+// on each read) to the workers' counters. Control side, once a second.
+func (d *Director) collectRingStats() {
+	for _, w := range d.workers {
+		for _, r := range w.rings {
+			pkts, drops, freezes, err := r.stats()
+			if err != nil {
+				continue
+			}
+			s := w.eng.stats
+			s.RingPackets.Add(uint64(pkts))
+			s.RingDrops.Add(uint64(drops))
+			s.RingFreezes.Add(uint64(freezes))
+		}
+	}
+}
+
 // Totals sums the workers' counters.
 type Totals struct {
 	RxFrames, TxFrames, Forwarded, Replies, ARPReplies, Ignored uint64
+	RingPackets, RingDrops, ICMPSent, ICMPLimited, ICMPRelayed  uint64
 	Conns                                                       int64
 	Drops                                                       map[string]uint64
 }
@@ -489,6 +523,11 @@ func (d *Director) Totals() Totals {
 		t.Replies += s.Replies.Load()
 		t.ARPReplies += s.ARPReplies.Load()
 		t.Ignored += s.Ignored.Load()
+		t.RingPackets += s.RingPackets.Load()
+		t.RingDrops += s.RingDrops.Load()
+		t.ICMPSent += s.ICMPSent.Load()
+		t.ICMPLimited += s.ICMPLimited.Load()
+		t.ICMPRelayed += s.ICMPRelayed.Load()
 		t.Conns += s.Conns.Load()
 		for r := DropReason(1); r < NumDropReasons; r++ {
 			if v := s.Drops[r].Load(); v != 0 {
@@ -507,7 +546,8 @@ func (d *Director) Totals() Totals {
 func (d *Director) logTotals(msg string, level slog.Level) {
 	t := d.Totals()
 	attrs := []any{"rx", t.RxFrames, "tx", t.TxFrames, "forwarded", t.Forwarded, "nat_replies", t.Replies,
-		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns}
+		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns, "icmp_relayed", t.ICMPRelayed,
+		"ring_packets", t.RingPackets, "ring_drops", t.RingDrops, "icmp_sent", t.ICMPSent, "icmp_limited", t.ICMPLimited}
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
 	}

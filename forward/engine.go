@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/uvs-project/uvs/conntrack"
@@ -28,13 +29,14 @@ const (
 	DropTxError                   // the send failed (link down, ...)
 	DropTxOversize                // larger than the egress allows
 	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
+	DropICMPUnrelated             // ICMP to a VIP that is no error of a known connection (or ping is off)
 	numEngineDrops
 )
 
 var engineDropNames = [numEngineDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
-	"tx_busy", "tx_error", "tx_oversize", "tx_stuck",
+	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated",
 }
 
 func (d EngineDrop) String() string {
@@ -47,15 +49,23 @@ func (d EngineDrop) String() string {
 // EngineStats are one worker's packet counters. The worker is the only writer (atomic
 // load+store, no locked read-modify-write); the control side reads them with atomic loads.
 type EngineStats struct {
-	RxFrames   atomic.Uint64
-	TxFrames   atomic.Uint64 // frames the kernel accepted for transmission
-	Forwarded  atomic.Uint64
-	Replies    atomic.Uint64 // NAT replies rewritten
-	ARPReplies atomic.Uint64
-	Ignored    atomic.Uint64 // frames left to the kernel
-	Drops      [NumDropReasons]atomic.Uint64
-	EDrops     [numEngineDrops]atomic.Uint64
-	Conns      atomic.Int64 // live entries in this worker's table, templates included
+	RxFrames    atomic.Uint64
+	TxFrames    atomic.Uint64 // frames the kernel accepted for transmission
+	Forwarded   atomic.Uint64
+	Replies     atomic.Uint64 // NAT replies rewritten
+	ARPReplies  atomic.Uint64
+	Ignored     atomic.Uint64 // frames left to the kernel
+	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
+	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
+	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
+	Drops       [NumDropReasons]atomic.Uint64
+	EDrops      [numEngineDrops]atomic.Uint64
+	Conns       atomic.Int64 // live entries in this worker's table, templates included
+
+	// Kernel ring counters (PACKET_STATISTICS), added by the control side.
+	RingPackets atomic.Uint64 // frames the kernel put in this worker's rings
+	RingDrops   atomic.Uint64 // frames the kernel dropped because a ring was full
+	RingFreezes atomic.Uint64 // times a ring ran out of free blocks
 
 	MSSClamped atomic.Uint64 // SYNs whose MSS option was lowered (service mss_clamp)
 	Tunnel     TunnelStats
@@ -91,6 +101,9 @@ type engine struct {
 	arp     ARP
 	expired [expireBatch]conntrack.Entry
 	tun     tunState
+
+	icmpTokens float64 // ICMP/RST rate limit bucket
+	icmpLast   int64
 
 	stats *EngineStats
 }
@@ -159,6 +172,9 @@ func (e *engine) handle(buf []byte, rxIf int) {
 				e.reply(buf, frame)
 				return
 			}
+			if p.Proto == protoICMP && e.icmpFromReal(buf, frame) {
+				return
+			}
 		}
 	}
 	bump64(&e.stats.Ignored, 1)
@@ -175,6 +191,10 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 		e.drop(r)
 		return
 	}
+	if p.Proto == protoICMP {
+		e.icmpToVIP(buf, frame, rxIf)
+		return
+	}
 	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
 	if svc == nil {
 		e.edrop(DropNoService)
@@ -189,10 +209,20 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 			// instead of IPVS's one-second stall.
 			e.forget(ent)
 			ent = nil
-		} else if real = e.connReal(svc, ent); real == nil {
-			// Its real server was removed (or the service replaced): schedule afresh.
-			e.forget(ent)
-			ent = nil
+		} else if real = e.connReal(svc, ent); real == nil || real.dead() {
+			switch {
+			case real != nil && svc.DeadReal == DeadKeep:
+				// Failed or draining, but still reachable: its connections go on.
+			case svc.DeadReal == DeadReset && p.Proto == protoTCP:
+				e.forget(ent)
+				e.sendRST(frame, rxIf)
+				return
+			default:
+				// Expire (or a real that is gone altogether): forget the connection; the
+				// packet is scheduled afresh if it may open one (UDP, SYN).
+				e.forget(ent)
+				ent, real = nil, nil
+			}
 		}
 	}
 	if ent == nil {
@@ -226,7 +256,9 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 			return
 		}
 	case MethodTUN:
-		e.tunnel(frame, svc, real, rxIf)
+		if e.tunnel(frame, real, rxIf) {
+			bump64(&e.stats.Forwarded, 1)
+		}
 		return
 	default:
 		e.edrop(DropMethod)
@@ -301,9 +333,13 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	if svc.PersistMs != 0 {
 		tk = conntrack.Key{Client: sched.MaskAddr(p.Src, svc.PersistBits), VIP: p.Dst, VPort: svc.TplPort, Proto: p.Proto}
 		if tpl = e.ct.LookupTemplate(&tk); tpl != nil {
-			if tpl.Service == svc.ID && int(tpl.RealIdx) < len(svc.Reals) && svc.Reals[tpl.RealIdx] != nil &&
-				svc.Reals[tpl.RealIdx].Addr == tpl.Real && svc.Specs[tpl.RealIdx].Weight > 0 {
-				idx = int(tpl.RealIdx)
+			if tpl.Service == svc.ID && int(tpl.RealIdx) < len(svc.Reals) {
+				// A template keeps sending its client to a quiescent (weight 0) real unless
+				// expire_quiescent_template is set; a removed or failed real never.
+				if r := svc.Reals[tpl.RealIdx]; r != nil && r.Addr == tpl.Real && !r.dead() &&
+					(svc.Specs[tpl.RealIdx].Weight > 0 || !svc.ExpireQuiescent) {
+					idx = int(tpl.RealIdx)
+				}
 			}
 		}
 	}
@@ -311,7 +347,10 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		flow := sched.Flow{Client: p.Src, ClientPort: p.SrcPort, VIP: p.Dst, Port: p.DstPort, Proto: p.Proto}
 		idx = svc.Sched.Pick(&flow, svc.Loads, e.ws, e.nowNs)
 		if idx < 0 || idx >= len(svc.Reals) || svc.Reals[idx] == nil {
+			// As IPVS's ip_vs_leave: ICMP port unreachable, for TCP too (no socket exists
+			// to send a RST from).
 			e.edrop(DropNoReal)
+			e.unreachable(frame, rxIf, ICMPCodePortUnreachable)
 			return nil, nil
 		}
 	}
@@ -328,6 +367,9 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	if real.Method == MethodNAT {
 		ent.Flags |= conntrack.FlagNAT
 	}
+	if svc.OnePacket {
+		ent.Flags |= conntrack.FlagOnePacket // expires at once: the next datagram is scheduled anew
+	}
 	ep, ok := e.ct.Insert(&ent, e.nowMs)
 	if !ok || ep == nil {
 		e.edrop(DropTableFull)
@@ -336,7 +378,9 @@ func (e *engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	bump(&svc.Stats[e.id].Conns, 1)
 	bump(&real.Stats[e.id].Conns, 1)
 	e.account(svc, ep, conntrack.StateInvalid, ep.State)
-	e.advance(svc, ep, conntrack.DirInput)
+	if p.Proto == protoTCP {
+		e.advance(svc, ep, conntrack.DirInput) // NONE -> SYN_RECV; Insert set UDP's expiry
+	}
 	if svc.PersistMs != 0 {
 		if tpl == nil {
 			t := conntrack.Entry{Key: tk, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx)}
@@ -410,6 +454,111 @@ func (e *engine) expire() {
 	e.stats.Conns.Store(int64(e.ct.Len()))
 }
 
+// icmpRate and icmpBurst bound the ICMP errors one worker generates (port unreachable,
+// fragmentation needed, RST): 1000 per second with bursts of 100, like the kernel's
+// icmp_ratelimit defaults per destination, but here per worker for all destinations.
+const (
+	icmpRate  = 1000
+	icmpBurst = 100
+)
+
+// icmpAllowed takes one token from the worker's ICMP bucket.
+func (e *engine) icmpAllowed() bool {
+	if e.icmpLast == 0 {
+		e.icmpLast, e.icmpTokens = e.nowNs, icmpBurst
+	}
+	if el := e.nowNs - e.icmpLast; el > 0 {
+		e.icmpTokens = min(icmpBurst, e.icmpTokens+float64(el)*icmpRate/1e9)
+		e.icmpLast = e.nowNs
+	}
+	if e.icmpTokens < 1 {
+		bump64(&e.stats.ICMPLimited, 1)
+		return false
+	}
+	e.icmpTokens--
+	return true
+}
+
+// unreachable answers the current packet with an ICMP destination unreachable from its VIP,
+// sent back to the hop it came from.
+func (e *engine) unreachable(frame []byte, rxIf int, code uint8) {
+	if rxIf >= len(e.snap.Ifaces) || !e.icmpAllowed() {
+		return
+	}
+	b := e.alloc(VnetHdrLen + 128)
+	if b == nil {
+		e.edrop(DropScratchFull)
+		return
+	}
+	clear(b[:VnetHdrLen])
+	n := BuildICMPError(b[VnetHdrLen:], frame, &e.p, ICMPDestUnreachable, code, 0, e.p.Dst,
+		[6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+	if n == 0 {
+		return
+	}
+	e.queue(rxIf, b[:VnetHdrLen+n])
+	bump64(&e.stats.ICMPSent, 1)
+}
+
+// sendRST answers the current TCP packet with a RST from the VIP (dead-real policy "reset"), as
+// RFC 793 specifies for a segment that arrives for no connection.
+func (e *engine) sendRST(frame []byte, rxIf int) {
+	p := &e.p
+	if p.TCPFlags&tcpRST != 0 || rxIf >= len(e.snap.Ifaces) || !e.icmpAllowed() {
+		return
+	}
+	b := e.alloc(VnetHdrLen + minFrameLen)
+	if b == nil {
+		e.edrop(DropScratchFull)
+		return
+	}
+	clear(b)
+	f := b[VnetHdrLen:]
+	copy(f[0:6], frame[6:12])
+	mac := e.snap.Ifaces[rxIf].MAC
+	copy(f[6:12], mac[:])
+	binary.BigEndian.PutUint16(f[12:], etherTypeIPv4)
+	ip := f[ethHdrLen : ethHdrLen+ipv4HdrLen]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], ipv4HdrLen+tcpHdrLen)
+	ip[8] = 64
+	ip[9] = protoTCP
+	copy(ip[12:16], p.Dst[:])
+	copy(ip[16:20], p.Src[:])
+	binary.BigEndian.PutUint16(ip[10:], ^Checksum(ip, 0))
+	tcp := f[ethHdrLen+ipv4HdrLen : ethHdrLen+ipv4HdrLen+tcpHdrLen]
+	in := frame[p.L4:]
+	binary.BigEndian.PutUint16(tcp[0:], p.DstPort)
+	binary.BigEndian.PutUint16(tcp[2:], p.SrcPort)
+	seg := uint32(p.IPLen - (p.L4 - p.L3) - int(in[12]>>4)*4)
+	if p.TCPFlags&tcpSYN != 0 {
+		seg++
+	}
+	if p.TCPFlags&tcpFIN != 0 {
+		seg++
+	}
+	if p.TCPFlags&tcpACK != 0 {
+		// RST with the sequence number the peer expects.
+		copy(tcp[4:8], in[8:12])
+		tcp[13] = tcpRST
+	} else {
+		binary.BigEndian.PutUint32(tcp[8:], binary.BigEndian.Uint32(in[4:8])+seg)
+		tcp[13] = tcpRST | tcpACK
+	}
+	tcp[12] = 5 << 4
+	binary.BigEndian.PutUint16(tcp[16:], ^Checksum(tcp, PseudoHeaderSum(p.Dst, p.Src, protoTCP, tcpHdrLen)))
+	e.queue(rxIf, b[:VnetHdrLen+minFrameLen])
+	bump64(&e.stats.ICMPSent, 1)
+}
+
+// TCP flags (RFC 793).
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
 // arpIn answers ARP requests for VIPs from the receiving interface's MAC.
 func (e *engine) arpIn(frame []byte, rxIf int) {
 	if !ParseARP(frame, &e.p, &e.arp) || e.arp.Op != ARPRequest {
@@ -435,8 +584,21 @@ func (e *engine) arpIn(frame []byte, rxIf int) {
 }
 
 // emit writes the Ethernet header (dropping an inline VLAN tag), puts the virtio_net_hdr in
-// front of the frame and queues it.
+// front of the frame and queues it. A packet larger than the egress MTU (a datagram the kernel
+// reassembled) leaves in fragments.
 func (e *engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
+	if mtu := e.snap.Ifaces[txIf].MTU; mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == VnetGSONone {
+		if e.vh.Partial() {
+			if !FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
+				e.drop(DropBadVnetHdr)
+				return
+			}
+		}
+		if !e.fragment(frame, txIf, dst, src, mtu) {
+			e.edrop(DropTxOversize)
+		}
+		return
+	}
 	start := SetEthernet(frame, &e.p, dst, src)
 	vh := e.vh
 	if start != 0 {
@@ -453,6 +615,13 @@ func (e *engine) queue(txIf int, b []byte) {
 		return
 	}
 	e.out = append(e.out, outFrame{iface: txIf, b: b})
+}
+
+// full reports that the batch should be sent before the next frame: scratch or the frame list
+// is nearly used up (a frame can add up to maxFrameScratch bytes in maxFrameOuts frames of
+// fragments or segments).
+func (e *engine) full() bool {
+	return e.used > len(e.scratch)-maxFrameScratch || len(e.out) > cap(e.out)-maxFrameOuts
 }
 
 // alloc returns n bytes of scratch that stay valid until reset, or nil.

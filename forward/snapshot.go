@@ -36,14 +36,15 @@ func (m Method) String() string {
 type Snapshot struct {
 	Gen uint64
 
-	vips     map[[4]byte]struct{}
-	services map[svcKey]*Service  // (VIP, protocol, port); port 0 = every port
-	natReal  map[svcKey]struct{}  // (real, protocol, real port) of NAT reals: their replies
-	natAddr  map[[4]byte]struct{} // addresses of NAT reals, checked before parsing L4
-	byID     []*Service           // index = Service.ID; nil where free
-	Ifaces   []Iface              // index = interface slot
-	Sloppy   bool                 // create TCP connections on any packet, not only SYN
-	hasPort0 bool
+	vips       map[[4]byte]struct{}
+	services   map[svcKey]*Service  // (VIP, protocol, port); port 0 = every port
+	natReal    map[svcKey]struct{}  // (real, protocol, real port) of NAT reals: their replies
+	natAddr    map[[4]byte]struct{} // addresses of NAT reals, checked before parsing L4
+	byID       []*Service           // index = Service.ID; nil where free
+	Ifaces     []Iface              // index = interface slot
+	Sloppy     bool                 // create TCP connections on any packet, not only SYN
+	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
+	hasPort0   bool
 }
 
 type svcKey struct {
@@ -77,12 +78,15 @@ type Service struct {
 	Specs []sched.RealSpec
 	Loads []sched.Load
 
+	OnePacket       bool       // UDP one-packet scheduling (ipvsadm -o)
+	ExpireQuiescent bool       // templates stop sending new connections to a weight-0 real
+	DeadReal        DeadPolicy // what happens to connections of a failed or removed real
+
 	PersistMs   uint32 // persistence timeout in ms, 0 = none
 	PersistBits int    // persistence netmask length
 	TplPort     uint16 // VPort of this service's templates: its port, or 0 for port-0 services
 
-	TunnelSrc [4]byte // outer source of TUN reals (tunnel_source); zero = the real's SrcIP
-	MSSClamp  uint16  // clamp the MSS option of SYNs to this (mss_clamp); 0 = off
+	MSSClamp uint16 // clamp the MSS option of SYNs to this (mss_clamp); 0 = off
 
 	Stats []Counters // one per worker
 }
@@ -95,6 +99,7 @@ type Real struct {
 	Method Method
 	Weight int32 // in effect: 0 while quiesced by a failed health check, scaled in slow start
 
+	Removed      bool   // gone from the config; kept only while its connections drain
 	ConfigWeight int32  // as configured
 	Healthy      bool   // the health checker's view (true without a check)
 	Reason       string // the last health failure
@@ -103,11 +108,26 @@ type Real struct {
 	TxIf   int // interface slot; -1 when unresolved
 	SrcMAC [6]byte
 	DstMAC [6]byte
-	SrcIP  [4]byte // outer source for TUN
+	SrcIP  [4]byte // outer source for TUN: the service's tunnel_source, else the egress address
 	MTU    int
 
 	Stats []Counters // one per worker
 }
+
+// DeadPolicy says what happens to a connection whose real server failed its health check or
+// was removed. IPVS has only the global expire_nodest_conn sysctl for this.
+type DeadPolicy uint8
+
+// Dead-real policies.
+const (
+	DeadInvalid DeadPolicy = iota
+	DeadKeep               // keep forwarding to it while it can be reached
+	DeadExpire             // drop the connection; the next packet is scheduled afresh (UDP at once)
+	DeadReset              // drop the connection and send the TCP client a RST
+)
+
+// dead reports whether existing connections should leave r.
+func (r *Real) dead() bool { return r.Removed || !r.Healthy }
 
 // Counters are one worker's IPVS counters for a service or a real server. Only that worker
 // writes them (atomic load and store, no read-modify-write bus lock); the control side reads

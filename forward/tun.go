@@ -15,7 +15,7 @@ import (
 // A packet that does not:
 //   - with DF, is dropped and answered with ICMP fragmentation needed, next-hop MTU = MTU-20,
 //     sent to the client from the VIP (the source the kernel's icmp_send picks for a packet to
-//     a local address), rate limited per worker like the kernel's global ICMP limit;
+//     a local address), within the worker's ICMP rate limit (icmpAllowed);
 //   - without DF, is fragmented before encapsulation (the inner packet): every outer packet is
 //     then an atomic datagram (RFC 6864), so the outer IP ID, a per-worker counter that other
 //     workers do not coordinate with, never has to be unique for reassembly, and the decapsulator
@@ -35,45 +35,32 @@ type TunnelStats struct {
 	Segmented    atomic.Uint64 // GSO super-frames segmented in software
 	Fragmented   atomic.Uint64 // packets without DF split to fit the tunnel
 	FragNeeded   atomic.Uint64 // ICMP fragmentation-needed sent for a DF packet too big
-	RateLimited  atomic.Uint64 // DF packets too big dropped without ICMP (rate limit)
 	TooSmallMTU  atomic.Uint64 // dropped: the egress MTU leaves no room for any payload
 	UnsupGSOType atomic.Uint64 // GSO frames of a type uvs cannot segment (also counted as DropGSO)
 }
-
-// ICMP rate limit for fragmentation needed: the kernel's defaults for all ICMP it sends
-// (net.ipv4.icmp_msgs_per_sec = 1000, icmp_msgs_burst = 50, net/ipv4/icmp.c); PMTU messages
-// are exempt only from its per-destination limit.
-const (
-	fragNeededPerSec = 1000
-	fragNeededBurst  = 50
-)
 
 // tunState is one worker's TUN state.
 type tunState struct {
 	started bool
 	id      uint16 // outer IP ID counter
-	tokens  int    // ICMP token bucket
-	lastMs  uint32 // coarse clock of the last refill
 }
 
 // ipipOverhead is what an IPIP frame adds in front of the inner IP packet in scratch:
 // virtio_net_hdr, Ethernet, outer IPv4.
 const ipipOverhead = VnetHdrLen + ipipHdrLen
 
-// scratchBytes sizes a worker's scratch arena for ring blocks of blockBytes. Everything the
-// engine generates while handling one block lives there until the flush. A frame taking F
-// bytes of the block comes out as IPIP in at most F+30 bytes (44 bytes of virtio_net_hdr,
-// Ethernet and outer IP against the 14 of its Ethernet header), less than it takes in the
-// block with its tpacket3_hdr (48) and virtio_net_hdr. Segmenting a GSO frame repeats at most
-// ipipOverhead+20+60 = 124 bytes of headers per segment of gso_size payload bytes, so with
-// gso_size >= 124 the output is at most twice the frame; ARP replies and ICMP errors are
-// smaller than the frames they answer. Twice the block therefore holds the output of a block
-// of TUN traffic whose MSS is at least 124 (RFC 879's default is 536); a smaller MSS can run
-// out of room and is counted as scratch_full. The floor covers one 64 KiB frame segmented at
-// that MSS in a test engine with small blocks.
-func scratchBytes(blockBytes int) int {
-	return max(2*blockBytes, 2*(64<<10))
-}
+// What one received frame can generate, which the worker keeps free in scratch and in the
+// frame list before it handles the next frame (engine.full). The most is a 64 KiB GSO frame
+// segmented for the tunnel: each segment repeats ipipOverhead plus at most 80 bytes of IPv4
+// and TCP headers (with options) = 124 bytes. For gso_size >= minTunnelMSS that is at most
+// maxFrameOuts segments and maxFrameScratch bytes (about 96 KiB, above the 68 KiB of a
+// refragmented 64 KiB datagram); a smaller gso_size (a peer's MSS below 248, far under RFC
+// 879's 536) may not fit and is counted as scratch_full or tx_batch_full.
+const (
+	minTunnelMSS    = 248
+	maxFrameOuts    = (0xffff + minTunnelMSS - 1) / minTunnelMSS
+	maxFrameScratch = maxFrameOuts*(ipipOverhead+ipv4HdrLen+60) + 0xffff
+)
 
 // nextID returns the next outer IP ID. Workers start 4096 apart so that their IDs differ for
 // a while even toward the same real server.
@@ -81,77 +68,52 @@ func (e *engine) nextID() uint16 {
 	if !e.tun.started {
 		e.tun.started = true
 		e.tun.id = uint16(e.id) << 12
-		e.tun.tokens = fragNeededBurst
-		e.tun.lastMs = e.nowMs
 	}
 	e.tun.id++
 	return e.tun.id
 }
 
-// allowICMP takes a token from the worker's bucket, refilled on the coarse clock.
-func (e *engine) allowICMP() bool {
-	if !e.tun.started {
-		e.nextID()
-	}
-	t := &e.tun
-	if d := e.nowMs - t.lastMs; d > 0 {
-		add := int(min(d, 1000*fragNeededBurst)) * fragNeededPerSec / 1000
-		if add > 0 {
-			t.tokens = min(t.tokens+add, fragNeededBurst)
-			t.lastMs = e.nowMs
-		}
-	}
-	if t.tokens <= 0 {
-		return false
-	}
-	t.tokens--
-	return true
-}
-
-// tunnel forwards a request to a TUN real server by IPIP encapsulation. p holds the frame as
-// ParseL4 and VnetHdr.Check accepted it; rxIf is where it came in (ICMP errors go back there).
-func (e *engine) tunnel(frame []byte, svc *Service, real *Real, rxIf int) {
+// tunnel forwards a packet to a TUN real server by IPIP encapsulation, from real.SrcIP (the
+// service's tunnel_source or the egress address). p holds the frame as ParseL4 and
+// VnetHdr.Check accepted it; rxIf is where it came in (ICMP errors go back there). It reports
+// whether the packet was queued; a drop or an ICMP error instead is counted here.
+func (e *engine) tunnel(frame []byte, real *Real, rxIf int) bool {
 	p := &e.p
 	src := real.SrcIP
-	if svc.TunnelSrc != ([4]byte{}) {
-		src = svc.TunnelSrc
-	}
 	room := 0xffff - ipv4HdrLen // largest inner packet
 	if real.MTU > 0 && real.MTU-ipv4HdrLen < room {
 		room = real.MTU - ipv4HdrLen
 	}
 	if room < ipv4HdrLen+8 {
 		bump64(&e.stats.Tunnel.TooSmallMTU, 1)
-		return
+		return false
 	}
 	pkt := frame[:p.L3+p.IPLen] // without Ethernet padding
 	if e.vh.GSOType != VnetGSONone {
-		e.tunnelGSO(pkt, real, src, room, rxIf)
-		return
+		return e.tunnelGSO(pkt, real, src, room, rxIf)
 	}
 	if !FinishChecksum(pkt, &e.vh) {
 		e.drop(DropBadVnetHdr)
-		return
+		return false
 	}
 	inner := pkt[p.L3:]
 	if len(inner) > room {
 		if p.DF {
 			e.fragNeeded(frame, rxIf, room)
-			return
+			return false
 		}
-		e.tunnelFragments(inner, real, src, room)
-		return
+		return e.tunnelFragments(inner, real, src, room)
 	}
 	b := e.alloc(ipipOverhead + len(inner))
 	if b == nil {
 		e.edrop(DropScratchFull)
-		return
+		return false
 	}
 	clear(b[:VnetHdrLen])
 	EncapIPIP(b[VnetHdrLen:], inner, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
 	e.queue(real.TxIf, b)
 	bump64(&e.stats.Tunnel.Frames, 1)
-	bump64(&e.stats.Forwarded, 1)
+	return true
 }
 
 // fragNeeded answers a DF packet that does not fit the tunnel with ICMP fragmentation needed
@@ -161,8 +123,7 @@ func (e *engine) fragNeeded(frame []byte, rxIf int, mtu int) {
 		e.edrop(DropEgress)
 		return
 	}
-	if !e.allowICMP() {
-		bump64(&e.stats.Tunnel.RateLimited, 1)
+	if !e.icmpAllowed() { // the worker's ICMP bucket; counted as ICMPLimited
 		return
 	}
 	// The quote is the 20-byte header (ParseL4 refuses options) and 8 bytes.
@@ -175,9 +136,10 @@ func (e *engine) fragNeeded(frame []byte, rxIf int, mtu int) {
 	n := BuildICMPError(b[VnetHdrLen:], frame, &e.p, ICMPDestUnreachable, ICMPCodeFragNeeded,
 		uint16(mtu), e.p.Dst, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
 	if n == 0 {
-		return // RFC 1122 forbids an error about this packet; the drop is counted below
+		return // RFC 1122 forbids an error about this packet
 	}
 	e.queue(rxIf, b[:VnetHdrLen+n])
+	bump64(&e.stats.ICMPSent, 1)
 	bump64(&e.stats.Tunnel.FragNeeded, 1)
 }
 
@@ -197,12 +159,12 @@ func (e *engine) fits(n, bytes int) bool {
 
 // tunnelFragments splits inner (an unfragmented IPv4 packet without options and without DF)
 // into fragments of at most room bytes (RFC 791: offsets in 8-byte units) and encapsulates each.
-func (e *engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int) {
+func (e *engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int) bool {
 	data := inner[ipv4HdrLen:]
 	step := (room - ipv4HdrLen) &^ 7
 	n := (len(data) + step - 1) / step
 	if !e.fits(n, n*(ipipOverhead+ipv4HdrLen)+len(data)) {
-		return
+		return false
 	}
 	for off := 0; off < len(data); off += step {
 		m := min(step, len(data)-off)
@@ -224,21 +186,19 @@ func (e *engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Fragmented, 1)
-	bump64(&e.stats.Forwarded, 1)
+	return true
 }
 
 // TCP flags that segmentation treats specially (RFC 793, RFC 3168), as tcp_gso_segment:
-// FIN and PSH stay on the last segment only, CWR on the first only.
+// FIN (engine.go) and PSH stay on the last segment only, CWR on the first only.
 const (
-	tcpFIN = 0x01
-	tcpSYN = 0x02
 	tcpPSH = 0x08
 	tcpCWR = 0x80
 )
 
 // tunnelGSO segments a TCP or UDP GSO super-frame (pkt: the frame up to the end of its IP
 // packet) by its gso_size and encapsulates each segment with finished checksums.
-func (e *engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room, rxIf int) {
+func (e *engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room, rxIf int) bool {
 	p := &e.p
 	inner := pkt[p.L3:]
 	var hl int // IP + L4 header length
@@ -250,23 +210,23 @@ func (e *engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room, rxIf int) 
 	default:
 		bump64(&e.stats.Tunnel.UnsupGSOType, 1)
 		e.drop(DropGSO)
-		return
+		return false
 	}
 	data := inner[hl:]
 	mss := int(e.vh.GSOSize)
 	if hl+mss > room {
 		if p.DF {
 			e.fragNeeded(pkt, rxIf, room)
-			return
+			return false
 		}
 		if mss = room - hl; mss < 8 {
 			bump64(&e.stats.Tunnel.TooSmallMTU, 1)
-			return
+			return false
 		}
 	}
 	n := max(1, (len(data)+mss-1)/mss)
 	if !e.fits(n, n*(ipipOverhead+hl)+len(data)) {
-		return
+		return false
 	}
 	id := binary.BigEndian.Uint16(inner[4:6])
 	var seq uint32
@@ -317,5 +277,5 @@ func (e *engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room, rxIf int) 
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Segmented, 1)
-	bump64(&e.stats.Forwarded, 1)
+	return true
 }

@@ -108,6 +108,9 @@ func (w *worker) block(r *rxRing, b []byte) {
 			e.edrop(DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
 			e.handle(b[mac-VnetHdrLen:end], r.iface)
+			if e.full() {
+				w.flush() // the block stays ours until release: its frames can go now
+			}
 		} else {
 			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
 			// one we sent ourselves, before the bridge learned the real server's MAC);
