@@ -227,11 +227,7 @@ func (h *Host) Down() error {
 // the foreground gets SIGTERM and undoes its own changes. Without a state file it removes the
 // given VIPs from lo and leaves sysctls alone: their earlier values are unknown.
 func DownState(c Config) error {
-	cfg := c
-	if cfg.Out == nil || cfg.StatePath == "" {
-		d, _ := c.withDefaults()
-		cfg.Out = d.Out
-	}
+	cfg, _ := c.withDefaults() // defaults only: --down needs neither VIPs nor a method
 	if cfg.StatePath == "" {
 		p, err := defaultStatePath()
 		if err != nil {
