@@ -265,6 +265,7 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	svc.OnePacket = cs.OnePacket && cs.Protocol == config.UDP
 	svc.ExpireQuiescent = cs.ExpireQuiescentTemplate
 	svc.DeadReal = deadPolicy(cs)
+	svc.MSSClamp = uint16(cs.MSSClamp)
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		slot := st.slots[k]
@@ -282,6 +283,9 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Stats:        rs.stats,
 		}
 		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
+		if cs.TunnelSource.IsValid() {
+			real.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
+		}
 		svc.Reals[slot] = real
 		svc.Specs[slot] = sched.RealSpec{
 			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),

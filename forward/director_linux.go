@@ -116,10 +116,11 @@ func NewDirector(opts Options) (_ *Director, err error) {
 			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
 		}
 		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
-		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, and the
-		// fragments of reassembled datagrams (a 64 KiB datagram is about 45 fragments of
-		// 1514 bytes, 68 KiB). The worker flushes early when less than 64 KiB is left, so
-		// 256 KiB is never short by more than one datagram's worth.
+		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, the fragments
+		// of reassembled datagrams (a 64 KiB datagram is about 45 fragments of 1514 bytes,
+		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
+		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
+		// never runs short for one frame.
 		w.eng = newEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
 		d.workers = append(d.workers, w)
 		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
@@ -562,6 +563,7 @@ func (d *Director) logTotals(msg string, level slog.Level) {
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
 	}
+	attrs = append(attrs, d.tunnelAttrs()...)
 	d.log.Log(context.Background(), level, msg, attrs...)
 }
 

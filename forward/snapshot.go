@@ -86,6 +86,8 @@ type Service struct {
 	PersistBits int    // persistence netmask length
 	TplPort     uint16 // VPort of this service's templates: its port, or 0 for port-0 services
 
+	MSSClamp uint16 // clamp the MSS option of SYNs to this (mss_clamp); 0 = off
+
 	Stats []Counters // one per worker
 }
 
@@ -106,7 +108,7 @@ type Real struct {
 	TxIf   int // interface slot; -1 when unresolved
 	SrcMAC [6]byte
 	DstMAC [6]byte
-	SrcIP  [4]byte // outer source for TUN
+	SrcIP  [4]byte // outer source for TUN: the service's tunnel_source, else the egress address
 	MTU    int
 
 	Stats []Counters // one per worker

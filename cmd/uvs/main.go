@@ -25,6 +25,8 @@ const usage = `usage: uvs <command> [flags]
 commands:
   run --config FILE      run the director in the foreground (SIGHUP reloads FILE)
   check --config FILE    validate FILE
+  realserver --vip ADDR[,ADDR...] --method dr|tun [--down|--check]
+                         prepare (undo, diagnose) this host as a real server
   demo                   build a namespace lab, send traffic through DR and NAT services, clean up
   version                print version information
 `
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdImport(args[1:], os.Stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "realserver":
+		return cmdRealserver(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
