@@ -470,4 +470,3 @@ func connection(e *conntrack.Entry, now uint32) Connection {
 		Template: e.Flags&conntrack.FlagTemplate != 0,
 	}
 }
-

@@ -15,9 +15,9 @@ import (
 // Per-connection time limits. A client sends its request at once; a handler that reads a
 // connection dump or reloads a config finishes within seconds.
 const (
-	RequestReadTimeout    = 5 * time.Second
-	HandlerTimeout = 30 * time.Second
-	ResponseWriteTimeout   = 30 * time.Second
+	RequestReadTimeout   = 5 * time.Second
+	HandlerTimeout       = 30 * time.Second
+	ResponseWriteTimeout = 30 * time.Second
 	// maxConcurrent bounds connections served at once; more wait in the kernel's backlog.
 	maxConcurrent = 8
 )
