@@ -370,7 +370,9 @@ func TestIntegrationControlList(t *testing.T) {
 	cancel()
 
 	// ipvsadm -Ln columns.
-	svcs := parseListColumns(t, c.mustUVS("list", "-n", "--socket", c.socket))
+	listOut := c.mustUVS("list", "-n", "--socket", c.socket)
+	t.Logf("uvs list -n:\n%s", listOut)
+	svcs := parseListColumns(t, listOut)
 	web := svcs["TCP  "+vip+":80 rr"]
 	if len(web) != 2 || web[0].addr != rs1+":80" || web[0].forward != "Route" || web[0].weight != 1 {
 		t.Errorf("web rows %+v (services %v)", web, svcs)
@@ -386,6 +388,7 @@ func TestIntegrationControlList(t *testing.T) {
 
 	// --stats --exact: counters moved by exactly the traffic sent.
 	statsOut := c.mustUVS("list", "--stats", "--exact", "--socket", c.socket)
+	t.Logf("uvs list --stats --exact:\n%s", statsOut)
 	row := statsColumns(t, statsOut, "TCP  "+vip+":80")
 	b := findSvc(t, before, "tcp", 80)
 	if row[0]-b.Stats.Conns != 10 || row[1] <= b.Stats.InPackets || row[2] != 0 || row[3] <= b.Stats.InBytes {
@@ -427,6 +430,7 @@ func TestIntegrationControlList(t *testing.T) {
 
 	// -Lnc and --conns --json: the template of the persistent service is there.
 	conns := c.mustUVS("list", "--conns", "--socket", c.socket)
+	t.Logf("uvs list --conns:\n%s", conns)
 	if !strings.HasPrefix(conns, "IPVS connection entries\npro expire state       source             virtual            destination\n") {
 		t.Errorf("-Lnc header:\n%s", conns)
 	}
@@ -463,7 +467,9 @@ func TestIntegrationControlList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rate := statsColumns(t, c.mustUVS("list", "--rate", "--socket", c.socket), "TCP  "+vip+":80")
+	rateOut := c.mustUVS("list", "--rate", "--socket", c.socket)
+	t.Logf("uvs list --rate:\n%s", rateOut)
+	rate := statsColumns(t, rateOut, "TCP  "+vip+":80")
 	if rate[1] == 0 {
 		t.Errorf("web InPPS 0 after 5 s of traffic: %v", rate)
 	}
@@ -530,6 +536,7 @@ func TestIntegrationControlReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	diff := c.mustUVS("diff", "--config", nextPath, "--socket", c.socket)
+	t.Logf("uvs diff:\n%s", diff)
 	rs1, rs3 := c.lab.RealAddrs[0].String(), c.lab.RealAddrs[2].String()
 	for _, want := range []string{"real " + rs1 + ":80: weight 1 -> 2", "+ service tcp " + c.vip.String() + ":80 real " + rs3 + ":80"} {
 		if !strings.Contains(diff, want) {
@@ -562,14 +569,21 @@ func TestIntegrationControlReload(t *testing.T) {
 	// A broken file is rejected whole, with its problems, and nothing changes.
 	c.writeConfig(strings.Replace(next, "weight = 2", "weight = -5", 1) + "\nbogus_key = 1\n")
 	out, errs, code := c.uvs("reload", "--socket", c.socket)
+	t.Logf("broken reload:\n%s", errs)
 	if code != 1 || !strings.Contains(errs, "weight") || !strings.Contains(errs, "reload rejected") {
 		t.Errorf("broken reload: exit %d\n%s%s", code, out, errs)
 	}
-	// SIGHUP with the same broken file: logged, rejected.
-	if err := exec.Command("ip", "netns", "exec", c.lab.Director.NS, "pkill", "-HUP", "-f", c.cfgPath).Run(); err != nil {
-		t.Logf("SIGHUP: %v", err)
+	// SIGHUP with the same broken file: logged and rejected the same way. pkill matches
+	// the director's command line, which holds the test's own temporary config path.
+	if err := exec.Command("pkill", "-HUP", "-f", "run --config "+c.cfgPath).Run(); err != nil {
+		t.Fatalf("SIGHUP: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(c.stderr.String(), "reload rejected"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP with a broken file was not rejected:\n%s", c.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	still := findSvc(t, c.status("--stats"), "tcp", 80)
 	if len(still.Reals) != 3 || findReal(t, still, rs1).Weight != 2 || still.Stats.Conns < after.Stats.Conns {
 		t.Errorf("a rejected reload changed the director: %+v", still)
@@ -618,6 +632,7 @@ func TestIntegrationControlDrain(t *testing.T) {
 	}
 	// A fresh flow is traced to the other real, and tracing does not move rr.
 	tr = c.mustUVS("trace", "--client", c.lab.Client.Addr.String()+":1", "-t", vip+":80", "--socket", c.socket)
+	t.Logf("uvs trace after drain:\n%s", tr)
 	if strings.Contains(tr, "=> "+drained) || !strings.Contains(tr, "weight 0") {
 		t.Errorf("trace after drain:\n%s", tr)
 	}
