@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,13 @@ const metricsPort = 9750
 // startCtlLab builds a DR lab with n real servers, starts their servers and a director
 // with the config cfg(dir) returns, and waits until VIP:80 answers.
 func startCtlLab(t *testing.T, n int, cfg func(l *bench.Lab, dir string) string) *ctlLab {
+	t.Helper()
+	return startCtlLabAs(t, n, cfg, nil)
+}
+
+// startCtlLabAs is startCtlLab with the director started by wrap(dir, uvsBinary), which
+// returns the program to run instead of uvsBinary (it gets the same arguments).
+func startCtlLabAs(t *testing.T, n int, cfg func(l *bench.Lab, dir string) string, wrap func(dir, bin string) string) *ctlLab {
 	t.Helper()
 	bin, err := uvsBinary()
 	if err != nil {
@@ -67,6 +75,9 @@ func startCtlLab(t *testing.T, n int, cfg func(l *bench.Lab, dir string) string)
 	c.cfgPath = filepath.Join(c.dir, "uvs.toml")
 	c.socket = filepath.Join(c.dir, "uvs.sock")
 	c.writeConfig(cfg(lab, c.dir))
+	if wrap != nil {
+		bin = wrap(c.dir, bin)
+	}
 	c.startDirector(ctx, bin)
 	return c
 }
@@ -656,6 +667,52 @@ func TestIntegrationControlDrain(t *testing.T) {
 	c.mustUVS("edit", "-Z", "--socket", c.socket)
 	if s := findSvc(t, c.status("--stats"), "tcp", 80); s.Stats.Conns != 0 {
 		t.Errorf("after -Z: %+v", s.Stats)
+	}
+	c.stopAndCheckClean()
+}
+
+// TestIntegrationControlUnprivileged runs the director as docs/uvs.service does: as an
+// unprivileged user with only CAP_NET_RAW and CAP_NET_ADMIN as ambient capabilities and
+// no_new_privs, and checks that it forwards, serves the control socket and cleans up.
+func TestIntegrationControlUnprivileged(t *testing.T) {
+	bench.RequireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv")
+	}
+	const uid = 65534 // nobody
+	wrap := func(dir, bin string) string {
+		// The binary, config and socket directory must be reachable by the user.
+		for _, d := range []string{filepath.Dir(bin), dir, filepath.Dir(dir)} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(dir, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, "uvs.toml"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script := filepath.Join(dir, "uvs-as-nobody")
+		text := fmt.Sprintf("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs "+
+			"--inh-caps=-all,+net_raw,+net_admin --ambient-caps=-all,+net_raw,+net_admin "+
+			"--bounding-set=-all,+net_raw,+net_admin %s \"$@\"\n", uid, uid, bin)
+		if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return script
+	}
+	c := startCtlLabAs(t, 2, twoReals(2, nil), wrap)
+	checkEven(t, "unprivileged director", c.distribution(10), 10)
+	fi, err := os.Stat(c.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != uid || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket %v owned by %v", fi.Mode(), fi.Sys())
+	}
+	if s := findSvc(t, c.status("--stats"), "tcp", 80); s.Stats.Conns < 10 {
+		t.Errorf("stats %+v", s.Stats)
 	}
 	c.stopAndCheckClean()
 }
