@@ -89,7 +89,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			laddr := netip.AddrFrom4(s.VIP).String()
 			lport := strconv.Itoa(int(s.Port))
 			for slot, r := range s.Reals {
-				if r == nil {
+				if r == nil || r.Removed {
 					continue
 				}
 				labels := []string{laddr, lport, netip.AddrFrom4(r.Addr).String(), strconv.Itoa(int(r.Port)), proto}

@@ -356,8 +356,8 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 			}
 		}
 		for slot, r := range s.Reals {
-			if r == nil {
-				continue
+			if r == nil || r.Removed {
+				continue // a removed real draining its connections: ipvsadm does not list it
 			}
 			rk := realCounterKey(s, r)
 			spec := s.Specs[slot]

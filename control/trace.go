@@ -68,7 +68,7 @@ func (o *Operator) Trace(ctx context.Context, q *TraceQuery) (*TraceResult, erro
 	}
 	loads := svc.Loads
 	for slot, r := range svc.Reals {
-		if r == nil {
+		if r == nil || r.Removed {
 			continue
 		}
 		ld := &loads[slot]

@@ -584,9 +584,8 @@ func TestIntegrationControlReload(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "weight") || !strings.Contains(errs, "reload rejected") {
 		t.Errorf("broken reload: exit %d\n%s%s", code, out, errs)
 	}
-	// SIGHUP with the same broken file: logged and rejected the same way. pkill matches
-	// the director's command line, which holds the test's own temporary config path.
-	if err := exec.Command("pkill", "-HUP", "-f", "run --config "+c.cfgPath).Run(); err != nil {
+	// SIGHUP with the same broken file: logged and rejected the same way.
+	if err := c.labRun.dir.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("SIGHUP: %v", err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(c.stderr.String(), "reload rejected"); {
