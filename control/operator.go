@@ -58,6 +58,9 @@ type Operator struct {
 
 	mu   sync.Mutex // serialises edits and reloads; guards base
 	base map[counterKey]Stats
+
+	// dumping admits one connection dump at a time: the workers serve one request each.
+	dumping chan struct{}
 }
 
 // NewOperator returns an operator for d, whose config file is configPath (what reload
@@ -66,7 +69,8 @@ func NewOperator(d Director, configPath string, log *slog.Logger) *Operator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Operator{d: d, configPath: configPath, log: log, est: newEstimator(), base: map[counterKey]Stats{}}
+	return &Operator{d: d, configPath: configPath, log: log, est: newEstimator(), base: map[counterKey]Stats{},
+		dumping: make(chan struct{}, 1)}
 }
 
 // Run samples the counters for the rate estimator every EstimatorInterval seconds until
@@ -100,6 +104,17 @@ func (o *Operator) sample() {
 		}
 	}
 	o.est.update(cur)
+}
+
+// connections reads the workers' tables, waiting for a dump already running.
+func (o *Operator) connections(ctx context.Context) ([]conntrack.Entry, error) {
+	select {
+	case o.dumping <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("control: connection dump: %w", ctx.Err())
+	}
+	defer func() { <-o.dumping }()
+	return o.d.Connections(ctx)
 }
 
 // sumCounters adds up the per-worker counters.
@@ -307,7 +322,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	type slotKey struct{ svc, slot uint16 }
 	persist := map[slotKey]int64{}
 	if persistentConn {
-		es, err := o.d.Connections(ctx)
+		es, err := o.connections(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -433,7 +448,7 @@ func (o *Operator) Connections(ctx context.Context, ref *ServiceRef) ([]Connecti
 		}
 		only = s
 	}
-	es, err := o.d.Connections(ctx)
+	es, err := o.connections(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (o *Operator) Trace(ctx context.Context, q *TraceQuery) (*TraceResult, erro
 
 	key := conntrack.Key{Client: client.Addr().As4(), VIP: vip.Addr().As4(), CPort: client.Port(), VPort: vip.Port(), Proto: proto}
 	tkey := conntrack.TemplateKey(&key, svc.PersistBits, svc.TplPort)
-	es, err := o.d.Connections(ctx)
+	es, err := o.connections(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,29 @@ func printJSON(stdout io.Writer, v any) {
 	fmt.Fprintf(stdout, "%s\n", b)
 }
 
+// ipvsadmShort expands ipvsadm's bundled short options (-Ln, -Lnc, -lnc): L and l name the
+// command and are dropped, n is -n and c is --conns.
+func ipvsadmShort(args []string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if len(a) >= 2 && a[0] == '-' && a[1] != '-' && strings.Trim(a[1:], "Llnc") == "" {
+			for _, r := range a[1:] {
+				switch r {
+				case 'n':
+					out = append(out, "-n")
+				case 'c':
+					out = append(out, "--conns")
+				}
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 func cmdList(args []string, stdout, stderr io.Writer) int {
+	args = ipvsadmShort(args)
 	fs := newFlags("list", stderr)
 	socket := socketFlag(fs)
 	fs.Bool("n", true, "numeric output (always on; accepted as in ipvsadm)")

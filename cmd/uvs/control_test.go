@@ -49,3 +49,10 @@ func TestEditFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestIPVSAdmShort(t *testing.T) {
+	got := strings.Join(ipvsadmShort([]string{"-Lnc", "--stats", "-ln", "-t", "198.18.0.1:80", "-n", "-L"}), " ")
+	if want := "-n --conns --stats -n -t 198.18.0.1:80 -n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
