@@ -37,6 +37,8 @@ type Collector struct {
 	conns, inPkts, outPkts, inBytes, outBytes *prometheus.Desc
 	active, inactive, weight, up              *prometheus.Desc
 	drops, rx, tx, entries, services          *prometheus.Desc
+	ringPkts, ringDrops, ringFreezes          *prometheus.Desc
+	forwarded, natReplies, icmpSent           *prometheus.Desc
 }
 
 // NewCollector returns a collector for d.
@@ -45,28 +47,35 @@ func NewCollector(d metricsSource) *Collector {
 		return prometheus.NewDesc("uvs_"+name, help, labels, nil)
 	}
 	return &Collector{
-		src:      d,
-		conns:    desc("connections_total", "The total number of connections made."),
-		inPkts:   desc("incoming_packets_total", "The total number of incoming packets."),
-		outPkts:  desc("outgoing_packets_total", "The total number of outgoing packets."),
-		inBytes:  desc("incoming_bytes_total", "The total amount of incoming data."),
-		outBytes: desc("outgoing_bytes_total", "The total amount of outgoing data."),
-		active:   desc("backend_connections_active", "The current active connections by local and remote address.", backendLabels...),
-		inactive: desc("backend_connections_inactive", "The current inactive connections by local and remote address.", backendLabels...),
-		weight:   desc("backend_weight", "The current backend weight by local and remote address.", backendLabels...),
-		up:       desc("backend_up", "1 if the backend passes its health check (or has none), else 0.", backendLabels...),
-		drops:    desc("dropped_packets_total", "Packets dropped by the director, by reason.", "reason"),
-		rx:       desc("worker_rx_frames_total", "Frames a worker read from its RX rings.", "worker"),
-		tx:       desc("worker_tx_frames_total", "Frames a worker handed to the kernel for transmission.", "worker"),
-		entries:  desc("conntrack_entries", "Live connection table entries (persistence templates included), per worker.", "worker"),
-		services: desc("services", "Virtual services in the running configuration."),
+		src:         d,
+		conns:       desc("connections_total", "The total number of connections made."),
+		inPkts:      desc("incoming_packets_total", "The total number of incoming packets."),
+		outPkts:     desc("outgoing_packets_total", "The total number of outgoing packets."),
+		inBytes:     desc("incoming_bytes_total", "The total amount of incoming data."),
+		outBytes:    desc("outgoing_bytes_total", "The total amount of outgoing data."),
+		active:      desc("backend_connections_active", "The current active connections by local and remote address.", backendLabels...),
+		inactive:    desc("backend_connections_inactive", "The current inactive connections by local and remote address.", backendLabels...),
+		weight:      desc("backend_weight", "The current backend weight by local and remote address.", backendLabels...),
+		up:          desc("backend_up", "1 if the backend passes its health check (or has none), else 0.", backendLabels...),
+		drops:       desc("dropped_packets_total", "Packets dropped by the director, by reason.", "reason"),
+		rx:          desc("worker_rx_frames_total", "Frames a worker read from its RX rings.", "worker"),
+		tx:          desc("worker_tx_frames_total", "Frames a worker handed to the kernel for transmission.", "worker"),
+		entries:     desc("conntrack_entries", "Live connection table entries (persistence templates included), per worker.", "worker"),
+		services:    desc("services", "Virtual services in the running configuration."),
+		ringPkts:    desc("worker_ring_packets_total", "Frames the kernel put in a worker's RX rings (PACKET_STATISTICS).", "worker"),
+		ringDrops:   desc("worker_ring_drops_total", "Frames the kernel dropped because a worker's RX ring was full.", "worker"),
+		ringFreezes: desc("worker_ring_freezes_total", "Times a worker's RX ring ran out of free blocks.", "worker"),
+		forwarded:   desc("worker_forwarded_frames_total", "Frames a worker forwarded to a real server.", "worker"),
+		natReplies:  desc("worker_nat_replies_total", "NAT replies a worker rewrote back to the client.", "worker"),
+		icmpSent:    desc("worker_icmp_sent_total", "ICMP errors and RSTs a worker generated.", "worker"),
 	}
 }
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.inPkts, c.outPkts, c.inBytes, c.outBytes,
-		c.active, c.inactive, c.weight, c.up, c.drops, c.rx, c.tx, c.entries, c.services} {
+		c.active, c.inactive, c.weight, c.up, c.drops, c.rx, c.tx, c.entries, c.services,
+		c.ringPkts, c.ringDrops, c.ringFreezes, c.forwarded, c.natReplies, c.icmpSent} {
 		ch <- d
 	}
 }
@@ -118,6 +127,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.rx, prometheus.CounterValue, float64(ws.RxFrames.Load()), w)
 		ch <- prometheus.MustNewConstMetric(c.tx, prometheus.CounterValue, float64(ws.TxFrames.Load()), w)
 		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(max(ws.Conns.Load(), 0)), w)
+		ch <- prometheus.MustNewConstMetric(c.ringPkts, prometheus.CounterValue, float64(ws.RingPackets.Load()), w)
+		ch <- prometheus.MustNewConstMetric(c.ringDrops, prometheus.CounterValue, float64(ws.RingDrops.Load()), w)
+		ch <- prometheus.MustNewConstMetric(c.ringFreezes, prometheus.CounterValue, float64(ws.RingFreezes.Load()), w)
+		ch <- prometheus.MustNewConstMetric(c.forwarded, prometheus.CounterValue, float64(ws.Forwarded.Load()), w)
+		ch <- prometheus.MustNewConstMetric(c.natReplies, prometheus.CounterValue, float64(ws.Replies.Load()), w)
+		ch <- prometheus.MustNewConstMetric(c.icmpSent, prometheus.CounterValue, float64(ws.ICMPSent.Load()), w)
 		ws.EachDrop(func(reason string, n uint64) {
 			if _, ok := drops[reason]; !ok {
 				order = append(order, reason)

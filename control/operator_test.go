@@ -479,6 +479,8 @@ func TestMetricsSeries(t *testing.T) {
 		`uvs_dropped_packets_total{reason="no_service"} 0`,
 		`uvs_worker_rx_frames_total{worker="1"} 42`,
 		`uvs_conntrack_entries{worker="0"} 0`,
+		`uvs_worker_ring_drops_total{worker="1"} 0`,
+		`uvs_worker_forwarded_frames_total{worker="0"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
