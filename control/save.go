@@ -212,7 +212,7 @@ func IPVSRules(cfg *config.Config) string {
 				}
 			}
 			if s.OnePacket {
-				b.WriteString(" -o")
+				b.WriteString(" --ops")
 			}
 			b.WriteByte('\n')
 			reals := slices.Clone(s.Reals)
