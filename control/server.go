@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,9 +53,15 @@ func Listen(path string, log *slog.Logger) (*Server, error) {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("control: %s exists and is not a socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("control: another director is listening on %s", path)
+		}
+		// Only a refused connection proves nobody listens; a socket we may not connect to
+		// (another user's director) is left alone.
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("control: %s exists and cannot be checked: %w", path, err)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("control: remove stale socket: %w", err)
