@@ -17,6 +17,7 @@ import (
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/control"
 	"github.com/uvs-project/uvs/forward"
 )
 
@@ -27,6 +28,15 @@ commands:
   check --config FILE    validate FILE
   realserver --vip ADDR[,ADDR...] --method dr|tun [--down|--check]
                          prepare (undo, diagnose) this host as a real server
+  list [--stats|--rate|--conns|--timeout|--thresholds] [--json]
+                         list the running director, as ipvsadm -Ln
+  edit -A|-E|-D|-a|-e|-d|-Z ...
+                         change the running director, as ipvsadm (the file is unchanged)
+  save [--ipvsadm]       print the running config as TOML (or as ipvsadm-save -n)
+  reload                 make the running director re-read its config file (as SIGHUP)
+  diff --config FILE     show what reloading FILE would change
+  trace --client A:P -t VIP:PORT
+                         explain which real server a flow goes to, and why
   demo                   build a namespace lab, send traffic through DR and NAT services, clean up
   version                print version information
 `
@@ -51,6 +61,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "realserver":
 		return cmdRealserver(args[1:], stdout, stderr)
+	case "list":
+		return cmdList(args[1:], stdout, stderr)
+	case "edit":
+		return cmdEdit(args[1:], stdout, stderr)
+	case "save":
+		return cmdSave(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
+	case "diff":
+		return cmdDiff(args[1:], stdout, stderr)
+	case "trace":
+		return cmdTrace(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -150,13 +172,26 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	cp, err := openControl(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
 	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
 	if err != nil {
+		cp.close()
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	op := control.NewOperator(d, *path, log)
+	cctx, cancel := context.WithCancel(ctx)
+	cp.start(cctx, op, d)
+	defer func() {
+		cancel()
+		cp.close()
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -166,16 +201,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				cfg, err := config.Load(*path)
-				if err != nil {
-					log.Error("reload rejected; the running config stays", "file", *path, "err", err)
-					continue
-				}
-				if err := d.Reload(cfg); err != nil {
-					log.Error("reload rejected; the running config stays", "file", *path, "err", err)
-					continue
-				}
-				log.Info("reloaded", "file", *path, "services", len(cfg.Services))
+				reloadFromSignal(op, log)
 			}
 		}
 	}()
