@@ -194,4 +194,3 @@ func TestIntegrationRestartKeepsConnections(t *testing.T) {
 	}
 	r.stopAndCheckClean()
 }
-

@@ -37,6 +37,8 @@ commands:
   diff --config FILE     show what reloading FILE would change
   trace --client A:P -t VIP:PORT
                          explain which real server a flow goes to, and why
+  import ipvsadm|keepalived FILE|-
+                         convert an ipvsadm-save or keepalived.conf setup to uvs TOML
   demo                   build a namespace lab, send traffic through DR and NAT services, clean up
   version                print version information
 `
