@@ -20,12 +20,12 @@ func ConfigTOML(cfg *config.Config) string {
 	d := &cfg.Director
 	fmt.Fprintf(&b, "[director]\ninterfaces = %s\n", tomlStrings(d.Interfaces))
 	fmt.Fprintf(&b, "workers = %d\n", d.Workers)
-	fmt.Fprintf(&b, "control_socket = %s\n", tomlString(d.ControlSocket))
+	fmt.Fprintf(&b, "control_socket = %s\n", config.Quote(d.ControlSocket))
 	if d.MetricsListen != "" {
-		fmt.Fprintf(&b, "metrics_listen = %s\n", tomlString(d.MetricsListen))
+		fmt.Fprintf(&b, "metrics_listen = %s\n", config.Quote(d.MetricsListen))
 	}
 	if d.TXMode != 0 {
-		fmt.Fprintf(&b, "tx_mode = %s\n", tomlString(d.TXMode.String()))
+		fmt.Fprintf(&b, "tx_mode = %s\n", config.Quote(d.TXMode.String()))
 	}
 	fmt.Fprintf(&b, "answer_ping = %t\n", d.AnswerPing)
 
@@ -37,15 +37,15 @@ func ConfigTOML(cfg *config.Config) string {
 		s := &cfg.Services[i]
 		b.WriteString("\n[[service]]\n")
 		if s.Name != "" {
-			fmt.Fprintf(&b, "name = %s\n", tomlString(s.Name))
+			fmt.Fprintf(&b, "name = %s\n", config.Quote(s.Name))
 		}
-		fmt.Fprintf(&b, "vip = %s\nprotocol = %s\n", tomlString(s.VIP.String()), tomlString(s.Protocol.String()))
+		fmt.Fprintf(&b, "vip = %s\nprotocol = %s\n", config.Quote(s.VIP.String()), config.Quote(s.Protocol.String()))
 		if len(s.Ports) > 0 {
 			fmt.Fprintf(&b, "ports = %s\n", tomlInts(s.Ports))
 		} else {
 			fmt.Fprintf(&b, "port = %d\n", s.Port)
 		}
-		fmt.Fprintf(&b, "scheduler = %s\n", tomlString(s.Scheduler))
+		fmt.Fprintf(&b, "scheduler = %s\n", config.Quote(s.Scheduler))
 		if len(s.SchedulerFlags) > 0 {
 			fmt.Fprintf(&b, "scheduler_flags = %s\n", tomlStrings(s.SchedulerFlags))
 		}
@@ -54,10 +54,10 @@ func ConfigTOML(cfg *config.Config) string {
 		}
 		if s.PersistenceTimeout > 0 {
 			fmt.Fprintf(&b, "persistence_timeout = %s\n", tomlDuration(s.PersistenceTimeout))
-			fmt.Fprintf(&b, "persistence_netmask = %s\n", tomlString(maskString(s.PersistenceBits)))
+			fmt.Fprintf(&b, "persistence_netmask = %s\n", config.Quote(maskString(s.PersistenceBits)))
 		}
 		if s.Forward != 0 {
-			fmt.Fprintf(&b, "forward = %s\n", tomlString(s.Forward.String()))
+			fmt.Fprintf(&b, "forward = %s\n", config.Quote(s.Forward.String()))
 		}
 		if s.OnePacket {
 			b.WriteString("one_packet = true\n")
@@ -66,10 +66,10 @@ func ConfigTOML(cfg *config.Config) string {
 			fmt.Fprintf(&b, "mss_clamp = %d\n", s.MSSClamp)
 		}
 		if s.TunnelSource.IsValid() {
-			fmt.Fprintf(&b, "tunnel_source = %s\n", tomlString(s.TunnelSource.String()))
+			fmt.Fprintf(&b, "tunnel_source = %s\n", config.Quote(s.TunnelSource.String()))
 		}
 		if s.DeadReal != 0 {
-			fmt.Fprintf(&b, "dead_real = %s\n", tomlString(s.DeadReal.String()))
+			fmt.Fprintf(&b, "dead_real = %s\n", config.Quote(s.DeadReal.String()))
 		}
 		if s.ExpireQuiescentTemplate {
 			b.WriteString("expire_quiescent_template = true\n")
@@ -80,13 +80,13 @@ func ConfigTOML(cfg *config.Config) string {
 		}
 		for j := range s.Reals {
 			r := &s.Reals[j]
-			fmt.Fprintf(&b, "\n  [[service.real]]\n  address = %s\n", tomlString(r.Address.String()))
+			fmt.Fprintf(&b, "\n  [[service.real]]\n  address = %s\n", config.Quote(r.Address.String()))
 			if r.Port != 0 {
 				fmt.Fprintf(&b, "  port = %d\n", r.Port)
 			}
 			fmt.Fprintf(&b, "  weight = %d\n", r.Weight)
 			if r.Forward != 0 {
-				fmt.Fprintf(&b, "  forward = %s\n", tomlString(r.Forward.String()))
+				fmt.Fprintf(&b, "  forward = %s\n", config.Quote(r.Forward.String()))
 			}
 			if r.UpperThreshold > 0 {
 				fmt.Fprintf(&b, "  upper_threshold = %d\n", r.UpperThreshold)
@@ -104,15 +104,15 @@ func ConfigTOML(cfg *config.Config) string {
 }
 
 func writeCheck(b *strings.Builder, c *config.Check, in string) {
-	fmt.Fprintf(b, "%stype = %s\n", in, tomlString(c.Type.String()))
+	fmt.Fprintf(b, "%stype = %s\n", in, config.Quote(c.Type.String()))
 	fmt.Fprintf(b, "%sinterval = %s\n%stimeout = %s\n%srise = %d\n%sfall = %d\n",
 		in, tomlDuration(c.Interval), in, tomlDuration(c.Timeout), in, c.Rise, in, c.Fall)
 	web := c.Type == config.CheckHTTP || c.Type == config.CheckHTTPS
 	stream := c.Type == config.CheckTCP || c.Type == config.CheckUDP
 	if web {
-		fmt.Fprintf(b, "%spath = %s\n", in, tomlString(c.Path))
+		fmt.Fprintf(b, "%spath = %s\n", in, config.Quote(c.Path))
 		if c.Host != "" {
-			fmt.Fprintf(b, "%shost = %s\n", in, tomlString(c.Host))
+			fmt.Fprintf(b, "%shost = %s\n", in, config.Quote(c.Host))
 		}
 		if len(c.ExpectStatus) > 0 {
 			fmt.Fprintf(b, "%sexpect_status = %s\n", in, tomlInts(c.ExpectStatus))
@@ -125,10 +125,10 @@ func writeCheck(b *strings.Builder, c *config.Check, in string) {
 		fmt.Fprintf(b, "%scommand = %s\n", in, tomlStrings(c.Command))
 	}
 	if stream && c.Payload != "" {
-		fmt.Fprintf(b, "%spayload = %s\n", in, tomlString(c.Payload))
+		fmt.Fprintf(b, "%spayload = %s\n", in, config.Quote(c.Payload))
 	}
 	if (web || stream) && c.Expect != "" {
-		fmt.Fprintf(b, "%sexpect = %s\n", in, tomlString(c.Expect))
+		fmt.Fprintf(b, "%sexpect = %s\n", in, config.Quote(c.Expect))
 	}
 }
 
@@ -136,35 +136,15 @@ func writeCheck(b *strings.Builder, c *config.Check, in string) {
 // of which config accepts.
 func tomlDuration(d time.Duration) string {
 	if d%time.Second == 0 {
-		return tomlString(strconv.FormatInt(int64(d/time.Second), 10) + "s")
+		return config.Quote(strconv.FormatInt(int64(d/time.Second), 10) + "s")
 	}
-	return tomlString(d.String())
-}
-
-// tomlString quotes s as a TOML basic string (TOML v1.0.0 "String"): '"', '\' and control
-// characters are escaped.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, "\\u%04X", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
+	return config.Quote(d.String())
 }
 
 func tomlStrings(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
-		q[i] = tomlString(s)
+		q[i] = config.Quote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }

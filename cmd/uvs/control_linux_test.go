@@ -54,23 +54,11 @@ func startCtlLabAs(t *testing.T, n int, cfg func(l *bench.Lab, dir string) strin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	lab, err := bench.NewLab(ctx, bench.LabSpec{Prefix: labPrefix(), Topology: bench.TopologyDR, Reals: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyDR, Reals: n})
 	if err := lab.PrepareReals("dr"); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := lab.StartServers(80, bench.UDPPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	startServers(t, lab, 80, bench.UDPPort)
 	c := &ctlLab{labRun: &labRun{t: t, lab: lab, stderr: &syncBuffer{}, vip: lab.VIP, port: 80}, dir: t.TempDir()}
 	c.cfgPath = filepath.Join(c.dir, "uvs.toml")
 	c.socket = filepath.Join(c.dir, "uvs.sock")

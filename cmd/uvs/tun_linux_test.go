@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -104,61 +103,24 @@ func (p *realserverProc) stop() error {
 // the test servers and a director with rr, and waits until the VIP answers.
 func startTUNLab(t *testing.T, txOff bool) (*labRun, []*realserverProc) {
 	t.Helper()
-	bin, err := uvsBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	lab, err := bench.NewLab(ctx, bench.LabSpec{Prefix: labPrefix(), Topology: bench.TopologyTUN, DirectorTxOff: txOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyTUN, DirectorTxOff: txOff})
 	var procs []*realserverProc
 	for _, n := range lab.Reals {
 		procs = append(procs, startRealserver(t, n, lab.VIP))
 	}
-	srv, err := lab.StartServers(80, bench.UDPPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	tmp := t.TempDir()
-	cfgPath := filepath.Join(tmp, "uvs.toml")
-	if err := os.WriteFile(cfgPath, []byte(lab.Config("tun", "rr", 80, 80, tmp)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := &labRun{t: t, lab: lab, stderr: &syncBuffer{}, vip: lab.VIP, port: 80}
-	if r.nstat0, err = bench.Nstat(ctx, lab.Director); err != nil {
-		t.Fatal(err)
-	}
-	if r.dir, err = lab.StartDirector(context.Background(), bin, cfgPath, r.stderr); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		_ = r.dir.Stop()
 		if t.Failed() {
-			t.Logf("director stderr:\n%s", r.stderr.String())
 			for _, p := range procs {
 				t.Logf("realserver %s:\n%s", p.node.Name, p.out.String())
 			}
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := r.curl(ctx, "/"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("VIP %s:80 never answered; director stderr:\n%s", r.vip, r.stderr.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	startServers(t, lab, 80, bench.UDPPort)
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	writeFile(t, cfgPath, lab.Config("tun", "rr", 80, 80, tmp))
+	r := newRun(t, lab)
+	r.runDirector(cfgPath)
 	return r, procs
 }
 
