@@ -311,11 +311,37 @@ func checkEven(t *testing.T, what string, got map[string]int, n int) {
 	}
 }
 
+// capEff returns the effective capability mask of the director's processes.
+func capEff(t *testing.T, r *labRun) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "pids", r.lab.Director.NS).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var masks []string
+	for _, pid := range strings.Fields(string(out)) {
+		b, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+				masks = append(masks, strings.TrimSpace(v))
+			}
+		}
+	}
+	return masks
+}
+
 func TestIntegrationDR(t *testing.T) {
 	bench.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
+			// Started as root, the director keeps only CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
+			if m := capEff(t, r); len(m) != 1 || m[0] != "0000000000003000" {
+				t.Errorf("director capabilities %v, want [0000000000003000]", m)
+			}
 			checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
 			r.download(10_000_000)
 			checkEven(t, "UDP echo through DR", r.udpEcho(10), 10)

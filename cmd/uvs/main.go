@@ -162,6 +162,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
+	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW and CAP_NET_ADMIN at start")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -173,6 +174,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return 1
+	}
+	if !*keepCaps {
+		if err := forward.DropCapabilities(); err != nil {
+			log.Warn("running with all capabilities", "err", err)
+		}
 	}
 	cp, err := openControl(cfg, log)
 	if err != nil {
