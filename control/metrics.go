@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/uvs-project/uvs/forward"
@@ -148,8 +149,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // MetricsHandler returns the /metrics handler for d, on a registry of its own.
 func MetricsHandler(d metricsSource) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(NewCollector(d)); err != nil {
-		return nil, fmt.Errorf("control: register collector: %w", err)
+	// The standard runtime and process series (go_goroutines, process_resident_memory_bytes,
+	// process_open_fds, ...) beside uvs's own, so a soak or a dashboard can watch for leaks.
+	for _, c := range []prometheus.Collector{NewCollector(d), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("control: register collector: %w", err)
+		}
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), nil
 }
