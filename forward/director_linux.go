@@ -471,6 +471,11 @@ func realTargets(cfg *config.Config) [][4]byte {
 				out = append(out, a)
 			}
 		}
+		// A sorry server is resolved up front, so it can take over at once.
+		if a := s.SorryServer.Addr(); s.SorryServer.IsValid() && !seen[a.As4()] {
+			seen[a.As4()] = true
+			out = append(out, a.As4())
+		}
 	}
 	return out
 }
