@@ -445,4 +445,3 @@ scheduler = "rr"
 		t.Errorf("via vip rules left after exit: %v\n%s", err, out)
 	}
 }
-
