@@ -37,7 +37,7 @@ func runProbe(t *testing.T, c *config.Check, dst netip.AddrPort) error {
 	return p(ctx)
 }
 
-func addrOf(t *testing.T, a net.Addr) netip.AddrPort {
+func addrOf(t testing.TB, a net.Addr) netip.AddrPort {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
