@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/tls"
@@ -141,70 +142,81 @@ func probeUDP(ctx context.Context, dst netip.AddrPort, payload string, expect *r
 	return nil
 }
 
-// newHTTPProbe returns a probe that GETs c.Path from dst. Connections are never reused, as
-// keepalived's: each probe proves that the server still accepts new connections. https does
-// not verify the certificate unless tls_verify is set, as keepalived never does: a health
-// check asks whether the server answers, not whether it is who it says.
+// newHTTPProbe returns a probe that GETs c.Path from dst. Each probe is a new connection
+// ("Connection: close"), as keepalived's: it proves that the server still accepts
+// connections. The request is written and the response read on the probe's own goroutine
+// (no http.Transport: no connection pool, no reader and writer goroutines per probe). https
+// does not verify the certificate unless tls_verify is set, as keepalived never does: a
+// health check asks whether the server answers, not whether it is who it says.
 func newHTTPProbe(c *config.Check, d *net.Dialer, dst netip.AddrPort, expect *regexp.Regexp) probe {
 	scheme := "http"
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp4", dst.String())
-		},
-		DisableKeepAlives:  true,
-		DisableCompression: true, // the digest is of the body as sent
-		MaxIdleConns:       -1,
-		Proxy:              nil,
-	}
+	var tlsConf *tls.Config
 	if c.Type == config.CheckHTTPS {
 		scheme = "https"
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: !c.TLSVerify, ServerName: c.Host}
+		tlsConf = &tls.Config{InsecureSkipVerify: !c.TLSVerify, ServerName: c.Host}
 		if c.Host == "" {
-			tr.TLSClientConfig.ServerName = dst.Addr().String()
+			tlsConf.ServerName = dst.Addr().String()
 		}
 	}
-	client := &http.Client{
-		Transport: tr,
-		// A redirect is an answer: judge its status, as keepalived does.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	url := scheme + "://" + dst.String() + c.Path
-	want := c.ExpectStatus
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
+	// The request is built once; http.Request.Write escapes the path and refuses header
+	// values that would split the request, so nothing in the config can inject into it.
+	req, reqErr := http.NewRequest(http.MethodGet, scheme+"://"+dst.String()+c.Path, nil)
+	if reqErr == nil {
 		if c.Host != "" {
 			req.Host = c.Host
 		}
+		req.Close = true
 		req.Header.Set("User-Agent", "uvs-health")
-		resp, err := client.Do(req)
+	}
+	op := "GET " + c.Path
+	return func(ctx context.Context) error {
+		if reqErr != nil {
+			return fmt.Errorf("%s: %w", op, reqErr)
+		}
+		conn, err := d.DialContext(ctx, "tcp4", dst.String())
 		if err != nil {
-			var ue interface{ Unwrap() error }
-			if errors.As(err, &ue) && ue.Unwrap() != nil {
-				err = ue.Unwrap()
+			return shortErr(ctx, op, err)
+		}
+		defer conn.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		if tlsConf != nil {
+			tc := tls.Client(conn, tlsConf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return shortErr(ctx, op+": tls", err)
 			}
-			return shortErr(ctx, "GET "+c.Path, err)
+			conn = tc
+		}
+		bw := bufio.NewWriterSize(conn, 512)
+		if err := req.Write(bw); err != nil {
+			return shortErr(ctx, op, err)
+		}
+		if err := bw.Flush(); err != nil {
+			return shortErr(ctx, op, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4096), req)
+		if err != nil {
+			return shortErr(ctx, op, err)
 		}
 		defer resp.Body.Close()
-		if !statusOK(resp.StatusCode, want) {
-			return fmt.Errorf("GET %s: status %d", c.Path, resp.StatusCode)
+		if !statusOK(resp.StatusCode, c.ExpectStatus) {
+			return fmt.Errorf("%s: status %d", op, resp.StatusCode)
 		}
 		if expect == nil && c.Digest == "" {
 			return nil
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 		if err != nil {
-			return shortErr(ctx, "GET "+c.Path+" body", err)
+			return shortErr(ctx, op+" body", err)
 		}
 		if expect != nil && !expect.Match(body) {
-			return fmt.Errorf("GET %s: body does not match %q", c.Path, expect)
+			return fmt.Errorf("%s: body does not match %q", op, expect)
 		}
 		if c.Digest != "" {
 			sum := md5.Sum(body)
 			if got := hex.EncodeToString(sum[:]); got != c.Digest {
-				return fmt.Errorf("GET %s: digest %s, want %s", c.Path, got, c.Digest)
+				return fmt.Errorf("%s: digest %s, want %s", op, got, c.Digest)
 			}
 		}
 		return nil
