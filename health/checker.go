@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/uvs-project/uvs/config"
@@ -59,6 +60,8 @@ type Checker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	probes, failed atomic.Uint64 // probes run, and how many failed; for metrics
+
 	mu     sync.Mutex // guards checks, routes and closed
 	checks map[string]*check
 	routes *vipRoutes
@@ -96,15 +99,17 @@ type check struct {
 	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
+	probes *atomic.Uint64 // the Checker's counters
+	failed *atomic.Uint64
 
 	mu   sync.Mutex // guards subs; held while reporting so Apply cannot interleave
 	subs []*sub
 
 	// Owned by the run goroutine.
-	st       State
-	reason   string
-	upSince  time.Time // start of the current slow start; zero when none
-	everDown bool
+	st         State
+	reason     string    // the last probe failure
+	downReason string    // the failure that last took the real down; what subscribers see
+	upSince    time.Time // start of the current slow start; zero when none
 }
 
 // Apply makes the running checks those of conf: checks that stay keep their state, new ones
@@ -142,7 +147,7 @@ func (c *Checker) Apply(conf *config.Config) error {
 		ck := &check{
 			key: key, conf: w.conf, real: w.tgt.real, update: c.update, subs: w.subs,
 			log:  c.log.With(logReal, w.tgt.real.String(), logCheck, w.conf.Type.String()),
-			done: make(chan struct{}), st: State{Up: true},
+			done: make(chan struct{}), st: State{Up: true}, probes: &c.probes, failed: &c.failed,
 		}
 		ck.probe = newProbe(w.conf, w.tgt)
 		ctx, cancel := context.WithCancel(c.ctx)
@@ -253,6 +258,9 @@ func (c *Checker) Close() error {
 	return nil
 }
 
+// Probes returns how many probes have run, and how many of them failed.
+func (c *Checker) Probes() (total, failed uint64) { return c.probes.Load(), c.failed.Load() }
+
 // Checks returns how many distinct checks run.
 func (c *Checker) Checks() int {
 	c.mu.Lock()
@@ -321,6 +329,10 @@ func (ck *check) run(ctx context.Context, first time.Duration) {
 			if ctx.Err() != nil {
 				return
 			}
+			ck.probes.Add(1)
+			if err != nil {
+				ck.failed.Add(1)
+			}
 			ck.observe(err, time.Now())
 			// Runs keep their phase: the next run is one interval after this one began.
 			next = next.Add(ck.conf.Interval)
@@ -352,7 +364,7 @@ func (ck *check) observe(err error, now time.Time) {
 		ck.log.Info("real server up", "successes", ck.st.OK)
 		return
 	}
-	ck.everDown = true
+	ck.downReason = ck.reason
 	ck.upSince = time.Time{}
 	ck.log.Warn("real server down", logReason, ck.reason, "failures", ck.st.Fail)
 }
@@ -364,7 +376,9 @@ func (ck *check) report(now time.Time) bool {
 	defer ck.mu.Unlock()
 	ramping := false
 	for _, s := range ck.subs {
-		want := Status{Up: ck.st.Up, Reason: ck.reason}
+		// Failures that did not take the real down are not news: only the one that did
+		// is reported, so a probe failing now and then does not republish the snapshot.
+		want := Status{Up: ck.st.Up, Reason: ck.downReason}
 		switch {
 		case !ck.st.Up:
 			want.Remove = s.remove
@@ -373,9 +387,6 @@ func (ck *check) report(now time.Time) bool {
 				want.WeightPercent = p
 				ramping = true
 			}
-		}
-		if !ck.everDown {
-			want.Reason = "" // failures that never took it down are not news
 		}
 		if want != s.sent {
 			ck.update(s.ref, want)
