@@ -271,6 +271,9 @@ var problemCases = []struct {
 		`t.toml:10: service[0].check.via: unknown via "lo" (want real or vip)`,
 		`t.toml:11: service[0].check.tls_verify: applies only to https checks, not http`,
 	}},
+	{"check via vip on a nat real", svc + "[service.check]\ntype = \"tcp\"\nvia = \"vip\"\n[[service.real]]\naddress = \"10.0.0.2\"\nforward = \"nat\"\n", []string{
+		`t.toml:11: service[0].real[0].forward: "nat" with the service's via = "vip" check: it needs "dr" (give this real a check of its own)`,
+	}},
 	{"check via vip needs dr", svc + "forward = \"nat\"\n[service.check]\ntype = \"tcp\"\nvia = \"vip\"\n", []string{
 		`t.toml:9: service[0].check.via: "vip" needs forward = "dr", not "nat"`,
 	}},

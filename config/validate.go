@@ -275,6 +275,14 @@ func (v *validator) service(k string, s *Service) {
 	if s.Check != nil {
 		v.check(k+".check", at, s.Check)
 		v.checkVia(k+".check", at, s.Check, s.Forward)
+		if s.Check.Via == ViaVIP && s.Forward == DR {
+			// The service's check also runs on reals that override the method.
+			for i := range s.Reals {
+				if r := &s.Reals[i]; r.Check == nil && r.Forward != DR && enumValid(forwardNames, r.Forward) {
+					v.problem(indexKey(k+".real", i)+".forward", r.Line, "%q with the service's via = \"vip\" check: it needs \"dr\" (give this real a check of its own)", r.Forward)
+				}
+			}
+		}
 	}
 
 	type realKey struct {
