@@ -124,16 +124,34 @@ func (c *Checker) Apply(conf *config.Config) error {
 		return errors.New("health: checker closed")
 	}
 	want, marks := c.plan(conf)
-	// Stop checks that are gone, and move subscribers.
+	// What each real of each service was last told, and which of them keep a check. A
+	// subscriber that moves to another check (a reload changed the interval, say) keeps
+	// what it was told, and a new check starts from it, so a real that is down stays down
+	// across the reload instead of taking traffic until fall failures.
+	sentOf := map[Ref]Status{}
+	for _, ck := range c.checks {
+		ck.mu.Lock()
+		for _, s := range ck.subs {
+			sentOf[s.ref] = s.sent
+		}
+		ck.mu.Unlock()
+	}
+	keep := map[Ref]bool{}
+	for _, w := range want {
+		for _, s := range w.subs {
+			keep[s.ref] = true
+		}
+	}
 	for key, ck := range c.checks {
-		w, ok := want[key]
-		if !ok {
-			ck.stop()
-			ck.clear()
-			delete(c.checks, key)
+		if _, ok := want[key]; ok {
 			continue
 		}
-		ck.setSubs(w.subs)
+		ck.stop()
+		ck.clear(keep)
+		delete(c.checks, key)
+	}
+	for key, ck := range c.checks {
+		ck.setSubs(want[key].subs, sentOf, keep)
 	}
 	var fresh []string
 	for key := range want {
@@ -148,6 +166,14 @@ func (c *Checker) Apply(conf *config.Config) error {
 			key: key, conf: w.conf, real: w.tgt.real, update: c.update, subs: w.subs,
 			log:  c.log.With(logReal, w.tgt.real.String(), logCheck, w.conf.Type.String()),
 			done: make(chan struct{}), st: State{Up: true}, probes: &c.probes, failed: &c.failed,
+		}
+		for _, s := range w.subs {
+			if st, ok := sentOf[s.ref]; ok {
+				s.sent = st
+				if !st.Up {
+					ck.st.Up, ck.reason, ck.downReason = false, st.Reason, st.Reason
+				}
+			}
 		}
 		ck.probe = newProbe(w.conf, w.tgt)
 		ctx, cancel := context.WithCancel(c.ctx)
@@ -273,10 +299,11 @@ func (ck *check) stop() {
 	<-ck.done
 }
 
-// setSubs replaces the subscribers; ones that go are reported up (they no longer have this
-// check), ones that stay keep what was sent to them, and new ones get the current status at
-// the next run.
-func (ck *check) setSubs(subs []*sub) {
+// setSubs replaces the subscribers. Ones that stay keep what was sent to them, ones that
+// come from another check keep what it sent (sentOf), and the next run sends the current
+// status where it differs. Ones that go are reported up, unless another check takes them
+// (keep): nothing says they are down any more.
+func (ck *check) setSubs(subs []*sub, sentOf map[Ref]Status, keep map[Ref]bool) {
 	ck.mu.Lock()
 	defer ck.mu.Unlock()
 	old := map[Ref]*sub{}
@@ -287,22 +314,25 @@ func (ck *check) setSubs(subs []*sub) {
 		if o := old[s.ref]; o != nil {
 			s.sent = o.sent
 			delete(old, s.ref)
+		} else if st, ok := sentOf[s.ref]; ok {
+			s.sent = st
 		}
 	}
 	ck.subs = subs
 	for _, o := range old {
-		if o.sent != (Status{Up: true}) {
+		if !keep[o.ref] && o.sent != (Status{Up: true}) {
 			ck.update(o.ref, Status{Up: true})
 		}
 	}
 }
 
-// clear reports every subscriber up: the check is gone.
-func (ck *check) clear() {
+// clear reports the subscribers up, except those another check takes (keep): this check is
+// gone. Its goroutine has stopped.
+func (ck *check) clear(keep map[Ref]bool) {
 	ck.mu.Lock()
 	defer ck.mu.Unlock()
 	for _, s := range ck.subs {
-		if s.sent != (Status{Up: true}) {
+		if !keep[s.ref] && s.sent != (Status{Up: true}) {
 			ck.update(s.ref, Status{Up: true})
 		}
 	}

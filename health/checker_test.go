@@ -257,3 +257,33 @@ func TestCheckerApply(t *testing.T) {
 		t.Error("Apply after Close succeeded")
 	}
 }
+
+// TestCheckerReloadKeepsDown changes a down real's check on reload: the real must stay down
+// (no "up" in between), and the new check brings it up once the server is back.
+func TestCheckerReloadKeepsDown(t *testing.T) {
+	srv := newFlipServer(t)
+	c := newCheck(config.CheckTCP)
+	c.Interval, c.Timeout, c.Rise, c.Fall = 100*time.Millisecond, 90*time.Millisecond, 2, 1
+	rec := &recorder{}
+	hc := New(Config{Update: rec.update})
+	defer hc.Close()
+	cfg := twoServices(srv.addr, c, nil)
+	if err := hc.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := refOf(&cfg.Services[0])
+	srv.stop()
+	waitFor(t, 2*time.Second, "down", func() bool { s, ok := rec.last(a); return ok && !s.Up })
+	n := len(rec.all())
+	c2 := *c
+	c2.Interval = 150 * time.Millisecond
+	if err := hc.Apply(twoServices(srv.addr, &c2, nil)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	for _, u := range rec.all()[n:] {
+		t.Errorf("update after a reload that only changed the interval: %+v", u)
+	}
+	srv.start(srv.addr.String())
+	waitFor(t, 2*time.Second, "up with the new check", func() bool { s, _ := rec.last(a); return s.Up })
+}
