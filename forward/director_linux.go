@@ -54,11 +54,12 @@ type Director struct {
 	opts   Options
 	ifaces []Iface
 
-	mu    sync.Mutex // guards cfg, reg, gen and the publishing of snapshots
-	cfg   *config.Config
-	reg   *registry
-	gen   uint64
-	steer []bpf.RawInstruction
+	mu     sync.Mutex // guards cfg, reg, gen, closed and the publishing of snapshots
+	closed bool       // close ran: nothing may be published (health updates can come late)
+	cfg    *config.Config
+	reg    *registry
+	gen    uint64
+	steer  []bpf.RawInstruction
 
 	snap     atomic.Pointer[Snapshot]
 	workers  []*worker
@@ -288,6 +289,9 @@ func (d *Director) egressChanged() {
 func (d *Director) publish() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
 	d.gen++
 	s, err := d.reg.build(d.cfg, d.ifaces, d.egress, d.gen)
 	if err != nil {
@@ -436,6 +440,9 @@ func (d *Director) stopWorkers() {
 
 // close releases sockets and removes the shield. Safe to call more than once.
 func (d *Director) close() {
+	d.mu.Lock() // waits for a publish under way (a health update, say)
+	defer d.mu.Unlock()
+	d.closed = true
 	for _, w := range d.workers {
 		w.close()
 	}
