@@ -20,7 +20,6 @@ const (
 	logReal   = "real"
 	logCheck  = "check"
 	logReason = "reason"
-	logVIP    = "vip"
 	logErr    = "err"
 )
 
