@@ -209,8 +209,10 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	}
 	// Quorum and the sorry server. Below quorum the service is down: its reals are
 	// quiesced and the sorry server, if any, is the only real with a weight.
+	wasKnown, wasUp := st.quorumKnown, st.quorumUp
 	st.quorumUp = quorumState(st.quorumKnown, st.quorumUp, live, cs.Quorum, cs.Hysteresis)
 	st.quorumKnown = true
+	quorumChanged := wasKnown && wasUp != st.quorumUp || !wasKnown && !st.quorumUp
 	var sorry realKey
 	sorryActive := !st.quorumUp && cs.SorryServer.IsValid()
 	if !st.quorumUp {
@@ -291,6 +293,9 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		Loads: st.loads[:len(st.reals)],
 		Stats: st.stats,
 		Down:  !st.quorumUp,
+
+		liveWeight:    live,
+		quorumChanged: quorumChanged,
 	}
 	if cs.PersistenceTimeout > 0 {
 		svc.PersistMs = uint32(min(cs.PersistenceTimeout, 24*time.Hour*20) / time.Millisecond)

@@ -320,7 +320,29 @@ func (d *Director) publish() error {
 	}
 	d.snap.Store(s)
 	d.reg.commit(s)
+	d.logQuorum(s)
 	return nil
+}
+
+// logQuorum logs each service that went below its quorum or back above it in s.
+func (d *Director) logQuorum(s *Snapshot) {
+	for _, svc := range s.byID {
+		if svc == nil || !svc.quorumChanged {
+			continue
+		}
+		vip := netip.AddrPortFrom(netip.AddrFrom4(svc.VIP), svc.Port).String()
+		if !svc.Down {
+			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.liveWeight)
+			continue
+		}
+		sorry := "none"
+		for _, r := range svc.Reals {
+			if r != nil && r.Sorry {
+				sorry = netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()
+			}
+		}
+		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.liveWeight, "sorry_server", sorry)
+	}
 }
 
 // egress maps a real server's resolved egress onto an interface slot.

@@ -94,6 +94,9 @@ type Service struct {
 	// hysteresis): its reals are quiesced, and its sorry server, if any, takes new
 	// connections.
 	Down bool
+
+	liveWeight    int  // configured weight of the reals that are up, for the quorum log
+	quorumChanged bool // Down differs from the last build's (or is set on the first): logged at publish
 }
 
 // Real is one real server of a service in a snapshot.

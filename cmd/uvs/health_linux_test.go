@@ -390,6 +390,7 @@ sorry_server = "%s:80"
 	if got := h.spread(h.vip, 20); got["rs3"] != 20 {
 		t.Errorf("below quorum: %v, want the sorry server rs3 20", got)
 	}
+	h.waitLog(time.Second, "service below quorum", "sorry_server=198.18.1.13:80")
 	if err := h.srv.Start(h.lab.Reals[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -397,6 +398,10 @@ sorry_server = "%s:80"
 	time.Sleep(200 * time.Millisecond)
 	if got := h.spread(h.vip, 20); got["rs1"] != 20 {
 		t.Errorf("quorum back with rs1: %v, want rs1 20", got)
+	}
+	h.waitLog(time.Second, "service quorum regained", "live_weight=1")
+	if n := h.countLog("service below quorum"); n != 1 {
+		t.Errorf("%d below-quorum lines for one transition", n)
 	}
 	h.stopAndCheckClean()
 }
