@@ -127,7 +127,7 @@ func refOf(s *config.Service) Ref {
 func TestCheckerSharedDownUp(t *testing.T) {
 	srv := newFlipServer(t)
 	c := newCheck(config.CheckTCP)
-	c.Interval, c.Timeout, c.Rise, c.Fall = 50*time.Millisecond, 40*time.Millisecond, 2, 2
+	c.Interval, c.Timeout, c.Rise, c.Fall = 100*time.Millisecond, 90*time.Millisecond, 2, 2
 	cfg := twoServices(srv.addr, c, func(s *config.Service) { s.OnFailure = config.FailRemove })
 	rec := &recorder{}
 	hc := New(Config{Update: rec.update})
@@ -138,7 +138,7 @@ func TestCheckerSharedDownUp(t *testing.T) {
 	if n := hc.Checks(); n != 1 {
 		t.Fatalf("%d checks for one real shared by two services, want 1", n)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	if u := rec.all(); len(u) != 0 {
 		t.Fatalf("updates while healthy: %v", u)
 	}
@@ -204,9 +204,16 @@ func TestCheckerSlowStart(t *testing.T) {
 			}
 		}
 	}
-	// 1% at once, then one step a second (33%, 66%), then full weight (0 = 100%).
-	if fmt.Sprint(steps) != "[1 33 66 0]" {
+	// 1% at once, then one step a second (33%, 66%), then full weight (0 = 100%). A loaded
+	// machine may wake the check late and skip a step, never repeat or reverse one.
+	ok := len(steps) >= 3 && steps[0] == 1 && steps[len(steps)-1] == 0
+	for i := 1; ok && i < len(steps)-1; i++ {
+		ok = steps[i] > steps[i-1]
+	}
+	if !ok {
 		t.Errorf("slow start steps %v, want [1 33 66 0]", steps)
+	} else if fmt.Sprint(steps) != "[1 33 66 0]" {
+		t.Logf("slow start steps %v (a step skipped under load)", steps)
 	}
 	// The service without slow start went straight to full weight.
 	if s, _ := rec.last(refOf(&cfg.Services[0])); !s.Up || s.WeightPercent != 0 {
