@@ -74,6 +74,21 @@ func ConfigTOML(cfg *config.Config) string {
 		if s.ExpireQuiescentTemplate {
 			b.WriteString("expire_quiescent_template = true\n")
 		}
+		if s.OnFailure != 0 && s.OnFailure != config.FailQuiesce {
+			fmt.Fprintf(&b, "on_failure = %s\n", config.Quote(s.OnFailure.String()))
+		}
+		if s.SlowStart > 0 {
+			fmt.Fprintf(&b, "slow_start = %s\n", tomlDuration(s.SlowStart))
+		}
+		if s.SorryServer.IsValid() {
+			fmt.Fprintf(&b, "sorry_server = %s\n", config.Quote(s.SorryServer.String()))
+		}
+		if s.Quorum != 0 && s.Quorum != config.DefaultQuorum {
+			fmt.Fprintf(&b, "quorum = %d\n", s.Quorum)
+		}
+		if s.Hysteresis != 0 {
+			fmt.Fprintf(&b, "hysteresis = %d\n", s.Hysteresis)
+		}
 		if s.Check != nil {
 			b.WriteString("\n  [service.check]\n")
 			writeCheck(&b, s.Check, "  ")
@@ -129,6 +144,18 @@ func writeCheck(b *strings.Builder, c *config.Check, in string) {
 	}
 	if (web || stream) && c.Expect != "" {
 		fmt.Fprintf(b, "%sexpect = %s\n", in, config.Quote(c.Expect))
+	}
+	if web && c.Digest != "" {
+		fmt.Fprintf(b, "%sdigest = %s\n", in, config.Quote(c.Digest))
+	}
+	if c.Type == config.CheckHTTPS && c.TLSVerify {
+		fmt.Fprintf(b, "%stls_verify = true\n", in)
+	}
+	if c.Warmup > 0 {
+		fmt.Fprintf(b, "%swarmup = %s\n", in, tomlDuration(c.Warmup))
+	}
+	if c.Via == config.ViaVIP {
+		fmt.Fprintf(b, "%svia = %s\n", in, config.Quote(c.Via.String()))
 	}
 }
 

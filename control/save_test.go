@@ -19,10 +19,11 @@ func TestConfigTOMLKnowsEveryField(t *testing.T) {
 		reflect.TypeOf(config.Timeouts{}):  {"TCP", "TCPFin", "UDP"},
 		reflect.TypeOf(config.Service{}): {"Name", "VIP", "Protocol", "Port", "Ports", "Scheduler", "SchedulerFlags",
 			"MHTableSize", "PersistenceTimeout", "PersistenceBits", "Forward", "OnePacket", "MSSClamp", "TunnelSource",
-			"DeadReal", "ExpireQuiescentTemplate", "Check", "Reals", "Line"},
+			"DeadReal", "ExpireQuiescentTemplate", "OnFailure", "SlowStart", "SorryServer", "Quorum", "Hysteresis",
+			"Check", "Reals", "Line"},
 		reflect.TypeOf(config.Real{}): {"Address", "Port", "Weight", "Forward", "UpperThreshold", "LowerThreshold", "Check", "Line"},
 		reflect.TypeOf(config.Check{}): {"Type", "Interval", "Timeout", "Rise", "Fall", "Path", "Host", "ExpectStatus",
-			"Port", "Command", "Payload", "Expect"},
+			"Port", "Command", "Payload", "Expect", "Digest", "TLSVerify", "Warmup", "Via"},
 	}
 	for typ, names := range known {
 		for i := 0; i < typ.NumField(); i++ {

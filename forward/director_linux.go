@@ -55,11 +55,12 @@ type Director struct {
 	opts   Options
 	ifaces []Iface
 
-	mu    sync.Mutex // guards cfg, reg, gen and the publishing of snapshots
-	cfg   *config.Config
-	reg   *registry
-	gen   uint64
-	steer []bpf.RawInstruction
+	mu     sync.Mutex // guards cfg, reg, gen, closed and the publishing of snapshots
+	closed bool       // close ran: nothing may be published (health updates can come late)
+	cfg    *config.Config
+	reg    *registry
+	gen    uint64
+	steer  []bpf.RawInstruction
 
 	snap     atomic.Pointer[Snapshot]
 	workers  []*worker
@@ -291,6 +292,9 @@ func (d *Director) egressChanged() {
 func (d *Director) publish() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
 	d.gen++
 	s, err := d.reg.build(d.cfg, d.ifaces, d.egress, d.gen)
 	if err != nil {
@@ -319,7 +323,29 @@ func (d *Director) publish() error {
 	}
 	d.snap.Store(s)
 	d.reg.commit(s)
+	d.logQuorum(s)
 	return nil
+}
+
+// logQuorum logs each service that went below its quorum or back above it in s.
+func (d *Director) logQuorum(s *Snapshot) {
+	for _, svc := range s.byID {
+		if svc == nil || !svc.quorumChanged {
+			continue
+		}
+		vip := netip.AddrPortFrom(netip.AddrFrom4(svc.VIP), svc.Port).String()
+		if !svc.Down {
+			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.liveWeight)
+			continue
+		}
+		sorry := "none"
+		for _, r := range svc.Reals {
+			if r != nil && r.Sorry {
+				sorry = netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()
+			}
+		}
+		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.liveWeight, "sorry_server", sorry)
+	}
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
@@ -439,6 +465,9 @@ func (d *Director) stopWorkers() {
 
 // close releases sockets and removes the shield. Safe to call more than once.
 func (d *Director) close() {
+	d.mu.Lock() // waits for a publish under way (a health update, say)
+	defer d.mu.Unlock()
+	d.closed = true
 	for _, w := range d.workers {
 		w.close()
 	}
@@ -473,6 +502,11 @@ func realTargets(cfg *config.Config) [][4]byte {
 				seen[a] = true
 				out = append(out, a)
 			}
+		}
+		// A sorry server is resolved up front, so it can take over at once.
+		if a := s.SorryServer.Addr(); s.SorryServer.IsValid() && !seen[a.As4()] {
+			seen[a.As4()] = true
+			out = append(out, a.As4())
 		}
 	}
 	return out

@@ -89,6 +89,14 @@ type Service struct {
 	MSSClamp uint16 // clamp the MSS option of SYNs to this (mss_clamp); 0 = off
 
 	Stats []Counters // one per worker
+
+	// Down is set while the service is below its quorum (keepalived's quorum and
+	// hysteresis): its reals are quiesced, and its sorry server, if any, takes new
+	// connections.
+	Down bool
+
+	liveWeight    int  // configured weight of the reals that are up, for the quorum log
+	quorumChanged bool // Down differs from the last build's (or is set on the first): logged at publish
 }
 
 // Real is one real server of a service in a snapshot.
@@ -103,6 +111,7 @@ type Real struct {
 	ConfigWeight int32  // as configured
 	Healthy      bool   // the health checker's view (true without a check)
 	Reason       string // the last health failure
+	Sorry        bool   // the service's sorry server, active because the service is Down
 
 	// Egress, resolved by the control side from routes and neighbours.
 	TxIf   int // interface slot; -1 when unresolved

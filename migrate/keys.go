@@ -15,12 +15,12 @@ package migrate
 //	[service.check] digest = "hex"         keepalived HTTP_GET/SSL_GET digest: MD5 of the body, lowercase
 //	[service.check] warmup = "Ns"          keepalived checker warmup
 var targetKeys = map[string]bool{
-	"sorry_server": false,
-	"quorum":       false,
-	"hysteresis":   false,
-	"on_failure":   false,
-	"digest":       false,
-	"warmup":       false,
+	"sorry_server": true,
+	"quorum":       true,
+	"hysteresis":   true,
+	"on_failure":   true,
+	"digest":       true,
+	"warmup":       true,
 }
 
 // schedulers are the IPVS schedulers uvs has (config's list).

@@ -19,6 +19,7 @@ import (
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/control"
 	"github.com/uvs-project/uvs/forward"
+	"github.com/uvs-project/uvs/health"
 )
 
 const usage = `usage: uvs <command> [flags]
@@ -191,9 +192,24 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
+	hc := health.New(health.Config{Logger: log.With("component", "health"), Update: func(r health.Ref, st health.Status) {
+		ref := forward.RealRef{VIP: r.VIP, Protocol: r.Protocol, Port: r.Port, Addr: r.Addr, RPort: r.RPort}
+		h := forward.Health{Up: st.Up, Remove: st.Remove, WeightPercent: st.WeightPercent, Reason: st.Reason}
+		if err := d.SetHealth(ref, h); err != nil {
+			log.Error("apply health", "real", r.Addr.String(), "err", err)
+		}
+	}})
+	if err := hc.Apply(cfg); err != nil {
+		log.Error("health checks", "err", err)
+	}
+	defer func() {
+		if err := hc.Close(); err != nil {
+			log.Error("stop health checks", "err", err)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	op := control.NewOperator(d, *path, log)
+	op := control.NewOperator(withHealth{d, hc}, *path, log)
 	cctx, cancel := context.WithCancel(ctx)
 	cp.start(cctx, op, d)
 	defer func() {
@@ -259,3 +275,18 @@ func cmdVersion(stdout io.Writer) int {
 
 // version is set at release time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// withHealth hands every config the director applies (SIGHUP and control-socket reloads,
+// runtime edits) to the health checker too.
+type withHealth struct {
+	*forward.Director
+	hc *health.Checker
+}
+
+// Reload applies cfg to the director, then to the health checker.
+func (w withHealth) Reload(cfg *config.Config) error {
+	if err := w.Director.Reload(cfg); err != nil {
+		return err
+	}
+	return w.hc.Apply(cfg)
+}
