@@ -22,11 +22,19 @@ func TestIntegrationSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// UVS_SOAK_DURATION runs a longer soak by hand (e.g. "30m"; give go test a -timeout).
+	dur := 60 * time.Second
+	if s := os.Getenv("UVS_SOAK_DURATION"); s != "" {
+		if dur, err = time.ParseDuration(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur+2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
 	rep, err := bench.RunSoak(ctx, bin, bench.SoakConfig{
-		Duration: 60 * time.Second,
+		Duration: dur,
+		Sample:   max(5*time.Second, dur/30),
 		Prefix:   fmt.Sprintf("uvsk%d-", os.Getpid()%100000),
 		Out:      &out,
 	})
