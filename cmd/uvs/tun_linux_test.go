@@ -435,3 +435,42 @@ func TestRealserverRefusesBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationTUNRouteChange removes the director's route to the TUN real servers'
+// network and puts it back: without it the director counts what it cannot send and stays up;
+// with it, forwarding resumes without a restart.
+func TestIntegrationTUNRouteChange(t *testing.T) {
+	bench.RequireRoot(t)
+	r, _ := startTUNLab(t, false)
+	checkEven(t, "before", r.distribution(10), 10)
+	ns := r.lab.Director.NS
+	via := r.lab.Router.Addr.String()
+	ipCmd(t, "-n", ns, "route", "del", "198.18.5.0/24")
+	time.Sleep(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+	if _, err := r.curl(cctx, "/"); err == nil {
+		t.Error("a request got through with no route to the real servers")
+	}
+	ccancel()
+	ipCmd(t, "-n", ns, "route", "add", "198.18.5.0/24", "via", via)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := r.curl(ctx, "/"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no forwarding after the route came back:\n%s", r.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := r.distribution(10)
+	if got["rs1"] == 0 || got["rs2"] == 0 {
+		t.Errorf("after the route change: %v", got)
+	}
+	r.stopAndCheckClean()
+	if c := r.stoppedCounters(); c["drop_egress_unresolved"] == 0 {
+		t.Errorf("nothing counted as unresolved while the route was gone: %v", c)
+	}
+}
