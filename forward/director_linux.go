@@ -133,13 +133,14 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	d.paceGC()
 	for slot, ifc := range d.ifaces {
 		var group uint16
+		ignoreOut := true
 		for _, w := range d.workers {
 			r, err := openRX(ifc.Index, slot, ring)
 			if err != nil {
 				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
 			}
 			w.rings = append(w.rings, r)
-			if group, err = r.joinFanout(group); err != nil {
+			if group, ignoreOut, err = r.joinFanout(group, ignoreOut); err != nil {
 				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
 			}
 			q, err := openTX(ifc.Index, cfg.Director.TXMode == config.TXRing)

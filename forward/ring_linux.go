@@ -152,23 +152,35 @@ func (r *rxRing) stats() (packets, drops, freezes uint32, err error) {
 // joinFanout adds the socket to fanout group id (PACKET_FANOUT_CBPF). id 0 asks the kernel for
 // a fresh unique id (PACKET_FANOUT_FLAG_UNIQUEID), which is returned for the other members.
 // PACKET_FANOUT_FLAG_DEFRAG has the kernel reassemble IPv4 fragments before steering (see
-// frag.go for the policy).
-func (r *rxRing) joinFanout(id uint16) (uint16, error) {
-	arg := int(id) | (unix.PACKET_FANOUT_CBPF|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
+// frag.go for the policy). PACKET_FANOUT_FLAG_IGNORE_OUTGOING keeps frames this host
+// transmits out of the group: a fanout group's hook does not honour the sockets'
+// PACKET_IGNORE_OUTGOING, and without the flag every frame a worker sends is copied back into
+// a ring (dev_queue_xmit_nit) only to be skipped. Kernels before 4.20 lack the flag; then
+// the group is joined without it (ignoreOut false) and workers skip those frames by type.
+func (r *rxRing) joinFanout(id uint16, ignoreOut bool) (uint16, bool, error) {
+	flags := unix.PACKET_FANOUT_CBPF | unix.PACKET_FANOUT_FLAG_DEFRAG
+	if ignoreOut {
+		flags |= unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+	}
+	arg := int(id) | flags<<16
 	if id == 0 {
 		arg |= unix.PACKET_FANOUT_FLAG_UNIQUEID << 16
 	}
-	if err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg); err != nil {
-		return 0, fmt.Errorf("forward: setsockopt PACKET_FANOUT: %w", err)
+	err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, arg)
+	if err == unix.EINVAL && ignoreOut && id == 0 {
+		return r.joinFanout(id, false)
+	}
+	if err != nil {
+		return 0, ignoreOut, fmt.Errorf("forward: setsockopt PACKET_FANOUT: %w", err)
 	}
 	if id != 0 {
-		return id, nil
+		return id, ignoreOut, nil
 	}
 	v, err := unix.GetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
 	if err != nil {
-		return 0, fmt.Errorf("forward: getsockopt PACKET_FANOUT: %w", err)
+		return 0, ignoreOut, fmt.Errorf("forward: getsockopt PACKET_FANOUT: %w", err)
 	}
-	return uint16(v & 0xffff), nil
+	return uint16(v & 0xffff), ignoreOut, nil
 }
 
 // setFanoutProgram installs the steering program for the whole fanout group
