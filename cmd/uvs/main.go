@@ -26,6 +26,8 @@ commands:
   run --config FILE      run the director in the foreground (SIGHUP reloads FILE)
   check --config FILE    validate FILE
   demo                   build a namespace lab, send traffic through DR and NAT services, clean up
+  lab up|down|status|exec --config FILE   the namespace lab that FILE's services describe
+  bench --config FILE [--out DIR]         benchmark FILE's lab against kernel baselines
   version                print version information
 `
 
@@ -45,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "lab":
+		return cmdLab(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
