@@ -196,7 +196,12 @@ func prepareDR(ctx context.Context, n *Node, vips []netip.Addr) error {
 // session of its own, with output appended to LogDir/<node>-<role>.log. It
 // outlives this process; Down ends it.
 func (s *LabState) startProc(n *Node, role, name string, args ...string) (StateProc, error) {
-	logPath := filepath.Join(s.LogDir, n.Name+"-"+role+".log")
+	return s.startLogged(n, role, n.Name+"-"+role, name, args...)
+}
+
+// startLogged is startProc with the log file LogDir/<logName>.log.
+func (s *LabState) startLogged(n *Node, role, logName, name string, args ...string) (StateProc, error) {
+	logPath := filepath.Join(s.LogDir, logName+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return StateProc{}, fmt.Errorf("bench: start %s on %s: %w", role, n.Name, err)

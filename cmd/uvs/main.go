@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/uvs-project/uvs/bench"
@@ -137,8 +138,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 	path := configFlag(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return 1
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "uvs: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	log, err := newLogger(*logFormat, *logLevel, stderr)
 	if err != nil {
@@ -224,3 +234,17 @@ func cmdVersion(stdout io.Writer) int {
 
 // version is set at release time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// startCPUProfile starts a pprof CPU profile into path; the returned func
+// stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
