@@ -219,3 +219,6 @@ func perRealString(m map[string]uint64) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Find returns the first row of candidate and test, or nil.
+func (r *Results) Find(candidate, test string) *Row { return r.find(candidate, test, 0) }
