@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -46,7 +45,11 @@ func HasCommand(uvs, name string) bool {
 // processes that outlive the caller, records the lab in StateDir and waits
 // until every VIP answers through the director. Progress goes to out. On any
 // error, or when ctx ends first, it removes everything it built.
-func LabUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.Writer) (_ *LabState, err error) {
+func LabUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.Writer) (*LabState, error) {
+	return labUp(ctx, cfg, cfgPath, uvs, out, UpReadyTimeout)
+}
+
+func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.Writer, readyTimeout time.Duration) (_ *LabState, err error) {
 	lay, err := LayoutConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -151,7 +154,7 @@ func LabUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 		return nil, err
 	}
 	fmt.Fprintf(out, "lab %s: director and %d real servers started; waiting for the VIPs\n", st.Prefix, len(lay.Reals))
-	if err := st.WaitReady(ctx, cfg, UpReadyTimeout); err != nil {
+	if err := st.WaitReady(ctx, cfg, readyTimeout); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -445,11 +448,6 @@ func (s *LabState) Exec(ctx context.Context, node string, argv []string, stdin i
 	return 0, nil
 }
 
-// NetDev holds the counters of one interface from /proc/net/dev.
-type NetDev struct {
-	RxBytes, RxPackets, RxDropped, TxBytes, TxPackets, TxDropped uint64
-}
-
 // readNetDev reads /proc/thread-self/net/dev from a thread inside n's
 // namespace: /proc/net follows the reading thread's namespace, /sys does not.
 func readNetDev(n *Node) (map[string]NetDev, error) {
@@ -463,32 +461,6 @@ func readNetDev(n *Node) (map[string]NetDev, error) {
 		return nil, fmt.Errorf("bench: counters of %s: %w", n.Name, err)
 	}
 	return parseNetDev(b)
-}
-
-// parseNetDev parses /proc/net/dev: two header lines, then
-// "name: rx bytes packets errs drop fifo frame compressed multicast tx bytes packets errs drop ...".
-func parseNetDev(b []byte) (map[string]NetDev, error) {
-	m := map[string]NetDev{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 16 {
-			continue
-		}
-		var v [16]uint64
-		for i := range v {
-			v[i], _ = strconv.ParseUint(f[i], 10, 64)
-		}
-		m[strings.TrimSpace(name)] = NetDev{RxBytes: v[0], RxPackets: v[1], RxDropped: v[3], TxBytes: v[8], TxPackets: v[9], TxDropped: v[11]}
-	}
-	if len(m) == 0 {
-		return nil, errors.New("bench: /proc/net/dev: no interfaces")
-	}
-	return m, sc.Err()
 }
 
 // Serve runs the test servers of a lab real server in the calling process's

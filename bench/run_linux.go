@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -470,64 +469,6 @@ func (r *runner) stop(c *candidate) error {
 		errs = append(errs, writeSysctls(r.director.NS, map[string]string{"ipv4/ip_forward": "0"}))
 		return errors.Join(errs...)
 	}
-}
-
-// withDirectorKeys returns the TOML text with workers and tx_mode of
-// [director] replaced.
-func withDirectorKeys(text string, workers int, txMode string) (string, error) {
-	var out []string
-	in, found := false, false
-	for _, line := range strings.Split(text, "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "[") {
-			in = t == "[director]"
-			out = append(out, line)
-			if in {
-				found = true
-				out = append(out, fmt.Sprintf("workers = %d", workers), fmt.Sprintf("tx_mode = %q", txMode))
-			}
-			continue
-		}
-		if in {
-			k, _, _ := strings.Cut(t, "=")
-			if k = strings.TrimSpace(k); k == "workers" || k == "tx_mode" {
-				continue
-			}
-		}
-		out = append(out, line)
-	}
-	if !found {
-		return "", errors.New("bench: the config has no [director] table header to set workers and tx_mode under")
-	}
-	return strings.Join(out, "\n"), nil
-}
-
-// stoppedCounters parses the director's "stopped" log line (key=value).
-func stoppedCounters(logPath string) map[string]string {
-	f, err := os.Open(logPath)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var last string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "msg=stopped") {
-			last = sc.Text()
-		}
-	}
-	if last == "" {
-		return nil
-	}
-	m := map[string]string{}
-	for _, f := range strings.Fields(last) {
-		k, v, ok := strings.Cut(f, "=")
-		if ok && k != "time" && k != "level" && k != "msg" {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // sample is one measured generator run.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -347,4 +348,36 @@ scheduler = "rr"
 	if _, err := os.Stat(filepath.Join(bench.StateDir, prefix+".json")); err == nil {
 		t.Error("bench left its lab up")
 	}
+}
+
+// TestIntegrationDemo runs `uvs demo` to the end: every service answers,
+// split by round robin, and nothing is left behind.
+func TestIntegrationDemo(t *testing.T) {
+	bench.RequireRoot(t)
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "demo")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("uvs demo: %v\n%s", err, out.String())
+	}
+	t.Logf("demo output:\n%s", out.String())
+	res := []string{
+		`(?m)^DR   198\.18\.1\.100:80 +rr  rs1: (9|10|11)  rs2: (9|10|11)$`,
+		`(?m)^DR   198\.18\.1\.100:9000/udp +rr  rs1: [1-4]  rs2: [1-4]$`,
+		`(?m)^NAT  198\.18\.1\.101:80 +rr  rs3: (9|10|11)  rs4: (9|10|11)$`,
+		`(?m)^NAT  198\.18\.1\.101:9000/udp +rr  rs3: [1-4]  rs4: [1-4]$`,
+	}
+	if bench.HasCommand(bin, "realserver") {
+		res = append(res, `(?m)^TUN  198\.18\.1\.102:80 +rr  rs5: (9|10|11)  rs6: (9|10|11)$`)
+	}
+	for _, re := range res {
+		if !regexp.MustCompile(re).MatchString(out.String()) {
+			t.Errorf("output does not match %s", re)
+		}
+	}
+	assertNoNamespaces(t, fmt.Sprintf("uvsdemo%d-", cmd.Process.Pid))
 }
