@@ -264,6 +264,23 @@ func (r *runner) prepare(ctx context.Context) error {
 			return fmt.Errorf("bench: sink rules (needs nft): %w", err)
 		}
 	}
+	// Static bridge entries for every lab MAC: sinks never transmit, so
+	// their learned entries would age out and the bridge would flood the
+	// director's output to every port, counted at every sink.
+	var fdb []string
+	for _, sn := range r.st.Nodes {
+		n, _ := r.st.Node(sn.Name)
+		for k, i := range n.Ifaces {
+			mac, err := ifaceMAC(n, i.Name)
+			if err != nil {
+				return err
+			}
+			fdb = append(fdb, "fdb replace "+mac.String()+" dev "+fmt.Sprintf("%s-e%d", n.Name, k)+" master static")
+		}
+	}
+	if _, err := run(ctx, strings.Join(fdb, "\n")+"\n", "bridge", "-n", r.st.SwitchNS, "-batch", "-"); err != nil {
+		return err
+	}
 	// Receive steering (veth runs the receiver's softirq on the sender's
 	// CPU): the director's receive work goes to its CPU, everything after
 	// the director's transmit to the generator's.
