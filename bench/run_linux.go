@@ -83,6 +83,13 @@ func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
 	}}
 	r.res.Meta.Start = start.UTC().Format(time.RFC3339)
 	r.res.Meta.Config = o.ConfigPath
+	if r.res.Meta.Commit == "unknown" {
+		// A binary built without VCS stamping: ask the repository the
+		// config lives in.
+		if out, err := exec.Command("git", "-C", filepath.Dir(o.ConfigPath), "rev-parse", "HEAD").Output(); err == nil {
+			r.res.Meta.Commit = strings.TrimSpace(string(out)) + " (of " + filepath.Dir(o.ConfigPath) + ")"
+		}
+	}
 	r.res.Meta.DirectorCPU, r.res.Meta.GenCPU = r.dirCPU, r.genCPU
 	for i := range o.Config.Services {
 		s := &o.Config.Services[i]
