@@ -418,6 +418,21 @@ func (s *LabState) Status(ctx context.Context, w io.Writer) error {
 				i.Name, c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes, c.RxDropped)
 		}
 	}
+	// The director's own counters, through its control socket, once the
+	// uvs binary has `uvs list`.
+	cfg, err := config.Load(s.Config)
+	if err != nil || !HasCommand(s.UVS, "list") {
+		fmt.Fprintln(w, "\ndirector counters: not available (no `uvs list` in this binary)")
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(lctx, s.UVS, "list", "-n", "--stats", "--socket", cfg.Director.ControlSocket).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(w, "\ndirector counters: not reachable at %s: %s\n", cfg.Director.ControlSocket, strings.TrimSpace(string(out)))
+		return nil
+	}
+	fmt.Fprintf(w, "\ndirector counters (uvs list --stats):\n%s", out)
 	return nil
 }
 
