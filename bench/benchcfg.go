@@ -98,3 +98,37 @@ func parseNetDev(b []byte) (map[string]NetDev, error) {
 	}
 	return m, sc.Err()
 }
+
+// leastDisturbed merges the rows of several rounds: for each candidate,
+// test and size it keeps the round that other work on the machine disturbed
+// least, which is the one with the lowest director ns per packet (packet
+// tests), the most connections per second, or the lowest p50 (latency).
+func leastDisturbed(rounds [][]Row) []Row {
+	if len(rounds) == 0 {
+		return nil
+	}
+	out := append([]Row(nil), rounds[0]...)
+	for _, rows := range rounds[1:] {
+		for _, x := range rows {
+			for i := range out {
+				o := &out[i]
+				if o.Candidate != x.Candidate || o.Test != x.Test || o.Size != x.Size {
+					continue
+				}
+				better := false
+				switch {
+				case x.Test == "connect":
+					better = x.ConnsPerSec > o.ConnsPerSec
+				case x.Test == "latency":
+					better = x.Probes > 0 && (o.Probes == 0 || x.P50us < o.P50us)
+				default:
+					better = x.NsPerPkt > 0 && (o.NsPerPkt == 0 || x.NsPerPkt < o.NsPerPkt)
+				}
+				if better {
+					*o = x
+				}
+			}
+		}
+	}
+	return out
+}

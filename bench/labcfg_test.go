@@ -199,3 +199,14 @@ func TestResultsSVGAndTable(t *testing.T) {
 		}
 	}
 }
+
+func TestLeastDisturbed(t *testing.T) {
+	r1 := []Row{{Candidate: "a", Test: "udp", Size: 64, NsPerPkt: 900}, {Candidate: "a", Test: "connect", ConnsPerSec: 10},
+		{Candidate: "a", Test: "latency", Probes: 5, P50us: 40}}
+	r2 := []Row{{Candidate: "a", Test: "udp", Size: 64, NsPerPkt: 700}, {Candidate: "a", Test: "connect", ConnsPerSec: 5},
+		{Candidate: "a", Test: "latency", Probes: 5, P50us: 30}}
+	got := leastDisturbed([][]Row{r1, r2})
+	if got[0].NsPerPkt != 700 || got[1].ConnsPerSec != 10 || got[2].P50us != 30 {
+		t.Errorf("merged = %+v", got)
+	}
+}

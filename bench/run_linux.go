@@ -146,15 +146,32 @@ func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
 	defer r.unprepare()
 
 	cands := r.candidates()
-	r.steps = len(cands) * r.stepsPerCandidate()
-	for _, c := range cands {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	r.steps = b.Rounds * len(cands) * r.stepsPerCandidate()
+	var rounds [][]Row
+	for round := range b.Rounds {
+		r.res.Rows = nil
+		for _, c := range cands {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := r.runCandidate(ctx, c); err != nil {
+				return nil, fmt.Errorf("bench: %s: %w", c.Name, err)
+			}
+			if round == 0 {
+				r.res.Candidates = append(r.res.Candidates, c.CandidateInfo)
+			} else {
+				for i := range r.res.Candidates {
+					if r.res.Candidates[i].Name == c.Name {
+						r.res.Candidates[i].Stopped = c.Stopped
+					}
+				}
+			}
 		}
-		if err := r.runCandidate(ctx, c); err != nil {
-			return nil, fmt.Errorf("bench: %s: %w", c.Name, err)
-		}
-		r.res.Candidates = append(r.res.Candidates, c.CandidateInfo)
+		rounds = append(rounds, r.res.Rows)
+	}
+	r.res.Rows = leastDisturbed(rounds)
+	if b.Rounds > 1 {
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("each row is the least disturbed of %d rounds (lowest director ns/pkt, most conn/s, lowest p50)", b.Rounds))
 	}
 	r.progress("done")
 	if r.o.Progress != nil {

@@ -28,6 +28,7 @@ const (
 	MaxPacketSize   = 9018                   // MaxPacketSize is a jumbo frame.
 	MaxBenchSeconds = 600                    // MaxBenchSeconds bounds bench.duration.
 	MaxConnParallel = 4096                   // MaxConnParallel bounds bench.connect_parallel.
+	MaxBenchRounds  = 20                     // MaxBenchRounds bounds bench.rounds.
 	maxRateSteps    = 32                     // bound on bench.rate_steps entries
 	percent         = 100                    // rate steps are percent of the peak
 	minBenchStep    = 100 * time.Millisecond // shorter steps are dominated by start-up
@@ -59,6 +60,7 @@ type Bench struct {
 	Workers         []int         // Key workers: director worker counts to measure.
 	TXModes         []TXMode      // Key tx_modes: director TX paths to measure.
 	Tests           []string      // Key tests: which measurements to run.
+	Rounds          int           // Key rounds: times every candidate is measured, alternately; the least disturbed round is kept.
 	GeneratorCPU    int           // Key generator_cpu: CPU the generator is pinned to; -1 = not pinned.
 	DirectorCPU     int           // Key director_cpu: CPU a one-worker director (and its receive softirq) is pinned to; -1 = not pinned.
 	Present         bool          // The file has a [bench] table.
@@ -97,6 +99,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 		Workers:         []int{1, 2},
 		TXModes:         []TXMode{TXRing, TXMMsg},
 		Tests:           slices.Clone(BenchTests),
+		Rounds:          1,
 		GeneratorCPU:    0,
 		DirectorCPU:     1,
 		Present:         present,
@@ -125,6 +128,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 		}
 	}
 	t.strings("tests", &b.Tests)
+	t.int("rounds", &b.Rounds)
 	t.int("generator_cpu", &b.GeneratorCPU)
 	t.int("director_cpu", &b.DirectorCPU)
 	t.done()
@@ -259,6 +263,9 @@ func (v *validator) bench(b *Bench) {
 		if !slices.Contains(BenchTests, t) {
 			v.problem(indexKey("bench.tests", i), 0, "unknown test %q (want %s)", t, oneOf(BenchTests))
 		}
+	}
+	if b.Rounds < 1 || b.Rounds > MaxBenchRounds {
+		v.problem("bench.rounds", 0, "%d is out of range 1..%d", b.Rounds, MaxBenchRounds)
 	}
 	for _, c := range []struct {
 		key string
