@@ -231,7 +231,9 @@ func (s *LabState) startDirector(n *Node, uvs, cfgPath string, extra ...string) 
 	return s.startProc(n, "director", uvs, append([]string{"run", "--config", cfgPath}, extra...)...)
 }
 
-// procStart returns field 22 of /proc/PID/stat, the start time in ticks.
+// procStart returns field 22 of /proc/PID/stat, the start time in ticks,
+// or an error if the process is gone or a zombie: an exited lab process is
+// reparented to PID 1, which may reap it late.
 func procStart(pid int) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -245,6 +247,9 @@ func procStart(pid int) (uint64, error) {
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
 		return 0, errors.New("bench: bad /proc stat")
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, errors.New("bench: process exited")
 	}
 	return strconv.ParseUint(f[19], 10, 64)
 }
