@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -65,4 +66,14 @@ func (d *Director) Stop() error {
 		}
 	})
 	return d.stopErr
+}
+
+// Signal sends sig to the director process (SIGHUP reloads its config).
+func (d *Director) Signal(sig os.Signal) error {
+	select {
+	case <-d.done:
+		return errors.New("bench: director has exited")
+	default:
+	}
+	return d.cmd.Process.Signal(sig)
 }

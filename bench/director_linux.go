@@ -8,12 +8,12 @@ import (
 	"syscall"
 )
 
-// StartDirector runs `uvsBinary run --config configPath` in the director's
+// StartDirector runs `uvsBinary run --config configPath [extra...]` in the director's
 // namespace, with stdout and stderr going to stderr (nil discards them). When
 // ctx ends, the director gets SIGTERM and, StopTimeout later, SIGKILL; Lab.Close
 // stops it too. It gets SIGKILL if this process dies first (PR_SET_PDEATHSIG).
-func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, stderr io.Writer) (*Director, error) {
-	cmd := l.Director.Command(ctx, uvsBinary, "run", "--config", configPath)
+func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, stderr io.Writer, extra ...string) (*Director, error) {
+	cmd := l.Director.Command(ctx, uvsBinary, append([]string{"run", "--config", configPath}, extra...)...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = StopTimeout

@@ -31,7 +31,7 @@ func (n *Node) Do(fn func() error) error { return ErrUnsupported }
 func (l *Lab) PrepareReals(method string) error { return ErrUnsupported }
 
 // StartDirector returns ErrUnsupported.
-func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, stderr io.Writer) (*Director, error) {
+func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, stderr io.Writer, extra ...string) (*Director, error) {
 	return nil, ErrUnsupported
 }
 

@@ -71,7 +71,7 @@ func (o *opReader) next() uint32 {
 }
 
 func (o *opReader) n(k uint32) uint32 { return o.next() % k }
-func (o *opReader) done() bool         { return o.r == nil && len(o.b) == 0 }
+func (o *opReader) done() bool        { return o.r == nil && len(o.b) == 0 }
 
 // runModel applies ops steps read from src to a table and the model, and
 // checks after every step that they agree.
@@ -128,11 +128,23 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 				m.setDeadline(r, m.to.Of(want.State))
 				m.recs = append(m.recs, r)
 			}
-		case 2: // lookup
+		case 2: // lookup, one and batched
 			k := key()
 			got, want := tab.Lookup(&k), m.find(k)
 			if (got == nil) != (want == nil) || (want != nil && got != want.p) {
 				t.Fatalf("step %d: lookup %+v: got %v want %v", step, k, got, want)
+			}
+			keys := make([]Key, src.n(40))
+			for i := range keys {
+				keys[i] = key()
+			}
+			res := make([]*Entry, len(keys))
+			tab.LookupBatch(keys, res)
+			for i := range keys {
+				want := m.find(keys[i])
+				if (res[i] == nil) != (want == nil) || (want != nil && res[i] != want.p) {
+					t.Fatalf("step %d: batch lookup %d: got %v want %v", step, i, res[i], want)
+				}
 			}
 		case 3: // reply lookup
 			k := key()

@@ -21,7 +21,9 @@ type Key struct {
 // Entry is one connection or persistence template. Entries live in an array
 // preallocated by New; the *Entry that Lookup, LookupReply and Insert return
 // stays valid until that entry is deleted or expired (the array never moves).
-// Only the owning worker may read or write it.
+// Only the owning worker may read or write it. Key, Real, RPort and the
+// FlagNAT and FlagTemplate bits place the entry in the indexes: never change
+// them on a stored entry (delete and insert instead).
 type Entry struct {
 	Key     Key
 	Real    [4]byte // chosen real server
@@ -125,6 +127,7 @@ type Table struct {
 	sweep uint32 // next slot Expire examines
 
 	now       uint32
+	touch     uint32 // sink for LookupBatch's early loads
 	timeouts  [numStates]uint32
 	to        Timeouts
 	sloppyTCP bool
@@ -259,6 +262,39 @@ func (t *Table) Lookup(k *Key) *Entry {
 	return t.find(k, false)
 }
 
+// lookupChunk is how many lookups LookupBatch keeps in flight: enough
+// independent cache misses to fill a core's miss buffers (10-16 on current
+// x86), few enough for the arrays to stay in registers and L1.
+const lookupChunk = 16
+
+// LookupBatch sets out[i] to Lookup(&keys[i]) for every i < min(len(keys),
+// len(out)). It gives the same answers as Lookup, faster on a big table: it
+// issues the index and entry loads of a whole chunk before resolving any, so
+// their cache misses overlap instead of queueing one behind the other.
+func (t *Table) LookupBatch(keys []Key, out []*Entry) {
+	n := min(len(keys), len(out))
+	var pos [lookupChunk]uint64
+	var tags [lookupChunk]uint32
+	var words [lookupChunk]uint32
+	for base := 0; base < n; base += lookupChunk {
+		m := min(lookupChunk, n-base)
+		for j := 0; j < m; j++ {
+			pos[j], tags[j] = t.home(t.hashKey(&keys[base+j], false))
+			words[j] = t.main[pos[j]]
+		}
+		var touch uint32
+		for j := 0; j < m; j++ {
+			if w := words[j]; w != 0 && w&t.tagMask == tags[j] {
+				touch += t.entries[w&t.idxMask-1].Expires
+			}
+		}
+		t.touch = touch
+		for j := 0; j < m; j++ {
+			out[base+j] = t.findFrom(&keys[base+j], false, pos[j], tags[j])
+		}
+	}
+}
+
 // LookupTemplate returns the persistence template with key k, or nil.
 func (t *Table) LookupTemplate(k *Key) *Entry {
 	return t.find(k, true)
@@ -266,6 +302,10 @@ func (t *Table) LookupTemplate(k *Key) *Entry {
 
 func (t *Table) find(k *Key, tmpl bool) *Entry {
 	i, tag := t.home(t.hashKey(k, tmpl))
+	return t.findFrom(k, tmpl, i, tag)
+}
+
+func (t *Table) findFrom(k *Key, tmpl bool, i uint64, tag uint32) *Entry {
 	for {
 		w := t.main[i]
 		if w == 0 {
@@ -372,9 +412,9 @@ func (t *Table) Insert(e *Entry, now uint32) (*Entry, bool) {
 // InsertTemplate inserts persistence template e (setting FlagTemplate) that
 // expires timeout milliseconds after now, the service's persistence timeout.
 func (t *Table) InsertTemplate(e *Entry, timeout uint32, now uint32) (*Entry, bool) {
-	e.Flags |= FlagTemplate
-	e.Flags &^= FlagNAT | FlagOnePacket
-	n, ok := t.Insert(e, now)
+	c := *e
+	c.Flags |= FlagTemplate
+	n, ok := t.Insert(&c, now)
 	if ok {
 		n.Expires = now + min(timeout, MaxTimeout)
 	}
@@ -479,8 +519,11 @@ func (t *Table) release(slot uint32) {
 // connections unlinks it so a new one can be created at once; its slot is
 // freed silently when its last connection goes.
 func (t *Table) Delete(e *Entry) {
+	if e == nil || e.State == StateInvalid {
+		return
+	}
 	pos, _ := t.mainSlotOf(e)
-	if pos < 0 || e.State == StateInvalid {
+	if pos < 0 {
 		return
 	}
 	t.remove(e, uint64(pos), true)

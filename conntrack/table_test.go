@@ -191,11 +191,17 @@ func TestAllocs(t *testing.T) {
 	p := tab.Lookup(&k)
 	now := uint32(0)
 	i := 1 << 11
+	bkeys := make([]Key, 40)
+	for j := range bkeys {
+		bkeys[j] = ckey(j * 3)
+	}
+	bout := make([]*Entry, len(bkeys))
 	tests := []struct {
 		name string
 		fn   func()
 	}{
 		{"Lookup", func() { tab.Lookup(&k) }},
+		{"LookupBatch", func() { tab.LookupBatch(bkeys, bout) }},
 		{"LookupReply", func() { tab.LookupReply(ProtoTCP, k.Client, k.CPort, [4]byte{10, 9, 0, 1}, 80) }},
 		{"InsertDelete", func() {
 			e := Entry{Key: ckey(i), Flags: FlagNAT}
@@ -213,5 +219,51 @@ func TestAllocs(t *testing.T) {
 				t.Fatalf("%v allocations per call", a)
 			}
 		})
+	}
+}
+
+func TestUDPTouchAndAssure(t *testing.T) {
+	tab, _ := New(Config{Capacity: 4, Timeouts: Timeouts{UDP: 1000}})
+	uk := Key{Client: [4]byte{10, 0, 0, 1}, CPort: 5000, VIP: [4]byte{192, 0, 2, 1}, VPort: 53, Proto: ProtoUDP}
+	tk := TemplateKey(&uk, 32, 53)
+	tk.Proto = ProtoUDP
+	tpl, _ := tab.InsertTemplate(&Entry{Key: tk}, 5000, 0)
+	c, ok := tab.Insert(&Entry{Key: uk, Flags: FlagNAT}, 0)
+	if !ok || c.State != StateUDP || c.Expires != 1000 || IsActive(c.State) {
+		t.Fatalf("udp insert %+v", c)
+	}
+	tab.Bind(c, tpl)
+	tab.Touch(c, 900)
+	if c.Expires != 1900 || tpl.Flags&FlagAssured != 0 {
+		t.Fatal("input touch")
+	}
+	tab.TouchOutput(c, 1000)
+	if c.Expires != 2000 || tpl.Flags&FlagAssured == 0 {
+		t.Fatal("reply did not assure the template")
+	}
+	if again, ok := tab.Insert(&Entry{Key: uk}, 1500); ok || again != c {
+		t.Fatal("duplicate live key inserted")
+	}
+	// After expiry, the same key can be inserted beside the old entry, and
+	// the sweep still reports the old one.
+	tab.Tick(2000)
+	if tab.Lookup(&uk) != nil {
+		t.Fatal("expired entry visible")
+	}
+	c2, ok := tab.Insert(&Entry{Key: uk}, 2000)
+	if !ok || c2 == c || tab.Lookup(&uk) != c2 {
+		t.Fatal("re-insert after expiry")
+	}
+	out := make([]Entry, 4)
+	if n := tab.Expire(2000, 8, out); n != 1 || out[0].Expires != 2000 {
+		t.Fatalf("expired %d", n)
+	}
+	if tab.Lookup(&uk) != c2 || tpl.Controls() != 0 {
+		t.Fatal("sweep hit the new entry or kept the control")
+	}
+	seen := 0
+	tab.Range(func(*Entry) bool { seen++; return false })
+	if seen != 1 {
+		t.Fatal("Range did not stop")
 	}
 }

@@ -68,13 +68,14 @@ type egressFunc func(addr [4]byte) (txIf int, src, dst [6]byte, srcIP [4]byte, m
 // registry unchanged.
 func (g *registry) build(cfg *config.Config, ifaces []Iface, egress egressFunc, gen uint64) (*Snapshot, error) {
 	s := &Snapshot{
-		Gen:      gen,
-		vips:     map[[4]byte]struct{}{},
-		services: map[svcKey]*Service{},
-		natReal:  map[svcKey]struct{}{},
-		natAddr:  map[[4]byte]struct{}{},
-		Ifaces:   ifaces,
-		Sloppy:   cfg.Conntrack.SloppyTCP,
+		Gen:        gen,
+		vips:       map[[4]byte]struct{}{},
+		services:   map[svcKey]*Service{},
+		natReal:    map[svcKey]struct{}{},
+		natAddr:    map[[4]byte]struct{}{},
+		Ifaces:     ifaces,
+		Sloppy:     cfg.Conntrack.SloppyTCP,
+		AnswerPing: cfg.Director.AnswerPing,
 	}
 	// Plan first, so that an error (too many services) changes nothing.
 	type plan struct {

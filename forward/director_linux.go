@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
 	Ring   RingConfig
+	// StateFile, if set, is where connections and persistence templates are saved on exit
+	// and restored from at start (uvs run --state-file).
+	StateFile string
 	// ResolveWait bounds how long Start waits for every real server's egress to resolve
 	// before it starts forwarding (default 3 s). Unresolved reals are reported and their
 	// traffic counted as dropped until they resolve.
@@ -112,7 +116,11 @@ func NewDirector(opts Options) (_ *Director, err error) {
 			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
 		}
 		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
-		w.eng = newEngine(i, ct, ring.BlockBytes/64, 64<<10, uint64(i)+1)
+		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, and the
+		// fragments of reassembled datagrams (a 64 KiB datagram is about 45 fragments of
+		// 1514 bytes, 68 KiB). The worker flushes early when less than 64 KiB is left, so
+		// 256 KiB is never short by more than one datagram's worth.
+		w.eng = newEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
 		d.workers = append(d.workers, w)
 		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 			return nil, fmt.Errorf("forward: eventfd: %w", err)
@@ -171,6 +179,9 @@ func (d *Director) Run(ctx context.Context) error {
 	if err := d.publish(); err != nil {
 		return err
 	}
+	if d.opts.StateFile != "" {
+		d.restoreState()
+	}
 	for _, w := range d.workers {
 		d.wg.Add(1)
 		go func() {
@@ -179,18 +190,28 @@ func (d *Director) Run(ctx context.Context) error {
 		}()
 	}
 	d.announce(nil)
-	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services))
+	var ctCap, ctBytes int
+	for _, w := range d.workers {
+		ctCap += w.eng.ct.Capacity()
+		ctBytes += w.eng.ct.MemoryBytes()
+	}
+	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes)
 
 	var err error
-	tick := time.NewTicker(10 * time.Second)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	ticks := 0
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			d.logTotals("counters", slog.LevelDebug)
+			d.collectRingStats()
+			if ticks++; ticks%10 == 0 {
+				d.logTotals("counters", slog.LevelDebug)
+			}
 		case err = <-resolverDone:
 			if err != nil {
 				err = fmt.Errorf("forward: egress resolver: %w", err)
@@ -199,7 +220,13 @@ loop:
 		}
 	}
 	d.stopWorkers()
+	d.collectRingStats()
 	d.logTotals("stopped", slog.LevelInfo)
+	if d.opts.StateFile != "" {
+		if serr := d.saveState(); serr != nil && err == nil {
+			err = serr
+		}
+	}
 	return err
 }
 
@@ -471,9 +498,27 @@ func sameProgram(a, b []bpf.RawInstruction) bool {
 	return true
 }
 
+// collectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset
+// on each read) to the workers' counters. Control side, once a second.
+func (d *Director) collectRingStats() {
+	for _, w := range d.workers {
+		for _, r := range w.rings {
+			pkts, drops, freezes, err := r.stats()
+			if err != nil {
+				continue
+			}
+			s := w.eng.stats
+			s.RingPackets.Add(uint64(pkts))
+			s.RingDrops.Add(uint64(drops))
+			s.RingFreezes.Add(uint64(freezes))
+		}
+	}
+}
+
 // Totals sums the workers' counters.
 type Totals struct {
 	RxFrames, TxFrames, Forwarded, Replies, ARPReplies, Ignored uint64
+	RingPackets, RingDrops, ICMPSent, ICMPLimited, ICMPRelayed  uint64
 	Conns                                                       int64
 	Drops                                                       map[string]uint64
 }
@@ -489,6 +534,11 @@ func (d *Director) Totals() Totals {
 		t.Replies += s.Replies.Load()
 		t.ARPReplies += s.ARPReplies.Load()
 		t.Ignored += s.Ignored.Load()
+		t.RingPackets += s.RingPackets.Load()
+		t.RingDrops += s.RingDrops.Load()
+		t.ICMPSent += s.ICMPSent.Load()
+		t.ICMPLimited += s.ICMPLimited.Load()
+		t.ICMPRelayed += s.ICMPRelayed.Load()
 		t.Conns += s.Conns.Load()
 		for r := DropReason(1); r < NumDropReasons; r++ {
 			if v := s.Drops[r].Load(); v != 0 {
@@ -507,9 +557,71 @@ func (d *Director) Totals() Totals {
 func (d *Director) logTotals(msg string, level slog.Level) {
 	t := d.Totals()
 	attrs := []any{"rx", t.RxFrames, "tx", t.TxFrames, "forwarded", t.Forwarded, "nat_replies", t.Replies,
-		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns}
+		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns, "icmp_relayed", t.ICMPRelayed,
+		"ring_packets", t.RingPackets, "ring_drops", t.RingDrops, "icmp_sent", t.ICMPSent, "icmp_limited", t.ICMPLimited}
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
 	}
 	d.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// nowMs is the workers' coarse clock.
+func (d *Director) nowMs() uint32 { return uint32(time.Since(d.epoch) / time.Millisecond) }
+
+// saveState writes every worker's table to the state file (workers stopped), atomically.
+func (d *Director) saveState() error {
+	var all []conntrack.Entry
+	for _, w := range d.workers {
+		w.eng.ct.Range(func(e *conntrack.Entry) bool {
+			all = append(all, *e)
+			return true
+		})
+	}
+	conns := saveConns(d.snap.Load(), all, d.nowMs())
+	tmp := d.opts.StateFile + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("forward: save state: %w", err)
+	}
+	names := make([]string, len(d.ifaces))
+	for i, ifc := range d.ifaces {
+		names[i] = ifc.Name
+	}
+	werr := WriteState(f, names, conns)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, d.opts.StateFile)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("forward: save state: %w", werr)
+	}
+	d.log.Info("state saved", "file", d.opts.StateFile, "entries", len(conns))
+	return nil
+}
+
+// restoreState loads the state file, if there is one, into the workers' tables.
+func (d *Director) restoreState() {
+	f, err := os.Open(d.opts.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		d.log.Warn("state not restored", "file", d.opts.StateFile, logErr, err)
+		return
+	}
+	defer f.Close()
+	names, conns, err := ReadState(f)
+	if err != nil {
+		d.log.Warn("state not restored", "file", d.opts.StateFile, logErr, err)
+		return
+	}
+	engines := make([]*engine, len(d.workers))
+	for i, w := range d.workers {
+		engines[i] = w.eng
+	}
+	n := restore(d.snap.Load(), engines, names, conns, d.nowMs())
+	d.log.Info("state restored", "file", d.opts.StateFile, "entries", n, "skipped", len(conns)-n)
 }

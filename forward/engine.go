@@ -29,13 +29,14 @@ const (
 	DropTxError                   // the send failed (link down, ...)
 	DropTxOversize                // larger than the egress allows
 	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
+	DropICMPUnrelated             // ICMP to a VIP that is no error of a known connection (or ping is off)
 	numEngineDrops
 )
 
 var engineDropNames = [numEngineDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
-	"tx_busy", "tx_error", "tx_oversize", "tx_stuck",
+	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated",
 }
 
 func (d EngineDrop) String() string {
@@ -56,9 +57,16 @@ type EngineStats struct {
 	Ignored     atomic.Uint64 // frames left to the kernel
 	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
 	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
+	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
+	LinkErrors  atomic.Uint64 // socket errors from a ring (link down), cleared and counted
 	Drops       [NumDropReasons]atomic.Uint64
 	EDrops      [numEngineDrops]atomic.Uint64
 	Conns       atomic.Int64 // live entries in this worker's table, templates included
+
+	// Kernel ring counters (PACKET_STATISTICS), added by the control side.
+	RingPackets atomic.Uint64 // frames the kernel put in this worker's rings
+	RingDrops   atomic.Uint64 // frames the kernel dropped because a ring was full
+	RingFreezes atomic.Uint64 // times a ring ran out of free blocks
 }
 
 // outFrame is one frame to transmit: a virtio_net_hdr followed by the frame. b points into the
@@ -161,6 +169,9 @@ func (e *engine) handle(buf []byte, rxIf int) {
 				e.reply(buf, frame)
 				return
 			}
+			if p.Proto == protoICMP && e.icmpFromReal(buf, frame) {
+				return
+			}
 		}
 	}
 	bump64(&e.stats.Ignored, 1)
@@ -175,6 +186,10 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 	}
 	if r := e.vh.Check(p, len(frame)); r != DropNone {
 		e.drop(r)
+		return
+	}
+	if p.Proto == protoICMP {
+		e.icmpToVIP(buf, frame, rxIf)
 		return
 	}
 	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
@@ -561,8 +576,21 @@ func (e *engine) arpIn(frame []byte, rxIf int) {
 }
 
 // emit writes the Ethernet header (dropping an inline VLAN tag), puts the virtio_net_hdr in
-// front of the frame and queues it.
+// front of the frame and queues it. A packet larger than the egress MTU (a datagram the kernel
+// reassembled) leaves in fragments.
 func (e *engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
+	if mtu := e.snap.Ifaces[txIf].MTU; mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == VnetGSONone {
+		if e.vh.Partial() {
+			if !FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
+				e.drop(DropBadVnetHdr)
+				return
+			}
+		}
+		if !e.fragment(frame, txIf, dst, src, mtu) {
+			e.edrop(DropTxOversize)
+		}
+		return
+	}
 	start := SetEthernet(frame, &e.p, dst, src)
 	vh := e.vh
 	if start != 0 {
@@ -579,6 +607,12 @@ func (e *engine) queue(txIf int, b []byte) {
 		return
 	}
 	e.out = append(e.out, outFrame{iface: txIf, b: b})
+}
+
+// full reports that the batch should be sent before the next frame: scratch or the frame list
+// is nearly used up (a frame can add up to 64 KiB of fragments or segments).
+func (e *engine) full() bool {
+	return e.used > len(e.scratch)-(64<<10)-4096 || len(e.out) > cap(e.out)-64
 }
 
 // alloc returns n bytes of scratch that stay valid until reset, or nil.

@@ -14,13 +14,13 @@ import (
 
 // testPlane is an engine with the registry that built its snapshot, so tests can reload.
 type testPlane struct {
-	t   *testing.T
+	t   testing.TB
 	reg *registry
 	e   *engine
 	gen uint64
 }
 
-func newTestPlane(t *testing.T, src string) *testPlane {
+func newTestPlane(t testing.TB, src string) *testPlane {
 	t.Helper()
 	ct, err := conntrack.New(conntrack.Config{Capacity: 4096})
 	if err != nil {

@@ -151,8 +151,10 @@ func (r *rxRing) stats() (packets, drops, freezes uint32, err error) {
 
 // joinFanout adds the socket to fanout group id (PACKET_FANOUT_CBPF). id 0 asks the kernel for
 // a fresh unique id (PACKET_FANOUT_FLAG_UNIQUEID), which is returned for the other members.
+// PACKET_FANOUT_FLAG_DEFRAG has the kernel reassemble IPv4 fragments before steering (see
+// frag.go for the policy).
 func (r *rxRing) joinFanout(id uint16) (uint16, error) {
-	arg := int(id) | (unix.PACKET_FANOUT_CBPF << 16)
+	arg := int(id) | (unix.PACKET_FANOUT_CBPF|unix.PACKET_FANOUT_FLAG_DEFRAG)<<16
 	if id == 0 {
 		arg |= unix.PACKET_FANOUT_FLAG_UNIQUEID << 16
 	}

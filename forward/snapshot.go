@@ -36,14 +36,15 @@ func (m Method) String() string {
 type Snapshot struct {
 	Gen uint64
 
-	vips     map[[4]byte]struct{}
-	services map[svcKey]*Service  // (VIP, protocol, port); port 0 = every port
-	natReal  map[svcKey]struct{}  // (real, protocol, real port) of NAT reals: their replies
-	natAddr  map[[4]byte]struct{} // addresses of NAT reals, checked before parsing L4
-	byID     []*Service           // index = Service.ID; nil where free
-	Ifaces   []Iface              // index = interface slot
-	Sloppy   bool                 // create TCP connections on any packet, not only SYN
-	hasPort0 bool
+	vips       map[[4]byte]struct{}
+	services   map[svcKey]*Service  // (VIP, protocol, port); port 0 = every port
+	natReal    map[svcKey]struct{}  // (real, protocol, real port) of NAT reals: their replies
+	natAddr    map[[4]byte]struct{} // addresses of NAT reals, checked before parsing L4
+	byID       []*Service           // index = Service.ID; nil where free
+	Ifaces     []Iface              // index = interface slot
+	Sloppy     bool                 // create TCP connections on any packet, not only SYN
+	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
+	hasPort0   bool
 }
 
 type svcKey struct {

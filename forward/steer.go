@@ -57,67 +57,106 @@ const (
 	steerK2 = 0x85EBCA6B
 )
 
+// ICMP error types whose quoted header names the connection they belong to (RFC 792):
+// destination unreachable (fragmentation needed among them), time exceeded, parameter problem.
+func icmpIsError(t uint8) bool { return t == 3 || t == 11 || t == 12 }
+
+// Offsets in an ICMP error of the quoted packet's fields, counted from the start of the ICMP
+// header and assuming a 20-byte quoted IPv4 header (uvs drops IP options on the way in, so the
+// packets it forwarded have none).
+const (
+	quoteSrc   = 8 + 12
+	quoteDst   = 8 + 16
+	quoteSport = 8 + 20
+	quoteDport = 8 + 22
+)
+
 // SteerHash is the value the steering program computes, written plainly; tests compare the two.
 // ip is the IPv4 packet (no L2 header).
+//
+// An ICMP error is steered like the packet it quotes, turned around: the quoted packet went
+// from the ICMP error's destination (the VIP, or a NAT real server) to the peer, so reversed it
+// is a packet of the same connection in the direction the rule expects.
 func SteerHash(ip []byte, vips []SteerVIP, nat []SteerNAT) uint32 {
 	if len(ip) < 20 || ip[0]>>4 != 4 {
 		return 0
 	}
 	ihl := int(ip[0]&0xf) * 4
-	frag := binary.BigEndian.Uint16(ip[6:])&0x3fff != 0
-	src := binary.BigEndian.Uint32(ip[12:])
-	dst := binary.BigEndian.Uint32(ip[16:])
-	port := func(off int) (uint16, bool) {
-		if ihl+off+2 > len(ip) {
+	u16 := func(off int) (uint16, bool) {
+		if off+2 > len(ip) || off < 0 {
 			return 0, false
 		}
-		return binary.BigEndian.Uint16(ip[ihl+off:]), true
+		return binary.BigEndian.Uint16(ip[off:]), true
 	}
+	u32 := func(off int) (uint32, bool) {
+		if off+4 > len(ip) || off < 0 {
+			return 0, false
+		}
+		return binary.BigEndian.Uint32(ip[off:]), true
+	}
+	if ip[9] == 1 && ihl >= len(ip) {
+		return 0 // the program's load of the ICMP type runs past the packet
+	}
+	if ip[9] == 1 && icmpIsError(ip[ihl]) {
+		s, ok1 := u32(ihl + quoteDst)
+		d, ok2 := u32(ihl + quoteSrc)
+		if !ok1 || !ok2 {
+			return 0
+		}
+		sp, ok3 := u16(ihl + quoteDport)
+		dp, ok4 := u16(ihl + quoteSport)
+		return steerRule(s, d, sp, dp, ok3, ok4, false, vips, nat)
+	}
+	frag := binary.BigEndian.Uint16(ip[6:])&0x3fff != 0
+	sp, ok1 := u16(ihl)
+	dp, ok2 := u16(ihl + 2)
+	return steerRule(binary.BigEndian.Uint32(ip[12:]), binary.BigEndian.Uint32(ip[16:]), sp, dp, ok1, ok2, frag, vips, nat)
+}
+
+// steerRule is the steering rule for a packet from s:sp to d:dp (okS, okD: whether those ports
+// could be read; the program returns 0 when a load runs past the packet).
+func steerRule(s, d uint32, sp, dp uint16, okS, okD, frag bool, vips []SteerVIP, nat []SteerNAT) uint32 {
 	for _, v := range vips {
-		if binary.BigEndian.Uint32(v.Addr[:]) != dst {
+		if binary.BigEndian.Uint32(v.Addr[:]) != d {
 			continue
 		}
 		for _, p := range v.Persist {
 			if p.Port == 0 {
-				return steerAddr(src & maskBits(p.Bits))
+				return steerAddr(s & maskBits(p.Bits))
 			}
-			dport, ok := port(2)
-			if !ok {
+			if !okD {
 				return 0
 			}
-			if dport == p.Port {
-				return steerAddr(src & maskBits(p.Bits))
+			if dp == p.Port {
+				return steerAddr(s & maskBits(p.Bits))
 			}
 		}
 		if frag {
-			return steerAddr(src)
+			return steerAddr(s)
 		}
-		sport, ok := port(0)
-		if !ok {
+		if !okS {
 			return 0
 		}
-		return steerAddrPort(src, sport)
+		return steerAddrPort(s, sp)
 	}
 	for _, n := range nat {
-		if binary.BigEndian.Uint32(n.Addr[:]) != src {
+		if binary.BigEndian.Uint32(n.Addr[:]) != s {
 			continue
 		}
-		sport, ok := port(0)
-		if !ok {
+		if !okS {
 			return 0
 		}
-		if n.Port == 0 || sport == n.Port {
-			return steerAddr(dst & maskBits(n.Bits))
+		if n.Port == 0 || sp == n.Port {
+			return steerAddr(d & maskBits(n.Bits))
 		}
 	}
 	if frag {
-		return steerAddr(dst)
+		return steerAddr(d)
 	}
-	dport, ok := port(2)
-	if !ok {
+	if !okD {
 		return 0
 	}
-	return steerAddrPort(dst, dport)
+	return steerAddrPort(d, dp)
 }
 
 func steerAddr(a uint32) uint32 { return (a * steerK1 * steerK2) >> 16 }
@@ -156,6 +195,131 @@ func (a *steerAsm) jumpIfEq(v uint32, l string) {
 	a.jump(l)
 }
 
+// steerView says where one application of the rule finds its fields. Addresses and ports are
+// loaded relative to X, which holds the IPv4 header length, or absolute when abs is set.
+type steerView struct {
+	prefix       string // label prefix, unique per view
+	srcAbs       bool   // addresses at absolute offsets (the outer header)
+	src, dst     uint32 // address offsets
+	sport, dport uint32 // port offsets, relative to X
+	frag         bool   // check the fragment flag kept in M[1]
+}
+
+func (a *steerAsm) loadAddr(v steerView, off uint32) {
+	if v.srcAbs {
+		a.emit(bpf.LoadAbsolute{Off: off, Size: 4})
+		return
+	}
+	a.emit(bpf.LoadMemShift{Off: 0})
+	a.emit(bpf.LoadIndirect{Off: off, Size: 4})
+}
+
+func (a *steerAsm) loadPort(off uint32) {
+	a.emit(bpf.LoadMemShift{Off: 0})
+	a.emit(bpf.LoadIndirect{Off: off, Size: 2})
+}
+
+// rule emits the steering rule for one view; every path ends in a jump to hashaddr or
+// hashport.
+func (a *steerAsm) rule(v steerView, vips []SteerVIP, nat []SteerNAT) {
+	l := func(s string) string { return v.prefix + s }
+	a.loadAddr(v, v.dst)
+	for i, vip := range vips {
+		a.jumpIfEq(binary.BigEndian.Uint32(vip.Addr[:]), l(fmt.Sprintf("vip%d", i)))
+	}
+	a.jump(l("nonvip"))
+
+	for i, vip := range vips {
+		a.label(l(fmt.Sprintf("vip%d", i)))
+		for j, p := range vip.Persist {
+			if p.Port == 0 {
+				a.loadAddr(v, v.src)
+				a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(p.Bits)})
+				a.jump("hashaddr")
+				break
+			}
+			next := l(fmt.Sprintf("vip%dp%d", i, j))
+			a.loadPort(v.dport)
+			a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(p.Port), SkipTrue: 1})
+			a.jump(next)
+			a.loadAddr(v, v.src)
+			a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(p.Bits)})
+			a.jump("hashaddr")
+			a.label(next)
+		}
+		if v.frag {
+			// Fragment: source address alone.
+			a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
+			a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2})
+			a.loadAddr(v, v.src)
+			a.jump("hashaddr")
+		}
+		a.loadAddr(v, v.src)
+		a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
+		a.loadPort(v.sport)
+		a.jump("hashport")
+	}
+
+	a.label(l("nonvip"))
+	if len(nat) > 0 {
+		// Group the NAT entries by address so each address is compared once and every jump
+		// goes forward (classic BPF has no backward jumps).
+		var addrs [][4]byte
+		byAddr := map[[4]byte][]SteerNAT{}
+		for _, n := range nat {
+			if _, ok := byAddr[n.Addr]; !ok {
+				addrs = append(addrs, n.Addr)
+			}
+			byAddr[n.Addr] = append(byAddr[n.Addr], n)
+		}
+		a.loadAddr(v, v.src)
+		for i, addr := range addrs {
+			a.jumpIfEq(binary.BigEndian.Uint32(addr[:]), l(fmt.Sprintf("nat%d", i)))
+		}
+		a.jump(l("plain"))
+		for i, addr := range addrs {
+			a.label(l(fmt.Sprintf("nat%d", i)))
+			a.loadPort(v.sport)
+			wild := false
+			for _, n := range byAddr[addr] {
+				if n.Port == 0 {
+					// Any port: no comparison, and nothing after it is reachable.
+					a.loadAddr(v, v.dst)
+					a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(n.Bits)})
+					a.jump("hashaddr")
+					wild = true
+					break
+				}
+				a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(n.Port), SkipTrue: 0, SkipFalse: 1})
+				a.jump(l(fmt.Sprintf("nat%dport%d", i, n.Port)))
+			}
+			if !wild {
+				a.jump(l("plain"))
+			}
+			for _, n := range byAddr[addr] {
+				if n.Port == 0 {
+					break
+				}
+				a.label(l(fmt.Sprintf("nat%dport%d", i, n.Port)))
+				a.loadAddr(v, v.dst)
+				a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(n.Bits)})
+				a.jump("hashaddr")
+			}
+		}
+	}
+	a.label(l("plain"))
+	if v.frag {
+		a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
+		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2})
+		a.loadAddr(v, v.dst)
+		a.jump("hashaddr")
+	}
+	a.loadAddr(v, v.dst)
+	a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
+	a.loadPort(v.dport)
+	a.jump("hashport")
+}
+
 // BuildSteerProgram returns the classic BPF steering program for the fanout group.
 func BuildSteerProgram(vips []SteerVIP, nat []SteerNAT) ([]bpf.RawInstruction, error) {
 	a := &steerAsm{labels: map[string]int{}, fixups: map[int]string{}}
@@ -168,91 +332,24 @@ func BuildSteerProgram(vips []SteerVIP, nat []SteerNAT) ([]bpf.RawInstruction, e
 	a.emit(bpf.LoadAbsolute{Off: 6, Size: 2})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x3fff})
 	a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 1})
-	a.emit(bpf.LoadAbsolute{Off: 16, Size: 4}) // daddr
-	for i, v := range vips {
-		a.jumpIfEq(binary.BigEndian.Uint32(v.Addr[:]), fmt.Sprintf("vip%d", i))
-	}
-	a.jump("nonvip")
-
-	for i, v := range vips {
-		a.label(fmt.Sprintf("vip%d", i))
-		for _, p := range v.Persist {
-			if p.Port == 0 {
-				a.emit(bpf.LoadAbsolute{Off: 12, Size: 4})
-				a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(p.Bits)})
-				a.jump("hashaddr")
-				break
-			}
-			a.emit(bpf.LoadMemShift{Off: 0})
-			a.emit(bpf.LoadIndirect{Off: 2, Size: 2}) // dport
-			a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(p.Port), SkipTrue: 0, SkipFalse: 3})
-			a.emit(bpf.LoadAbsolute{Off: 12, Size: 4})
-			a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(p.Bits)})
-			a.jump("hashaddr")
-		}
-		// Fragment: source address alone.
-		a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
-		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2})
-		a.emit(bpf.LoadAbsolute{Off: 12, Size: 4})
-		a.jump("hashaddr")
-		a.emit(bpf.LoadAbsolute{Off: 12, Size: 4})
-		a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
-		a.emit(bpf.LoadMemShift{Off: 0})
-		a.emit(bpf.LoadIndirect{Off: 0, Size: 2}) // sport
-		a.jump("hashport")
-	}
-
-	a.label("nonvip")
-	if len(nat) > 0 {
-		// Group the NAT entries by address so each address is compared once and every jump
-		// goes forward (classic BPF has no backward jumps).
-		var addrs [][4]byte
-		byAddr := map[[4]byte][]SteerNAT{}
-		for _, n := range nat {
-			if _, ok := byAddr[n.Addr]; !ok {
-				addrs = append(addrs, n.Addr)
-			}
-			byAddr[n.Addr] = append(byAddr[n.Addr], n)
-		}
-		a.emit(bpf.LoadAbsolute{Off: 12, Size: 4}) // saddr
-		for i, addr := range addrs {
-			a.jumpIfEq(binary.BigEndian.Uint32(addr[:]), fmt.Sprintf("nat%d", i))
-		}
-		a.jump("plain")
-		for i, addr := range addrs {
-			a.label(fmt.Sprintf("nat%d", i))
-			a.emit(bpf.LoadMemShift{Off: 0})
-			a.emit(bpf.LoadIndirect{Off: 0, Size: 2}) // sport
-			wild := false
-			for _, n := range byAddr[addr] {
-				if n.Port == 0 {
-					// Any port: no comparison, and nothing after it is reachable.
-					a.emit(bpf.LoadAbsolute{Off: 16, Size: 4})
-					a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(n.Bits)})
-					a.jump("hashaddr")
-					wild = true
-					break
-				}
-				a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(n.Port), SkipTrue: 0, SkipFalse: 3})
-				a.emit(bpf.LoadAbsolute{Off: 16, Size: 4})
-				a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: maskBits(n.Bits)})
-				a.jump("hashaddr")
-			}
-			if !wild {
-				a.jump("plain")
-			}
-		}
-	}
-	a.label("plain")
-	a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
-	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2})
-	a.emit(bpf.LoadAbsolute{Off: 16, Size: 4})
-	a.jump("hashaddr")
-	a.emit(bpf.LoadAbsolute{Off: 16, Size: 4})
-	a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
+	// ICMP errors take the reversed quoted header.
+	a.emit(bpf.LoadAbsolute{Off: 9, Size: 1})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 0, SkipFalse: 1})
+	a.jump("icmp")
+	a.label("normal")
+	a.rule(steerView{prefix: "n_", srcAbs: true, src: 12, dst: 16, sport: 0, dport: 2, frag: true}, vips, nat)
+	a.label("icmp")
 	a.emit(bpf.LoadMemShift{Off: 0})
-	a.emit(bpf.LoadIndirect{Off: 2, Size: 2}) // dport
-	a.jump("hashport")
+	a.emit(bpf.LoadIndirect{Off: 0, Size: 1}) // ICMP type
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 3, SkipTrue: 3})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 11, SkipTrue: 2})
+	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 12, SkipTrue: 1})
+	a.jump("normal_again")
+	a.rule(steerView{prefix: "i_", src: quoteDst, dst: quoteSrc, sport: quoteDport, dport: quoteSport}, vips, nat)
+	// Not an error (echo and the like): steered as any other packet. Classic BPF cannot
+	// jump back to "normal", so the normal rule is emitted once more.
+	a.label("normal_again")
+	a.rule(steerView{prefix: "m_", srcAbs: true, src: 12, dst: 16, sport: 0, dport: 2, frag: true}, vips, nat)
 
 	// hashport: A = port, M[0] = address.
 	a.label("hashport")
@@ -274,6 +371,9 @@ func BuildSteerProgram(vips []SteerVIP, nat []SteerNAT) ([]bpf.RawInstruction, e
 		target, ok := a.labels[l]
 		if !ok {
 			return nil, fmt.Errorf("forward: steering program: no label %q", l)
+		}
+		if target <= at {
+			return nil, fmt.Errorf("forward: steering program: backward jump to %q", l)
 		}
 		a.insns[at] = bpf.Jump{Skip: uint32(target - at - 1)}
 	}

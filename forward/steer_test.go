@@ -71,6 +71,10 @@ func TestSteerProgramMatchesReference(t *testing.T) {
 			frag = 0x2000
 		}
 		pkt := ipv4Packet(src, dst, 6, sp, dp, frag)
+		if rng.IntN(4) == 0 {
+			q := ipv4Packet(addrs[rng.IntN(len(addrs))], addrs[rng.IntN(len(addrs))], 6, ports[rng.IntN(len(ports))], ports[rng.IntN(len(ports))], 0)
+			pkt = icmpError(src, dst, []uint8{0, 3, 8, 11, 12}[rng.IntN(5)], q)
+		}
 		if rng.IntN(20) == 0 {
 			pkt = pkt[:20+rng.IntN(8)] // truncated L4
 		}
@@ -134,5 +138,63 @@ func TestSteerProgramTooLarge(t *testing.T) {
 	}
 	if _, err := BuildSteerProgram(vips, nil); err == nil {
 		t.Fatal("want an error for a program over BPF_MAXINSNS")
+	}
+}
+
+// icmpError builds an IPv4 ICMP error from src to dst quoting the packet q (IPv4, at least
+// 28 bytes used).
+func icmpError(src, dst [4]byte, typ uint8, q []byte) []byte {
+	b := make([]byte, 20+8+28)
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	b[8] = 64
+	b[9] = 1
+	copy(b[12:], src[:])
+	copy(b[16:], dst[:])
+	b[20] = typ
+	copy(b[28:], q[:28])
+	return b
+}
+
+func TestSteerICMPErrorsFollowTheirConnection(t *testing.T) {
+	vip := [4]byte{198, 18, 1, 100}
+	client := [4]byte{198, 18, 1, 10}
+	router := [4]byte{198, 18, 9, 1}
+	realSrv := [4]byte{198, 18, 3, 11}
+	vips := []SteerVIP{{Addr: vip}, {Addr: [4]byte{198, 18, 1, 101}, Persist: []SteerPersist{{Port: 443, Bits: 24}}}}
+	nat := []SteerNAT{{Addr: [4]byte{198, 18, 3, 12}, Port: 8443, Bits: 24}}
+	raw, err := BuildSteerProgram(vips, nat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns, _ := bpf.Disassemble(raw)
+	vm, err := bpf.NewVM(insns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sport := uint16(30000); sport < 30200; sport++ {
+		req := ipv4Packet(client, vip, 6, sport, 80, 0)
+		want := SteerHash(req, vips, nil)
+		cases := map[string][]byte{
+			// A router on the client's path: frag-needed about the reply VIP -> client.
+			"to the VIP": icmpError(router, vip, 3, ipv4Packet(vip, client, 6, 80, sport, 0)),
+			// A NAT real server's host about the rewritten request client -> real.
+			"from a NAT real": icmpError(realSrv, client, 3, ipv4Packet(client, realSrv, 6, sport, 8080, 0)),
+			"time exceeded":   icmpError(router, vip, 11, ipv4Packet(vip, client, 6, 80, sport, 0)),
+		}
+		for name, pkt := range cases {
+			if got := SteerHash(pkt, vips, nat); got != want {
+				t.Fatalf("%s, port %d: %d, want the connection's %d", name, sport, got, want)
+			}
+			if got := runSteer(t, vm, pkt); got != want {
+				t.Fatalf("%s, port %d: program %d, want %d", name, sport, got, want)
+			}
+		}
+		// Persistent service: the masked client, for a NAT reply's ICMP too.
+		preq := SteerHash(ipv4Packet(client, [4]byte{198, 18, 1, 101}, 6, sport, 443, 0), vips, nat)
+		perr := icmpError(router, [4]byte{198, 18, 1, 101}, 3, ipv4Packet([4]byte{198, 18, 1, 101}, client, 6, 443, sport, 0))
+		if got := runSteer(t, vm, perr); got != preq {
+			t.Fatalf("persistent: program %d, want %d", got, preq)
+		}
 	}
 }

@@ -49,8 +49,9 @@ type txQueue struct {
 
 	// TX ring mode.
 	mem        []byte
-	head, tail int // next slot to fill; oldest slot handed to the kernel and not yet seen done
-	queued     int
+	head, tail int      // next slot to fill; oldest slot handed to the kernel and not yet seen done
+	pending    int      // slots from tail to head (txSlots when full: then head == tail too)
+	queued     int      // slots filled since the last flush
 	big        *txQueue // sendmmsg queue for frames over a slot
 
 	c txCounters
@@ -142,8 +143,8 @@ func (q *txQueue) add(b []byte) bool {
 	if len(b) > txSlotBytes-txDataOffset {
 		return q.big.add(b)
 	}
-	slot := q.mem[q.head*txSlotBytes : (q.head+1)*txSlotBytes]
-	if loadSlotStatus(slot) != unix.TP_STATUS_AVAILABLE {
+	slot := q.slot(q.head)
+	if q.pending == txSlots || loadSlotStatus(slot) != unix.TP_STATUS_AVAILABLE {
 		// Still owned by the kernel (SEND_REQUEST not yet sent, or SENDING: an skb holds it).
 		q.c.Full++
 		return false
@@ -156,6 +157,7 @@ func (q *txQueue) add(b []byte) bool {
 	if q.head == txSlots {
 		q.head = 0
 	}
+	q.pending++
 	q.queued++
 	if q.queued == txBatchMax {
 		q.flush()
@@ -170,43 +172,70 @@ func (q *txQueue) flush() {
 		return
 	}
 	q.big.flush()
-	if q.queued == 0 && q.tail == q.head {
+	if q.queued == 0 && q.pending == 0 {
 		return
 	}
 	q.queued = 0
 	for attempt := 0; attempt < 2; attempt++ {
 		errno := q.kick()
-		// Walk the slots the kernel has taken (SENDING, or AVAILABLE once the skb is freed).
-		for q.tail != q.head && loadSlotStatus(q.mem[q.tail*txSlotBytes:]) != unix.TP_STATUS_SEND_REQUEST {
-			if q.c.poisoned > 0 && slotHdr2(q.mem[q.tail*txSlotBytes:]).Len == 0 {
-				q.c.poisoned--
-			} else {
-				q.c.Sent++
-			}
-			q.tail++
-			if q.tail == txSlots {
-				q.tail = 0
-			}
-		}
-		if q.tail == q.head {
+		q.walk()
+		if q.pending == 0 || loadSlotStatus(q.slot(q.tail)) != unix.TP_STATUS_SEND_REQUEST {
 			return
 		}
-		// The kernel stopped at tail: its transmit failed (device queue full, link down) and
-		// tpacket_snd left the slot at SEND_REQUEST with its head on it. Overwriting the
-		// status would stall the ring for good (the kernel only advances past a
-		// SEND_REQUEST slot), so we poison the slot's length instead: with PACKET_LOSS the
-		// kernel then skips it and moves its head on.
+		// The kernel stopped at tail and left it at SEND_REQUEST with its head on it.
+		// Overwriting the status would stall the ring for good (tpacket_snd stops at the
+		// first slot that is not SEND_REQUEST), so a slot is dropped by poisoning its
+		// length instead: with PACKET_LOSS the kernel skips it and moves its head on.
 		switch errno {
+		case 0:
+			return // it took what it could; the rest goes with the next flush
+		case unix.ENETDOWN, unix.ENXIO:
+			// Link down: tpacket_snd looks at no slot. Drop everything pending rather
+			// than send stale frames in a burst when the link returns.
+			for i, n := q.tail, q.pending; n > 0; n-- {
+				if b := q.slot(i); loadSlotStatus(b) == unix.TP_STATUS_SEND_REQUEST && slotHdr2(b).Len != 0 {
+					slotHdr2(b).Len = 0
+					q.c.Error++
+					q.c.poisoned++
+				}
+				if i++; i == txSlots {
+					i = 0
+				}
+			}
+			return
 		case unix.EAGAIN, unix.ENOBUFS:
 			q.c.Busy++
 		default:
 			q.c.Error++
 		}
+		// A transmit failed (device queue full, qdisc drop): skip that one frame.
 		q.c.Stuck++
 		q.c.poisoned++
-		slotHdr2(q.mem[q.tail*txSlotBytes:]).Len = 0
+		slotHdr2(q.slot(q.tail)).Len = 0
 	}
 }
+
+// walk moves tail over the slots the kernel has taken (SENDING, or AVAILABLE once their skb
+// was freed), counting them.
+func (q *txQueue) walk() {
+	for q.pending > 0 {
+		b := q.slot(q.tail)
+		if loadSlotStatus(b) == unix.TP_STATUS_SEND_REQUEST {
+			return
+		}
+		if q.c.poisoned > 0 && slotHdr2(b).Len == 0 {
+			q.c.poisoned--
+		} else {
+			q.c.Sent++
+		}
+		q.pending--
+		if q.tail++; q.tail == txSlots {
+			q.tail = 0
+		}
+	}
+}
+
+func (q *txQueue) slot(i int) []byte { return q.mem[i*txSlotBytes : (i+1)*txSlotBytes] }
 
 // kick asks the kernel to send every SEND_REQUEST slot from its head on.
 func (q *txQueue) kick() unix.Errno {

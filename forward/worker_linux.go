@@ -85,6 +85,16 @@ func (w *worker) run() {
 			var b [8]byte
 			_, _ = unix.Read(w.wake, b[:]) // clear the eventfd
 		}
+		for i, r := range w.rings {
+			if w.pfds[i].Revents&unix.POLLERR != 0 {
+				// The link went down (sk_err = ENETDOWN): reading SO_ERROR clears it, or
+				// poll would return at once forever. The kernel puts the socket back in
+				// its fanout group when the link comes up, and forwarding resumes.
+				if errno, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); errno != 0 {
+					bump64(&w.eng.stats.LinkErrors, 1)
+				}
+			}
+		}
 	}
 }
 
@@ -108,6 +118,9 @@ func (w *worker) block(r *rxRing, b []byte) {
 			e.edrop(DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
 			e.handle(b[mac-VnetHdrLen:end], r.iface)
+			if e.full() {
+				w.flush() // the block stays ours until release: its frames can go now
+			}
 		} else {
 			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
 			// one we sent ourselves, before the bridge learned the real server's MAC);

@@ -139,6 +139,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
+	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -159,7 +160,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log})
+	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
 	if err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1

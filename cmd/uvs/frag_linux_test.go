@@ -1,0 +1,58 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/uvs-project/uvs/bench"
+)
+
+// TestIntegrationFragmentedUDP sends UDP datagrams larger than the MTU (so they travel as IP
+// fragments) through DR and NAT services: the director reassembles (through the kernel's
+// bounded defragmentation), schedules each datagram whole, and fragments it again on the way
+// to the real server, whose echo must come back complete.
+func TestIntegrationFragmentedUDP(t *testing.T) {
+	bench.RequireRoot(t)
+	for _, tc := range []struct {
+		topo   bench.Topology
+		method string
+		port   int
+	}{{bench.TopologyDR, "dr", 80}, {bench.TopologyNAT, "nat", 8080}} {
+		t.Run(tc.method, func(t *testing.T) {
+			r := startLab(t, tc.topo, tc.method, tc.port, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, size := range []int{1400, 3000, 8000, 30000} {
+				c, err := r.lab.Client.Dial(ctx, "udp4", netip.AddrPortFrom(r.vip, bench.UDPPort).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				payload := bytes.Repeat([]byte{byte(size)}, size)
+				_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+				if _, err := c.Write(payload); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 65536)
+				n, err := c.Read(buf)
+				_ = c.Close()
+				if err != nil {
+					t.Fatalf("%d-byte datagram: %v", size, err)
+				}
+				_, rest, ok := bytes.Cut(buf[:n], []byte(":"))
+				if !ok || !bytes.Equal(rest, payload) {
+					t.Fatalf("%d-byte datagram: echo of %d bytes", size, n)
+				}
+			}
+			r.stopAndCheckClean()
+			if c := r.stoppedCounters(); c["drop_fragment"] != 0 || c["drop_tx_oversize"] != 0 {
+				t.Errorf("fragments dropped: %v", fmt.Sprint(c))
+			}
+		})
+	}
+}
