@@ -41,15 +41,29 @@ func (r *Results) SVG() string {
 	for _, test := range []string{"udp", "tcp", "syn"} {
 		for _, size := range r.Profile.PacketSizes {
 			var p, q panel
-			p.title = fmt.Sprintf("%s %d-byte frames: delivered Mpps (bar) and packets at <=%.1f%% loss", strings.ToUpper(test), size, r.Profile.MaxLossPercent)
+			p.title = fmt.Sprintf("%s %d-byte frames: delivered Mpps, and the bottleneck", strings.ToUpper(test), size)
 			q.title = fmt.Sprintf("%s %d-byte frames: director CPU ns per packet (lower is better)", strings.ToUpper(test), size)
 			for _, x := range r.Rows {
 				if x.Test != test || x.Size != size {
 					continue
 				}
-				p.bars = append(p.bars, bar{x.Candidate, fmt.Sprintf("%.3f Mpps (%.3f at <=%.1f%% loss) %s", x.DeliveredPPS/1e6, x.NoLossPPS/1e6, r.Profile.MaxLossPercent, x.Bottleneck), x.DeliveredPPS / 1e6, color[x.Candidate]})
+				text := fmt.Sprintf("%.3f Mpps", x.DeliveredPPS/1e6)
+				if x.NoLossPPS > 0 {
+					text += fmt.Sprintf(" (%.3f at <=%.1f%% loss)", x.NoLossPPS/1e6, r.Profile.MaxLossPercent)
+				}
+				if x.Bottleneck != "" {
+					text += ", bottleneck: " + x.Bottleneck
+				}
+				if x.Note != "" && x.DeliveredPPS == 0 {
+					text = x.Note
+				}
+				p.bars = append(p.bars, bar{x.Candidate, text, x.DeliveredPPS / 1e6, color[x.Candidate]})
 				if x.NsPerPkt > 0 {
-					q.bars = append(q.bars, bar{x.Candidate, fmt.Sprintf("%.0f ns", x.NsPerPkt), x.NsPerPkt, color[x.Candidate]})
+					text := fmt.Sprintf("%.0f ns", x.NsPerPkt)
+					if x.ProcNsPerPkt == x.NsPerPkt {
+						text += " (director thread time, unpinned)"
+					}
+					q.bars = append(q.bars, bar{x.Candidate, text, x.NsPerPkt, color[x.Candidate]})
 				}
 			}
 			if len(p.bars) > 0 {
