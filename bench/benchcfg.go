@@ -132,3 +132,22 @@ func leastDisturbed(rounds [][]Row) []Row {
 	}
 	return out
 }
+
+// busyLimit is how busy a CPU must be to be called the bottleneck. The
+// generator's CPU never reaches 100%: it waits in send(2) for TX ring slots
+// while its softirq work (bridge, sinks) runs.
+const busyLimit = 0.85
+
+// bottleneck names the side that limited a measurement: the busier of the
+// director's and the generator's CPUs, if it was at least busyLimit busy.
+func bottleneck(pinned bool, dir, gen float64) string {
+	switch {
+	case !pinned:
+		return "unknown"
+	case max(dir, gen) < busyLimit:
+		return "neither"
+	case dir >= gen:
+		return "director"
+	}
+	return "generator"
+}

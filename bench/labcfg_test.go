@@ -210,3 +210,24 @@ func TestLeastDisturbed(t *testing.T) {
 		t.Errorf("merged = %+v", got)
 	}
 }
+
+func TestBottleneck(t *testing.T) {
+	tests := []struct {
+		name     string
+		pinned   bool
+		dir, gen float64
+		want     string
+	}{
+		{"director", true, 0.94, 0.89, "director"},
+		{"generator", true, 0.30, 0.87, "generator"},
+		{"neither", true, 0.40, 0.70, "neither"},
+		{"unpinned", false, 1, 1, "unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := bottleneck(tt.pinned, tt.dir, tt.gen); got != tt.want {
+				t.Errorf("bottleneck = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

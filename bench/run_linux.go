@@ -34,7 +34,6 @@ const (
 	drainMax    = 3 * time.Second        // a director still forwarding after this is reported as loss
 	settleWait  = 300 * time.Millisecond // after a forwarder starts, before measuring
 	maxProbes   = 5000
-	busyLimit   = 0.9 // a CPU this busy is the bottleneck
 	sinkTable   = "uvsbenchsink"
 	natTable    = "uvsbench"
 	clientPorts = "1024 19999" // below genSrcPort0: sinks answer probes, drop generated frames
@@ -645,16 +644,7 @@ func (r *runner) fill(row *Row, c *candidate, s sample) {
 		row.NsPerPkt = row.ProcNsPerPkt
 		row.Note = "unpinned: ns/pkt is the director's thread time (no softirq)"
 	}
-	switch {
-	case r.dirCPU < 0:
-		row.Bottleneck = "unknown"
-	case s.dirBusy >= busyLimit:
-		row.Bottleneck = "director"
-	case s.genBusy >= busyLimit:
-		row.Bottleneck = "generator"
-	default:
-		row.Bottleneck = "neither"
-	}
+	row.Bottleneck = bottleneck(r.dirCPU >= 0, s.dirBusy, s.genBusy)
 	row.PerReal = s.perReal
 }
 
