@@ -206,41 +206,6 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 	return nil
 }
 
-// waitReady calls probe until it succeeds, the director exits, timeout
-// passes or ctx ends.
-func waitReady(ctx context.Context, timeout time.Duration, d *Director, probe func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// A director that exits cuts the probe in flight short.
-	go func() {
-		select {
-		case <-d.Exited():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		err := probe(pctx)
-		pcancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-d.Exited():
-			return fmt.Errorf("director exited before serving: %v", d.Wait())
-		default:
-		}
-		select {
-		case <-d.Exited():
-			return fmt.Errorf("director exited before serving: %v", d.Wait())
-		case <-ctx.Done():
-			return fmt.Errorf("no answer through the VIP within %v: %w", timeout, err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 // udpEcho sends payload to addr from n and returns the reply.
 func udpEcho(ctx context.Context, n *Node, addr netip.AddrPort, payload string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -133,12 +133,12 @@ func TestWithDirectorKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.Parse("t.toml", []byte(got))
-	if err == nil {
+	if _, err := config.Parse("t.toml", []byte(got)); err == nil {
 		t.Fatalf("[lab] workers should still be there and rejected:\n%s", got)
 	}
 	got, _ = withDirectorKeys(strings.Replace(src, "[lab]\nworkers = 9\n", "", 1), 2, "mmsg")
-	if c, err = config.Parse("t.toml", []byte(got)); err != nil {
+	c, err := config.Parse("t.toml", []byte(got))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Director.Workers != 2 || c.Director.TXMode != config.TXMMsg {
