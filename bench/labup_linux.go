@@ -64,6 +64,13 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 	if _, err := ReadState(l.Spec.Prefix); err == nil {
 		return nil, fmt.Errorf("bench: lab %s is up already; run `uvs lab down` first", l.Spec.Prefix)
 	}
+	if ents, err := os.ReadDir(netnsDir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), l.Spec.Prefix) {
+				return nil, fmt.Errorf("bench: namespace %s exists, left by a lab that was killed: run `uvs lab down` with this config first", e.Name())
+			}
+		}
+	}
 	needTUN := slices.ContainsFunc(lay.Reals, func(r LabReal) bool { return r.Forward == config.TUN })
 	if needTUN && !HasCommand(uvs, "realserver") {
 		return nil, ErrNoRealserver
