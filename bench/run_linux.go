@@ -516,7 +516,7 @@ type sample struct {
 	sent, dirRx, delivered uint64
 	perReal                map[string]uint64
 	dirBusy, genBusy       float64
-	elapsed                time.Duration
+	elapsed                time.Duration // the generator's trial: rates are per trial, as RFC 2544 counts frames that arrive late
 	procCPU                time.Duration
 	dirBusyNs              float64 // busy time of the director's CPU over the window
 }
@@ -557,8 +557,8 @@ func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
 		return sample{}, err
 	}
 	// Wait for the director's queues to drain: until the sinks' counters
-	// stop moving. The window then ends at their last change.
-	rx1, last, err := r.drained(start.Add(res.Elapsed))
+	// stop moving. The CPU window runs until then.
+	rx1, err := r.drained()
 	if err != nil {
 		return sample{}, err
 	}
@@ -572,7 +572,6 @@ func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	res.Elapsed = last.Sub(start)
 	s := sample{sent: res.Sent, elapsed: res.Elapsed, perReal: map[string]uint64{}, procCPU: p1 - p0}
 	// The busy fraction is over the whole window, drain included, so
 	// busy*window is the CPU time spent on these packets.
@@ -593,22 +592,18 @@ func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
 }
 
 // drained polls the sinks' counters until two reads drainWait apart agree
-// (at most drainMax), and returns the counts and when they last changed.
-func (r *runner) drained(genEnd time.Time) (map[string]uint64, time.Time, error) {
+// (at most drainMax) and returns the last counts.
+func (r *runner) drained() (map[string]uint64, error) {
 	prev, err := rxCounts(r.reals)
 	if err != nil {
-		return nil, time.Time{}, err
-	}
-	last := time.Now()
-	if genEnd.After(last) {
-		last = genEnd
+		return nil, err
 	}
 	deadline := time.Now().Add(drainMax)
 	for time.Now().Before(deadline) {
 		time.Sleep(drainWait)
 		cur, err := rxCounts(r.reals)
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 		moved := false
 		for k, v := range cur {
@@ -617,11 +612,11 @@ func (r *runner) drained(genEnd time.Time) (map[string]uint64, time.Time, error)
 			}
 		}
 		if !moved {
-			return cur, last, nil
+			return cur, nil
 		}
-		prev, last = cur, time.Now()
+		prev = cur
 	}
-	return prev, last, nil
+	return prev, nil
 }
 
 // fill sets the CPU figures of a row from a sample.
