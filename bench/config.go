@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // UDPPort is the port of the UDP echo service that Config adds beside the
@@ -22,39 +24,19 @@ func (l *Lab) Config(method, scheduler string, port, realPort int, dir string) s
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(tomlString(d))
+		b.WriteString(config.Quote(d))
 	}
-	fmt.Fprintf(&b, "]\nworkers = 2\ncontrol_socket = %s\n", tomlString(filepath.Join(dir, "uvs.sock")))
+	fmt.Fprintf(&b, "]\nworkers = 2\ncontrol_socket = %s\n", config.Quote(filepath.Join(dir, "uvs.sock")))
 	for _, svc := range []struct {
 		proto          string
 		port, realPort int
 	}{{"tcp", port, realPort}, {"udp", UDPPort, UDPPort}} {
 		fmt.Fprintf(&b, "\n[[service]]\nname = %s\nvip = %s\nprotocol = %s\nport = %d\nscheduler = %s\nforward = %s\n",
-			tomlString(fmt.Sprintf("%s-%s-%d", method, svc.proto, svc.port)), tomlString(l.VIP.String()),
-			tomlString(svc.proto), svc.port, tomlString(scheduler), tomlString(method))
+			config.Quote(fmt.Sprintf("%s-%s-%d", method, svc.proto, svc.port)), config.Quote(l.VIP.String()),
+			config.Quote(svc.proto), svc.port, config.Quote(scheduler), config.Quote(method))
 		for _, a := range l.RealAddrs {
-			fmt.Fprintf(&b, "\n  [[service.real]]\n  address = %s\n  port = %d\n", tomlString(a.String()), svc.realPort)
+			fmt.Fprintf(&b, "\n  [[service.real]]\n  address = %s\n  port = %d\n", config.Quote(a.String()), svc.realPort)
 		}
 	}
-	return b.String()
-}
-
-// tomlString quotes s as a TOML basic string (TOML v1.0.0, "String"): only
-// '"', '\' and control characters need escapes.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, "\\u%04X", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
 	return b.String()
 }

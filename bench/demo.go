@@ -299,3 +299,38 @@ func (b *tailBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// waitReady calls probe until it succeeds, the director exits, timeout
+// passes or ctx ends.
+func waitReady(ctx context.Context, timeout time.Duration, d *Director, probe func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// A director that exits cuts the probe in flight short.
+	go func() {
+		select {
+		case <-d.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		err := probe(pctx)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-d.Exited():
+			return fmt.Errorf("director exited before serving: %v", d.Wait())
+		default:
+		}
+		select {
+		case <-d.Exited():
+			return fmt.Errorf("director exited before serving: %v", d.Wait())
+		case <-ctx.Done():
+			return fmt.Errorf("no answer through the VIP within %v: %w", timeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -191,15 +191,6 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestTOMLString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "nl\ntab\tdel\x7f", "ünï"} {
-		var v struct{ K string }
-		if _, err := toml.Decode("K = "+tomlString(s), &v); err != nil || v.K != s {
-			t.Errorf("tomlString(%q) = %s: decodes to %q, %v", s, tomlString(s), v.K, err)
-		}
-	}
-}
-
 func TestExpectedSHA256(t *testing.T) {
 	if got := ExpectedSHA256(0); got != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
 		t.Errorf("ExpectedSHA256(0) = %s", got)

@@ -22,7 +22,8 @@ const maxBytes = 16 << 30
 // PrepareReals("dr") put it on lo):
 //
 //   - HTTP on the HTTP port: GET / answers "<name>\n"; GET /bytes?n=N answers
-//     the first N bytes of Payload. Every answer carries "X-Real: <name>".
+//     the first N bytes of Payload; GET /status500 answers 500. Every answer
+//     carries "X-Real: <name>".
 //   - UDP echo on the UDP port: a datagram P is answered with "<name>:" + P,
 //     from the address P was sent to (IP_PKTINFO), as a DR real server must.
 //
@@ -159,12 +160,17 @@ func (rs *realServer) stop() {
 	rs.wg.Wait()
 }
 
-// handler serves GET / and GET /bytes?n=N for the real server called name.
+// handler serves GET /, GET /status500 and GET /bytes?n=N for the real server called name.
 func handler(name string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Real", name)
 		_, _ = io.WriteString(w, name+"\n")
+	})
+	// A server that accepts connections but fails: health checks must tell it from a good one.
+	mux.HandleFunc("GET /status500", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Real", name)
+		http.Error(w, name+": failing on purpose", http.StatusInternalServerError)
 	})
 	mux.HandleFunc("GET /bytes", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Real", name)

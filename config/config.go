@@ -22,6 +22,7 @@ const (
 	DefaultCheckRise      = 2                   // DefaultCheckRise is check.rise's default.
 	DefaultCheckFall      = 2                   // DefaultCheckFall is check.fall's default.
 	DefaultCheckPath      = "/"                 // DefaultCheckPath is check.path's default.
+	DefaultQuorum         = 1                   // DefaultQuorum is quorum's default, as keepalived: one live weight unit.
 )
 
 // Limits on values.
@@ -91,6 +92,18 @@ type Service struct {
 	DeadReal                DeadRealPolicy // Key dead_real.
 	ExpireQuiescentTemplate bool           // Key expire_quiescent_template, as the IPVS sysctl.
 
+	// Failure policy (health checks). OnFailure says what a failed real becomes; SlowStart
+	// ramps a recovered real's weight up linearly over that long (0 = at once).
+	OnFailure FailurePolicy // Key on_failure.
+	SlowStart time.Duration // Key slow_start.
+	// SorryServer (key sorry_server, "ip:port") takes every new connection while the
+	// service is below quorum; invalid = none. Quorum and Hysteresis are keepalived's:
+	// the service goes down when the sum of its live reals' weights drops below
+	// Quorum-Hysteresis (or to 0), and up again at Quorum+Hysteresis.
+	SorryServer netip.AddrPort
+	Quorum      int // Key quorum; default 1.
+	Hysteresis  int // Key hysteresis; default 0.
+
 	Check *Check // [service.check]; nil if absent.
 	Reals []Real // [[service.real]].
 	Line  int    // Line of the [[service]] header; 0 if unknown.
@@ -122,6 +135,10 @@ type Check struct {
 	Command      []string      // exec: argv, run without a shell.
 	Payload      string        // tcp, udp: sent after connecting.
 	Expect       string        // Regular expression the reply (or HTTP body) must match.
+	Digest       string        // http, https: lowercase hex MD5 of the body, as keepalived's digest.
+	TLSVerify    bool          // Key tls_verify: https verifies the certificate (default off, as keepalived).
+	Warmup       time.Duration // Key warmup: the first check waits a random time up to this long, on top of the stagger.
+	Via          CheckVia      // Key via: "real" (default) or "vip".
 }
 
 // Load reads and parses the file at path. Any error is an *Error naming the file.

@@ -66,6 +66,8 @@ func TestLoadInterfaceExample(t *testing.T) {
 			PersistenceBits:    24,
 			Forward:            DR,
 			DeadReal:           DeadRealKeep,
+			OnFailure:          FailQuiesce,
+			Quorum:             1,
 			Check: &Check{
 				Type:         CheckHTTP,
 				Interval:     2 * time.Second,
@@ -74,6 +76,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 				Fall:         2,
 				Path:         "/",
 				ExpectStatus: []int{200},
+				Via:          ViaReal,
 			},
 			Reals: []Real{{
 				Address: netip.MustParseAddr("10.0.0.17"),
@@ -133,6 +136,13 @@ func TestLoadFull(t *testing.T) {
 		{"web real1 forward", web.Reals[1].Forward, NAT},
 		{"web expect_status", web.Check.ExpectStatus, []int{200, 204}},
 		{"web line", web.Line, 54},
+		{"web on_failure", web.OnFailure, FailRemove},
+		{"web slow_start", web.SlowStart, 30 * time.Second},
+		{"web sorry_server", web.SorryServer, netip.MustParseAddrPort("10.0.9.9:0")},
+		{"web quorum", [2]int{web.Quorum, web.Hysteresis}, [2]int{3, 1}},
+		{"web check digest", web.Check.Digest, "9e107d9d372bb6826bd81d3542a419d6"},
+		{"web check tls_verify", web.Check.TLSVerify, true},
+		{"web check warmup", web.Check.Warmup, 3 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,7 +186,7 @@ port = 53
 		{"forward", tcp.Forward, DR},
 		{"dead_real tcp", tcp.DeadReal, DeadRealKeep},
 		{"dead_real udp", udp.DeadReal, DeadRealExpire},
-		{"check", *tcp.Check, Check{Type: CheckHTTP, Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 2, Path: "/"}},
+		{"check", *tcp.Check, Check{Type: CheckHTTP, Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 2, Path: "/", Via: ViaReal}},
 		{"no check", udp.Check, (*Check)(nil)},
 		{"real", tcp.Reals[0], Real{Address: netip.MustParseAddr("10.0.0.2"), Port: 80, Weight: 1, Forward: DR, Line: 9}},
 		{"service line", udp.Line, 11},

@@ -469,6 +469,12 @@ func (d *decoder) service(t *table) Service {
 		}
 	}
 	t.boolean("expire_quiescent_template", &s.ExpireQuiescentTemplate)
+	s.OnFailure, s.Quorum = FailQuiesce, DefaultQuorum
+	enum(t, "on_failure", ParseFailurePolicy, &s.OnFailure)
+	t.duration("slow_start", &s.SlowStart)
+	d.sorryServer(t, s.Port, &s.SorryServer)
+	t.int("quorum", &s.Quorum)
+	t.int("hysteresis", &s.Hysteresis)
 
 	if ct, ok := t.sub("check"); ok {
 		s.Check = d.check(ct)
@@ -486,6 +492,24 @@ func (d *decoder) service(t *table) Service {
 	}
 	t.done()
 	return s
+}
+
+// sorryServer decodes "ip:port", or "ip" for the service's port.
+func (d *decoder) sorryServer(t *table, port uint16, dst *netip.AddrPort) {
+	var v string
+	if !t.str("sorry_server", &v) {
+		return
+	}
+	if a, err := netip.ParseAddr(v); err == nil {
+		*dst = netip.AddrPortFrom(a, port)
+		return
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil {
+		d.problem(t.key("sorry_server"), "invalid address %q: want \"ip:port\" or \"ip\", as in \"10.0.0.9:80\"", v)
+		return
+	}
+	*dst = ap
 }
 
 // ports decodes a list of ports; 0 is left for validate to reject. It
@@ -577,6 +601,7 @@ func (d *decoder) check(t *table) *Check {
 		Rise:     DefaultCheckRise,
 		Fall:     DefaultCheckFall,
 		Path:     DefaultCheckPath,
+		Via:      ViaReal,
 	}
 	if !enum(t, "type", ParseCheckType, &c.Type) && !t.has("type") {
 		d.problem(t.key("type"), "required (%s)", oneOf(checkTypeNames[1:]))
@@ -595,6 +620,10 @@ func (d *decoder) check(t *table) *Check {
 	t.strings("command", &c.Command)
 	t.str("payload", &c.Payload)
 	t.str("expect", &c.Expect)
+	t.str("digest", &c.Digest)
+	t.boolean("tls_verify", &c.TLSVerify)
+	t.duration("warmup", &c.Warmup)
+	enum(t, "via", ParseCheckVia, &c.Via)
 
 	// Keys that mean nothing for this type of check are mistakes.
 	only := map[string][]CheckType{
@@ -605,9 +634,12 @@ func (d *decoder) check(t *table) *Check {
 		"payload":       {CheckTCP, CheckUDP},
 		"expect":        {CheckTCP, CheckUDP, CheckHTTP, CheckHTTPS},
 		"check_port":    {CheckTCP, CheckUDP, CheckHTTP, CheckHTTPS},
+		"digest":        {CheckHTTP, CheckHTTPS},
+		"tls_verify":    {CheckHTTPS},
+		"via":           {CheckTCP, CheckHTTP},
 	}
 	if c.Type != 0 {
-		for _, k := range []string{"path", "host", "expect_status", "check_port", "command", "payload", "expect"} {
+		for _, k := range []string{"path", "host", "expect_status", "check_port", "command", "payload", "expect", "digest", "tls_verify", "via"} {
 			if t.has(k) && !slices.Contains(only[k], c.Type) {
 				names := make([]string, len(only[k]))
 				for i, ty := range only[k] {

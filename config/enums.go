@@ -110,6 +110,43 @@ func ParseCheckType(s string) (CheckType, error) {
 	return parseEnum[CheckType]("check type", checkTypeNames, s)
 }
 
+// FailurePolicy is what a real server that fails its health check becomes.
+// The zero value is invalid.
+type FailurePolicy uint8
+
+// Failure policies.
+const (
+	FailQuiesce FailurePolicy = iota + 1 // Weight 0: no new connections (keepalived's inhibit_on_failure).
+	FailRemove                           // Taken out of the service.
+)
+
+var failurePolicyNames = []string{FailQuiesce: "quiesce", FailRemove: "remove"}
+
+// String returns "quiesce" or "remove".
+func (p FailurePolicy) String() string { return enumString("FailurePolicy", failurePolicyNames, p) }
+
+// ParseFailurePolicy parses "quiesce" or "remove".
+func ParseFailurePolicy(s string) (FailurePolicy, error) {
+	return parseEnum[FailurePolicy]("on_failure", failurePolicyNames, s)
+}
+
+// CheckVia says where a health check is sent. The zero value is invalid.
+type CheckVia uint8
+
+// Check destinations.
+const (
+	ViaReal CheckVia = iota + 1 // To the real server's own address (or check_port).
+	ViaVIP                      // To the VIP, at the real server's link-layer address (DR only).
+)
+
+var checkViaNames = []string{ViaReal: "real", ViaVIP: "vip"}
+
+// String returns "real" or "vip".
+func (v CheckVia) String() string { return enumString("CheckVia", checkViaNames, v) }
+
+// ParseCheckVia parses "real" or "vip".
+func ParseCheckVia(s string) (CheckVia, error) { return parseEnum[CheckVia]("via", checkViaNames, s) }
+
 func enumString[T ~uint8](typ string, names []string, v T) string {
 	if v > 0 && int(v) < len(names) {
 		return names[v]

@@ -271,6 +271,29 @@ var problemCases = []struct {
 	{"check expect_status type", svc + "[service.check]\ntype = \"http\"\nexpect_status = \"200\"\n", []string{
 		`t.toml:8: service[0].check.expect_status: must be an HTTP status or an array of them, not a string`,
 	}},
+	{"failure policy", svc + "on_failure = \"drop\"\nslow_start = \"-1s\"\nsorry_server = \"10.0.0.9:x\"\nquorum = 0\nhysteresis = -1\n", []string{
+		`t.toml:6: service[0].on_failure: unknown on_failure "drop" (want quiesce or remove)`,
+		`t.toml:7: service[0].slow_start: must not be negative`,
+		`t.toml:8: service[0].sorry_server: invalid address "10.0.0.9:x": want "ip:port" or "ip", as in "10.0.0.9:80"`,
+		`t.toml:9: service[0].quorum: 0 is out of range 1..67107840`,
+		`t.toml:10: service[0].hysteresis: -1 is out of range 0..quorum-1`,
+	}},
+	{"hysteresis above quorum", svc + "quorum = 2\nhysteresis = 2\nsorry_server = \"2001:db8::1\"\n", []string{
+		`t.toml:7: service[0].hysteresis: 2 is out of range 0..quorum-1`,
+		`t.toml:8: service[0].sorry_server: 2001:db8::1: IPv6 is not supported by the data plane yet; use an IPv4 address`,
+	}},
+	{"check keepalived keys", svc + "[service.check]\ntype = \"http\"\ndigest = \"ABC\"\nwarmup = \"-1s\"\nvia = \"lo\"\ntls_verify = true\n", []string{
+		`t.toml:8: service[0].check.digest: "ABC" is not an MD5 digest: want 32 lowercase hex digits, as genhash prints`,
+		`t.toml:9: service[0].check.warmup: must not be negative`,
+		`t.toml:10: service[0].check.via: unknown via "lo" (want real or vip)`,
+		`t.toml:11: service[0].check.tls_verify: applies only to https checks, not http`,
+	}},
+	{"check via vip on a nat real", svc + "[service.check]\ntype = \"tcp\"\nvia = \"vip\"\n[[service.real]]\naddress = \"10.0.0.2\"\nforward = \"nat\"\n", []string{
+		`t.toml:11: service[0].real[0].forward: "nat" with the service's via = "vip" check: it needs "dr" (give this real a check of its own)`,
+	}},
+	{"check via vip needs dr", svc + "forward = \"nat\"\n[service.check]\ntype = \"tcp\"\nvia = \"vip\"\n", []string{
+		`t.toml:9: service[0].check.via: "vip" needs forward = "dr", not "nat"`,
+	}},
 	{"check exec", svc + "[service.check]\ntype = \"exec\"\n", []string{
 		`t.toml:6: service[0].check.command: required for exec checks, as an argv list: ["/path/to/prog", "arg"]`,
 	}},

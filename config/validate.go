@@ -254,8 +254,37 @@ func (v *validator) service(k string, s *Service) {
 	case s.DeadReal == DeadRealReset && s.Protocol != TCP:
 		v.problem(k+".dead_real", at, "\"reset\" applies only to protocol = \"tcp\"")
 	}
+	if !enumValid(failurePolicyNames, s.OnFailure) {
+		v.problem(k+".on_failure", at, "must be %s", oneOf(failurePolicyNames[1:]))
+	}
+	if s.SlowStart < 0 {
+		v.problem(k+".slow_start", at, "must not be negative")
+	}
+	if s.SorryServer.IsValid() {
+		v.ipv4(k+".sorry_server", at, s.SorryServer.Addr(), false)
+		if s.SorryServer.Port() != s.Port && (len(s.Ports) > 0 || s.Port == 0) {
+			v.problem(k+".sorry_server", at, "port %d differs from the service's: port mapping needs a single service port", s.SorryServer.Port())
+		} else if s.SorryServer.Port() == 0 && s.Port != 0 {
+			v.problem(k+".sorry_server", at, "port 0 needs an all-ports service")
+		}
+	}
+	if s.Quorum < 1 || s.Quorum > MaxWeight*1024 {
+		v.problem(k+".quorum", at, "%d is out of range 1..%d", s.Quorum, MaxWeight*1024)
+	}
+	if s.Hysteresis < 0 || s.Hysteresis >= s.Quorum && s.Quorum >= 1 {
+		v.problem(k+".hysteresis", at, "%d is out of range 0..quorum-1", s.Hysteresis)
+	}
 	if s.Check != nil {
 		v.check(k+".check", at, s.Check)
+		v.checkVia(k+".check", at, s.Check, s.Forward)
+		if s.Check.Via == ViaVIP && s.Forward == DR {
+			// The service's check also runs on reals that override the method.
+			for i := range s.Reals {
+				if r := &s.Reals[i]; r.Check == nil && r.Forward != DR && enumValid(forwardNames, r.Forward) {
+					v.problem(indexKey(k+".real", i)+".forward", r.Line, "%q with the service's via = \"vip\" check: it needs \"dr\" (give this real a check of its own)", r.Forward)
+				}
+			}
+		}
 	}
 
 	type realKey struct {
@@ -319,6 +348,15 @@ func (v *validator) real(k string, s *Service, r *Real) {
 	}
 	if r.Check != nil {
 		v.check(k+".check", at, r.Check)
+		v.checkVia(k+".check", at, r.Check, r.Forward)
+	}
+}
+
+// checkVia rejects via = "vip" where the VIP cannot be reached at the real server: only a
+// DR real server holds the VIP on an interface the director can send to.
+func (v *validator) checkVia(k string, at int, c *Check, f Forward) {
+	if c.Via == ViaVIP && f != DR {
+		v.problem(k+".via", at, "\"vip\" needs forward = \"dr\", not %q", f)
 	}
 }
 
@@ -354,11 +392,32 @@ func (v *validator) check(k string, at int, c *Check) {
 	if c.Type == CheckExec && (len(c.Command) == 0 || c.Command[0] == "") {
 		v.problem(k+".command", at, "required for exec checks, as an argv list: [\"/path/to/prog\", \"arg\"]")
 	}
+	if !enumValid(checkViaNames, c.Via) {
+		v.problem(k+".via", at, "must be %s", oneOf(checkViaNames[1:]))
+	}
+	if c.Warmup < 0 {
+		v.problem(k+".warmup", at, "must not be negative")
+	}
+	if c.Digest != "" && !isMD5Hex(c.Digest) {
+		v.problem(k+".digest", at, "%q is not an MD5 digest: want 32 lowercase hex digits, as genhash prints", c.Digest)
+	}
 	if c.Expect != "" {
 		if _, err := regexp.Compile(c.Expect); err != nil {
 			v.problem(k+".expect", at, "invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 	}
+}
+
+func isMD5Hex(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func isPrime(n int) bool {

@@ -44,6 +44,11 @@ type svcState struct {
 	slots map[realKey]int
 	reals []*realState // by slot; nil = free
 	stats []Counters
+
+	// Quorum, as keepalived's: known once the service has been built; up while the live
+	// weight has not dropped below quorum-hysteresis since it last reached quorum+hysteresis.
+	quorumKnown bool
+	quorumUp    bool
 }
 
 type realKey struct {
@@ -179,8 +184,9 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	// Health: a failed real is quiesced (weight 0) or, with Remove, left out; slow start
 	// scales the weight.
 	sk := svcKey{addr: cs.VIP.As4(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
-	reals := make([]config.Real, 0, len(cs.Reals))
+	reals := make([]config.Real, 0, len(cs.Reals)+1)
 	healthOf := map[realKey]Health{}
+	live := 0 // configured weight of the reals that are up, as keepalived's weight_sum_aliv
 	for _, r := range cs.Reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		h, ok := g.health[healthRef{svc: sk, real: k}]
@@ -188,6 +194,9 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			h = Health{Up: true}
 		}
 		healthOf[k] = h
+		if h.Up {
+			live += r.Weight
+		}
 		switch {
 		case !h.Up && h.Remove:
 			continue
@@ -197,6 +206,36 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			r.Weight = max(1, r.Weight*h.WeightPercent/100)
 		}
 		reals = append(reals, r)
+	}
+	// Quorum and the sorry server. Below quorum the service is down: its reals are
+	// quiesced and the sorry server, if any, is the only real with a weight.
+	wasKnown, wasUp := st.quorumKnown, st.quorumUp
+	st.quorumUp = quorumState(st.quorumKnown, st.quorumUp, live, cs.Quorum, cs.Hysteresis)
+	st.quorumKnown = true
+	quorumChanged := wasKnown && wasUp != st.quorumUp || !wasKnown && !st.quorumUp
+	var sorry realKey
+	sorryActive := !st.quorumUp && cs.SorryServer.IsValid()
+	if !st.quorumUp {
+		for i := range reals {
+			reals[i].Weight = 0
+		}
+	}
+	if sorryActive {
+		sr := config.Real{Address: cs.SorryServer.Addr(), Port: cs.SorryServer.Port(), Weight: 1, Forward: cs.Forward}
+		if sr.Port != firstPort(cs) {
+			sr.Forward = config.NAT // a different port needs the destination rewritten
+		}
+		sorry = realKey{sr.Address.As4(), realPort(cs, &sr)}
+		healthOf[sorry] = Health{Up: true}
+		dup := false
+		for i := range reals {
+			if (realKey{reals[i].Address.As4(), realPort(cs, &reals[i])}) == sorry {
+				reals[i].Weight, dup = 1, true
+			}
+		}
+		if !dup {
+			reals = append(reals, sr)
+		}
 	}
 	// Free the slots of reals that are gone; give new reals the lowest free slots.
 	want := map[realKey]bool{}
@@ -253,6 +292,10 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		Specs: make([]sched.RealSpec, len(st.reals)),
 		Loads: st.loads[:len(st.reals)],
 		Stats: st.stats,
+		Down:  !st.quorumUp,
+
+		liveWeight:    live,
+		quorumChanged: quorumChanged,
 	}
 	if cs.PersistenceTimeout > 0 {
 		svc.PersistMs = uint32(min(cs.PersistenceTimeout, 24*time.Hour*20) / time.Millisecond)
@@ -265,6 +308,7 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	svc.OnePacket = cs.OnePacket && cs.Protocol == config.UDP
 	svc.ExpireQuiescent = cs.ExpireQuiescentTemplate
 	svc.DeadReal = deadPolicy(cs)
+	svc.MSSClamp = uint16(cs.MSSClamp)
 	for _, r := range reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
 		slot := st.slots[k]
@@ -279,9 +323,13 @@ func (g *registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			ConfigWeight: int32(cfgWeight(cs, k)),
 			Healthy:      h.Up,
 			Reason:       h.Reason,
+			Sorry:        sorryActive && k == sorry,
 			Stats:        rs.stats,
 		}
 		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
+		if cs.TunnelSource.IsValid() {
+			real.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
+		}
 		svc.Reals[slot] = real
 		svc.Specs[slot] = sched.RealSpec{
 			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
@@ -353,6 +401,21 @@ func deadPolicy(cs *config.Service) DeadPolicy {
 		return DeadExpire
 	}
 	return DeadKeep
+}
+
+// quorumState is keepalived's quorum with hysteresis (check/ipwrapper.c): a service goes
+// up when the live weight reaches quorum+hysteresis, and down when it drops below
+// quorum-hysteresis or to 0. A service seen for the first time is up iff live >= quorum.
+func quorumState(known, up bool, live, quorum, hysteresis int) bool {
+	switch {
+	case !known:
+		return live > 0 && live >= quorum
+	case !up && live >= quorum+hysteresis:
+		return true
+	case up && (live == 0 || live < quorum-hysteresis):
+		return false
+	}
+	return up
 }
 
 func cfgWeight(cs *config.Service, k realKey) int {

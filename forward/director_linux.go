@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,11 +55,12 @@ type Director struct {
 	opts   Options
 	ifaces []Iface
 
-	mu    sync.Mutex // guards cfg, reg, gen and the publishing of snapshots
-	cfg   *config.Config
-	reg   *registry
-	gen   uint64
-	steer []bpf.RawInstruction
+	mu     sync.Mutex // guards cfg, reg, gen, closed and the publishing of snapshots
+	closed bool       // close ran: nothing may be published (health updates can come late)
+	cfg    *config.Config
+	reg    *registry
+	gen    uint64
+	steer  []bpf.RawInstruction
 
 	snap     atomic.Pointer[Snapshot]
 	workers  []*worker
@@ -115,17 +117,20 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
 		}
+		ct.Prefault() // resident from the start: a flood cannot make memory grow
 		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
-		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, and the
-		// fragments of reassembled datagrams (a 64 KiB datagram is about 45 fragments of
-		// 1514 bytes, 68 KiB). The worker flushes early when less than 64 KiB is left, so
-		// 256 KiB is never short by more than one datagram's worth.
+		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, the fragments
+		// of reassembled datagrams (a 64 KiB datagram is about 45 fragments of 1514 bytes,
+		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
+		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
+		// never runs short for one frame.
 		w.eng = newEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
 		d.workers = append(d.workers, w)
 		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 			return nil, fmt.Errorf("forward: eventfd: %w", err)
 		}
 	}
+	d.paceGC()
 	for slot, ifc := range d.ifaces {
 		var group uint16
 		for _, w := range d.workers {
@@ -287,6 +292,9 @@ func (d *Director) egressChanged() {
 func (d *Director) publish() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
 	d.gen++
 	s, err := d.reg.build(d.cfg, d.ifaces, d.egress, d.gen)
 	if err != nil {
@@ -315,7 +323,29 @@ func (d *Director) publish() error {
 	}
 	d.snap.Store(s)
 	d.reg.commit(s)
+	d.logQuorum(s)
 	return nil
+}
+
+// logQuorum logs each service that went below its quorum or back above it in s.
+func (d *Director) logQuorum(s *Snapshot) {
+	for _, svc := range s.byID {
+		if svc == nil || !svc.quorumChanged {
+			continue
+		}
+		vip := netip.AddrPortFrom(netip.AddrFrom4(svc.VIP), svc.Port).String()
+		if !svc.Down {
+			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.liveWeight)
+			continue
+		}
+		sorry := "none"
+		for _, r := range svc.Reals {
+			if r != nil && r.Sorry {
+				sorry = netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()
+			}
+		}
+		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.liveWeight, "sorry_server", sorry)
+	}
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
@@ -435,6 +465,9 @@ func (d *Director) stopWorkers() {
 
 // close releases sockets and removes the shield. Safe to call more than once.
 func (d *Director) close() {
+	d.mu.Lock() // waits for a publish under way (a health update, say)
+	defer d.mu.Unlock()
+	d.closed = true
 	for _, w := range d.workers {
 		w.close()
 	}
@@ -469,6 +502,11 @@ func realTargets(cfg *config.Config) [][4]byte {
 				seen[a] = true
 				out = append(out, a)
 			}
+		}
+		// A sorry server is resolved up front, so it can take over at once.
+		if a := s.SorryServer.Addr(); s.SorryServer.IsValid() && !seen[a.As4()] {
+			seen[a.As4()] = true
+			out = append(out, a.As4())
 		}
 	}
 	return out
@@ -562,6 +600,7 @@ func (d *Director) logTotals(msg string, level slog.Level) {
 	for k, v := range t.Drops {
 		attrs = append(attrs, "drop_"+k, v)
 	}
+	attrs = append(attrs, d.tunnelAttrs()...)
 	d.log.Log(context.Background(), level, msg, attrs...)
 }
 
@@ -624,4 +663,29 @@ func (d *Director) restoreState() {
 	}
 	n := restore(d.snap.Load(), engines, names, conns, d.nowMs())
 	d.log.Info("state restored", "file", d.opts.StateFile, "entries", n, "skipped", len(conns)-n)
+}
+
+// gcGarbage is how much garbage the director lets build up between collections.
+const gcGarbage = 4 << 20
+
+// paceGC sets the GC percentage so that garbage between collections stays near gcGarbage (4 MiB).
+// With the default GOGC=100 the runtime lets garbage grow to the size of the live heap, and
+// the live heap is mostly the connection tables (60 bytes per entry, preallocated): a
+// 1M-entry table would let RSS drift up by another 60 MB. The tables hold no pointers, so a
+// collection does not scan them and running it more often costs little. A GOGC set in the
+// environment wins.
+func (d *Director) paceGC() {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	var tables int
+	for _, w := range d.workers {
+		tables += w.eng.ct.MemoryBytes()
+	}
+	if tables <= gcGarbage {
+		return
+	}
+	pct := max(10, 100*gcGarbage/tables)
+	debug.SetGCPercent(pct)
+	d.log.Debug("gc pacing", "gogc", pct, "table_bytes", tables)
 }

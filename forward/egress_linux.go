@@ -134,7 +134,13 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward: new resolver: get network namespace: %w", err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	// Entering the namespace we are in needs CAP_SYS_ADMIN; see inNetNS.
+	var h *netlink.Handle
+	if inNetNS(ns) {
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+	} else {
+		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	}
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("forward: new resolver: open rtnetlink: %w", err)
@@ -235,7 +241,10 @@ func (r *Resolver) subscribe(errc chan<- error) (*subscription, error) {
 		default:
 		}
 	}
-	ns := r.ns
+	ns := &r.ns
+	if inNetNS(r.ns) {
+		ns = nil // subscribe without setns (CAP_SYS_ADMIN); see inNetNS
+	}
 	steps := []struct {
 		what      string
 		subscribe func() error
@@ -243,19 +252,19 @@ func (r *Resolver) subscribe(errc chan<- error) (*subscription, error) {
 	}{
 		{"routes", func() error {
 			return netlink.RouteSubscribeWithOptions(s.routes, s.done, netlink.RouteSubscribeOptions{
-				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+				Namespace: ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
 		}, func() { close(s.routes) }},
 		{"neighbours", func() error {
 			return netlink.NeighSubscribeWithOptions(s.neighs, s.done, netlink.NeighSubscribeOptions{
-				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+				Namespace: ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
 		}, func() { close(s.neighs) }},
 		{"links", func() error {
 			return netlink.LinkSubscribeWithOptions(s.links, s.done, netlink.LinkSubscribeOptions{
-				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+				Namespace: ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
 		}, func() { close(s.links) }},
 		{"addresses", func() error {
 			return netlink.AddrSubscribeWithOptions(s.addrs, s.done, netlink.AddrSubscribeOptions{
-				Namespace: &ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
+				Namespace: ns, ErrorCallback: cb, ReceiveBufferSize: egressRcvbuf})
 		}, func() { close(s.addrs) }},
 	}
 	for i, st := range steps {

@@ -67,6 +67,9 @@ type EngineStats struct {
 	RingPackets atomic.Uint64 // frames the kernel put in this worker's rings
 	RingDrops   atomic.Uint64 // frames the kernel dropped because a ring was full
 	RingFreezes atomic.Uint64 // times a ring ran out of free blocks
+
+	MSSClamped atomic.Uint64 // SYNs whose MSS option was lowered (service mss_clamp)
+	Tunnel     TunnelStats
 }
 
 // outFrame is one frame to transmit: a virtio_net_hdr followed by the frame. b points into the
@@ -98,6 +101,7 @@ type engine struct {
 	vh      VnetHdr
 	arp     ARP
 	expired [expireBatch]conntrack.Entry
+	tun     tunState
 
 	icmpTokens float64 // ICMP/RST rate limit bucket
 	icmpLast   int64
@@ -242,6 +246,9 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 	bump(&svc.Stats[e.id].InBytes, n)
 	bump(&real.Stats[e.id].InPkts, 1)
 	bump(&real.Stats[e.id].InBytes, n)
+	if svc.MSSClamp != 0 && p.TCPFlags&tcpSYN != 0 && ClampMSS(frame, p, e.vh.Partial(), svc.MSSClamp) {
+		bump64(&e.stats.MSSClamped, 1)
+	}
 	switch real.Method {
 	case MethodDR:
 	case MethodNAT:
@@ -250,7 +257,9 @@ func (e *engine) request(buf, frame []byte, rxIf int) {
 			return
 		}
 	case MethodTUN:
-		e.tunnel(buf, frame, real)
+		if e.tunnel(frame, real, rxIf) {
+			bump64(&e.stats.Forwarded, 1)
+		}
 		return
 	default:
 		e.edrop(DropMethod)
@@ -610,9 +619,10 @@ func (e *engine) queue(txIf int, b []byte) {
 }
 
 // full reports that the batch should be sent before the next frame: scratch or the frame list
-// is nearly used up (a frame can add up to 64 KiB of fragments or segments).
+// is nearly used up (a frame can add up to maxFrameScratch bytes in maxFrameOuts frames of
+// fragments or segments).
 func (e *engine) full() bool {
-	return e.used > len(e.scratch)-(64<<10)-4096 || len(e.out) > cap(e.out)-64
+	return e.used > len(e.scratch)-maxFrameScratch || len(e.out) > cap(e.out)-maxFrameOuts
 }
 
 // alloc returns n bytes of scratch that stay valid until reset, or nil.

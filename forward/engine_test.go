@@ -283,7 +283,7 @@ func TestEngineExpiryReleasesLoad(t *testing.T) {
 // TestEngineAllocs fails on any allocation in the per-packet path: new connections,
 // established packets, NAT replies and ARP.
 func TestEngineAllocs(t *testing.T) {
-	for _, method := range []string{"dr", "nat"} {
+	for _, method := range []string{"dr", "nat", "tun"} {
 		e := newTestEngine(t, engineConfig(t, method, 80), 1<<16)
 		syn := tcpFrame(t, 40000, 0x02, false)
 		ack := tcpFrame(t, 40000, 0x10, false)
@@ -308,7 +308,7 @@ func TestEngineAllocs(t *testing.T) {
 // BenchmarkEngine measures the per-packet path: parse, service and connection lookup,
 // scheduling (for new flows), rewrite and queueing for TX.
 func BenchmarkEngine(b *testing.B) {
-	for _, method := range []string{"dr", "nat"} {
+	for _, method := range []string{"dr", "nat", "tun"} {
 		for _, kind := range []string{"established", "new"} {
 			b.Run(method+"/"+kind, func(b *testing.B) {
 				e := newTestEngine(b, engineConfig(b, method, 80), max(b.N+1024, 1<<16))
@@ -334,7 +334,8 @@ func BenchmarkEngine(b *testing.B) {
 						fixIP(work[VnetHdrLen:], 14)
 					}
 					e.handle(work, 0)
-					if len(e.out) == cap(e.out) {
+					// A flush per block: when the batch or (TUN) the scratch is full.
+					if len(e.out) == cap(e.out) || e.used+2048 > len(e.scratch) {
 						e.reset()
 					}
 				}

@@ -91,8 +91,9 @@ func (e *engine) icmpToVIP(buf, frame []byte, rxIf int) {
 			return
 		}
 	case MethodTUN:
-		e.tunnel(buf, frame, real)
-		bump64(&e.stats.ICMPRelayed, 1)
+		if e.tunnel(frame, real, rxIf) {
+			bump64(&e.stats.ICMPRelayed, 1)
+		}
 		return
 	default:
 		e.edrop(DropMethod)

@@ -137,10 +137,14 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 	return s, nil
 }
 
-// dial opens the shield's lasting nftables connection in its namespace.
+// dial opens the shield's lasting nftables connection in its namespace, entering it only
+// when the calling thread is elsewhere (inNetNS).
 func (s *Shield) dial() (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(int(s.ns)),
-		nftables.WithSockOptions(growSendBuffer))
+	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(growSendBuffer)}
+	if !inNetNS(s.ns) {
+		opts = append(opts, nftables.WithNetNSFd(int(s.ns)))
+	}
+	c, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open nftables netlink: %w", err)
 	}

@@ -86,7 +86,17 @@ type Service struct {
 	PersistBits int    // persistence netmask length
 	TplPort     uint16 // VPort of this service's templates: its port, or 0 for port-0 services
 
+	MSSClamp uint16 // clamp the MSS option of SYNs to this (mss_clamp); 0 = off
+
 	Stats []Counters // one per worker
+
+	// Down is set while the service is below its quorum (keepalived's quorum and
+	// hysteresis): its reals are quiesced, and its sorry server, if any, takes new
+	// connections.
+	Down bool
+
+	liveWeight    int  // configured weight of the reals that are up, for the quorum log
+	quorumChanged bool // Down differs from the last build's (or is set on the first): logged at publish
 }
 
 // Real is one real server of a service in a snapshot.
@@ -101,12 +111,13 @@ type Real struct {
 	ConfigWeight int32  // as configured
 	Healthy      bool   // the health checker's view (true without a check)
 	Reason       string // the last health failure
+	Sorry        bool   // the service's sorry server, active because the service is Down
 
 	// Egress, resolved by the control side from routes and neighbours.
 	TxIf   int // interface slot; -1 when unresolved
 	SrcMAC [6]byte
 	DstMAC [6]byte
-	SrcIP  [4]byte // outer source for TUN
+	SrcIP  [4]byte // outer source for TUN: the service's tunnel_source, else the egress address
 	MTU    int
 
 	Stats []Counters // one per worker

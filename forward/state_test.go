@@ -61,7 +61,7 @@ persistence_timeout = "300s"
 	if first == 4 {
 		slot = 1
 	}
-	if l := svc.Loads[slot]; l.Active()+l.Inactive() != 2 {
+	if l := &svc.Loads[slot]; l.Active()+l.Inactive() != 2 {
 		t.Fatalf("real's load counts %d connections, want 2", l.Active()+l.Inactive())
 	}
 }

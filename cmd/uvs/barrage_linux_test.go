@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -173,6 +174,44 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 				}
 			}
 		}
+		// Frames that are not IPv4 to a VIP are left to the kernel (counted as such):
+		// IPv6, random bytes, broadcast frames, and one-tag 802.1Q frames, which uvs parses
+		// (a tagged SYN to the VIP is a valid new connection).
+		rng := rand.New(rand.NewPCG(7, 9))
+		for i := 0; i < perClass; i++ {
+			frames := [][]byte{}
+			v6 := make([]byte, 14+40)
+			copy(v6[0:6], dirMAC)
+			copy(v6[6:12], ifc.HardwareAddr)
+			binary.BigEndian.PutUint16(v6[12:], 0x86dd)
+			v6[14] = 0x60
+			frames = append(frames, v6)
+			junk := make([]byte, 14+rng.IntN(200))
+			for j := range junk {
+				junk[j] = byte(rng.Uint32())
+			}
+			copy(junk[0:6], dirMAC)
+			frames = append(frames, junk)
+			bc := make([]byte, 14+40)
+			copy(bc[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+			copy(bc[6:12], ifc.HardwareAddr)
+			binary.BigEndian.PutUint16(bc[12:], 0x0800)
+			copy(bc[14:], validTCP(src, [4]byte{198, 18, 1, 255}, uint16(30000+i)))
+			frames = append(frames, bc)
+			tagged := make([]byte, 18+40)
+			copy(tagged[0:6], dirMAC)
+			copy(tagged[6:12], ifc.HardwareAddr)
+			binary.BigEndian.PutUint16(tagged[12:], 0x8100)
+			binary.BigEndian.PutUint16(tagged[14:], 7)
+			binary.BigEndian.PutUint16(tagged[16:], 0x0800)
+			copy(tagged[18:], validTCP(src, vip, uint16(40000+i)))
+			frames = append(frames, tagged)
+			for _, f := range frames {
+				if err := unix.Sendto(fd, f, 0, sa); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -198,6 +237,9 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	}
 	r.stopAndCheckClean()
 	got := r.stoppedCounters()
+	if got["left_to_kernel"] < 3*perClass {
+		t.Errorf("IPv6, random and broadcast frames: left_to_kernel %d, want at least %d", got["left_to_kernel"], 3*perClass)
+	}
 	for _, c := range malformedClasses {
 		if c.counter == "" {
 			continue

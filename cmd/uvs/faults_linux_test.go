@@ -130,21 +130,11 @@ func TestIntegrationRestartKeepsConnections(t *testing.T) {
 	bench.RequireRoot(t)
 	r := startLab(t, bench.TopologyNAT, "nat", 8080, false)
 	_ = r.dir.Stop() // restart it with a state file
-	bin, _ := uvsBinary()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "uvs.toml")
 	state := filepath.Join(dir, "uvs.state")
-	if err := os.WriteFile(cfg, []byte(r.lab.Config("nat", "rr", 80, 8080, dir)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := func() {
-		t.Helper()
-		var err error
-		r.stderr = &syncBuffer{}
-		if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfg, r.stderr, "--state-file", state); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFile(t, cfg, r.lab.Config("nat", "rr", 80, 8080, dir))
+	start := func() { r.runDirector(cfg, "--state-file", state) }
 	start()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

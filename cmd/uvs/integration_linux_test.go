@@ -77,17 +77,13 @@ func labPrefix() string {
 	return fmt.Sprintf("uvt%d-%d-", os.Getpid()%100000, labSeq.n)
 }
 
-// startLab builds a lab for method ("dr" or "nat"), starts its servers and a director with
-// scheduler rr, and waits until the VIP answers.
-func startLab(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool) *labRun {
+// newLab builds a lab (with a fresh name prefix) and removes it when the test ends.
+func newLab(t *testing.T, spec bench.LabSpec) *bench.Lab {
 	t.Helper()
-	bin, err := uvsBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	lab, err := bench.NewLab(ctx, bench.LabSpec{Prefix: labPrefix(), Topology: topo, DirectorTxOff: txOff})
+	spec.Prefix = labPrefix()
+	lab, err := bench.NewLab(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,44 +92,96 @@ func startLab(t *testing.T, topo bench.Topology, method string, realPort int, tx
 			t.Errorf("lab close: %v", err)
 		}
 	})
-	if err := lab.PrepareReals(method); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := lab.StartServers(realPort, bench.UDPPort)
+	return lab
+}
+
+// startServers starts HTTP and UDP echo servers on every real server until the test ends.
+func startServers(t *testing.T, lab *bench.Lab, httpPort, udpPort int) {
+	t.Helper()
+	srv, err := lab.StartServers(httpPort, udpPort)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	tmp := t.TempDir()
-	cfgPath := filepath.Join(tmp, "uvs.toml")
-	if err := os.WriteFile(cfgPath, []byte(lab.Config(method, "rr", 80, realPort, tmp)), 0o600); err != nil {
+}
+
+// writeFile writes a test file, failing the test on error.
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newRun returns a labRun for lab with the director's kernel counters sampled.
+func newRun(t *testing.T, lab *bench.Lab) *labRun {
+	t.Helper()
 	r := &labRun{t: t, lab: lab, stderr: &syncBuffer{}, vip: lab.VIP, port: 80}
-	r.nstat0, err = bench.Nstat(ctx, lab.Director)
-	if err != nil {
+	var err error
+	if r.nstat0, err = bench.Nstat(context.Background(), lab.Director); err != nil {
 		t.Fatal(err)
 	}
-	r.dir, err = lab.StartDirector(context.Background(), bin, cfgPath, r.stderr)
+	return r
+}
+
+// runDirector starts `uvs run --config cfgPath extra...` in the lab's director namespace with
+// a fresh stderr buffer, stopped when the test ends, and waits until the VIP answers.
+func (r *labRun) runDirector(cfgPath string, extra ...string) {
+	r.t.Helper()
+	bin, err := uvsBinary()
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = r.dir.Stop()
-		if t.Failed() {
-			t.Logf("director stderr:\n%s", r.stderr.String())
+	r.stderr = &syncBuffer{}
+	if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfgPath, r.stderr, extra...); err != nil {
+		r.t.Fatal(err)
+	}
+	d, stderr := r.dir, r.stderr
+	r.t.Cleanup(func() {
+		_ = d.Stop()
+		if r.t.Failed() {
+			r.t.Logf("director stderr:\n%s", stderr.String())
 		}
 	})
+	r.waitVIP()
+}
+
+// waitVIP waits up to 15 s until a request to the VIP is answered.
+func (r *labRun) waitVIP() {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := r.curl(ctx, "/"); err == nil {
-			break
+			return
+		}
+		select {
+		case <-r.dir.Exited():
+			r.t.Fatalf("director exited:\n%s", r.stderr.String())
+		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("VIP %s:80 never answered; director stderr:\n%s", r.vip, r.stderr.String())
+			r.t.Fatalf("VIP %s:%d never answered; director stderr:\n%s", r.vip, r.port, r.stderr.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// startLab builds a lab for method ("dr" or "nat"), starts its servers and a director with
+// scheduler rr, and waits until the VIP answers.
+func startLab(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool) *labRun {
+	t.Helper()
+	lab := newLab(t, bench.LabSpec{Topology: topo, DirectorTxOff: txOff})
+	if err := lab.PrepareReals(method); err != nil {
+		t.Fatal(err)
+	}
+	startServers(t, lab, realPort, bench.UDPPort)
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	writeFile(t, cfgPath, lab.Config(method, "rr", 80, realPort, tmp))
+	r := newRun(t, lab)
+	r.runDirector(cfgPath)
 	return r
 }
 
@@ -263,11 +311,37 @@ func checkEven(t *testing.T, what string, got map[string]int, n int) {
 	}
 }
 
+// capEff returns the effective capability mask of the director's processes.
+func capEff(t *testing.T, r *labRun) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "pids", r.lab.Director.NS).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var masks []string
+	for _, pid := range strings.Fields(string(out)) {
+		b, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+				masks = append(masks, strings.TrimSpace(v))
+			}
+		}
+	}
+	return masks
+}
+
 func TestIntegrationDR(t *testing.T) {
 	bench.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
+			// Started as root, the director keeps only CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
+			if m := capEff(t, r); len(m) != 1 || m[0] != "0000000000003000" {
+				t.Errorf("director capabilities %v, want [0000000000003000]", m)
+			}
 			checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
 			r.download(10_000_000)
 			checkEven(t, "UDP echo through DR", r.udpEcho(10), 10)
@@ -313,25 +387,9 @@ func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "netdev uvs") {
 		t.Fatalf("expected the killed run's shield to remain: %v %s", err, out)
 	}
-	bin, _ := uvsBinary()
 	cfg := filepath.Join(t.TempDir(), "uvs.toml")
-	if err := os.WriteFile(cfg, []byte(r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg))), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r.stderr = &syncBuffer{}
-	if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfg, r.stderr); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := r.curl(ctx, "/"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted director never answered:\n%s", r.stderr.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	writeFile(t, cfg, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg)))
+	r.runDirector(cfg)
 	checkEven(t, "after restart", r.distribution(20), 20)
 	r.stopAndCheckClean()
 }

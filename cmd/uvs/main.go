@@ -18,7 +18,9 @@ import (
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/control"
 	"github.com/uvs-project/uvs/forward"
+	"github.com/uvs-project/uvs/health"
 )
 
 const usage = `usage: uvs <command> [flags]
@@ -26,7 +28,20 @@ const usage = `usage: uvs <command> [flags]
 commands:
   run --config FILE      run the director in the foreground (SIGHUP reloads FILE)
   check --config FILE    validate FILE
-  demo                   build a namespace lab, send traffic through DR and NAT services, clean up
+  realserver --vip ADDR[,ADDR...] --method dr|tun [--down|--check]
+                         prepare (undo, diagnose) this host as a real server
+  list [--stats|--rate|--conns|--timeout|--thresholds] [--json]
+                         list the running director, as ipvsadm -Ln
+  edit -A|-E|-D|-a|-e|-d|-Z ...
+                         change the running director, as ipvsadm (the file is unchanged)
+  save [--ipvsadm]       print the running config as TOML (or as ipvsadm-save -n)
+  reload                 make the running director re-read its config file (as SIGHUP)
+  diff --config FILE     show what reloading FILE would change
+  trace --client A:P -t VIP:PORT
+                         explain which real server a flow goes to, and why
+  import ipvsadm|keepalived FILE|-
+                         convert an ipvsadm-save or keepalived.conf setup to uvs TOML
+  demo                   build a namespace lab, send traffic through DR, NAT and TUN services, clean up
   lab up|down|status|exec --config FILE   the namespace lab that FILE's services describe
   bench --config FILE [--out DIR]         benchmark FILE's lab against kernel baselines
   version                print version information
@@ -46,12 +61,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], os.Stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "lab":
 		return cmdLab(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
+	case "realserver":
+		return cmdRealserver(args[1:], stdout, stderr)
+	case "list":
+		return cmdList(args[1:], stdout, stderr)
+	case "edit":
+		return cmdEdit(args[1:], stdout, stderr)
+	case "save":
+		return cmdSave(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
+	case "diff":
+		return cmdDiff(args[1:], stdout, stderr)
+	case "trace":
+		return cmdTrace(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
@@ -140,6 +171,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
+	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW and CAP_NET_ADMIN at start")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -160,13 +192,46 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	if !*keepCaps {
+		if err := forward.DropCapabilities(); err != nil {
+			log.Warn("running with all capabilities", "err", err)
+		}
+	}
+	cp, err := openControl(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
+	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	hc := health.New(health.Config{Logger: log.With("component", "health"), Update: func(r health.Ref, st health.Status) {
+		ref := forward.RealRef{VIP: r.VIP, Protocol: r.Protocol, Port: r.Port, Addr: r.Addr, RPort: r.RPort}
+		h := forward.Health{Up: st.Up, Remove: st.Remove, WeightPercent: st.WeightPercent, Reason: st.Reason}
+		if err := d.SetHealth(ref, h); err != nil {
+			log.Error("apply health", "real", r.Addr.String(), "err", err)
+		}
+	}})
+	if err := hc.Apply(cfg); err != nil {
+		log.Error("health checks", "err", err)
+	}
+	defer func() {
+		if err := hc.Close(); err != nil {
+			log.Error("stop health checks", "err", err)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	op := control.NewOperator(withHealth{d, hc}, *path, log)
+	cctx, cancel := context.WithCancel(ctx)
+	cp.start(cctx, op, d)
+	defer func() {
+		cancel()
+		cp.close()
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -176,16 +241,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				cfg, err := config.Load(*path)
-				if err != nil {
-					log.Error("reload rejected; the running config stays", "file", *path, "err", err)
-					continue
-				}
-				if err := d.Reload(cfg); err != nil {
-					log.Error("reload rejected; the running config stays", "file", *path, "err", err)
-					continue
-				}
-				log.Info("reloaded", "file", *path, "services", len(cfg.Services))
+				reloadFromSignal(op, log)
 			}
 		}
 	}()
@@ -235,6 +291,21 @@ func cmdVersion(stdout io.Writer) int {
 
 // version is set at release time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// withHealth hands every config the director applies (SIGHUP and control-socket reloads,
+// runtime edits) to the health checker too.
+type withHealth struct {
+	*forward.Director
+	hc *health.Checker
+}
+
+// Reload applies cfg to the director, then to the health checker.
+func (w withHealth) Reload(cfg *config.Config) error {
+	if err := w.Director.Reload(cfg); err != nil {
+		return err
+	}
+	return w.hc.Apply(cfg)
+}
 
 // startCPUProfile starts a pprof CPU profile into path; the returned func
 // stops it and closes the file.

@@ -23,51 +23,17 @@ import (
 // director running the config that cfg returns (given the lab, for its addresses).
 func startCustom(t *testing.T, cfg func(l *bench.Lab) string) (*labRun, string) {
 	t.Helper()
-	bin, err := uvsBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	lab, err := bench.NewLab(ctx, bench.LabSpec{Prefix: labPrefix(), Topology: bench.TopologyDR})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lab.Close() })
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyDR})
 	if err := lab.PrepareReals("dr"); err != nil {
 		t.Fatal(err)
 	}
-	for _, ports := range [][2]int{{80, bench.UDPPort}, {443, bench.UDPPort + 1}} {
-		srv, err := lab.StartServers(ports[0], ports[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = srv.Close() })
-	}
+	startServers(t, lab, 80, bench.UDPPort)
+	startServers(t, lab, 443, bench.UDPPort+1)
 	path := filepath.Join(t.TempDir(), "uvs.toml")
-	if err := os.WriteFile(path, []byte(cfg(lab)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := &labRun{t: t, lab: lab, stderr: &syncBuffer{}, vip: lab.VIP, port: 80}
-	if r.dir, err = lab.StartDirector(context.Background(), bin, path, r.stderr); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = r.dir.Stop()
-		if t.Failed() {
-			t.Logf("director stderr:\n%s", r.stderr.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := r.curl(ctx, "/"); err == nil {
-			return r, path
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("VIP never answered:\n%s", r.stderr.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	writeFile(t, path, cfg(lab))
+	r := newRun(t, lab)
+	r.runDirector(path)
+	return r, path
 }
 
 func persistConfig(l *bench.Lab) string {

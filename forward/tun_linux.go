@@ -1,0 +1,27 @@
+package forward
+
+// tunnelAttrs sums the workers' TUN and MSS clamp counters into slog attributes for the
+// director's counter lines (non-zero ones only, so DR and NAT directors log none).
+func (d *Director) tunnelAttrs() []any {
+	var v [7]uint64
+	for _, w := range d.workers {
+		s := w.eng.stats
+		t := &s.Tunnel
+		v[0] += t.Frames.Load()
+		v[1] += t.Segmented.Load()
+		v[2] += t.Fragmented.Load()
+		v[3] += t.FragNeeded.Load()
+		v[4] += t.TooSmallMTU.Load()
+		v[5] += t.UnsupGSOType.Load()
+		v[6] += s.MSSClamped.Load()
+	}
+	names := [7]string{"tun_frames", "tun_segmented", "tun_fragmented", "tun_frag_needed",
+		"tun_mtu_too_small", "tun_gso_unsupported", "mss_clamped"}
+	var attrs []any
+	for i, n := range v {
+		if n != 0 {
+			attrs = append(attrs, names[i], n)
+		}
+	}
+	return attrs
+}
