@@ -14,14 +14,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Demo traffic: enough requests that a round-robin split is visible.
 const (
 	demoHTTPRequests = 20
 	demoUDPEchoes    = 5
-	demoHTTPPort     = 80
-	demoScheduler    = "rr"
 	demoBase         = "uvsdemo" // namespace prefixes are demoBase + pid + "-"
 )
 
@@ -33,16 +33,92 @@ type demoConfig struct {
 	readyTimeout time.Duration // for the first answer through the VIP
 }
 
-// RunDemo builds a DR lab and a NAT lab, starts the test servers and the
-// director (uvsBinary) in each, sends HTTP requests and UDP echoes through
-// each VIP from the client, and writes to out which real server answered how
-// often, one line per service:
+// demoTOML is the embedded default configuration of the demo: a DR
+// service (HTTP and UDP echo) on the clients' segment, a NAT service with
+// port mapping on a segment behind the director and, once `uvs realserver`
+// exists, a TUN service behind a router.
+const demoTOML = `# uvs demo
+[director]
+interfaces = ["eth0", "eth1"]
+workers = 2
+control_socket = %q
+
+[lab]
+prefix = %q
+
+[[service]]
+name = "dr-http"
+vip = "198.18.1.100"
+port = 80
+scheduler = "rr"
+forward = "dr"
+  [[service.real]]
+  address = "198.18.1.11"
+  [[service.real]]
+  address = "198.18.1.12"
+
+[[service]]
+name = "dr-udp"
+vip = "198.18.1.100"
+protocol = "udp"
+port = 9000
+scheduler = "rr"
+forward = "dr"
+  [[service.real]]
+  address = "198.18.1.11"
+  [[service.real]]
+  address = "198.18.1.12"
+
+[[service]]
+name = "nat-http"
+vip = "198.18.1.101"
+port = 80
+scheduler = "rr"
+forward = "nat"
+  [[service.real]]
+  address = "198.18.3.11"
+  port = 8080
+  [[service.real]]
+  address = "198.18.3.12"
+  port = 8080
+
+[[service]]
+name = "nat-udp"
+vip = "198.18.1.101"
+protocol = "udp"
+port = 9000
+scheduler = "rr"
+forward = "nat"
+  [[service.real]]
+  address = "198.18.3.11"
+  [[service.real]]
+  address = "198.18.3.12"
+`
+
+// demoTUN is appended to demoTOML when the uvs binary has `uvs realserver`.
+const demoTUN = `
+[[service]]
+name = "tun-http"
+vip = "198.18.1.102"
+port = 80
+scheduler = "rr"
+forward = "tun"
+  [[service.real]]
+  address = "198.18.5.11"
+  [[service.real]]
+  address = "198.18.5.12"
+`
+
+// RunDemo builds the lab of an embedded configuration (DR and NAT services,
+// and TUN once `uvs realserver` exists) with LabUp, sends HTTP requests and
+// UDP echoes through each VIP from the client, writes which real server
+// answered how often, one line per service:
 //
 //	DR   198.18.1.100:80        rr  rs1: 10  rs2: 10
 //
-// It removes both labs on every exit path; cancel ctx (on SIGINT) to stop it
-// early. It returns an error if a lab or the director could not be set up
-// or if any request failed.
+// and removes the lab. It removes the lab on every exit path; cancel ctx
+// (on SIGINT) to stop it early. It returns an error if the lab or the
+// director could not be set up or if any request failed.
 func RunDemo(ctx context.Context, uvsBinary string, out io.Writer) error {
 	return runDemo(ctx, demoConfig{
 		uvs:          uvsBinary,
@@ -52,7 +128,7 @@ func RunDemo(ctx context.Context, uvsBinary string, out io.Writer) error {
 	})
 }
 
-func runDemo(ctx context.Context, c demoConfig) error {
+func runDemo(ctx context.Context, c demoConfig) (err error) {
 	// Demos killed earlier left nothing anyone needs, and a leftover with
 	// this process's pid would be in the way.
 	if err := CleanupStale(demoBase); err != nil {
@@ -61,113 +137,73 @@ func runDemo(ctx context.Context, c demoConfig) error {
 	if err := CleanupPrefix(c.prefix); err != nil {
 		return err
 	}
-	for _, d := range []struct {
-		topo   Topology
-		method string
-	}{{TopologyDR, "dr"}, {TopologyNAT, "nat"}} {
-		if err := demoLab(ctx, c, d.topo, d.method); err != nil {
-			return fmt.Errorf("bench: demo %s: %w", d.method, err)
-		}
-	}
-	return nil
-}
-
-// demoLab runs the demo on one lab and removes it.
-func demoLab(ctx context.Context, c demoConfig, topo Topology, method string) (err error) {
-	l, err := NewLab(ctx, LabSpec{Prefix: c.prefix + method + "-", Topology: topo})
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, l.Close()) }()
-	if _, err := l.StartServers(demoHTTPPort, UDPPort); err != nil {
-		return err
-	}
-	if err := l.PrepareReals(method); err != nil {
-		return err
-	}
+	_ = os.Remove(statePath(c.prefix))
 	dir, err := os.MkdirTemp("", "uvs-demo-")
 	if err != nil {
-		return fmt.Errorf("temp dir: %w", err)
+		return fmt.Errorf("bench: demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	cfg := filepath.Join(dir, "uvs.toml")
-	if err := os.WriteFile(cfg, []byte(l.Config(method, demoScheduler, demoHTTPPort, demoHTTPPort, dir)), 0o600); err != nil {
-		return fmt.Errorf("write config: %w", err)
+	src := fmt.Sprintf(demoTOML, filepath.Join(dir, "uvs.sock"), c.prefix)
+	if HasCommand(c.uvs, "realserver") {
+		src += demoTUN
 	}
-	logs := &tailBuffer{max: 4096}
-	d, err := l.StartDirector(ctx, c.uvs, cfg, logs)
+	path := filepath.Join(dir, "uvs-demo.toml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		return fmt.Errorf("bench: demo: %w", err)
+	}
+	cfg, err := config.Parse(path, []byte(src))
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: demo config: %w", err)
 	}
-	defer func() {
-		if serr := d.Stop(); serr != nil && err == nil {
-			err = fmt.Errorf("director: %w; its output ends:\n%s", serr, logs)
+	st, err := labUp(ctx, cfg, path, c.uvs, io.Discard, c.readyTimeout)
+	if err != nil {
+		return fmt.Errorf("bench: demo: %w", err)
+	}
+	defer func() { err = errors.Join(err, st.Down()) }()
+	client := st.NodesByRole("client")[0]
+	names := map[netip.Addr]string{}
+	for _, n := range st.NodesByRole("real") {
+		names[n.Addr] = n.Name
+	}
+	hc := client.HTTPClient()
+	var failed, total int
+	var firstErr error
+	for _, svc := range cfg.Services {
+		var t tally
+		ap := netip.AddrPortFrom(svc.VIP, svc.Port)
+		label := ap.String()
+		if svc.Protocol == config.TCP {
+			for range demoHTTPRequests {
+				body, err := Get(ctx, hc, "http://"+ap.String()+"/")
+				t.add(strings.TrimSuffix(string(body), "\n"), err)
+			}
+			total += demoHTTPRequests
+		} else {
+			label += "/udp"
+			for i := range demoUDPEchoes {
+				reply, err := udpEcho(ctx, client, ap, "demo"+strconv.Itoa(i))
+				name, _, _ := strings.Cut(reply, ":")
+				t.add(name, err)
+			}
+			total += demoUDPEchoes
 		}
-	}()
-	hc := l.Client.HTTPClient()
-	url := "http://" + netip.AddrPortFrom(l.VIP, demoHTTPPort).String() + "/"
-	if err := waitReady(ctx, c.readyTimeout, d, func(ctx context.Context) error {
-		_, err := Get(ctx, hc, url)
-		return err
-	}); err != nil {
-		return fmt.Errorf("%w; director output ends:\n%s", err, logs)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var reals []string
+		for _, r := range svc.Reals {
+			reals = append(reals, names[r.Address])
+		}
+		fmt.Fprintf(c.out, "%-4s %-22s %s  %s\n", strings.ToUpper(svc.Forward.String()), label, svc.Scheduler, t.String(reals))
+		failed += t.failed
+		if firstErr == nil {
+			firstErr = t.firstErr
+		}
 	}
-	var tcp, udp tally
-	for range demoHTTPRequests {
-		body, err := Get(ctx, hc, url)
-		tcp.add(strings.TrimSuffix(string(body), "\n"), err)
-	}
-	for i := range demoUDPEchoes {
-		reply, err := udpEcho(ctx, l.Client, netip.AddrPortFrom(l.VIP, UDPPort), "demo"+strconv.Itoa(i))
-		name, _, _ := strings.Cut(reply, ":")
-		udp.add(name, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	label := strings.ToUpper(method)
-	fmt.Fprintf(c.out, "%-4s %-22s %s  %s\n", label, netip.AddrPortFrom(l.VIP, demoHTTPPort), demoScheduler, tcp.String(l))
-	fmt.Fprintf(c.out, "%-4s %-22s %s  %s\n", label, netip.AddrPortFrom(l.VIP, UDPPort).String()+"/udp", demoScheduler, udp.String(l))
-	if tcp.failed+udp.failed > 0 {
-		return fmt.Errorf("%d of %d requests failed (first: %v)",
-			tcp.failed+udp.failed, demoHTTPRequests+demoUDPEchoes, errors.Join(tcp.firstErr, udp.firstErr))
+	if failed > 0 {
+		return fmt.Errorf("bench: demo: %d of %d requests failed (first: %v)", failed, total, firstErr)
 	}
 	return nil
-}
-
-// waitReady calls probe until it succeeds, the director exits, timeout
-// passes or ctx ends.
-func waitReady(ctx context.Context, timeout time.Duration, d *Director, probe func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// A director that exits cuts the probe in flight short.
-	go func() {
-		select {
-		case <-d.Exited():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		err := probe(pctx)
-		pcancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-d.Exited():
-			return fmt.Errorf("director exited before serving: %v", d.Wait())
-		default:
-		}
-		select {
-		case <-d.Exited():
-			return fmt.Errorf("director exited before serving: %v", d.Wait())
-		case <-ctx.Done():
-			return fmt.Errorf("no answer through the VIP within %v: %w", timeout, err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // udpEcho sends payload to addr from n and returns the reply.
@@ -215,14 +251,14 @@ func (t *tally) add(name string, err error) {
 	t.by[name]++
 }
 
-// String lists every real server of l in order, then unknown names and
+// String lists the real servers in order, then unknown names and
 // failures.
-func (t *tally) String(l *Lab) string {
+func (t *tally) String(reals []string) string {
 	var parts []string
 	seen := make(map[string]bool)
-	for _, rs := range l.Reals {
-		parts = append(parts, fmt.Sprintf("%s: %d", rs.Name, t.by[rs.Name]))
-		seen[rs.Name] = true
+	for _, rs := range reals {
+		parts = append(parts, fmt.Sprintf("%s: %d", rs, t.by[rs]))
+		seen[rs] = true
 	}
 	var other []string
 	for name := range t.by {
@@ -262,4 +298,39 @@ func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// waitReady calls probe until it succeeds, the director exits, timeout
+// passes or ctx ends.
+func waitReady(ctx context.Context, timeout time.Duration, d *Director, probe func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// A director that exits cuts the probe in flight short.
+	go func() {
+		select {
+		case <-d.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		err := probe(pctx)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-d.Exited():
+			return fmt.Errorf("director exited before serving: %v", d.Wait())
+		default:
+		}
+		select {
+		case <-d.Exited():
+			return fmt.Errorf("director exited before serving: %v", d.Wait())
+		case <-ctx.Done():
+			return fmt.Errorf("no answer through the VIP within %v: %w", timeout, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

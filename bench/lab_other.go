@@ -5,6 +5,9 @@ package bench
 import (
 	"context"
 	"io"
+	"time"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // NewLab returns ErrUnsupported: labs need Linux network namespaces.
@@ -34,3 +37,44 @@ func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, s
 
 // CleanupStale does nothing outside Linux.
 func CleanupStale(base string) error { return checkPrefix(base) }
+
+// HasCommand reports false outside Linux.
+func HasCommand(uvs, name string) bool { return false }
+
+func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.Writer, readyTimeout time.Duration) (*LabState, error) {
+	return nil, ErrUnsupported
+}
+
+// LabUp returns ErrUnsupported.
+func LabUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.Writer) (*LabState, error) {
+	return nil, ErrUnsupported
+}
+
+// LabDown returns ErrUnsupported.
+func LabDown(prefix string) error { return ErrUnsupported }
+
+// Down returns ErrUnsupported.
+func (s *LabState) Down() error { return ErrUnsupported }
+
+// Status returns ErrUnsupported.
+func (s *LabState) Status(ctx context.Context, w io.Writer) error { return ErrUnsupported }
+
+// Exec returns ErrUnsupported.
+func (s *LabState) Exec(ctx context.Context, node string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	return -1, ErrUnsupported
+}
+
+// Serve returns ErrUnsupported.
+func Serve(ctx context.Context, name string, tcpPorts, udpPorts []int) error { return ErrUnsupported }
+
+// BenchOptions configure RunBench.
+type BenchOptions struct {
+	Config     *config.Config
+	ConfigPath string
+	UVS        string
+	Out        io.Writer
+	Progress   io.Writer
+}
+
+// RunBench returns ErrUnsupported.
+func RunBench(ctx context.Context, o BenchOptions) (*Results, error) { return nil, ErrUnsupported }

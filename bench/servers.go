@@ -230,3 +230,24 @@ func Get(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	}
 	return body, nil
 }
+
+func listenTCP(port int) (net.Listener, error) {
+	ln, err := net.Listen("tcp4", ":"+strconv.Itoa(port))
+	if err != nil {
+		return nil, fmt.Errorf("bench: serve: %w", err)
+	}
+	return ln, nil
+}
+
+func listenUDPEcho(port int) (*ipv4.PacketConn, error) {
+	pc, err := net.ListenPacket("udp4", ":"+strconv.Itoa(port))
+	if err != nil {
+		return nil, fmt.Errorf("bench: serve: %w", err)
+	}
+	c := ipv4.NewPacketConn(pc)
+	if err := c.SetControlMessage(ipv4.FlagDst, true); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("bench: serve: IP_PKTINFO: %w", err)
+	}
+	return c, nil
+}

@@ -43,6 +43,8 @@ type Config struct {
 	Conntrack Conntrack
 	Timeouts  Timeouts
 	Services  []Service
+	Lab       Lab   // [lab]; defaults when absent.
+	Bench     Bench // [bench]; defaults when absent.
 }
 
 // Director is the [director] table.

@@ -87,6 +87,13 @@ func TestLoadInterfaceExample(t *testing.T) {
 			}},
 			Line: 15,
 		}},
+		Lab: Lab{Prefix: DefaultLabPrefix, Clients: 1, Router: true, MTU: 1500, TXOffload: true},
+		Bench: Bench{
+			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
+			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,
+			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables"},
+			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(interface.toml) =\n%+v\nwant\n%+v", c, want)

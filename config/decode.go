@@ -382,6 +382,10 @@ func decode(name string, data []byte) (*decoder, *Config) {
 	d.conntrack(ct, &c.Conntrack)
 	to, _ := root.sub("timeouts")
 	d.timeouts(to, &c.Timeouts)
+	lt, ok := root.sub("lab")
+	d.lab(lt, &c.Lab, ok)
+	bt, ok := root.sub("bench")
+	d.bench(bt, &c.Bench, ok)
 	for _, st := range root.tables("service") {
 		c.Services = append(c.Services, d.service(st))
 	}

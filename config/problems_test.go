@@ -29,8 +29,25 @@ var problemCases = []struct {
 		`t.toml:1: director: must be a table, not an integer`,
 		`t.toml:1: director.interfaces: required: at least one interface, as in ["eth0"]`,
 	}},
-	{"unknown top-level", head + "[bench]\nx = 1\n", []string{
-		`t.toml:3: bench: unknown key`,
+	{"unknown top-level", head + "[benchmark]\nx = 1\n", []string{
+		`t.toml:3: benchmark: unknown key`,
+	}},
+
+	// [lab] and [bench].
+	{"lab and bench ranges", head + "[lab]\nprefix = \"a b\"\nmtu = 10\nclients = 0\n[bench]\nduration = \"1ms\"\npacket_sizes = [60]\nrate_steps = [0, 100]\ncompare = [\"ipvs\"]\ntx_modes = [\"xdp\"]\ngenerator_cpu = 1\ndirector_cpu = 1\ntests = [\"udp\", \"x\"]\n", []string{
+		`t.toml:4: lab.prefix: "a b": only letters, digits, '.', '_' and '-'`,
+		`t.toml:5: lab.mtu: 10 is out of range 68..65535`,
+		`t.toml:6: lab.clients: 0 is out of range 1..50`,
+		`t.toml:8: bench.duration: 1ms is out of range 100ms..600s`,
+		`t.toml:9: bench.packet_sizes[0]: 60 is out of range 64..9018 (Ethernet frame bytes, FCS included)`,
+		`t.toml:10: bench.rate_steps[0]: 0 is out of range 1..100 (percent of the peak rate)`,
+		`t.toml:11: bench.compare[0]: unknown baseline "ipvs" (want kernel or nftables)`,
+		`t.toml:12: bench.tx_modes[0]: unknown tx mode "xdp" (want ring or mmsg)`,
+		`t.toml:14: bench.director_cpu: CPU 1 is also generator_cpu: the director's cost would hide in the generator's`,
+		`t.toml:15: bench.tests[1]: unknown test "x" (want udp, tcp, syn, connect or latency)`,
+	}},
+	{"bench typo", head + "[bench]\nflow = 3\n", []string{
+		`t.toml:4: bench.flow: unknown key (did you mean "flows"?)`,
 	}},
 
 	// [director].

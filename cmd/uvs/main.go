@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/uvs-project/uvs/bench"
@@ -40,7 +41,9 @@ commands:
                          explain which real server a flow goes to, and why
   import ipvsadm|keepalived FILE|-
                          convert an ipvsadm-save or keepalived.conf setup to uvs TOML
-  demo                   build a namespace lab, send traffic through DR and NAT services, clean up
+  demo                   build a namespace lab, send traffic through DR, NAT and TUN services, clean up
+  lab up|down|status|exec --config FILE   the namespace lab that FILE's services describe
+  bench --config FILE [--out DIR]         benchmark FILE's lab against kernel baselines
   version                print version information
 `
 
@@ -62,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdImport(args[1:], os.Stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "lab":
+		return cmdLab(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "realserver":
 		return cmdRealserver(args[1:], stdout, stderr)
 	case "list":
@@ -162,10 +169,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 	path := configFlag(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
 	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW and CAP_NET_ADMIN at start")
 	if err := fs.Parse(args); err != nil {
 		return 1
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "uvs: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	log, err := newLogger(*logFormat, *logLevel, stderr)
 	if err != nil {
@@ -289,4 +305,18 @@ func (w withHealth) Reload(cfg *config.Config) error {
 		return err
 	}
 	return w.hc.Apply(cfg)
+}
+
+// startCPUProfile starts a pprof CPU profile into path; the returned func
+// stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -1,0 +1,872 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uvs-project/uvs/config"
+)
+
+// BenchOptions configure RunBench.
+type BenchOptions struct {
+	Config     *config.Config
+	ConfigPath string
+	UVS        string    // uvs binary for the director and the servers
+	Out        io.Writer // progress lines and the final table
+	Progress   io.Writer // a terminal for the progress bar; nil for none
+}
+
+// Timing of a measurement step.
+const (
+	drainWait   = 50 * time.Millisecond  // between reads of the sinks' counters while queues drain
+	drainMax    = 3 * time.Second        // a director still forwarding after this is reported as loss
+	settleWait  = 300 * time.Millisecond // after a forwarder starts, before measuring
+	maxProbes   = 5000
+	sinkTable   = "uvsbenchsink"
+	natTable    = "uvsbench"
+	clientPorts = "1024 19999" // below genSrcPort0: sinks answer probes, drop generated frames
+)
+
+// candidate is one forwarder under test.
+type candidate struct {
+	CandidateInfo
+	proc *StateProc // running uvs director
+}
+
+// runner holds one bench run.
+type runner struct {
+	o        BenchOptions
+	b        config.Bench
+	st       *LabState
+	client   *Node
+	director *Node
+	reals    []*Node
+	udpSvc   *config.Service
+	tcpSvc   *config.Service
+	srcMAC   net.HardwareAddr
+	dirMAC   net.HardwareAddr
+	res      *Results
+	steps    int
+	done     int
+	dirCPU   int
+	genCPU   int
+}
+
+// RunBench runs the [bench] profile of o.Config against its lab: the lab
+// recorded under lab.prefix if one is up (its director is stopped for the
+// run and restarted after), otherwise a lab it builds and removes. It
+// measures every uvs worker count and TX mode and every baseline, one
+// after the other, and returns the results.
+func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
+	b := o.Config.Bench
+	r := &runner{o: o, b: b, dirCPU: b.DirectorCPU, genCPU: b.GeneratorCPU}
+	if runtime.NumCPU() < 2 || max(r.dirCPU, r.genCPU) >= runtime.NumCPU() {
+		r.dirCPU, r.genCPU = -1, -1
+	}
+	start := time.Now()
+	r.res = &Results{Meta: machineMeta(), Profile: Profile{
+		DurationS: b.Duration.Seconds(), PacketSizes: b.PacketSizes, Flows: b.Flows, SYNFlows: b.SYNFlows,
+		RateSteps: b.RateSteps, MaxLossPercent: b.MaxLossPercent, Tests: b.Tests,
+	}}
+	r.res.Meta.Start = start.UTC().Format(time.RFC3339)
+	r.res.Meta.Config = o.ConfigPath
+	if r.res.Meta.Commit == "unknown" {
+		// A binary built without VCS stamping: ask the repository the
+		// config lives in.
+		if out, err := exec.Command("git", "-C", filepath.Dir(o.ConfigPath), "rev-parse", "HEAD").Output(); err == nil {
+			r.res.Meta.Commit = strings.TrimSpace(string(out)) + " (of " + filepath.Dir(o.ConfigPath) + ")"
+		}
+	}
+	r.res.Meta.DirectorCPU, r.res.Meta.GenCPU = r.dirCPU, r.genCPU
+	for i := range o.Config.Services {
+		s := &o.Config.Services[i]
+		if s.Protocol == config.UDP && r.udpSvc == nil && s.Port != 0 {
+			r.udpSvc = s
+		}
+		if s.Protocol == config.TCP && r.tcpSvc == nil && s.Port != 0 {
+			r.tcpSvc = s
+		}
+	}
+	if r.udpSvc == nil {
+		return nil, errors.New("bench: the config has no UDP service with a port; the packet-rate tests need one")
+	}
+	r.res.Profile.UDPService = fmt.Sprintf("%s:%d/udp", r.udpSvc.VIP, r.udpSvc.Port)
+	if r.tcpSvc != nil {
+		r.res.Profile.TCPService = fmt.Sprintf("%s:%d/tcp", r.tcpSvc.VIP, r.tcpSvc.Port)
+	}
+
+	// The lab.
+	st, err := ReadState(o.Config.Lab.Prefix)
+	switch {
+	case err == nil:
+		fmt.Fprintf(o.Out, "bench: using lab %s that is up; its director is stopped during the run\n", st.Prefix)
+		if d := st.Proc("director"); d != nil {
+			d.Stop()
+			defer func() {
+				p, serr := st.startDirector(mustNode(st, "director"), st.UVS, st.Config)
+				if serr != nil {
+					err = errors.Join(err, serr)
+					return
+				}
+				*d = p
+				err = errors.Join(err, st.write())
+			}()
+		}
+	case errors.Is(err, ErrNoLab):
+		st, err = LabUp(ctx, o.Config, o.ConfigPath, o.UVS, o.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, st.Down()) }()
+		st.Proc("director").Stop()
+	default:
+		return nil, err
+	}
+	r.st = st
+	r.res.Meta.Lab = st.Prefix
+	r.client = st.NodesByRole("client")[0]
+	r.director = mustNode(st, "director")
+	r.reals = st.NodesByRole("real")
+	if err := r.prepare(ctx); err != nil {
+		return nil, err
+	}
+	defer r.unprepare()
+
+	cands := r.candidates()
+	r.steps = b.Rounds * len(cands) * r.stepsPerCandidate()
+	var rounds [][]Row
+	for round := range b.Rounds {
+		r.res.Rows = nil
+		for _, c := range cands {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := r.runCandidate(ctx, c); err != nil {
+				return nil, fmt.Errorf("bench: %s: %w", c.Name, err)
+			}
+			if round == 0 {
+				r.res.Candidates = append(r.res.Candidates, c.CandidateInfo)
+			} else {
+				for i := range r.res.Candidates {
+					if r.res.Candidates[i].Name == c.Name {
+						r.res.Candidates[i].Stopped = c.Stopped
+					}
+				}
+			}
+		}
+		rounds = append(rounds, r.res.Rows)
+	}
+	r.res.Rows = leastDisturbed(rounds)
+	if b.Rounds > 1 {
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("each row is the least disturbed of %d rounds (lowest director ns/pkt, most conn/s, lowest p50)", b.Rounds))
+	}
+	r.progress("done")
+	if r.o.Progress != nil {
+		fmt.Fprintln(r.o.Progress)
+	}
+	r.compare()
+	r.res.Meta.LoadAfter = loadavg()
+	r.res.Meta.Seconds = time.Since(start).Seconds()
+	return r.res, nil
+}
+
+func mustNode(st *LabState, name string) *Node {
+	n, ok := st.Node(name)
+	if !ok {
+		panic("bench: lab state without " + name)
+	}
+	return n
+}
+
+// candidates lists the forwarders in the order they run: uvs with each TX
+// mode at the first worker count, the baselines between them, then the
+// other worker counts, so that uvs and the baselines alternate.
+func (r *runner) candidates() []*candidate {
+	var out []*candidate
+	uvs := func(w int, m config.TXMode) *candidate {
+		return &candidate{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-%s-w%d", m, w), Kind: "uvs", Workers: w, TXMode: m.String(),
+			Pinned: w == 1 && r.dirCPU >= 0}}
+	}
+	var base []*candidate
+	for _, c := range r.b.Compare {
+		base = append(base, &candidate{CandidateInfo: CandidateInfo{Name: c, Kind: c, Pinned: r.dirCPU >= 0}})
+	}
+	for i, w := range r.b.Workers {
+		for j, m := range r.b.TXModes {
+			out = append(out, uvs(w, m))
+			if i == 0 && j < len(base) {
+				out = append(out, base[j])
+			}
+		}
+	}
+	for j := len(r.b.TXModes); j < len(base); j++ {
+		out = append(out, base[j])
+	}
+	return out
+}
+
+func (r *runner) has(test string) bool {
+	for _, t := range r.b.Tests {
+		if t == test {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) stepsPerCandidate() int {
+	n := 0
+	if r.has("udp") {
+		n += len(r.b.PacketSizes)
+	}
+	for _, t := range []string{"tcp", "syn", "connect", "latency"} {
+		if r.has(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// progress redraws the progress bar, on a terminal only.
+func (r *runner) progress(what string) {
+	if r.o.Progress == nil {
+		return
+	}
+	const width = 30
+	filled := 0
+	if r.steps > 0 {
+		filled = width * r.done / r.steps
+	}
+	fmt.Fprintf(r.o.Progress, "\r[%s%s] %d/%d %-40.40s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), r.done, r.steps, what)
+}
+
+// prepare sets the lab up for measuring: client port range and static ARP
+// for the VIPs, sinks that drop generated frames, receive steering.
+func (r *runner) prepare(ctx context.Context) error {
+	var err error
+	if r.srcMAC, err = ifaceMAC(r.client, r.client.Ifaces[0].Name); err != nil {
+		return err
+	}
+	if r.dirMAC, err = ifaceMAC(r.director, r.director.Ifaces[0].Name); err != nil {
+		return err
+	}
+	if err := writeSysctls(r.client.NS, map[string]string{
+		"ipv4/ip_local_port_range": clientPorts,
+		"ipv4/tcp_tw_reuse":        "1",
+	}); err != nil {
+		return err
+	}
+	// Every candidate gets the VIP traffic at the director's MAC: the
+	// baselines do not answer ARP for a VIP.
+	var neigh []string
+	for _, v := range r.st.VIPs {
+		if r.client.Ifaces[0].Prefix.Contains(v) {
+			neigh = append(neigh, "neigh replace "+v.String()+" lladdr "+r.dirMAC.String()+" dev "+r.client.Ifaces[0].Name+" nud permanent")
+		}
+	}
+	if err := ipBatch(ctx, r.client.NS, neigh); err != nil {
+		return err
+	}
+	// Sinks drop generated frames (source ports from genSrcPort0) before
+	// any socket lookup, after the interface counted them.
+	rules := fmt.Sprintf("table ip %s {\n chain pre {\n  type filter hook prerouting priority -300; policy accept;\n  udp sport %d-65535 drop\n  tcp sport %d-65535 drop\n }\n}\n", sinkTable, genSrcPort0, genSrcPort0)
+	for _, n := range r.reals {
+		if _, err := run(ctx, rules, "ip", "netns", "exec", n.NS, "nft", "-f", "-"); err != nil {
+			return fmt.Errorf("bench: sink rules (needs nft): %w", err)
+		}
+	}
+	// Static bridge entries for every lab MAC: sinks never transmit, so
+	// their learned entries would age out and the bridge would flood the
+	// director's output to every port, counted at every sink.
+	var fdb []string
+	for _, sn := range r.st.Nodes {
+		n, _ := r.st.Node(sn.Name)
+		for k, i := range n.Ifaces {
+			mac, err := ifaceMAC(n, i.Name)
+			if err != nil {
+				return err
+			}
+			fdb = append(fdb, "fdb replace "+mac.String()+" dev "+fmt.Sprintf("%s-e%d", n.Name, k)+" master static")
+		}
+	}
+	if _, err := run(ctx, strings.Join(fdb, "\n")+"\n", "bridge", "-n", r.st.SwitchNS, "-batch", "-"); err != nil {
+		return err
+	}
+	// Receive steering (veth runs the receiver's softirq on the sender's
+	// CPU): the director's receive work goes to its CPU, everything after
+	// the director's transmit to the generator's.
+	if r.dirCPU >= 0 {
+		dmask := strconv.FormatInt(1<<r.dirCPU, 16)
+		gmask := strconv.FormatInt(1<<r.genCPU, 16)
+		for _, i := range r.director.Ifaces {
+			if err := setRPS(ctx, r.director.NS, i.Name, dmask); err != nil {
+				return err
+			}
+		}
+		for k := range r.director.Ifaces {
+			if err := setRPS(ctx, r.st.SwitchNS, fmt.Sprintf("director-e%d", k), gmask); err != nil {
+				return err
+			}
+		}
+		for _, n := range r.reals {
+			if err := setRPS(ctx, n.NS, n.Ifaces[0].Name, gmask); err != nil {
+				return err
+			}
+		}
+	}
+	r.res.Meta.LoadBefore = loadavg()
+	return nil
+}
+
+func (r *runner) unprepare() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	for _, n := range r.reals {
+		_, _ = run(ctx, "", "ip", "netns", "exec", n.NS, "nft", "delete", "table", "ip", sinkTable)
+	}
+}
+
+func setRPS(ctx context.Context, ns, dev, mask string) error {
+	// ip netns exec mounts the namespace's own /sys.
+	_, err := run(ctx, "", "ip", "netns", "exec", ns, "sh", "-c", "echo "+mask+" > /sys/class/net/"+dev+"/queues/rx-0/rps_cpus")
+	return err
+}
+
+func ifaceMAC(n *Node, dev string) (net.HardwareAddr, error) {
+	var mac net.HardwareAddr
+	err := n.Do(func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		mac = ifi.HardwareAddr
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: MAC of %s %s: %w", n.Name, dev, err)
+	}
+	return mac, nil
+}
+
+// runCandidate starts c, runs every test against it and stops it.
+func (r *runner) runCandidate(ctx context.Context, c *candidate) (err error) {
+	r.progress(c.Name + " starting")
+	if err := r.start(ctx, c); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, r.stop(c)) }()
+	time.Sleep(settleWait)
+	if r.has("udp") {
+		for _, size := range r.b.PacketSizes {
+			r.progress(fmt.Sprintf("%s udp %d", c.Name, size))
+			if err := r.udpTest(ctx, c, size); err != nil {
+				return err
+			}
+			r.done++
+		}
+	}
+	if r.has("tcp") {
+		r.progress(c.Name + " tcp")
+		if err := r.tcpTest(ctx, c, GenACK); err != nil {
+			return err
+		}
+		r.done++
+	}
+	if r.has("syn") {
+		r.progress(c.Name + " syn")
+		if err := r.tcpTest(ctx, c, GenSYN); err != nil {
+			return err
+		}
+		r.done++
+	}
+	if r.has("connect") {
+		r.progress(c.Name + " connect")
+		r.connectTest(ctx, c)
+		r.done++
+	}
+	if r.has("latency") {
+		r.progress(c.Name + " latency")
+		if err := r.latencyTest(ctx, c); err != nil {
+			return err
+		}
+		r.done++
+	}
+	return nil
+}
+
+// start brings candidate c up in the director namespace.
+func (r *runner) start(ctx context.Context, c *candidate) error {
+	switch c.Kind {
+	case "uvs":
+		text, err := os.ReadFile(r.st.Config)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		derived, err := withDirectorKeys(string(text), c.Workers, c.TXMode)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(r.st.LogDir, "bench-"+c.Name+".toml")
+		if err := os.WriteFile(path, []byte(derived), 0o644); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		argv := []string{r.st.UVS, "run", "--config", path}
+		if c.Pinned {
+			argv = append([]string{"-c", strconv.Itoa(r.dirCPU)}, argv...)
+			argv = append([]string{"taskset"}, argv...)
+		}
+		p, err := r.st.startLogged(r.director, "director", "bench-"+c.Name, argv[0], argv[1:]...)
+		if err != nil {
+			return err
+		}
+		c.proc = &p
+		tmp := *r.st
+		tmp.Procs = []StateProc{p}
+		return tmp.WaitReady(ctx, r.o.Config, UpReadyTimeout)
+	case "kernel", "nftables":
+		lines := []string{}
+		real := r.udpSvc.Reals[0].Address
+		if c.Kind == "kernel" {
+			lines = append(lines, "route replace "+r.udpSvc.VIP.String()+"/32 via "+real.String())
+			if r.tcpSvc != nil && r.tcpSvc.VIP != r.udpSvc.VIP {
+				lines = append(lines, "route replace "+r.tcpSvc.VIP.String()+"/32 via "+r.tcpSvc.Reals[0].Address.String())
+			}
+		}
+		if err := ipBatch(ctx, r.director.NS, lines); err != nil {
+			return err
+		}
+		kv := map[string]string{"ipv4/ip_forward": "1", "ipv4/conf/all/send_redirects": "0"}
+		for _, i := range r.director.Ifaces {
+			kv["ipv4/conf/"+i.Name+"/send_redirects"] = "0"
+		}
+		if err := writeSysctls(r.director.NS, kv); err != nil {
+			return err
+		}
+		if c.Kind == "nftables" {
+			if _, err := run(ctx, r.nftRules(), "ip", "netns", "exec", r.director.NS, "nft", "-f", "-"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("bench: unknown candidate %q", c.Kind)
+}
+
+// nftRules load-balances the UDP and TCP services by DNAT with numgen, as
+// hosts without ip_vs do.
+func (r *runner) nftRules() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table ip %s {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n", natTable)
+	for _, s := range []*config.Service{r.udpSvc, r.tcpSvc} {
+		if s == nil {
+			continue
+		}
+		var m []string
+		for i, rs := range s.Reals {
+			m = append(m, fmt.Sprintf("%d : %s", i, rs.Address))
+		}
+		fmt.Fprintf(&b, "  ip daddr %s %s dport %d dnat to numgen inc mod %d map { %s }\n", s.VIP, s.Protocol, s.Port, len(s.Reals), strings.Join(m, ", "))
+	}
+	b.WriteString(" }\n}\n")
+	return b.String()
+}
+
+func (r *runner) stop(c *candidate) error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	switch c.Kind {
+	case "uvs":
+		if c.proc != nil {
+			c.proc.Stop()
+			c.Stopped = stoppedCounters(c.proc.Log)
+		}
+		return nil
+	default:
+		var errs []error
+		if c.Kind == "nftables" {
+			_, err := run(ctx, "", "ip", "netns", "exec", r.director.NS, "nft", "delete", "table", "ip", natTable)
+			errs = append(errs, err)
+		}
+		lines := []string{"route del " + r.udpSvc.VIP.String() + "/32"}
+		if c.Kind == "kernel" {
+			if r.tcpSvc != nil && r.tcpSvc.VIP != r.udpSvc.VIP {
+				lines = append(lines, "route del "+r.tcpSvc.VIP.String()+"/32")
+			}
+			errs = append(errs, ipBatch(ctx, r.director.NS, lines))
+		}
+		errs = append(errs, writeSysctls(r.director.NS, map[string]string{"ipv4/ip_forward": "0"}))
+		return errors.Join(errs...)
+	}
+}
+
+// sample is one measured generator run.
+type sample struct {
+	sent, dirRx, delivered uint64
+	perReal                map[string]uint64
+	dirBusy, genBusy       float64
+	elapsed                time.Duration // the generator's trial: rates are per trial, as RFC 2544 counts frames that arrive late
+	procCPU                time.Duration
+	dirBusyNs              float64 // busy time of the director's CPU over the window
+}
+
+func (s sample) lossPercent() float64 {
+	if s.sent == 0 {
+		return 100
+	}
+	l := 100 * (1 - float64(s.delivered)/float64(s.sent))
+	return max(l, 0)
+}
+
+func (s sample) pps() float64 { return float64(s.delivered) / s.elapsed.Seconds() }
+
+// measure runs the generator once and counts at the real servers.
+func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
+	gc.Iface, gc.SrcMAC, gc.DstMAC, gc.CPU = r.client.Ifaces[0].Name, r.srcMAC, r.dirMAC, r.genCPU
+	rx0, err := rxCounts(r.reals)
+	if err != nil {
+		return sample{}, err
+	}
+	d0, err := readNetDev(r.director)
+	if err != nil {
+		return sample{}, err
+	}
+	pid := 0
+	if c.proc != nil {
+		pid = c.proc.PID
+	}
+	p0 := procCPU(pid)
+	t0, err := readCPUTimes()
+	if err != nil {
+		return sample{}, err
+	}
+	start := time.Now()
+	res, err := Generate(r.client, gc)
+	if err != nil {
+		return sample{}, err
+	}
+	// Wait for the director's queues to drain: until the sinks' counters
+	// stop moving. The CPU window runs until then.
+	rx1, err := r.drained()
+	if err != nil {
+		return sample{}, err
+	}
+	t1, err := readCPUTimes()
+	if err != nil {
+		return sample{}, err
+	}
+	wall := time.Since(start)
+	p1 := procCPU(pid)
+	d1, err := readNetDev(r.director)
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{sent: res.Sent, elapsed: res.Elapsed, perReal: map[string]uint64{}, procCPU: p1 - p0}
+	// The busy fraction is over the whole window, drain included, so
+	// busy*window is the CPU time spent on these packets.
+	dev := r.director.Ifaces[0].Name
+	s.dirRx = d1[dev].RxPackets - d0[dev].RxPackets
+	for k, v := range rx1 {
+		d := v - rx0[k]
+		s.perReal[k] = d
+		s.delivered += d
+	}
+	cpu := r.dirCPU
+	if cpu >= 0 {
+		s.dirBusy = busy(t0, t1, cpu)
+		s.genBusy = busy(t0, t1, r.genCPU)
+		s.dirBusyNs = s.dirBusy * float64(wall.Nanoseconds())
+	}
+	return s, nil
+}
+
+// drained polls the sinks' counters until two reads drainWait apart agree
+// (at most drainMax) and returns the last counts.
+func (r *runner) drained() (map[string]uint64, error) {
+	prev, err := rxCounts(r.reals)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(drainMax)
+	for time.Now().Before(deadline) {
+		time.Sleep(drainWait)
+		cur, err := rxCounts(r.reals)
+		if err != nil {
+			return nil, err
+		}
+		moved := false
+		for k, v := range cur {
+			if v != prev[k] {
+				moved = true
+			}
+		}
+		if !moved {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
+}
+
+// fill sets the CPU figures of a row from a sample.
+func (r *runner) fill(row *Row, c *candidate, s sample) {
+	row.OfferedPPS = float64(s.sent) / s.elapsed.Seconds()
+	row.DeliveredPPS = s.pps()
+	row.LossPercent = s.lossPercent()
+	row.DirectorBusy, row.GeneratorBusy = s.dirBusy, s.genBusy
+	if s.delivered > 0 {
+		if r.dirCPU >= 0 {
+			row.NsPerPkt = s.dirBusyNs / float64(s.delivered)
+		}
+		if s.procCPU > 0 {
+			row.ProcNsPerPkt = float64(s.procCPU.Nanoseconds()) / float64(s.delivered)
+		}
+	}
+	if !c.Pinned && c.Kind == "uvs" {
+		// Unpinned workers spread over both CPUs: the director CPU's busy
+		// time is not the director's cost, its own thread time is.
+		row.NsPerPkt = row.ProcNsPerPkt
+		row.Note = "unpinned: ns/pkt is the director's thread time (no softirq)"
+	}
+	row.Bottleneck = bottleneck(r.dirCPU >= 0, s.dirBusy, s.genBusy)
+	row.PerReal = s.perReal
+}
+
+// udpTest measures the peak rate, then searches the rate steps (highest
+// first) for the first with at most max_loss_percent loss.
+func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
+	gc := GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: size, Flows: r.b.Flows, Duration: r.b.Duration}
+	peak, err := r.measure(c, gc)
+	if err != nil {
+		return err
+	}
+	row := Row{Candidate: c.Name, Test: "udp", Size: size, Flows: r.b.Flows}
+	r.fill(&row, c, peak)
+	if peak.lossPercent() <= r.b.MaxLossPercent {
+		row.NoLossPPS = peak.pps()
+	} else {
+		steps := append([]int(nil), r.b.RateSteps...)
+		for i := len(steps) - 1; i >= 0 && ctx.Err() == nil; i-- {
+			gc.Rate = peak.pps() * float64(steps[i]) / 100
+			s, err := r.measure(c, gc)
+			if err != nil {
+				return err
+			}
+			if s.lossPercent() <= r.b.MaxLossPercent {
+				row.NoLossPPS = s.pps()
+				break
+			}
+		}
+	}
+	r.res.Rows = append(r.res.Rows, row)
+	return nil
+}
+
+// tcpTest measures TCP packets of established flows (GenACK: one SYN per
+// flow first) or SYN-only traffic where nearly every packet is a new flow.
+func (r *runner) tcpTest(ctx context.Context, c *candidate, p GenProto) error {
+	test := map[GenProto]string{GenACK: "tcp", GenSYN: "syn"}[p]
+	if r.tcpSvc == nil {
+		r.res.Rows = append(r.res.Rows, Row{Candidate: c.Name, Test: test, Size: 64, Note: "skipped: no TCP service"})
+		return nil
+	}
+	if p == GenACK && c.Kind == "nftables" {
+		// conntrack calls an ACK after a SYN with no SYN-ACK invalid
+		// (nf_conntrack_proto_tcp.c, sSS), so DNAT never applies to it.
+		r.res.Rows = append(r.res.Rows, Row{Candidate: c.Name, Test: test, Size: 64, Note: "n/a: conntrack needs real handshakes, which generated flows lack"})
+		return nil
+	}
+	dst := netip.AddrPortFrom(r.tcpSvc.VIP, r.tcpSvc.Port)
+	flows := r.b.Flows
+	if p == GenSYN {
+		flows = r.b.SYNFlows
+	} else {
+		// Open every flow once; the director then sees only packets of
+		// flows it knows.
+		warm := GenConfig{Dst: dst, Proto: GenSYN, Size: 64, Flows: flows, Count: flows, Duration: 30 * time.Second, Rate: 200000}
+		if _, err := r.measure(c, warm); err != nil {
+			return err
+		}
+	}
+	s, err := r.measure(c, GenConfig{Dst: dst, Proto: p, Size: 64, Flows: flows, Duration: r.b.Duration})
+	if err != nil {
+		return err
+	}
+	row := Row{Candidate: c.Name, Test: test, Size: 64, Flows: flows}
+	r.fill(&row, c, s)
+	r.res.Rows = append(r.res.Rows, row)
+	return ctx.Err()
+}
+
+func (r *runner) connectTest(ctx context.Context, c *candidate) {
+	row := Row{Candidate: c.Name, Test: "connect"}
+	switch {
+	case r.tcpSvc == nil:
+		row.Note = "skipped: no TCP service"
+	case c.Kind == "nftables" && r.tcpSvc.Forward != config.NAT:
+		row.Note = "skipped: DNAT needs the replies back through the director, which a " + r.tcpSvc.Forward.String() + " lab does not route"
+	default:
+		dst := netip.AddrPortFrom(r.tcpSvc.VIP, r.tcpSvc.Port)
+		t0, _ := readCPUTimes()
+		per, failed, el := connectRate(ctx, r.client, dst, r.b.Duration, r.b.ConnectParallel)
+		t1, _ := readCPUTimes()
+		var n uint64
+		for _, v := range per {
+			n += v
+		}
+		row.ConnsPerSec = float64(n) / el.Seconds()
+		row.ConnFailures = failed
+		row.PerReal = per
+		if r.dirCPU >= 0 {
+			row.DirectorBusy, row.GeneratorBusy = busy(t0, t1, r.dirCPU), busy(t0, t1, r.genCPU)
+		}
+		if failed > 0 {
+			row.Note = fmt.Sprintf("%d connections failed", failed)
+		}
+	}
+	r.res.Rows = append(r.res.Rows, row)
+}
+
+// latencyTest probes UDP round trips through the candidate while the
+// generator offers latency_load_percent of the candidate's 64-byte peak, and
+// the same path straight to the first real server without the director.
+func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
+	row := Row{Candidate: c.Name, Test: "latency", Size: 64}
+	peak := 0.0
+	if p := r.res.find(c.Name, "udp", 64); p != nil {
+		peak = p.DeliveredPPS
+	}
+	load := peak * float64(r.b.LatencyLoad) / 100
+	row.LoadPPS = load
+	dst := netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port)
+	direct := netip.AddrPortFrom(r.udpSvc.Reals[0].Address, r.udpSvc.Port)
+	bg := make(chan error, 1)
+	if load > 0 {
+		gc := GenConfig{Dst: dst, Proto: GenUDP, Size: 64, Flows: r.b.Flows, Rate: load, Duration: r.b.Duration,
+			Iface: r.client.Ifaces[0].Name, SrcMAC: r.srcMAC, DstMAC: r.dirMAC, CPU: r.genCPU}
+		go func() { _, err := Generate(r.client, gc); bg <- err }()
+	} else {
+		bg <- nil
+	}
+	rtts, lost, err := latencyProbe(ctx, r.client, dst, r.b.Duration, maxProbes)
+	if gerr := <-bg; err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return err
+	}
+	row.Probes, row.Lost = len(rtts)+lost, lost
+	row.P50us = float64(percentile(rtts, 50).Nanoseconds()) / 1e3
+	row.P99us = float64(percentile(rtts, 99).Nanoseconds()) / 1e3
+	if r.client.Ifaces[0].Prefix.Contains(direct.Addr()) {
+		drtts, _, err := latencyProbe(ctx, r.client, direct, min(r.b.Duration, time.Second), maxProbes)
+		if err == nil && len(drtts) > 0 {
+			row.AddedP50us = row.P50us - float64(percentile(drtts, 50).Nanoseconds())/1e3
+			row.AddedP99us = row.P99us - float64(percentile(drtts, 99).Nanoseconds())/1e3
+			row.Note = fmt.Sprintf("direct to %s: p50 %.0fus p99 %.0fus", direct.Addr(), float64(percentile(drtts, 50).Nanoseconds())/1e3, float64(percentile(drtts, 99).Nanoseconds())/1e3)
+		}
+	}
+	r.res.Rows = append(r.res.Rows, row)
+	return nil
+}
+
+// compare fills the ratios and the targets of the issue.
+func (r *runner) compare() {
+	res := r.res
+	for _, c := range res.Candidates {
+		if c.Kind != "uvs" {
+			continue
+		}
+		for _, b := range r.b.Compare {
+			for _, test := range []string{"udp", "tcp", "syn"} {
+				for _, size := range r.b.PacketSizes {
+					u, k := res.find(c.Name, test, size), res.find(b, test, size)
+					if u == nil || k == nil || k.DeliveredPPS == 0 {
+						continue
+					}
+					q := Ratio{Candidate: c.Name, Baseline: b, Test: test, Size: size, PPS: u.DeliveredPPS / k.DeliveredPPS}
+					if k.NsPerPkt > 0 {
+						q.NsPerPkt = u.NsPerPkt / k.NsPerPkt
+					}
+					res.Ratios = append(res.Ratios, q)
+				}
+			}
+		}
+		if c.Workers == 1 {
+			u := res.find(c.Name, "udp", 64)
+			if n := res.find("nftables", "udp", 64); u != nil && n != nil && n.NsPerPkt > 0 {
+				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP ns/pkt <= nftables", Value: u.NsPerPkt, Limit: n.NsPerPkt,
+					Met: u.NsPerPkt <= n.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, n.NsPerPkt, u.NsPerPkt/n.NsPerPkt)})
+			}
+			if k := res.find("kernel", "udp", 64); u != nil && k != nil && k.NsPerPkt > 0 {
+				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP ns/pkt <= 1.8x kernel forwarding", Value: u.NsPerPkt / k.NsPerPkt, Limit: 1.8,
+					Met: u.NsPerPkt <= 1.8*k.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, k.NsPerPkt, u.NsPerPkt/k.NsPerPkt)})
+			}
+		}
+		syn, est := res.find(c.Name, "syn", 64), res.find(c.Name, "tcp", 64)
+		if syn != nil && est != nil && est.DeliveredPPS > 0 && syn.DeliveredPPS > 0 {
+			t := Target{What: c.Name + " SYN-only >= 0.8x established", Value: syn.DeliveredPPS / est.DeliveredPPS, Limit: 0.8}
+			t.Met = t.Value >= 0.8
+			t.Detail = fmt.Sprintf("%.3f vs %.3f Mpps (%.2fx)", syn.DeliveredPPS/1e6, est.DeliveredPPS/1e6, t.Value)
+			if syn.NsPerPkt > 0 && est.NsPerPkt > 0 {
+				t.Detail += fmt.Sprintf("; %.0f vs %.0f ns/pkt", syn.NsPerPkt, est.NsPerPkt)
+			}
+			res.Targets = append(res.Targets, t)
+		}
+	}
+}
+
+// machineMeta describes this machine and build.
+func machineMeta() Meta {
+	m := Meta{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Commit: "unknown"}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				m.Commit = s.Value
+			}
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				m.Commit += "+modified"
+			}
+		}
+	}
+	if m.Commit == "unknown" {
+		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+			m.Commit = strings.TrimSpace(string(out))
+		}
+	}
+	return m
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
