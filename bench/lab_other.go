@@ -78,3 +78,8 @@ type BenchOptions struct {
 
 // RunBench returns ErrUnsupported.
 func RunBench(ctx context.Context, o BenchOptions) (*Results, error) { return nil, ErrUnsupported }
+
+// RunSoak returns ErrUnsupported: the soak needs a Linux namespace lab.
+func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (*SoakReport, error) {
+	return nil, ErrUnsupported
+}

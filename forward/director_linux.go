@@ -411,28 +411,6 @@ func (d *Director) Connections(ctx context.Context) ([]conntrack.Entry, error) {
 	return out, nil
 }
 
-// RealRef names a real server of a service the way the config does: the service's VIP,
-// protocol and (first) port, and the real's address and port.
-type RealRef struct {
-	VIP      netip.Addr
-	Protocol config.Protocol
-	Port     uint16
-	Addr     netip.Addr
-	RPort    uint16
-}
-
-// Health is what the health checker says about a real server.
-type Health struct {
-	Up bool
-	// Remove takes a failed real out of the service (on_failure = "remove") instead of
-	// quiescing it with weight 0 (keepalived's inhibit_on_failure, the default).
-	Remove bool
-	// WeightPercent scales the configured weight during slow start: 1..100; 0 means 100.
-	WeightPercent int
-	// Reason is the last failure, for listings.
-	Reason string
-}
-
 // SetHealth records a real server's health and republishes the snapshot if it changed.
 func (d *Director) SetHealth(r RealRef, h Health) error {
 	d.mu.Lock()

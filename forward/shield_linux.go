@@ -66,16 +66,6 @@ type ShieldConfig struct {
 	Logger *slog.Logger
 }
 
-// NATReal names a NAT real server's service: replies from Addr with
-// transport protocol Proto (unix.IPPROTO_TCP, unix.IPPROTO_UDP, ...) and
-// source port Port are dropped before the kernel's IP stack, unless they are
-// addressed to the director itself.
-type NATReal struct {
-	Addr  [4]byte
-	Proto uint8
-	Port  uint16
-}
-
 // Shield keeps the director's own kernel from handling VIP traffic and NAT
 // replies: with it in place the kernel neither answers (RST, ICMP) nor
 // forwards those frames, while AF_PACKET sockets still receive them.

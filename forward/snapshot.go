@@ -1,8 +1,10 @@
 package forward
 
 import (
+	"net/netip"
 	"sync/atomic"
 
+	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/sched"
 )
 
@@ -178,4 +180,36 @@ func (s *Snapshot) service(id uint16) *Service {
 		return s.byID[id]
 	}
 	return nil
+}
+
+// RealRef names a real server of a service the way the config does: the service's VIP,
+// protocol and (first) port, and the real's address and port.
+type RealRef struct {
+	VIP      netip.Addr
+	Protocol config.Protocol
+	Port     uint16
+	Addr     netip.Addr
+	RPort    uint16
+}
+
+// Health is what the health checker says about a real server.
+type Health struct {
+	Up bool
+	// Remove takes a failed real out of the service (on_failure = "remove") instead of
+	// quiescing it with weight 0 (keepalived's inhibit_on_failure, the default).
+	Remove bool
+	// WeightPercent scales the configured weight during slow start: 1..100; 0 means 100.
+	WeightPercent int
+	// Reason is the last failure, for listings.
+	Reason string
+}
+
+// NATReal names a NAT real server's service: replies from Addr with
+// transport protocol Proto (unix.IPPROTO_TCP, unix.IPPROTO_UDP, ...) and
+// source port Port are dropped before the kernel's IP stack, unless they are
+// addressed to the director itself.
+type NATReal struct {
+	Addr  [4]byte
+	Proto uint8
+	Port  uint16
 }

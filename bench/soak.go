@@ -1,0 +1,49 @@
+package bench
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// SoakConfig describes a soak run. The zero value of each duration means its default.
+type SoakConfig struct {
+	Duration    time.Duration // whole run (default 60 s)
+	Sample      time.Duration // how often to sample (default 5 s)
+	ReloadEvery time.Duration // SIGHUP with a changed weight (default 3 s)
+	FlapEvery   time.Duration // toggle one real's health check (default 7 s)
+	Prefix      string        // lab namespace prefix (default "uvsoak<pid>-")
+	Out         io.Writer     // progress table; nil discards it
+}
+
+// SoakSample is one sample of a soak.
+type SoakSample struct {
+	Seconds    float64 `json:"t_s"`
+	RSSBytes   float64 `json:"rss_bytes"`
+	Goroutines float64 `json:"goroutines"`
+	OpenFDs    float64 `json:"open_fds"`
+	HeapBytes  float64 `json:"heap_inuse_bytes"`
+	HTTPOK     int64   `json:"http_ok"`
+	HTTPFailed int64   `json:"http_failed"`
+	UDPOK      int64   `json:"udp_ok"`
+	UDPFailed  int64   `json:"udp_failed"`
+	Reloads    int64   `json:"reloads"`
+	Flaps      int64   `json:"flaps"`
+}
+
+// SoakReport is the result of a soak: the samples, and the verdicts a test asserts on.
+type SoakReport struct {
+	Samples []SoakSample `json:"samples"`
+	// Failures counts requests and datagrams that got no (or a wrong) answer.
+	Failures int64 `json:"failures"`
+	// RSSGrowth is the last sample's RSS over the first's, in bytes (the first sample is
+	// taken after the director's tables and rings are allocated).
+	RSSGrowth float64 `json:"rss_growth_bytes"`
+}
+
+// WriteSoakJSON writes the report as JSON.
+func WriteSoakJSON(w io.Writer, rep *SoakReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
