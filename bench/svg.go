@@ -9,9 +9,10 @@ import (
 
 // SVG layout, in pixels.
 const (
-	svgWidth  = 900
+	svgWidth  = 1100
 	svgLabelW = 150 // candidate names
 	svgBarH   = 16
+	svgTextW  = 420 // room right of the longest bar for its label (about 60 characters)
 	svgGap    = 6
 	svgPanelH = 28 // panel title
 )
@@ -111,7 +112,7 @@ func (r *Results) SVG() string {
 		if maxV == 0 {
 			maxV = 1
 		}
-		span := float64(svgWidth - svgLabelW - 260)
+		span := float64(svgWidth - svgLabelW - svgTextW)
 		for _, x := range p.bars {
 			w := x.v / maxV * span
 			fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+12, esc(x.label))
