@@ -27,6 +27,7 @@ type SoakSample struct {
 	HTTPFailed int64   `json:"http_failed"`
 	UDPOK      int64   `json:"udp_ok"`
 	UDPFailed  int64   `json:"udp_failed"`
+	UDPRetried int64   `json:"udp_retried"` // datagrams asked again after a lost answer
 	Reloads    int64   `json:"reloads"`
 	Flaps      int64   `json:"flaps"`
 }

@@ -96,7 +96,7 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 		return scrapeMetrics(ctx, metrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 	}
 
-	var httpOK, httpFailed, udpOK, udpFailed, reloads, flaps atomic.Int64
+	var httpOK, httpFailed, udpOK, udpFailed, udpRetried, reloads, flaps atomic.Int64
 	rctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	var wg sync.WaitGroup
@@ -119,9 +119,18 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 	go func() { // UDP echo
 		defer wg.Done()
 		for i := 0; rctx.Err() == nil; i++ {
-			rq, cancel := context.WithTimeout(rctx, 2*time.Second)
-			_, err := udpEcho(rq, lab.Client, netip.AddrPortFrom(lab.VIP, UDPPort), "soak-"+strconv.Itoa(i))
-			cancel()
+			// UDP may lose a datagram; like any UDP client the soak asks again once, and
+			// counts a failure only when the second answer is missing too.
+			var err error
+			for try := 0; try < 2 && rctx.Err() == nil; try++ {
+				if try > 0 {
+					udpRetried.Add(1)
+				}
+				_, err = udpEcho(rctx, lab.Client, netip.AddrPortFrom(lab.VIP, UDPPort), "soak-"+strconv.Itoa(i))
+				if err == nil {
+					break
+				}
+			}
 			switch {
 			case rctx.Err() != nil:
 			case err != nil:
@@ -179,7 +188,7 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 		s := SoakSample{
 			Seconds: time.Since(start).Seconds(), RSSBytes: m["process_resident_memory_bytes"],
 			Goroutines: m["go_goroutines"], OpenFDs: m["process_open_fds"], HeapBytes: m["go_memstats_heap_inuse_bytes"],
-			HTTPOK: httpOK.Load(), HTTPFailed: httpFailed.Load(), UDPOK: udpOK.Load(), UDPFailed: udpFailed.Load(),
+			HTTPOK: httpOK.Load(), HTTPFailed: httpFailed.Load(), UDPOK: udpOK.Load(), UDPFailed: udpFailed.Load(), UDPRetried: udpRetried.Load(),
 			Reloads: reloads.Load(), Flaps: flaps.Load(),
 		}
 		rep.Samples = append(rep.Samples, s)
