@@ -182,7 +182,11 @@ func layout(spec LabSpec) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newPlan(spec)
+	return labFromPlan(spec, newPlan(spec)), nil
+}
+
+// labFromPlan names the nodes, interfaces and addresses of plan p for spec.
+func labFromPlan(spec LabSpec, p plan) *Lab {
 	l := &Lab{Spec: spec, VIP: p.vip, switchNS: spec.Prefix + "switch", plan: p}
 	for _, pn := range p.nodes {
 		n := &Node{Name: pn.name, NS: spec.Prefix + pn.name}
@@ -206,5 +210,5 @@ func layout(spec LabSpec) (*Lab, error) {
 		}
 	}
 	l.Client = l.Clients[0]
-	return l, nil
+	return l
 }

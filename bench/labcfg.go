@@ -278,29 +278,7 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 	if _, err := spec.withDefaults(); err != nil {
 		return nil, err
 	}
-	l := &Lab{Spec: spec, VIP: p.vip, switchNS: spec.Prefix + "switch", plan: p}
-	for _, pn := range p.nodes {
-		n := &Node{Name: pn.name, NS: spec.Prefix + pn.name}
-		for _, pl := range pn.links {
-			n.Ifaces = append(n.Ifaces, Iface{Name: pl.dev, Prefix: pl.prefix})
-		}
-		n.Addr = n.Ifaces[0].Prefix.Addr()
-		switch pn.role {
-		case roleClient:
-			l.Clients = append(l.Clients, n)
-		case roleDirector:
-			l.Director = n
-			for _, i := range n.Ifaces {
-				l.DirectorIfaces = append(l.DirectorIfaces, i.Name)
-			}
-		case roleRouter:
-			l.Router = n
-		case roleReal:
-			l.Reals = append(l.Reals, n)
-			l.RealAddrs = append(l.RealAddrs, n.Addr)
-		}
-	}
-	l.Client = l.Clients[0]
+	l := labFromPlan(spec, p)
 	return &ConfigLayout{Lab: l, Reals: reals, VIPs: vips}, nil
 }
 

@@ -57,12 +57,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 
 // cmdSoak runs bench.RunSoak and writes DIR/soak.json; it fails if any request failed.
 func cmdSoak(d time.Duration, out string, stdout, stderr io.Writer) int {
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
+	self, ctx, stop, ok := selfAndSignals(stderr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.RunSoak(ctx, self, bench.SoakConfig{Duration: d, Sample: max(5*time.Second, d/30), Out: stdout})
 	if err != nil {

@@ -63,12 +63,10 @@ func cmdLabUp(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
+	self, ctx, stop, ok := selfAndSignals(stderr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	st, err := bench.LabUp(ctx, cfg, path, self, stdout)
 	if err != nil {

@@ -257,12 +257,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
+	self, ctx, stop, ok := selfAndSignals(stderr)
+	if !ok {
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := bench.RunDemo(ctx, self, stdout); err != nil {
 		fmt.Fprintf(stderr, "uvs: demo: %v\n", err)
@@ -319,4 +317,16 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// selfAndSignals returns this program's path (for commands that start uvs in a lab) and a
+// context that ends on SIGINT or SIGTERM.
+func selfAndSignals(stderr io.Writer) (string, context.Context, context.CancelFunc, bool) {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return "", nil, nil, false
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	return self, ctx, stop, true
 }
