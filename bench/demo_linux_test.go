@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // writeScript writes an executable shell script standing in for the uvs
@@ -22,7 +24,7 @@ func writeScript(t *testing.T, body string) string {
 }
 
 func TestIntegrationDemoDirectorFails(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	prefix := testPrefix(t, "df")
 	// The fake checks its arguments and that it runs in the director's
@@ -49,7 +51,7 @@ exit 1
 }
 
 func TestIntegrationDemoCancel(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	prefix := testPrefix(t, "dc")
 	// A director that never serves; Ctrl-C arrives while the demo waits.

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 func TestIntegrationDirector(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "di"), Topology: TopologyNAT, Reals: 1})
 	const graceful = `trap 'echo bye; exit 0' TERM

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // malformed is one class of bad frame and the drop counter it must land in.
@@ -111,7 +112,7 @@ var malformedClasses = []malformed{
 }
 
 func TestIntegrationMalformedBarrage(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

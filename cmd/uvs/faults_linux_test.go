@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // directorCPU returns the CPU time (user+system, in clock ticks) of the director's processes.
@@ -46,7 +47,7 @@ func directorCPU(t *testing.T, r *labRun) int {
 // TestIntegrationLinkFlap takes the director's listened interface down and up: forwarding
 // resumes without a restart, and the workers do not spin while the link is down.
 func TestIntegrationLinkFlap(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -82,7 +83,7 @@ func TestIntegrationLinkFlap(t *testing.T) {
 // TestIntegrationRealMACChange changes a real server's MAC (it announces the change with a
 // gratuitous ARP, arp_notify=1): within a second the director forwards to the new MAC.
 func TestIntegrationRealMACChange(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	checkEven(t, "before", r.distribution(10), 10)
 	rs1 := r.lab.Reals[0].NS
@@ -96,7 +97,7 @@ func TestIntegrationRealMACChange(t *testing.T) {
 // TestIntegrationRealVanishes removes a real server's link: the director stays up, counts
 // what it cannot deliver, and keeps serving through the other real.
 func TestIntegrationRealVanishes(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ipCmd(t, "-n", r.lab.Reals[0].NS, "link", "del", "eth0")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -127,7 +128,7 @@ func TestIntegrationRealVanishes(t *testing.T) {
 // --state-file while a keep-alive TCP connection is open: the connection survives on its real
 // server.
 func TestIntegrationRestartKeepsConnections(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyNAT, "nat", 8080, false)
 	_ = r.dir.Stop() // restart it with a state file
 	dir := t.TempDir()

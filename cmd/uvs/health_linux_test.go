@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // healthLab is a DR lab with its servers and a director running a config of the test's own.
@@ -164,7 +165,7 @@ func realsTOML(l *bench.Lab, names ...string) string {
 // fall 2, rise 2): within interval*fall + 1 s it gets no new connection, and the other serves
 // 200 requests without a failure; restarted, it gets traffic again after rise checks.
 func TestIntegrationHealthHTTPFailover(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	const interval, fall, rise = time.Second, 2, 2
 	h := startHealthLab(t, 2, nil, func(l *bench.Lab, dir string) string {
 		return healthHeader(dir) + fmt.Sprintf(`
@@ -239,7 +240,7 @@ scheduler = "rr"
 // check must take rs1 down where the TCP check keeps it up, and the exec check must take rs2
 // down and kill its process.
 func TestIntegrationHealthStatusAndExec(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	vip2 := netip.MustParseAddr("198.18.1.101")
 	var pidFile string
 	h := startHealthLab(t, 2, func(l *bench.Lab) {
@@ -351,7 +352,7 @@ func alive(pid int) bool {
 // TestIntegrationHealthSorryServer takes both reals down: the sorry server (a third server
 // node) answers; one real back restores it.
 func TestIntegrationHealthSorryServer(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	h := startHealthLab(t, 3, nil, func(l *bench.Lab, dir string) string {
 		return healthHeader(dir) + fmt.Sprintf(`
 [[service]]
@@ -410,7 +411,7 @@ sorry_server = "%s:80"
 // at the real's MAC, as DR traffic does. Taking the VIP off rs2's lo (a broken DR real that
 // still answers on its own address) must take rs2 down, where a via = "real" check would not.
 func TestIntegrationHealthViaVIP(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	h := startHealthLab(t, 2, nil, func(l *bench.Lab, dir string) string {
 		return healthHeader(dir) + fmt.Sprintf(`
 [[service]]

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // startCustom builds a DR lab with HTTP servers on :80 and :443 and UDP echo on 9000, and a
@@ -74,7 +75,7 @@ persistence_timeout = "2s"
 // one real server, :80 and :443 of a multi-port service share the template, and once a
 // template expires scheduling starts afresh.
 func TestIntegrationPersistence(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, _ := startCustom(t, persistConfig)
 	got := r.distribution(20)
 	if len(got) != 1 {
@@ -111,7 +112,7 @@ func firstKey(m map[string]int) string {
 // TestIntegrationWeightZero: a long-lived connection to a real set to weight 0 by a reload
 // keeps working while every new connection goes elsewhere.
 func TestIntegrationWeightZero(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	cfg := func(w0 int) func(l *bench.Lab) string {
 		return func(l *bench.Lab) string {
 			return fmt.Sprintf(`

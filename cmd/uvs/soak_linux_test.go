@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // TestIntegrationSoak runs a 60 s soak: HTTP and UDP through a DR service while the config is
 // reloaded every 3 s and a real's health flips every 7 s. It must end with no failed request
 // and flat memory, goroutines and descriptors.
 func TestIntegrationSoak(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)

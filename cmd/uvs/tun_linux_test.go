@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // realserverProc is `uvs realserver --method tun` running in the foreground in a real server.
@@ -148,7 +149,7 @@ func nstat(t *testing.T, n *bench.Node) map[string]uint64 {
 }
 
 func TestIntegrationTUN(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r, procs := startTUNLab(t, txOff)
@@ -207,7 +208,7 @@ func TestIntegrationTUN(t *testing.T) {
 // connection whose request is far larger than the tunnel MTU: its segments only get through
 // after PMTU discovery lowered the client's MSS.
 func TestIntegrationTUNPMTU(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, _ := startTUNLab(t, false)
 	cl := r.lab.Client
 	c0 := nstat(t, cl)
@@ -302,7 +303,7 @@ func TestIntegrationTUNPMTU(t *testing.T) {
 // TestIntegrationRealserverCheck breaks a prepared TUN real server one way at a time and
 // expects `uvs realserver --check` to name each problem, and to pass on the correct host.
 func TestIntegrationRealserverCheck(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -440,7 +441,7 @@ func TestRealserverRefusesBadFlags(t *testing.T) {
 // network and puts it back: without it the director counts what it cannot send and stays up;
 // with it, forwarding resumes without a restart.
 func TestIntegrationTUNRouteChange(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, _ := startTUNLab(t, false)
 	checkEven(t, "before", r.distribution(10), 10)
 	ns := r.lab.Director.NS
