@@ -665,7 +665,7 @@ func TestIntegrationControlDrain(t *testing.T) {
 func TestIntegrationControlUnprivileged(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("no setpriv")
+		testenv.SkipOrFail(t, "no setpriv(1) (util-linux): %v", err)
 	}
 	const uid = 65534 // nobody
 	wrap := func(dir, bin string) string {
