@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,7 +131,7 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var curlErr error
-	curls := 0
+	var curls atomic.Int64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -143,7 +144,7 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 			if _, err := r.curl(ctx, "/"); err != nil && curlErr == nil {
 				curlErr = err
 			}
-			curls++
+			curls.Add(1)
 		}
 	}()
 
@@ -218,13 +219,19 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Two more curls complete after the barrage was sent: at least one of them ran while
+	// the director was still working through it.
+	for n0, deadline := curls.Load(), time.Now().Add(30*time.Second); curls.Load() < n0+2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the curl loop stalled after the barrage:\n%s", r.stderr.String())
+		}
+	}
 	close(stop)
 	wg.Wait()
 	if curlErr != nil {
 		t.Errorf("curl through the VIP failed during the barrage: %v", curlErr)
 	}
-	if curls == 0 {
+	if curls.Load() == 0 {
 		t.Error("no curl ran during the barrage")
 	}
 	r.distribution(10) // still forwarding afterwards

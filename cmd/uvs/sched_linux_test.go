@@ -96,6 +96,8 @@ func TestIntegrationPersistence(t *testing.T) {
 	if b := r.udpEcho(3); len(b) != 1 || b[firstKey(a)] != 3 {
 		t.Fatalf("within the persistence timeout: %v then %v", a, b)
 	}
+	// Not a wait for a state: what is tested is that the configured timeouts pass (2 s + 1 s,
+	// and a sweep). Polling would refresh the template it waits to expire.
 	time.Sleep(4 * time.Second)
 	if c := r.udpEcho(1); c[firstKey(a)] != 0 {
 		t.Fatalf("after the template expired rr should move on from %v, got %v", a, c)

@@ -447,16 +447,29 @@ func TestIntegrationTUNRouteChange(t *testing.T) {
 	ns := r.lab.Director.NS
 	via := r.lab.Router.Addr.String()
 	ipCmd(t, "-n", ns, "route", "del", "198.18.5.0/24")
-	time.Sleep(500 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-	if _, err := r.curl(cctx, "/"); err == nil {
-		t.Error("a request got through with no route to the real servers")
+	// The director learns of the removal from a netlink notification: poll until requests
+	// stop getting through (two in a row, so that rr has tried both reals).
+	for failed, deadline := 0, time.Now().Add(30*time.Second); failed < 2; {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		if _, err := r.curl(cctx, "/"); err != nil {
+			failed++
+		} else {
+			failed = 0
+		}
+		ccancel()
+		if failed < 2 && time.Now().After(deadline) {
+			t.Fatalf("requests still get through with no route to the real servers:\n%s", r.stderr.String())
+		}
 	}
-	ccancel()
+	select {
+	case <-r.dir.Exited():
+		t.Fatalf("director exited without a route:\n%s", r.stderr.String())
+	default:
+	}
 	ipCmd(t, "-n", ns, "route", "add", "198.18.5.0/24", "via", via)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := r.curl(ctx, "/"); err == nil {
 			break
