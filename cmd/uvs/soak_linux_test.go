@@ -48,6 +48,10 @@ func TestIntegrationSoak(t *testing.T) {
 		t.Fatalf("%d samples", n)
 	}
 	first, last := rep.Samples[0], rep.Samples[n-1]
+	t.Logf("%d UDP echoes asked again (limit %d)", rep.UDPRetried, rep.UDPRetryLimit)
+	if rep.UDPRetried > rep.UDPRetryLimit {
+		t.Errorf("%d UDP echoes asked again, more than the limit %d", rep.UDPRetried, rep.UDPRetryLimit)
+	}
 	if rep.Failures != 0 {
 		t.Errorf("%d failed requests", rep.Failures)
 	}
