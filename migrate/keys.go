@@ -21,6 +21,8 @@ var targetKeys = map[string]bool{
 	"on_failure":   true,
 	"digest":       true,
 	"warmup":       true,
+	"payload":      true,
+	"expect":       true,
 }
 
 // schedulers are the IPVS schedulers uvs has (config's list).
