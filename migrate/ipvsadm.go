@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Options tunes an import. The zero value follows no includes and knows no
@@ -343,7 +345,7 @@ func (im *ipvsadmImporter) service(at Problem, origin string, l *ipvsadmLine) {
 	}
 	if v, ok := l.opts["-s"]; ok {
 		switch {
-		case slices.Contains(schedulers, v):
+		case slices.Contains(config.Schedulers, v):
 			s.scheduler = v
 		default:
 			s.note(at, "-s %s: uvs has no such scheduler; it uses wlc, the ipvsadm default", v)
@@ -367,7 +369,7 @@ func (im *ipvsadmImporter) service(at Problem, origin string, l *ipvsadmLine) {
 	}
 	if v, ok := l.opts["-b"]; ok {
 		for _, f := range strings.Split(v, ",") {
-			sched, known := schedulerFlags[f]
+			sched, known := config.SchedulerFlags[f]
 			switch {
 			case !known:
 				s.note(at, "-b %s: uvs has no scheduler flag %q", v, f)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Include says where keepalived include directives may be followed.
@@ -494,10 +496,10 @@ func (k *kaImporter) service(n *kaNode, origin string, setVIP func(*service)) {
 	if len(s.flags) > 0 {
 		var keep []string
 		for _, f := range s.flags {
-			if schedulerFlags[f] == cmp.Or(s.scheduler, "wlc") {
+			if config.SchedulerFlags[f] == cmp.Or(s.scheduler, "wlc") {
 				keep = append(keep, f)
 			} else {
-				s.note(n.at, "scheduler flag %s: applies only to the %s scheduler", f, schedulerFlags[f])
+				s.note(n.at, "scheduler flag %s: applies only to the %s scheduler", f, config.SchedulerFlags[f])
 			}
 		}
 		s.flags = keep
@@ -531,7 +533,7 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 		if !ok {
 			return
 		}
-		if slices.Contains(schedulers, a[0]) {
+		if slices.Contains(config.Schedulers, a[0]) {
 			s.scheduler = a[0]
 		} else {
 			s.note(c.at, "%s %s: uvs has no such scheduler; it uses wlc", c.name(), a[0])

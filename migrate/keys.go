@@ -24,14 +24,3 @@ var targetKeys = map[string]bool{
 	"payload":      true,
 	"expect":       true,
 }
-
-// schedulers are the IPVS schedulers uvs has (config's list).
-var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
-
-// schedulerFlags maps each ipvsadm -b flag uvs has to its scheduler.
-var schedulerFlags = map[string]string{
-	"sh-fallback": "sh",
-	"sh-port":     "sh",
-	"mh-fallback": "mh",
-	"mh-port":     "mh",
-}

@@ -259,7 +259,7 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	drain := fs.Bool("drain", false, "set the real's weight to 0: no new connections, existing ones continue (as -e -w 0)")
 	var svc serviceFlags
 	svc.add(fs)
-	sched := fs.String("s", "", "scheduler (rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)")
+	sched := fs.String("s", "", "scheduler ("+strings.Join(config.Schedulers, " ")+")")
 	persist := fs.Int64("p", 0, "persistence timeout in `SECONDS` (0 = off)")
 	netmask := fs.String("M", "", "persistence `NETMASK` (255.255.255.0 or a prefix length)")
 	name := fs.String("name", "", "service name")
