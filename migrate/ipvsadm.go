@@ -250,7 +250,7 @@ func (im *ipvsadmImporter) line(at Problem, text string) {
 			return
 		}
 		n := len(s.reals)
-		s.reals = slices.DeleteFunc(s.reals, func(r *real) bool { return sameReal(s, r, addr, port) })
+		s.reals = slices.DeleteFunc(s.reals, func(r *dest) bool { return sameReal(s, r, addr, port) })
 		if len(s.reals) == n {
 			im.fail(at, "-d: no real server %s in this service", l.opts["-r"])
 		}
@@ -519,7 +519,7 @@ func fwmarkService(opt Options, marks map[uint32]*markRule, at Problem, mark uin
 
 // hostPort parses host[:port] or [v6]:port. Names are reported, never
 // resolved. A missing port is 0.
-func (im *ipvsadmImporter) hostPort(at Problem, v string, real bool) (netip.Addr, int, bool) {
+func (im *ipvsadmImporter) hostPort(at Problem, v string, isReal bool) (netip.Addr, int, bool) {
 	host, port := v, ""
 	switch {
 	case strings.HasPrefix(v, "["):
@@ -537,7 +537,7 @@ func (im *ipvsadmImporter) hostPort(at Problem, v string, real bool) (netip.Addr
 		host, port, _ = strings.Cut(v, ":")
 	}
 	what := "service address"
-	if real {
+	if isReal {
 		what = "real server address"
 	}
 	a, err := netip.ParseAddr(host)
@@ -603,7 +603,7 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 	if !ok {
 		return
 	}
-	r := &real{at: at, addr: addr, port: port, weight: 1, forward: "dr"}
+	r := &dest{at: at, addr: addr, port: port, weight: 1, forward: "dr"}
 	methods := 0
 	for o, f := range map[string]string{"-g": "dr", "-i": "tun", "-m": "nat"} {
 		if hasKey(l.opts, o) {
@@ -653,7 +653,7 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 	// Compare with the port IPVS would use, so that 10.0.1.1 and
 	// 10.0.1.1:8080 are one DR real server.
 	fitRealPort(at, s, r)
-	i := slices.IndexFunc(s.reals, func(x *real) bool { return sameReal(s, x, r.addr, r.port) })
+	i := slices.IndexFunc(s.reals, func(x *dest) bool { return sameReal(s, x, r.addr, r.port) })
 	switch {
 	case l.cmd == "-a" && i >= 0:
 		im.fail(at, "real server %s already in this service (line %d)", l.opts["-r"], s.reals[i].at.Line)
@@ -672,7 +672,7 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 
 // sameReal reports whether x is the real server addr:port of s; port -1
 // means the service's port.
-func sameReal(s *service, x *real, addr string, port int) bool {
+func sameReal(s *service, x *dest, addr string, port int) bool {
 	eff := func(p int) int {
 		if p < 0 {
 			return s.port
@@ -684,7 +684,7 @@ func sameReal(s *service, x *real, addr string, port int) bool {
 
 // fitRealPort drops a real's port where uvs (and IPVS) cannot use it: with
 // DR and TUN the real's port is the service's.
-func fitRealPort(at Problem, s *service, r *real) {
+func fitRealPort(at Problem, s *service, r *dest) {
 	multi := len(s.ports) > 0 || s.placeholder
 	if r.port == 0 && multi || r.port == s.port && !multi {
 		r.port = -1 // The default: the service port, or the client's.

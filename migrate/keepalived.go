@@ -513,7 +513,7 @@ func (k *kaImporter) service(n *kaNode, origin string, setVIP func(*service)) {
 		if r == nil {
 			continue
 		}
-		if i := slices.IndexFunc(s.reals, func(x *real) bool { return sameReal(s, x, r.addr, r.port) }); i >= 0 {
+		if i := slices.IndexFunc(s.reals, func(x *dest) bool { return sameReal(s, x, r.addr, r.port) }); i >= 0 {
 			k.fail(c.at, "real_server %s is already in this virtual_server (line %d)", strings.Join(c.words[1:], " "), s.reals[i].at.Line)
 			continue
 		}
@@ -690,7 +690,7 @@ func (k *kaImporter) duration(n *kaNode) (int, bool) {
 	return max(1, int(math.Round(f*1000))), true
 }
 
-func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
+func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *dest {
 	a, ok := k.args(n, 1, 2)
 	if !ok {
 		return nil
@@ -701,7 +701,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 		return nil
 	}
 	addr = addr.Unmap()
-	r := &real{at: n.at, addr: addr.String(), port: -1, weight: 1, forward: s.forward}
+	r := &dest{at: n.at, addr: addr.String(), port: -1, weight: 1, forward: s.forward}
 	if r.forward == "" {
 		r.forward = "dr"
 	}
@@ -782,7 +782,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 }
 
 // check converts a keepalived checker block.
-func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
+func (k *kaImporter) check(vs kaVS, n *kaNode, r *dest) *check {
 	c := &check{interval: cmp.Or(vs.delayLoop, keepalivedDelayLoop), timeout: keepalivedConnectTimeout}
 	switch n.name() {
 	case "TCP_CHECK":
@@ -901,7 +901,7 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 }
 
 // url converts an HTTP_GET url block: path, status_code, digest.
-func (k *kaImporter) url(n *kaNode, c *check, r *real) {
+func (k *kaImporter) url(n *kaNode, c *check, r *dest) {
 	for _, o := range n.kids {
 		switch o.name() {
 		case "path":
@@ -991,7 +991,7 @@ func fitQuorum(s *service) {
 // matter.
 func onFailure(s *service) {
 	checked := s.check != nil
-	var inhibit []*real
+	var inhibit []*dest
 	for _, r := range s.reals {
 		checked = checked || r.check != nil
 		if r.inhibit != nil {
@@ -1073,7 +1073,7 @@ func overlaps(d *doc) []Problem {
 // udpOrSMTPOption converts the options of UDP_CHECK (payload, require_reply and the reply
 // lengths, hex as in check_udp.c) and SMTP_CHECK (helo_name). It reports false for an
 // option that does not belong to n's checker.
-func (k *kaImporter) udpOrSMTPOption(n, o *kaNode, c *check, r *real, requireReply *bool) bool {
+func (k *kaImporter) udpOrSMTPOption(n, o *kaNode, c *check, r *dest, requireReply *bool) bool {
 	switch {
 	case n.name() == "SMTP_CHECK" && o.name() == "helo_name":
 		r.note(o.at, "helo_name in SMTP_CHECK: not carried over: uvs does not send HELO")

@@ -9,9 +9,9 @@ import (
 )
 
 // vs wraps body in a virtual_server with one real server whose block is
-// real.
-func vs(body, real string) string {
-	return "virtual_server 10.0.0.1 80 {\n" + body + "real_server 10.0.1.1 80 {\n" + real + "}\n}\n"
+// rs.
+func vs(body, rs string) string {
+	return "virtual_server 10.0.0.1 80 {\n" + body + "real_server 10.0.1.1 80 {\n" + rs + "}\n}\n"
 }
 
 // TestKeepalivedKeywords checks that each keyword lands on its uvs key.
@@ -208,7 +208,7 @@ func TestKeepalivedErrors(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("error %v (%T), want *Error", err, err)
 			}
-			if got := strings.Split(e.Error(), "\n"); !equalStrings(got, tt.want) {
+			if got := strings.Split(e.Error(), "\n"); !slices.Equal(got, tt.want) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
@@ -244,7 +244,7 @@ func TestKeepalivedInclude(t *testing.T) {
 			res, err := Keepalived("k", []byte(tt.src), Options{Include: inc})
 			if tt.err != nil {
 				var e *Error
-				if !errors.As(err, &e) || !equalStrings(strings.Split(e.Error(), "\n"), tt.err) {
+				if !errors.As(err, &e) || !slices.Equal(strings.Split(e.Error(), "\n"), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
 				}
 				return

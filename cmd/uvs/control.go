@@ -263,7 +263,7 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	persist := fs.Int64("p", 0, "persistence timeout in `SECONDS` (0 = off)")
 	netmask := fs.String("M", "", "persistence `NETMASK` (255.255.255.0 or a prefix length)")
 	name := fs.String("name", "", "service name")
-	real := fs.String("r", "", "real server `ADDR[:PORT]`")
+	realFlag := fs.String("r", "", "real server `ADDR[:PORT]`")
 	dr := fs.Bool("g", false, "direct routing (Route)")
 	tun := fs.Bool("i", false, "IPIP tunnel (Tunnel)")
 	nat := fs.Bool("m", false, "masquerading (Masq)")
@@ -326,7 +326,7 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	if set["name"] {
 		e.Name = name
 	}
-	e.Real = *real
+	e.Real = *realFlag
 	methods := 0
 	for _, m := range []struct {
 		on   bool
