@@ -226,4 +226,3 @@ func TestIpvsadmDelete(t *testing.T) {
 		t.Errorf("-C left services:\n%s", res.TOML)
 	}
 }
-
