@@ -74,12 +74,7 @@ func (v *vipRoutes) mark(addr netip.Addr) (uint32, error) {
 	if err := netlink.RouteReplace(rt); err != nil {
 		return 0, fmt.Errorf("health: via vip: route table %d via %s: %w", m, addr, err)
 	}
-	rule := netlink.NewRule()
-	rule.Family = unix.AF_INET
-	rule.Mark = m
-	rule.Mask = ptr(uint32(0xffffffff))
-	rule.Table = int(m)
-	rule.Priority = vipRulePrio
+	rule := vipRule(m)
 	if err := netlink.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
 		_ = netlink.RouteDel(rt)
 		return 0, fmt.Errorf("health: via vip: rule fwmark %#x: %w", m, err)
@@ -113,14 +108,20 @@ func (v *vipRoutes) close() error {
 	return nil
 }
 
-// remove deletes the rule and table of mark m.
-func (v *vipRoutes) remove(m uint32) {
+// vipRule is the policy rule that sends probes with mark m to route table m.
+func vipRule(m uint32) *netlink.Rule {
 	rule := netlink.NewRule()
 	rule.Family = unix.AF_INET
 	rule.Mark = m
 	rule.Mask = ptr(uint32(0xffffffff))
 	rule.Table = int(m)
 	rule.Priority = vipRulePrio
+	return rule
+}
+
+// remove deletes the rule and table of mark m.
+func (v *vipRoutes) remove(m uint32) {
+	rule := vipRule(m)
 	if err := netlink.RuleDel(rule); err != nil {
 		v.log.Warn("remove via-vip rule", "table", m, logErr, err)
 	}

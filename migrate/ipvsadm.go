@@ -241,11 +241,7 @@ func (im *ipvsadmImporter) line(at Problem, text string) {
 			im.d.services = slices.DeleteFunc(im.d.services, func(x *service) bool { return x == s })
 		}
 	case "-d":
-		s := im.lookup(at, l)
-		if s == nil {
-			return
-		}
-		addr, port, ok := im.realAddr(at, l.opts["-r"], s)
+		s, addr, port, ok := im.serviceReal(at, l)
 		if !ok {
 			return
 		}
@@ -591,15 +587,21 @@ func (im *ipvsadmImporter) realAddr(at Problem, v string, s *service) (string, i
 	return a.String(), port, true
 }
 
+// serviceReal finds the service of an -a, -e or -d line and parses its -r real server.
+func (im *ipvsadmImporter) serviceReal(at Problem, l *ipvsadmLine) (*service, string, int, bool) {
+	s := im.lookup(at, l)
+	if s == nil {
+		return nil, "", 0, false
+	}
+	addr, port, ok := im.realAddr(at, l.opts["-r"], s)
+	return s, addr, port, ok
+}
+
 func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 	if !im.checkOpts(at, l, realOpts) {
 		return
 	}
-	s := im.lookup(at, l)
-	if s == nil {
-		return
-	}
-	addr, port, ok := im.realAddr(at, l.opts["-r"], s)
+	s, addr, port, ok := im.serviceReal(at, l)
 	if !ok {
 		return
 	}
