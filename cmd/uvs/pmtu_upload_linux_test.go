@@ -82,7 +82,12 @@ func TestIntegrationPMTUUpload(t *testing.T) {
 				t.Fatalf("upload: the sink saw %q, want %q", got, want)
 			}
 			r.stopAndCheckClean()
-			t.Logf("director counters: %v", r.stoppedCounters())
+			c := r.stoppedCounters()
+			t.Logf("director counters: %v", c)
+			// The upload completed because the director told the client, not by luck.
+			if c["frag_needed"] == 0 || c["drop_too_big"] == 0 {
+				t.Errorf("frag_needed %d, drop_too_big %d: want both > 0", c["frag_needed"], c["drop_too_big"])
+			}
 		})
 	}
 }

@@ -28,16 +28,22 @@ const (
 	DropTxRingFull                // TX ring had no free slot
 	DropTxBusy                    // the device or socket queue was full
 	DropTxError                   // the send failed (link down, ...)
-	DropTxOversize                // larger than the egress allows
+	DropTxOversize                // the kernel refused the frame as larger than the device takes (EMSGSIZE)
 	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
 	DropICMPUnrelated             // ICMP to a VIP that is no error of a known connection (or ping is off)
+	DropTooBig                    // larger than the egress MTU, not fragmentable (DF, GSO); answered with fragmentation needed if DF
+	DropTooBigLimited             // as DropTooBig, but the ICMP budget was spent: no fragmentation needed sent
 	numEngineDrops
 )
+
+// The TX reasons (DropTxRingFull, DropTxBusy, DropTxError, DropTxOversize, DropTxStuck) are the
+// TX queues' own counts, which the worker stores after every flush; the engine never counts
+// under them, or the store would overwrite its counts.
 
 var engineDropNames = [numEngineDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
-	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated",
+	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated", "too_big", "too_big_icmp_limited",
 }
 
 func (d EngineDrop) String() string {
@@ -59,6 +65,7 @@ type EngineStats struct {
 	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
 	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
 	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
+	FragNeeded  atomic.Uint64 // ICMP fragmentation needed sent for DF packets too big (in ICMPSent too)
 	LinkErrors  atomic.Uint64 // socket errors from a ring (link down), cleared and counted
 	Drops       [packet.NumDropReasons]atomic.Uint64
 	EDrops      [numEngineDrops]atomic.Uint64
@@ -269,7 +276,13 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 	}
 	switch real.Method {
 	case MethodDR:
+		if e.tooBig(frame, rxIf, real.MTU) || e.gsoTooBig(frame, real.MTU) {
+			return
+		}
 	case MethodNAT:
+		if e.tooBig(frame, rxIf, real.MTU) || e.gsoTooBig(frame, real.MTU) {
+			return // checked before the rewrite: the client must find its own header in the quote
+		}
 		if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.DropNone {
 			e.drop(r)
 			return
@@ -283,7 +296,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 		e.EDrop(DropMethod)
 		return
 	}
-	e.emit(buf, frame, real.TxIf, real.DstMAC, real.SrcMAC)
+	e.emit(buf, frame, real.TxIf, real.MTU, real.DstMAC, real.SrcMAC)
 	bump64(&e.stats.Forwarded, 1)
 }
 
@@ -326,7 +339,7 @@ func (e *Engine) reply(buf, frame []byte) {
 		bump(&r.Stats[e.id].OutPkts, 1)
 		bump(&r.Stats[e.id].OutBytes, n)
 	}
-	e.emit(buf, frame, hop, ent.HopMAC, e.snap.Ifaces[hop].MAC)
+	e.emit(buf, frame, hop, 0, ent.HopMAC, e.snap.Ifaces[hop].MAC)
 	bump64(&e.stats.Replies, 1)
 }
 
@@ -595,10 +608,14 @@ func (e *Engine) arpIn(frame []byte, rxIf int) {
 }
 
 // emit writes the Ethernet header (dropping an inline VLAN tag), puts the virtio_net_hdr in
-// front of the frame and queues it. A packet larger than the egress MTU (a datagram the kernel
-// reassembled) leaves in fragments.
-func (e *Engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
-	if mtu := e.snap.Ifaces[txIf].MTU; mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == packet.VnetGSONone {
+// front of the frame and queues it. mtu is the egress MTU (a real server's, from its route),
+// 0 for txIf's. A packet larger than that (a datagram the kernel reassembled) leaves in
+// fragments; one with DF is dropped as too_big (requests were answered before, by tooBig).
+func (e *Engine) emit(buf, frame []byte, txIf, mtu int, dst, src [6]byte) {
+	if mtu <= 0 {
+		mtu = e.snap.Ifaces[txIf].MTU
+	}
+	if mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == packet.VnetGSONone {
 		if e.vh.Partial() {
 			if !packet.FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
 				e.drop(packet.DropBadVnetHdr)
@@ -606,7 +623,7 @@ func (e *Engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
 			}
 		}
 		if !e.fragment(frame, txIf, dst, src, mtu) {
-			e.EDrop(DropTxOversize)
+			e.EDrop(DropTooBig)
 		}
 		return
 	}

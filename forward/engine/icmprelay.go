@@ -54,7 +54,7 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 			e.EDrop(DropICMPUnrelated)
 			return
 		}
-		e.emit(buf, frame, rxIf, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+		e.emit(buf, frame, rxIf, 0, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
 		bump64(&e.stats.ICMPSent, 1)
 		return
 	case !packet.ICMPIsError(p.ICMPType):
@@ -100,7 +100,7 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 		e.EDrop(DropMethod)
 		return
 	}
-	e.emit(buf, frame, real.TxIf, real.DstMAC, real.SrcMAC)
+	e.emit(buf, frame, real.TxIf, real.MTU, real.DstMAC, real.SrcMAC)
 	bump64(&e.stats.ICMPRelayed, 1)
 }
 
@@ -125,7 +125,7 @@ func (e *Engine) icmpFromReal(buf, frame []byte) bool {
 		e.drop(packet.DropTTLExceeded)
 		return true
 	}
-	e.emit(buf, frame, hop, ent.HopMAC, e.snap.Ifaces[hop].MAC)
+	e.emit(buf, frame, hop, 0, ent.HopMAC, e.snap.Ifaces[hop].MAC)
 	bump64(&e.stats.ICMPRelayed, 1)
 	return true
 }

@@ -277,8 +277,8 @@ func TestTunnelFragNeededRateLimit(t *testing.T) {
 	if got := send(icmpBurst + 50); got != icmpBurst {
 		t.Fatalf("after an hour: %d ICMP, want %d", got, icmpBurst)
 	}
-	if e.stats.Tunnel.FragNeeded.Load() != 2*icmpBurst+7 || e.stats.ICMPSent.Load() != 2*icmpBurst+7 {
-		t.Fatalf("frag needed %d, ICMP sent %d", e.stats.Tunnel.FragNeeded.Load(), e.stats.ICMPSent.Load())
+	if e.stats.FragNeeded.Load() != 2*icmpBurst+7 || e.stats.ICMPSent.Load() != 2*icmpBurst+7 {
+		t.Fatalf("frag needed %d, ICMP sent %d", e.stats.FragNeeded.Load(), e.stats.ICMPSent.Load())
 	}
 }
 
