@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/forward/internal/netnstest"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 func TestResolverTargets(t *testing.T) {
 	r, err := NewResolver(ResolverConfig{})
 	if err != nil {
-		t.Skipf("no rtnetlink: %v", err)
+		testenv.SkipOrFail(t, "no rtnetlink: %v", err)
 	}
 	a, b := netnstest.Addr4("198.18.0.1"), netnstest.Addr4("198.18.0.2")
 	tests := []struct {
