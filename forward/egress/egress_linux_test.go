@@ -260,7 +260,14 @@ func TestIntegrationResolverRunTwice(t *testing.T) {
 	netnstest.RequireNetAdmin(t)
 	l := newEgressLab(t)
 	r, _ := startResolver(t, l.d)
-	time.Sleep(50 * time.Millisecond)
+	// The first Run has claimed the resolver once running is set; poll for that state.
+	deadline := time.Now().Add(5 * time.Second)
+	for !r.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first Run never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := r.Run(context.Background()); err == nil {
 		t.Error("second Run succeeded")
 	}
