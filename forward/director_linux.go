@@ -350,18 +350,18 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
-func (d *Director) egress(addr [4]byte) (int, [6]byte, [6]byte, [4]byte, int) {
+func (d *Director) egress(addr [4]byte) engine.Egress {
 	e := d.resolver.Lookup(addr)
 	if !e.Valid {
-		return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+		return engine.NoEgress
 	}
 	for slot, ifc := range d.ifaces {
 		if ifc.Index == e.Ifindex {
-			return slot, e.SrcMAC, e.DstMAC, e.SrcAddr, e.MTU
+			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, MTU: e.MTU}
 		}
 	}
 	d.log.Warn("real server egress is not a listened interface", logReal, net.IP(addr[:]).String(), logIface, e.Ifname)
-	return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+	return engine.NoEgress
 }
 
 // announce sends gratuitous ARP for VIPs that are new since old (all of them when old is nil).

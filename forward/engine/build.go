@@ -82,8 +82,8 @@ func (g *Registry) SetHealth(r RealRef, h Health) bool {
 	return true
 }
 
-// Egress is looked up for each real server while building a snapshot.
-type egressFunc func(addr [4]byte) (txIf int, src, dst [6]byte, srcIP [4]byte, mtu int)
+// egressFunc is looked up for each real server while building a snapshot.
+type egressFunc func(addr [4]byte) Egress
 
 // Build turns a validated config into a snapshot, keeping identities from earlier builds.
 // It returns the snapshot and the NAT reals the shield must cover. A failure leaves the
@@ -343,7 +343,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Sorry:        sorryActive && k == sorry,
 			Stats:        rs.stats,
 		}
-		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
+		real.Egress = egress(k.addr)
 		if cs.TunnelSource.IsValid() {
 			real.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
 		}

@@ -58,10 +58,10 @@ forward = %q
 	return cfg
 }
 
-func testEgress(addr [4]byte) (int, [6]byte, [6]byte, [4]byte, int) {
+func testEgress(addr [4]byte) Egress {
 	m := realMAC
 	m[5] = addr[3]
-	return 0, ifaceMAC, m, [4]byte{10, 1, 2, 1}, 1500
+	return Egress{TxIf: 0, SrcMAC: ifaceMAC, DstMAC: m, SrcIP: [4]byte{10, 1, 2, 1}, MTU: 1500}
 }
 
 func newTestEngine(t testing.TB, cfg *config.Config, capacity int) *Engine {

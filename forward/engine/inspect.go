@@ -49,7 +49,7 @@ func BuildSnapshot(cfg *config.Config, workers int) (*Snapshot, error) {
 		return nil, fmt.Errorf("forward: build snapshot: %d workers", workers)
 	}
 	g := NewRegistry(workers)
-	none := func([4]byte) (int, [6]byte, [6]byte, [4]byte, int) { return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0 }
+	none := func([4]byte) Egress { return NoEgress }
 	s, err := g.Build(cfg, nil, none, 1)
 	if err != nil {
 		return nil, err

@@ -115,15 +115,23 @@ type Real struct {
 	Reason       string // the last health failure
 	Sorry        bool   // the service's sorry server, active because the service is Down
 
-	// Egress, resolved by the control side from routes and neighbours.
-	TxIf   int // interface slot; -1 when unresolved
-	SrcMAC [6]byte
-	DstMAC [6]byte
-	SrcIP  [4]byte // outer source for TUN: the service's tunnel_source, else the egress address
-	MTU    int
+	Egress // resolved by the control side from routes and neighbours
 
 	Stats []Counters // one per worker
 }
+
+// Egress is how frames to a real server leave the director: what package egress resolved
+// (egress.Egress), mapped by the control side onto one of the engine's interface slots.
+type Egress struct {
+	TxIf   int // interface slot; -1 when unresolved
+	SrcMAC [6]byte
+	DstMAC [6]byte
+	SrcIP  [4]byte // outer source for TUN: the egress address; a service's tunnel_source replaces it
+	MTU    int     // the route's MTU metric if set, else the device's
+}
+
+// NoEgress is the Egress of a real server that cannot be reached (no interface slot).
+var NoEgress = Egress{TxIf: -1}
 
 // DeadPolicy says what happens to a connection whose real server failed its health check or
 // was removed. IPVS has only the global expire_nodest_conn sysctl for this.
