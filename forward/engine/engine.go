@@ -274,30 +274,43 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 	if svc.MSSClamp != 0 && p.TCPFlags&packet.TCPSYN != 0 && packet.ClampMSS(frame, p, e.vh.Partial(), svc.MSSClamp) {
 		bump64(&e.stats.MSSClamped, 1)
 	}
+	if e.toReal(buf, frame, real, ent, rxIf, nil) {
+		bump64(&e.stats.Forwarded, 1)
+	}
+}
+
+// toReal sends the current packet of connection ent to its real server by the server's
+// forwarding method: as it is (DR: the real server has the VIP), with the destination
+// rewritten to the real's address and port (NAT; for an ICMP error q, the quoted header too),
+// or inside IPIP (TUN). A DF packet too big for the real's egress is answered instead
+// (tooBig), before any rewrite, so that the quote is the client's own header. It reports
+// whether a frame was queued; a drop is counted.
+func (e *Engine) toReal(buf, frame []byte, real *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
+	p := &e.p
 	switch real.Method {
-	case MethodDR:
+	case MethodDR, MethodNAT:
 		if e.tooBig(frame, rxIf, real.MTU) || e.gsoTooBig(frame, real.MTU) {
-			return
-		}
-	case MethodNAT:
-		if e.tooBig(frame, rxIf, real.MTU) || e.gsoTooBig(frame, real.MTU) {
-			return // checked before the rewrite: the client must find its own header in the quote
-		}
-		if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.DropNone {
-			e.drop(r)
-			return
+			return false
 		}
 	case MethodTUN:
-		if e.tunnel(frame, real, rxIf) {
-			bump64(&e.stats.Forwarded, 1)
-		}
-		return
+		return e.tunnel(frame, real, rxIf)
 	default:
 		e.EDrop(DropMethod)
-		return
+		return false
+	}
+	if real.Method == MethodNAT {
+		if q != nil {
+			if !natICMPIn(frame, p, q, ent.Real, ent.RPort) {
+				e.drop(packet.DropTTLExceeded)
+				return false
+			}
+		} else if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.DropNone {
+			e.drop(r)
+			return false
+		}
 	}
 	e.emit(buf, frame, real.TxIf, real.MTU, real.DstMAC, real.SrcMAC)
-	bump64(&e.stats.Forwarded, 1)
+	return true
 }
 
 // reply rewrites a NAT reply from a real server back to VIP:port and sends it to the hop the

@@ -83,25 +83,9 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 		e.EDrop(DropEgress)
 		return
 	}
-	switch real.Method {
-	case MethodDR:
-		// The real server has the VIP: it takes the error as it is.
-	case MethodNAT:
-		if !natICMPIn(frame, p, &q, ent.Real, ent.RPort) {
-			e.drop(packet.DropTTLExceeded)
-			return
-		}
-	case MethodTUN:
-		if e.tunnel(frame, real, rxIf) {
-			bump64(&e.stats.ICMPRelayed, 1)
-		}
-		return
-	default:
-		e.EDrop(DropMethod)
-		return
+	if e.toReal(buf, frame, real, ent, rxIf, &q) {
+		bump64(&e.stats.ICMPRelayed, 1)
 	}
-	e.emit(buf, frame, real.TxIf, real.MTU, real.DstMAC, real.SrcMAC)
-	bump64(&e.stats.ICMPRelayed, 1)
 }
 
 // icmpFromReal handles an ICMP error from a NAT real server's host about a client packet
