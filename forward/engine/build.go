@@ -155,7 +155,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 			}
 		}
 		for _, r := range svc.Reals {
-			if r == nil || r.Method != MethodNAT {
+			if r == nil || r.Method != config.NAT {
 				continue
 			}
 			s.natAddr[r.Addr] = struct{}{}
@@ -264,7 +264,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			continue
 		}
 		l := &st.loads[slot]
-		if rs := st.reals[slot]; rs != nil && rs.last != nil && l.Active()+l.Inactive() > 0 && deadPolicy(cs) == DeadKeep {
+		if rs := st.reals[slot]; rs != nil && rs.last != nil && l.Active()+l.Inactive() > 0 && deadPolicy(cs) == config.DeadRealKeep {
 			continue // draining: its connections go on to it until they end
 		}
 		delete(st.slots, k)
@@ -335,7 +335,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Slot:         uint16(slot),
 			Addr:         k.addr,
 			Port:         k.port,
-			Method:       methodOf(r.Forward),
+			Method:       r.Forward,
 			Weight:       int32(r.Weight),
 			ConfigWeight: int32(cfgWeight(cs, k)),
 			Healthy:      h.Up,
@@ -435,18 +435,6 @@ func protoNumber(p config.Protocol) uint8 {
 	return packet.ProtoTCP
 }
 
-func methodOf(f config.Forward) Method {
-	switch f {
-	case config.DR:
-		return MethodDR
-	case config.TUN:
-		return MethodTUN
-	case config.NAT:
-		return MethodNAT
-	}
-	return MethodInvalid
-}
-
 // Steering returns the fanout steering inputs for a snapshot.
 func (s *Snapshot) Steering() ([]steer.SteerVIP, []steer.SteerNAT) {
 	byVIP := map[[4]byte]*steer.SteerVIP{}
@@ -474,7 +462,7 @@ func (s *Snapshot) Steering() ([]steer.SteerVIP, []steer.SteerNAT) {
 		}
 		for k := range s.natReal {
 			for _, r := range svc.Reals {
-				if r != nil && r.Method == MethodNAT && r.Addr == k.addr && k.proto == svc.Proto && (r.Port == k.port || r.Port == 0) {
+				if r != nil && r.Method == config.NAT && r.Addr == k.addr && k.proto == svc.Proto && (r.Port == k.port || r.Port == 0) {
 					nat = append(nat, steer.SteerNAT{Addr: r.Addr, Port: k.port, Bits: svc.PersistBits})
 					break
 				}

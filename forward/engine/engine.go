@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 
+	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/packet"
 	"github.com/uvs-project/uvs/sched"
@@ -237,9 +238,9 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 			ent = nil
 		} else if real = e.connReal(svc, ent); real == nil || real.dead() {
 			switch {
-			case real != nil && svc.DeadReal == DeadKeep:
+			case real != nil && svc.DeadReal == config.DeadRealKeep:
 				// Failed or draining, but still reachable: its connections go on.
-			case svc.DeadReal == DeadReset && p.Proto == packet.ProtoTCP:
+			case svc.DeadReal == config.DeadRealReset && p.Proto == packet.ProtoTCP:
 				e.forget(ent)
 				e.sendRST(frame, rxIf)
 				return
@@ -288,17 +289,17 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 func (e *Engine) toReal(buf, frame []byte, real *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
 	p := &e.p
 	switch real.Method {
-	case MethodDR, MethodNAT:
+	case config.DR, config.NAT:
 		if e.tooBig(frame, rxIf, real.MTU) || e.gsoTooBig(frame, real.MTU) {
 			return false
 		}
-	case MethodTUN:
+	case config.TUN:
 		return e.tunnel(frame, real, rxIf)
 	default:
 		e.EDrop(DropMethod)
 		return false
 	}
-	if real.Method == MethodNAT {
+	if real.Method == config.NAT {
 		if q != nil {
 			if !natICMPIn(frame, p, q, ent.Real, ent.RPort) {
 				e.drop(packet.DropTTLExceeded)
@@ -409,7 +410,7 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		HopIf: uint8(rxIf),
 	}
 	copy(ent.HopMAC[:], frame[6:12])
-	if real.Method == MethodNAT {
+	if real.Method == config.NAT {
 		ent.Flags |= conntrack.FlagNAT
 	}
 	if svc.OnePacket {
