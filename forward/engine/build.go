@@ -28,13 +28,13 @@ type Registry struct {
 // healthRef is a RealRef as a comparable key.
 type healthRef struct {
 	svc  svcKey
-	real realKey
+	dest realKey
 }
 
 func healthKey(r RealRef) healthRef {
 	return healthRef{
 		svc:  svcKey{addr: r.VIP.As4(), port: r.Port, proto: protoNumber(r.Protocol)},
-		real: realKey{addr: r.Addr.As4(), port: r.RPort},
+		dest: realKey{addr: r.Addr.As4(), port: r.RPort},
 	}
 }
 
@@ -206,7 +206,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	live := 0 // configured weight of the reals that are up, as keepalived's weight_sum_aliv
 	for _, r := range cs.Reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
-		h, ok := g.health[healthRef{svc: sk, real: k}]
+		h, ok := g.health[healthRef{svc: sk, dest: k}]
 		if !ok {
 			h = Health{Up: true}
 		}
@@ -331,7 +331,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		slot := st.slots[k]
 		rs := st.reals[slot]
 		h := healthOf[k]
-		real := &Real{
+		dest := &Real{
 			Slot:         uint16(slot),
 			Addr:         k.addr,
 			Port:         k.port,
@@ -343,11 +343,11 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Sorry:        sorryActive && k == sorry,
 			Stats:        rs.stats,
 		}
-		real.Egress = egress(k.addr)
+		dest.Egress = egress(k.addr)
 		if cs.TunnelSource.IsValid() {
-			real.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
+			dest.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
 		}
-		svc.Reals[slot] = real
+		svc.Reals[slot] = dest
 		svc.Specs[slot] = sched.RealSpec{
 			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
 			Upper: uint32(r.UpperThreshold), Lower: uint32(r.LowerThreshold),

@@ -13,6 +13,9 @@
 // (policy.go), slow start and draining. Restore and SaveConns map the state file's entries
 // (package statefile) to and from the tables.
 //
+// A variable holding a real server is called dest, as IPVS's struct ip_vs_dest: real is a
+// builtin.
+//
 // It must not do I/O, make system calls, take locks, allocate per packet, log or read clocks
 // in the per-packet path (the backend passes the time to Begin once per batch); it knows no
 // socket, ring or kernel interface, so that any backend (AF_PACKET today, AF_XDP beside it)

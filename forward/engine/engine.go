@@ -229,16 +229,16 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 	}
 	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
 	ent := e.ct.Lookup(&key)
-	var real *Real
+	var dest *Real
 	if ent != nil {
 		if p.Proto == packet.ProtoTCP && conntrack.Reusable(ent, p.TCPFlags) {
 			// conn_reuse_mode: a new SYN on a closing entry starts a new connection now,
 			// instead of IPVS's one-second stall.
 			e.forget(ent)
 			ent = nil
-		} else if real = e.connReal(svc, ent); real == nil || real.dead() {
+		} else if dest = e.connReal(svc, ent); dest == nil || dest.dead() {
 			switch {
-			case real != nil && svc.DeadReal == config.DeadRealKeep:
+			case dest != nil && svc.DeadReal == config.DeadRealKeep:
 				// Failed or draining, but still reachable: its connections go on.
 			case svc.DeadReal == config.DeadRealReset && p.Proto == packet.ProtoTCP:
 				e.forget(ent)
@@ -248,7 +248,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 				// Expire (or a real that is gone altogether): forget the connection; the
 				// packet is scheduled afresh if it may open one (UDP, SYN).
 				e.forget(ent)
-				ent, real = nil, nil
+				ent, dest = nil, nil
 			}
 		}
 	}
@@ -257,25 +257,25 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 			e.EDrop(DropNoConn)
 			return
 		}
-		if ent, real = e.newConn(svc, &key, frame, rxIf); ent == nil {
+		if ent, dest = e.newConn(svc, &key, frame, rxIf); ent == nil {
 			return
 		}
 	} else {
 		e.advance(svc, ent, conntrack.DirInput)
 	}
-	if real.TxIf < 0 {
+	if dest.TxIf < 0 {
 		e.EDrop(DropEgress)
 		return
 	}
 	n := uint64(p.IPLen)
 	bump(&svc.Stats[e.id].InPkts, 1)
 	bump(&svc.Stats[e.id].InBytes, n)
-	bump(&real.Stats[e.id].InPkts, 1)
-	bump(&real.Stats[e.id].InBytes, n)
+	bump(&dest.Stats[e.id].InPkts, 1)
+	bump(&dest.Stats[e.id].InBytes, n)
 	if svc.MSSClamp != 0 && p.TCPFlags&packet.TCPSYN != 0 && packet.ClampMSS(frame, p, e.vh.Partial(), svc.MSSClamp) {
 		bump64(&e.stats.MSSClamped, 1)
 	}
-	if e.toReal(buf, frame, real, ent, rxIf, nil) {
+	if e.toReal(buf, frame, dest, ent, rxIf, nil) {
 		bump64(&e.stats.Forwarded, 1)
 	}
 }
@@ -286,20 +286,20 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 // or inside IPIP (TUN). A DF packet too big for the real's egress is answered instead
 // (tooBig), before any rewrite, so that the quote is the client's own header. It reports
 // whether a frame was queued; a drop is counted.
-func (e *Engine) toReal(buf, frame []byte, real *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
+func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
 	p := &e.p
-	switch real.Method {
+	switch dest.Method {
 	case config.DR, config.NAT:
-		if e.tooBig(frame, rxIf, real.MTU) || e.gsoTooBig(frame, real.MTU) {
+		if e.tooBig(frame, rxIf, dest.MTU) || e.gsoTooBig(frame, dest.MTU) {
 			return false
 		}
 	case config.TUN:
-		return e.tunnel(frame, real, rxIf)
+		return e.tunnel(frame, dest, rxIf)
 	default:
 		e.EDrop(DropMethod)
 		return false
 	}
-	if real.Method == config.NAT {
+	if dest.Method == config.NAT {
 		if q != nil {
 			if !natICMPIn(frame, p, q, ent.Real, ent.RPort) {
 				e.drop(packet.DropTTLExceeded)
@@ -310,7 +310,7 @@ func (e *Engine) toReal(buf, frame []byte, real *Real, ent *conntrack.Entry, rxI
 			return false
 		}
 	}
-	e.emit(buf, frame, real.TxIf, real.MTU, real.DstMAC, real.SrcMAC)
+	e.emit(buf, frame, dest.TxIf, dest.MTU, dest.DstMAC, dest.SrcMAC)
 	return true
 }
 
@@ -400,17 +400,17 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 			return nil, nil
 		}
 	}
-	real := svc.Reals[idx]
-	rport := real.Port
+	dest := svc.Reals[idx]
+	rport := dest.Port
 	if rport == 0 {
 		rport = p.DstPort // port-0 and multi-port services: the real keeps the client's port
 	}
 	ent := conntrack.Entry{
-		Key: *key, Real: real.Addr, RPort: rport, Service: svc.ID, RealIdx: uint16(idx),
+		Key: *key, Real: dest.Addr, RPort: rport, Service: svc.ID, RealIdx: uint16(idx),
 		HopIf: uint8(rxIf),
 	}
 	copy(ent.HopMAC[:], frame[6:12])
-	if real.Method == config.NAT {
+	if dest.Method == config.NAT {
 		ent.Flags |= conntrack.FlagNAT
 	}
 	if svc.OnePacket {
@@ -422,24 +422,24 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		return nil, nil
 	}
 	bump(&svc.Stats[e.id].Conns, 1)
-	bump(&real.Stats[e.id].Conns, 1)
+	bump(&dest.Stats[e.id].Conns, 1)
 	e.account(svc, ep, conntrack.StateInvalid, ep.State)
 	if p.Proto == packet.ProtoTCP {
 		e.advance(svc, ep, conntrack.DirInput) // NONE -> SYN_RECV; Insert set UDP's expiry
 	}
 	if svc.PersistMs != 0 {
 		if tpl == nil {
-			t := conntrack.Entry{Key: tk, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx)}
+			t := conntrack.Entry{Key: tk, Real: dest.Addr, RPort: dest.Port, Service: svc.ID, RealIdx: uint16(idx)}
 			tpl, _ = e.ct.InsertTemplate(&t, svc.PersistMs, e.nowMs)
 		} else if int(tpl.RealIdx) != idx || tpl.Service != svc.ID {
-			tpl.Real, tpl.RPort, tpl.Service, tpl.RealIdx = real.Addr, real.Port, svc.ID, uint16(idx)
+			tpl.Real, tpl.RPort, tpl.Service, tpl.RealIdx = dest.Addr, dest.Port, svc.ID, uint16(idx)
 		}
 		if tpl != nil {
 			e.ct.TouchTemplate(tpl, svc.PersistMs, e.nowMs)
 			e.ct.Bind(ep, tpl)
 		}
 	}
-	return ep, real
+	return ep, dest
 }
 
 // advance moves a connection's state for one packet and keeps the real's load in step.

@@ -78,12 +78,12 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 		e.EDrop(DropICMPUnrelated)
 		return
 	}
-	real := e.connReal(svc, ent)
-	if real == nil || real.TxIf < 0 {
+	dest := e.connReal(svc, ent)
+	if dest == nil || dest.TxIf < 0 {
 		e.EDrop(DropEgress)
 		return
 	}
-	if e.toReal(buf, frame, real, ent, rxIf, &q) {
+	if e.toReal(buf, frame, dest, ent, rxIf, &q) {
 		bump64(&e.stats.ICMPRelayed, 1)
 	}
 }
@@ -116,8 +116,8 @@ func (e *Engine) icmpFromReal(buf, frame []byte) bool {
 
 // natICMPIn rewrites an ICMP error to a VIP for a NAT real server: the outer destination and
 // the quoted source become the real's, the quoted source port the real's port.
-func natICMPIn(frame []byte, p *packet.Packet, q *quote, real [4]byte, rport uint16) bool {
-	return natICMP(frame, p, 16, q.off+12, q.off+20, real, rport)
+func natICMPIn(frame []byte, p *packet.Packet, q *quote, dest [4]byte, rport uint16) bool {
+	return natICMP(frame, p, 16, q.off+12, q.off+20, dest, rport)
 }
 
 // natICMPOut rewrites an ICMP error from a NAT real server's host to come from the VIP: the

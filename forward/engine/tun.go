@@ -74,16 +74,16 @@ func (e *Engine) nextID() uint16 {
 	return e.tun.id
 }
 
-// tunnel forwards a packet to a TUN real server by IPIP encapsulation, from real.SrcIP (the
+// tunnel forwards a packet to a TUN real server by IPIP encapsulation, from dest.SrcIP (the
 // service's tunnel_source or the egress address). p holds the frame as ParseL4 and
 // VnetHdr.Check accepted it; rxIf is where it came in (ICMP errors go back there). It reports
 // whether the packet was queued; a drop or an ICMP error instead is counted here.
-func (e *Engine) tunnel(frame []byte, real *Real, rxIf int) bool {
+func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 	p := &e.p
-	src := real.SrcIP
+	src := dest.SrcIP
 	room := 0xffff - packet.IPv4HdrLen // largest inner packet
-	if real.MTU > 0 && real.MTU-packet.IPv4HdrLen < room {
-		room = real.MTU - packet.IPv4HdrLen
+	if dest.MTU > 0 && dest.MTU-packet.IPv4HdrLen < room {
+		room = dest.MTU - packet.IPv4HdrLen
 	}
 	if room < packet.IPv4HdrLen+8 {
 		bump64(&e.stats.Tunnel.TooSmallMTU, 1)
@@ -94,7 +94,7 @@ func (e *Engine) tunnel(frame []byte, real *Real, rxIf int) bool {
 	}
 	pkt := frame[:p.L3+p.IPLen] // without Ethernet padding
 	if e.vh.GSOType != packet.VnetGSONone {
-		return e.tunnelGSO(pkt, real, src, room)
+		return e.tunnelGSO(pkt, dest, src, room)
 	}
 	if !packet.FinishChecksum(pkt, &e.vh) {
 		e.drop(packet.DropBadVnetHdr)
@@ -102,7 +102,7 @@ func (e *Engine) tunnel(frame []byte, real *Real, rxIf int) bool {
 	}
 	inner := pkt[p.L3:]
 	if len(inner) > room { // without DF: tooBig took the others
-		return e.tunnelFragments(inner, real, src, room)
+		return e.tunnelFragments(inner, dest, src, room)
 	}
 	b := e.alloc(ipipOverhead + len(inner))
 	if b == nil {
@@ -110,8 +110,8 @@ func (e *Engine) tunnel(frame []byte, real *Real, rxIf int) bool {
 		return false
 	}
 	clear(b[:packet.VnetHdrLen])
-	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
-	e.queue(real.TxIf, b)
+	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+	e.queue(dest.TxIf, b)
 	bump64(&e.stats.Tunnel.Frames, 1)
 	return true
 }
@@ -132,7 +132,7 @@ func (e *Engine) fits(n, bytes int) bool {
 
 // tunnelFragments splits inner (an unfragmented IPv4 packet without options and without DF)
 // into fragments of at most room bytes (RFC 791: offsets in 8-byte units) and encapsulates each.
-func (e *Engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int) bool {
+func (e *Engine) tunnelFragments(inner []byte, dest *Real, src [4]byte, room int) bool {
 	data := inner[packet.IPv4HdrLen:]
 	step := (room - packet.IPv4HdrLen) &^ 7
 	n := (len(data) + step - 1) / step
@@ -154,8 +154,8 @@ func (e *Engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int
 		binary.BigEndian.PutUint16(f[6:8], fo)
 		f[10], f[11] = 0, 0
 		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
-		packet.EncapIPIP(b[packet.VnetHdrLen:], f, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
-		e.queue(real.TxIf, b)
+		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Fragmented, 1)
@@ -171,7 +171,7 @@ const (
 
 // tunnelGSO segments a TCP or UDP GSO super-frame (pkt: the frame up to the end of its IP
 // packet) by its gso_size and encapsulates each segment with finished checksums.
-func (e *Engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room int) bool {
+func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 	p := &e.p
 	inner := pkt[p.L3:]
 	hl := e.gsoHeaderLen(pkt) // IP + L4 header length
@@ -236,8 +236,8 @@ func (e *Engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room int) bool {
 			cs = 0xffff // RFC 768
 		}
 		binary.BigEndian.PutUint16(l4[csumOff:], cs)
-		packet.EncapIPIP(b[packet.VnetHdrLen:], s, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
-		e.queue(real.TxIf, b)
+		packet.EncapIPIP(b[packet.VnetHdrLen:], s, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Segmented, 1)
