@@ -10,46 +10,46 @@ import (
 	"github.com/uvs-project/uvs/sched"
 )
 
-// EngineDrop is a drop decided after parsing: the frame was well formed but could not be
-// forwarded. Packet-format drops are DropReason.
-type EngineDrop uint8
+// Drop is why the engine or its backend dropped a frame that passed the packet checks: it
+// was well formed but could not be forwarded. What the checks refuse is a packet.Fault.
+type Drop uint8
 
 // Engine drop reasons. String gives each its metric label.
 const (
-	EngineDropInvalid  EngineDrop = iota
-	DropNoService                 // to a VIP, but no service on that protocol and port
-	DropNoConn                    // TCP without SYN and no connection (sloppy_tcp off), as IPVS
-	DropNoReal                    // no real server available (all quiescent, overloaded or none)
-	DropTableFull                 // connection table full
-	DropEgress                    // the real server's egress (route, neighbour) is unresolved
-	DropMethod                    // forwarding method not available
-	DropTruncatedFrame            // the ring truncated the frame (snaplen < len)
-	DropScratchFull               // no scratch room for a generated frame
-	DropTxBatchFull               // more frames in one block than a TX batch holds
-	DropTxRingFull                // TX ring had no free slot
-	DropTxBusy                    // the device or socket queue was full
-	DropTxError                   // the send failed (link down, ...)
-	DropTxOversize                // the kernel refused the frame as larger than the device takes (EMSGSIZE)
-	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
-	DropICMPUnrelated             // ICMP to a VIP that is no error of a known connection (or ping is off)
-	DropTooBig                    // larger than the egress MTU, not fragmentable (DF, GSO); answered with fragmentation needed if DF
-	DropTooBigLimited             // as DropTooBig, but the ICMP budget was spent: no fragmentation needed sent
-	numEngineDrops
+	DropInvalid        Drop = iota
+	DropNoService           // to a VIP, but no service on that protocol and port
+	DropNoConn              // TCP without SYN and no connection (sloppy_tcp off), as IPVS
+	DropNoReal              // no real server available (all quiescent, overloaded or none)
+	DropTableFull           // connection table full
+	DropEgress              // the real server's egress (route, neighbour) is unresolved
+	DropMethod              // forwarding method not available
+	DropTruncatedFrame      // the ring truncated the frame (snaplen < len)
+	DropScratchFull         // no scratch room for a generated frame
+	DropTxBatchFull         // more frames in one block than a TX batch holds
+	DropTxRingFull          // TX ring had no free slot
+	DropTxBusy              // the device or socket queue was full
+	DropTxError             // the send failed (link down, ...)
+	DropTxOversize          // the kernel refused the frame as larger than the device takes (EMSGSIZE)
+	DropTxStuck             // TX ring slots the kernel failed to send and uvs skipped
+	DropICMPUnrelated       // ICMP to a VIP that is no error of a known connection (or ping is off)
+	DropTooBig              // larger than the egress MTU, not fragmentable (DF, GSO); answered with fragmentation needed if DF
+	DropTooBigLimited       // as DropTooBig, but the ICMP budget was spent: no fragmentation needed sent
+	numDrops
 )
 
 // The TX reasons (DropTxRingFull, DropTxBusy, DropTxError, DropTxOversize, DropTxStuck) are the
 // TX queues' own counts, which the worker stores after every flush; the engine never counts
 // under them, or the store would overwrite its counts.
 
-var engineDropNames = [numEngineDrops]string{
+var dropNames = [numDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
 	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated", "too_big", "too_big_icmp_limited",
 }
 
-func (d EngineDrop) String() string {
-	if d < numEngineDrops {
-		return engineDropNames[d]
+func (d Drop) String() string {
+	if d < numDrops {
+		return dropNames[d]
 	}
 	return "invalid"
 }
@@ -62,15 +62,15 @@ type EngineStats struct {
 	Forwarded   atomic.Uint64
 	Replies     atomic.Uint64 // NAT replies rewritten
 	ARPReplies  atomic.Uint64
-	Ignored     atomic.Uint64 // frames left to the kernel
-	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
-	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
-	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
-	FragNeeded  atomic.Uint64 // ICMP fragmentation needed sent for DF packets too big (in ICMPSent too)
-	LinkErrors  atomic.Uint64 // socket errors from a ring (link down), cleared and counted
-	Drops       [packet.NumDropReasons]atomic.Uint64
-	EDrops      [numEngineDrops]atomic.Uint64
-	Conns       atomic.Int64 // live entries in this worker's table, templates included
+	Ignored     atomic.Uint64                   // frames left to the kernel
+	ICMPSent    atomic.Uint64                   // ICMP errors and RSTs generated
+	ICMPLimited atomic.Uint64                   // ICMP errors and RSTs suppressed by the rate limit
+	ICMPRelayed atomic.Uint64                   // ICMP errors relayed to a connection's real server or client
+	FragNeeded  atomic.Uint64                   // ICMP fragmentation needed sent for DF packets too big (in ICMPSent too)
+	LinkErrors  atomic.Uint64                   // socket errors from a ring (link down), cleared and counted
+	Faults      [packet.NumFaults]atomic.Uint64 // frames dropped by the packet checks, by packet.Fault
+	Drops       [numDrops]atomic.Uint64         // frames dropped by the engine or its backend, by Drop
+	Conns       atomic.Int64                    // live entries in this worker's table, templates included
 
 	// Kernel ring counters (PACKET_STATISTICS), added by the control side.
 	RingPackets atomic.Uint64 // frames the kernel put in this worker's rings
@@ -145,10 +145,11 @@ func (e *Engine) Reset() {
 	e.used = 0
 }
 
-func (e *Engine) drop(r packet.DropReason) { bump64(&e.stats.Drops[r], 1) }
+// fault counts a frame the packet checks refused.
+func (e *Engine) fault(f packet.Fault) { bump64(&e.stats.Faults[f], 1) }
 
-// EDrop counts a drop the engine or its backend decided.
-func (e *Engine) EDrop(r EngineDrop) { bump64(&e.stats.EDrops[r], 1) }
+// Drop counts a frame the engine or its backend dropped for reason r.
+func (e *Engine) Drop(r Drop) { bump64(&e.stats.Drops[r], 1) }
 
 func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
@@ -171,7 +172,7 @@ func (e *Engine) Table() *conntrack.Table { return e.ct }
 func (e *Engine) Handle(buf []byte, rxIf int) {
 	bump64(&e.stats.RxFrames, 1)
 	if len(buf) < packet.VnetHdrLen {
-		e.drop(packet.DropTruncatedIP)
+		e.fault(packet.FaultTruncatedIP)
 		return
 	}
 	// af_packet fills the header with vlan_hlen 0: csum_start is relative to the frame as
@@ -194,7 +195,7 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 		return
 	}
 	if len(s.natReal) != 0 {
-		if _, ok := s.natAddr[p.Src]; ok && packet.ParseL4(frame, p) == packet.DropNone {
+		if _, ok := s.natAddr[p.Src]; ok && packet.ParseL4(frame, p) == packet.FaultNone {
 			if s.isNATReply(p.Src, p.SrcPort, p.Proto) {
 				e.reply(buf, frame)
 				return
@@ -210,12 +211,12 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 // request forwards a client packet to a VIP.
 func (e *Engine) request(buf, frame []byte, rxIf int) {
 	p := &e.p
-	if r := packet.ParseL4(frame, p); r != packet.DropNone {
-		e.drop(r)
+	if r := packet.ParseL4(frame, p); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
-	if r := e.vh.Check(p, len(frame)); r != packet.DropNone {
-		e.drop(r)
+	if r := e.vh.Check(p, len(frame)); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	if p.Proto == packet.ProtoICMP {
@@ -224,7 +225,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 	}
 	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
 	if svc == nil {
-		e.EDrop(DropNoService)
+		e.Drop(DropNoService)
 		return
 	}
 	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
@@ -254,7 +255,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 	}
 	if ent == nil {
 		if !e.ct.Creates(p.Proto, p.TCPFlags) {
-			e.EDrop(DropNoConn)
+			e.Drop(DropNoConn)
 			return
 		}
 		if ent, dest = e.newConn(svc, &key, frame, rxIf); ent == nil {
@@ -264,7 +265,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 		e.advance(svc, ent, conntrack.DirInput)
 	}
 	if dest.TxIf < 0 {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
 		return
 	}
 	n := uint64(p.IPLen)
@@ -296,17 +297,17 @@ func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxI
 	case config.TUN:
 		return e.tunnel(frame, dest, rxIf)
 	default:
-		e.EDrop(DropMethod)
+		e.Drop(DropMethod)
 		return false
 	}
 	if dest.Method == config.NAT {
 		if q != nil {
 			if !natICMPIn(frame, p, q, ent.Real, ent.RPort) {
-				e.drop(packet.DropTTLExceeded)
+				e.fault(packet.FaultTTLExceeded)
 				return false
 			}
-		} else if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.DropNone {
-			e.drop(r)
+		} else if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.FaultNone {
+			e.fault(r)
 			return false
 		}
 	}
@@ -325,24 +326,24 @@ func (e *Engine) reply(buf, frame []byte) {
 		bump64(&e.stats.Ignored, 1)
 		return
 	}
-	if r := e.vh.Check(p, len(frame)); r != packet.DropNone {
-		e.drop(r)
+	if r := e.vh.Check(p, len(frame)); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	svc := e.snap.service(ent.Service)
 	if svc == nil {
 		e.forget(ent)
-		e.EDrop(DropNoService)
+		e.Drop(DropNoService)
 		return
 	}
 	e.advance(svc, ent, conntrack.DirOutput)
-	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.DropNone {
-		e.drop(r)
+	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	hop := int(ent.HopIf)
 	if hop >= len(e.snap.Ifaces) {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
 		return
 	}
 	n := uint64(p.IPLen)
@@ -395,7 +396,7 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		if idx < 0 || idx >= len(svc.Reals) || svc.Reals[idx] == nil {
 			// As IPVS's ip_vs_leave: ICMP port unreachable, for TCP too (no socket exists
 			// to send a RST from).
-			e.EDrop(DropNoReal)
+			e.Drop(DropNoReal)
 			e.unreachable(frame, rxIf, packet.ICMPCodePortUnreachable)
 			return nil, nil
 		}
@@ -418,7 +419,7 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	}
 	ep, ok := e.ct.Insert(&ent, e.nowMs)
 	if !ok || ep == nil {
-		e.EDrop(DropTableFull)
+		e.Drop(DropTableFull)
 		return nil, nil
 	}
 	bump(&svc.Stats[e.id].Conns, 1)
@@ -533,7 +534,7 @@ func (e *Engine) unreachable(frame []byte, rxIf int, code uint8) {
 	}
 	b := e.alloc(packet.VnetHdrLen + 128)
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
 	clear(b[:packet.VnetHdrLen])
@@ -555,7 +556,7 @@ func (e *Engine) sendRST(frame []byte, rxIf int) {
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.MinFrameLen)
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
 	clear(b)
@@ -609,7 +610,7 @@ func (e *Engine) arpIn(frame []byte, rxIf int) {
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.MinFrameLen)
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
 	clear(b[:packet.VnetHdrLen])
@@ -632,12 +633,12 @@ func (e *Engine) emit(buf, frame []byte, txIf, mtu int, dst, src [6]byte) {
 	if mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == packet.VnetGSONone {
 		if e.vh.Partial() {
 			if !packet.FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
-				e.drop(packet.DropBadVnetHdr)
+				e.fault(packet.FaultBadVnetHdr)
 				return
 			}
 		}
 		if !e.fragment(frame, txIf, dst, src, mtu) {
-			e.EDrop(DropTooBig)
+			e.Drop(DropTooBig)
 		}
 		return
 	}
@@ -653,7 +654,7 @@ func (e *Engine) emit(buf, frame []byte, txIf, mtu int, dst, src [6]byte) {
 
 func (e *Engine) queue(txIf int, b []byte) {
 	if len(e.out) == cap(e.out) {
-		e.EDrop(DropTxBatchFull)
+		e.Drop(DropTxBatchFull)
 		return
 	}
 	e.out = append(e.out, OutFrame{Iface: txIf, Frame: b})

@@ -113,13 +113,13 @@ func (e *Engine) one(t testing.TB, buf []byte) []byte {
 
 func (e *Engine) dropSummary() map[string]uint64 {
 	m := map[string]uint64{}
-	for r := packet.DropReason(1); r < packet.NumDropReasons; r++ {
-		if v := e.stats.Drops[r].Load(); v != 0 {
+	for r := packet.Fault(1); r < packet.NumFaults; r++ {
+		if v := e.stats.Faults[r].Load(); v != 0 {
 			m[r.String()] = v
 		}
 	}
-	for r := EngineDrop(1); r < numEngineDrops; r++ {
-		if v := e.stats.EDrops[r].Load(); v != 0 {
+	for r := Drop(1); r < numDrops; r++ {
+		if v := e.stats.Drops[r].Load(); v != 0 {
 			m[r.String()] = v
 		}
 	}

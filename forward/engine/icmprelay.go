@@ -51,36 +51,36 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 	switch {
 	case p.ICMPType == icmpEchoRequest:
 		if !e.snap.AnswerPing || rxIf >= len(e.snap.Ifaces) || !echoReply(frame, p) {
-			e.EDrop(DropICMPUnrelated)
+			e.Drop(DropICMPUnrelated)
 			return
 		}
 		e.emit(buf, frame, rxIf, 0, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
 		bump64(&e.stats.ICMPSent, 1)
 		return
 	case !packet.ICMPIsError(p.ICMPType):
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	var q quote
 	if !parseQuote(frame, p, &q) || q.src != p.Dst || e.vh.Partial() {
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	// The quoted packet went VIP -> client: the connection is keyed the other way round.
 	key := conntrack.Key{Client: q.dst, VIP: q.src, CPort: q.dport, VPort: q.sport, Proto: q.proto}
 	ent := e.ct.Lookup(&key)
 	if ent == nil {
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	svc := e.snap.service(ent.Service)
 	if svc == nil {
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	dest := e.connReal(svc, ent)
 	if dest == nil || dest.TxIf < 0 {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
 		return
 	}
 	if e.toReal(buf, frame, dest, ent, rxIf, &q) {
@@ -102,11 +102,11 @@ func (e *Engine) icmpFromReal(buf, frame []byte) bool {
 	}
 	hop := int(ent.HopIf)
 	if hop >= len(e.snap.Ifaces) {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
 		return true
 	}
 	if !natICMPOut(frame, p, &q, ent.Key.VIP, ent.Key.VPort) {
-		e.drop(packet.DropTTLExceeded)
+		e.fault(packet.FaultTTLExceeded)
 		return true
 	}
 	e.emit(buf, frame, hop, 0, ent.HopMAC, e.snap.Ifaces[hop].MAC)

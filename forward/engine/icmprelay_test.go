@@ -14,7 +14,7 @@ import (
 func icmpErrorFrame(t *testing.T, orig []byte, typ, code uint8, mtu uint16, from [4]byte) []byte {
 	t.Helper()
 	var p packet.Packet
-	if packet.ParseL3(orig, &p) != packet.ClassIPv4 || packet.ParseL4(orig, &p) != packet.DropNone {
+	if packet.ParseL3(orig, &p) != packet.ClassIPv4 || packet.ParseL4(orig, &p) != packet.FaultNone {
 		t.Fatal("bad original")
 	}
 	b := make([]byte, 256)

@@ -34,11 +34,11 @@ func (s *Snapshot) Lookup(addr [4]byte, proto uint8, port uint16) *Service {
 // EachDrop calls fn with every drop reason's name and count, zero counts included, in a
 // fixed order. Counters are read with atomic loads.
 func (s *EngineStats) EachDrop(fn func(reason string, n uint64)) {
-	for r := packet.DropReason(1); r < packet.NumDropReasons; r++ {
-		fn(r.String(), s.Drops[r].Load())
+	for r := packet.Fault(1); r < packet.NumFaults; r++ {
+		fn(r.String(), s.Faults[r].Load())
 	}
-	for r := EngineDrop(1); r < numEngineDrops; r++ {
-		fn(r.String(), s.EDrops[r].Load())
+	for r := Drop(1); r < numDrops; r++ {
+		fn(r.String(), s.Drops[r].Load())
 	}
 }
 

@@ -67,7 +67,7 @@ func (e *Engine) gsoTooBig(frame []byte, mtu int) bool {
 	if hl == 0 || hl+int(e.vh.GSOSize) <= mtu {
 		return false
 	}
-	e.EDrop(DropTooBig)
+	e.Drop(DropTooBig)
 	return true
 }
 
@@ -78,20 +78,20 @@ func (e *Engine) gsoTooBig(frame []byte, mtu int) bool {
 // was spent), or the reason it could not be answered at all.
 func (e *Engine) fragNeeded(frame []byte, rxIf int, mtu int) {
 	if rxIf >= len(e.snap.Ifaces) {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
 		return
 	}
 	if !e.icmpAllowed() { // also counted as ICMPLimited, with the other suppressed errors
-		e.EDrop(DropTooBigLimited)
+		e.Drop(DropTooBigLimited)
 		return
 	}
 	// The quote is the 20-byte header (ParseL4 refuses options) and 8 bytes.
 	b := e.alloc(packet.VnetHdrLen + max(packet.EthHdrLen+packet.IPv4HdrLen+packet.ICMPHdrLen+packet.IPv4HdrLen+packet.ICMPQuoteL4, packet.MinFrameLen))
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
-	e.EDrop(DropTooBig)
+	e.Drop(DropTooBig)
 	clear(b[:packet.VnetHdrLen])
 	n := packet.BuildICMPError(b[packet.VnetHdrLen:], frame, &e.p, packet.ICMPDestUnreachable, packet.ICMPCodeFragNeeded,
 		uint16(min(mtu, 0xffff)), e.p.Dst, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)

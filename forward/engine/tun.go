@@ -97,7 +97,7 @@ func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 		return e.tunnelGSO(pkt, dest, src, room)
 	}
 	if !packet.FinishChecksum(pkt, &e.vh) {
-		e.drop(packet.DropBadVnetHdr)
+		e.fault(packet.FaultBadVnetHdr)
 		return false
 	}
 	inner := pkt[p.L3:]
@@ -106,7 +106,7 @@ func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 	}
 	b := e.alloc(ipipOverhead + len(inner))
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return false
 	}
 	clear(b[:packet.VnetHdrLen])
@@ -120,11 +120,11 @@ func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 // Segments and fragments are all or nothing: a partial train only wastes the path.
 func (e *Engine) fits(n, bytes int) bool {
 	if e.used+bytes > len(e.scratch) {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return false
 	}
 	if len(e.out)+n > cap(e.out) {
-		e.EDrop(DropTxBatchFull)
+		e.Drop(DropTxBatchFull)
 		return false
 	}
 	return true
@@ -177,7 +177,7 @@ func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 	hl := e.gsoHeaderLen(pkt) // IP + L4 header length
 	if hl == 0 {
 		bump64(&e.stats.Tunnel.UnsupGSOType, 1)
-		e.drop(packet.DropGSO)
+		e.fault(packet.FaultGSO)
 		return false
 	}
 	data := inner[hl:]
