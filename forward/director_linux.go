@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,7 +257,7 @@ func (d *Director) waitResolved(ctx context.Context) {
 // Reload applies a new, validated config. Unchanged services keep their connections,
 // counters and persistence; on error the running state is unchanged.
 func (d *Director) Reload(cfg *config.Config) error {
-	if !sameStrings(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
+	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
 	d.mu.Lock()
@@ -310,7 +311,7 @@ func (d *Director) publish() error {
 	if err != nil {
 		return err
 	}
-	if !sameProgram(prog, d.steer) {
+	if !slices.Equal(prog, d.steer) {
 		filter := make([]unix.SockFilter, len(prog))
 		for i, ins := range prog {
 			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
@@ -472,30 +473,6 @@ func realTargets(cfg *config.Config) [][4]byte {
 		}
 	}
 	return out
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameProgram(a, b []bpf.RawInstruction) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // collectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset
