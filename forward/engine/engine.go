@@ -197,7 +197,7 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 	if len(s.natReal) != 0 {
 		if _, ok := s.natAddr[p.Src]; ok && packet.ParseL4(frame, p) == packet.FaultNone {
 			if s.isNATReply(p.Src, p.SrcPort, p.Proto) {
-				e.reply(buf, frame)
+				e.reply(buf, frame, rxIf)
 				return
 			}
 			if p.Proto == packet.ProtoICMP && e.icmpFromReal(buf, frame) {
@@ -291,7 +291,7 @@ func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxI
 	p := &e.p
 	switch dest.Method {
 	case config.DR, config.NAT:
-		if e.tooBig(frame, rxIf, dest.MTU) || e.gsoTooBig(frame, dest.MTU) {
+		if e.tooBig(frame, rxIf, dest.MTU, e.p.Dst) || e.gsoTooBig(frame, dest.MTU) {
 			return false
 		}
 	case config.TUN:
@@ -316,8 +316,8 @@ func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxI
 }
 
 // reply rewrites a NAT reply from a real server back to VIP:port and sends it to the hop the
-// client's request came from.
-func (e *Engine) reply(buf, frame []byte) {
+// client's request came from. rxIf is where the reply came in.
+func (e *Engine) reply(buf, frame []byte, rxIf int) {
 	p := &e.p
 	ent := e.ct.LookupReply(p.Proto, p.Dst, p.DstPort, p.Src, p.SrcPort)
 	if ent == nil {
@@ -337,13 +337,19 @@ func (e *Engine) reply(buf, frame []byte) {
 		return
 	}
 	e.advance(svc, ent, conntrack.DirOutput)
-	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {
-		e.fault(r)
-		return
-	}
 	hop := int(ent.HopIf)
 	if hop >= len(e.snap.Ifaces) {
 		e.Drop(DropEgress)
+		return
+	}
+	// Too big for the client's side: the real server hears it from the director's address
+	// on its own side, as from the kernel's ip_forward; before the rewrite, so that the
+	// quote is its own header.
+	if mtu := e.snap.Ifaces[hop].MTU; e.tooBig(frame, rxIf, mtu, e.ifAddr(rxIf)) || e.gsoTooBig(frame, mtu) {
+		return
+	}
+	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	n := uint64(p.IPLen)

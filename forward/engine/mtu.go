@@ -8,7 +8,9 @@ import "github.com/uvs-project/uvs/forward/packet"
 // A packet that does not fit:
 //   - with DF, is dropped (too_big) and answered with ICMP fragmentation needed (RFC 1191)
 //     whose next-hop MTU is the room, from the VIP to the hop the packet came from, so that the
-//     client lowers its path MTU instead of retransmitting into a black hole. The replies share
+//     client lowers its path MTU instead of retransmitting into a black hole. A NAT reply too
+//     big for the client's side is answered likewise to the real server, from the director's
+//     address on the real server's side (Iface.Addr), as the kernel's ip_forward would. The replies share
 //     the worker's ICMP budget (icmpAllowed); a packet whose reply the budget suppresses is
 //     counted under too_big_icmp_limited instead;
 //   - without DF, leaves in fragments (emit, frag.go; TUN fragments the inner packet).
@@ -35,9 +37,10 @@ func (e *Engine) gsoHeaderLen(frame []byte) int {
 
 // tooBig reports whether the current packet, with DF, does not fit room bytes of IP packet
 // (for a GSO super-frame: one of its segments does not). It then drops the packet and answers
-// with fragmentation needed carrying room (fragNeeded), and the caller sends nothing. A packet
-// without DF, a GSO type uvs cannot measure, or room <= 0 (MTU unknown) is the caller's.
-func (e *Engine) tooBig(frame []byte, rxIf, room int) bool {
+// with fragmentation needed carrying room, from address from (fragNeeded), and the caller
+// sends nothing. A packet without DF, a GSO type uvs cannot measure, or room <= 0 (MTU
+// unknown) is the caller's.
+func (e *Engine) tooBig(frame []byte, rxIf, room int, from [4]byte) bool {
 	p := &e.p
 	if !p.DF || room <= 0 {
 		return false
@@ -53,8 +56,16 @@ func (e *Engine) tooBig(frame []byte, rxIf, room int) bool {
 	if n <= room {
 		return false
 	}
-	e.fragNeeded(frame, rxIf, room)
+	e.fragNeeded(frame, rxIf, room, from)
 	return true
+}
+
+// ifAddr returns the director's IPv4 address on interface slot i, or zero.
+func (e *Engine) ifAddr(i int) [4]byte {
+	if i < len(e.snap.Ifaces) {
+		return e.snap.Ifaces[i].Addr
+	}
+	return [4]byte{}
 }
 
 // gsoTooBig reports whether the current frame is a GSO super-frame whose segments do not fit
@@ -72,13 +83,18 @@ func (e *Engine) gsoTooBig(frame []byte, mtu int) bool {
 }
 
 // fragNeeded drops the current packet, too big for the egress, and answers it with ICMP
-// fragmentation needed (RFC 1191) carrying mtu, sent from the packet's destination (the VIP)
-// to the frame's source MAC on rxIf, within the worker's ICMP budget. Each packet is counted
-// once: too_big (answered, or not answerable under RFC 1122), too_big_icmp_limited (the budget
-// was spent), or the reason it could not be answered at all.
-func (e *Engine) fragNeeded(frame []byte, rxIf int, mtu int) {
+// fragmentation needed (RFC 1191) carrying mtu, sent from address from (the VIP for a
+// client's packet) to the frame's source MAC on rxIf, within the worker's ICMP budget. Each
+// packet is counted once: too_big (answered, or not answerable: RFC 1122 forbids it, or no
+// source address), too_big_icmp_limited (the budget was spent), or the reason it could not be
+// answered at all.
+func (e *Engine) fragNeeded(frame []byte, rxIf int, mtu int, from [4]byte) {
 	if rxIf >= len(e.snap.Ifaces) {
 		e.Drop(DropEgress)
+		return
+	}
+	if from == ([4]byte{}) {
+		e.Drop(DropTooBig)
 		return
 	}
 	if !e.icmpAllowed() { // also counted as ICMPLimited, with the other suppressed errors
@@ -94,7 +110,7 @@ func (e *Engine) fragNeeded(frame []byte, rxIf int, mtu int) {
 	e.Drop(DropTooBig)
 	clear(b[:packet.VnetHdrLen])
 	n := packet.BuildICMPError(b[packet.VnetHdrLen:], frame, &e.p, packet.ICMPDestUnreachable, packet.ICMPCodeFragNeeded,
-		uint16(min(mtu, 0xffff)), e.p.Dst, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+		uint16(min(mtu, 0xffff)), from, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
 	if n == 0 {
 		e.used -= len(b) // RFC 1122 forbids an error about this packet
 		return

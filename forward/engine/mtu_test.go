@@ -192,3 +192,42 @@ func TestEngineFragmentsAtRouteMTU(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineNATReplyFragNeeded: a NAT reply with DF too big for the client's side is answered
+// to the real server with fragmentation needed from the director's address on the real's
+// side, quoting the real's own header (before the rewrite to the VIP).
+func TestEngineNATReplyFragNeeded(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		t.Run(fmt.Sprintf("partial=%v", partial), func(t *testing.T) {
+			e := newTestEngine(t, engineConfig(t, "nat", 8080), 1024)
+			e.snap.Ifaces[0].MTU, e.snap.Ifaces[0].Addr = 1400, [4]byte{10, 1, 2, 1}
+			syn := e.one(t, tcpFrame(t, 40000, 0x02, false))
+			dest := [4]byte(syn[packet.VnetHdrLen+30 : packet.VnetHdrLen+34])
+
+			s := defaultSpec(layers.IPProtocolTCP, 1401-40)
+			s.src, s.dst, s.sport, s.dport, s.flags, s.partial = dest, client, 8080, 40000, 0x10, partial
+			in := withVnet(build(t, s), partial)
+			orig := append([]byte(nil), in[packet.VnetHdrLen:]...)
+			f := e.one(t, in)[packet.VnetHdrLen:]
+			if [6]byte(f[0:6]) != macA || [4]byte(f[26:30]) != [4]byte{10, 1, 2, 1} || [4]byte(f[30:34]) != dest {
+				t.Fatalf("ICMP to the real: %x", f[:34])
+			}
+			m := f[34:]
+			if m[0] != packet.ICMPDestUnreachable || m[1] != packet.ICMPCodeFragNeeded || binary.BigEndian.Uint16(m[6:8]) != 1400 {
+				t.Fatalf("ICMP %d/%d mtu %d", m[0], m[1], binary.BigEndian.Uint16(m[6:8]))
+			}
+			if !bytes.Equal(m[8:36], orig[14:42]) {
+				t.Fatalf("quote\n got %x\nwant %x", m[8:36], orig[14:42])
+			}
+			if d := e.dropSummary(); d["too_big"] != 1 || e.stats.Replies.Load() != 0 {
+				t.Fatalf("drops %v, replies %d", d, e.stats.Replies.Load())
+			}
+			// 1400 fits: rewritten to come from the VIP.
+			s.payload = s.payload[:1400-40]
+			out := e.one(t, withVnet(build(t, s), partial))[packet.VnetHdrLen:]
+			if [4]byte(out[26:30]) != vip || e.stats.Replies.Load() != 1 {
+				t.Fatalf("reply from %v, replies %d", out[26:30], e.stats.Replies.Load())
+			}
+		})
+	}
+}

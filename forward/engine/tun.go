@@ -89,7 +89,7 @@ func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 		bump64(&e.stats.Tunnel.TooSmallMTU, 1)
 		return false
 	}
-	if e.tooBig(frame, rxIf, room) {
+	if e.tooBig(frame, rxIf, room, e.p.Dst) {
 		return false
 	}
 	pkt := frame[:p.L3+p.IPLen] // without Ethernet padding
