@@ -32,8 +32,8 @@ const (
 	DropTxOversize          // the kernel refused the frame as larger than the device takes (EMSGSIZE)
 	DropTxStuck             // TX ring slots the kernel failed to send and uvs skipped
 	DropICMPUnrelated       // ICMP to a VIP that is no error of a known connection (or ping is off)
-	DropTooBig              // larger than the egress MTU, not fragmentable (DF, GSO); answered with fragmentation needed if DF
-	DropTooBigLimited       // as DropTooBig, but the ICMP budget was spent: no fragmentation needed sent
+	DropTooBig              // over the egress MTU and not fragmentable (DF: answered, mtu.go)
+	DropTooBigLimited       // as DropTooBig, but the ICMP budget allowed no answer
 	numDrops
 )
 
