@@ -57,7 +57,8 @@ type CandidateInfo struct {
 	Kind    string            `json:"kind"` // uvs, kernel, nftables
 	Workers int               `json:"workers,omitempty"`
 	TXMode  string            `json:"tx_mode,omitempty"`
-	Pinned  bool              `json:"pinned"` // director (and its receive softirq) on director_cpu only
+	RXRing  string            `json:"rx_ring,omitempty"` // uvs and floor: v2 or v3
+	Pinned  bool              `json:"pinned"`            // director (and its receive softirq) on director_cpu only
 	Stopped map[string]string `json:"director_counters,omitempty"`
 }
 
@@ -72,6 +73,7 @@ type Row struct {
 	LossPercent   float64           `json:"loss_percent"`
 	NoLossPPS     float64           `json:"rate_at_max_loss_pps,omitempty"` // highest delivered rate of a step within max_loss_percent
 	DirectorBusy  float64           `json:"director_cpu_busy"`
+	ProcBusy      float64           `json:"director_process_cpu,omitempty"` // uvs: CPU time of the director's threads over the window, as a fraction of it
 	GeneratorBusy float64           `json:"generator_cpu_busy"`
 	NsPerPkt      float64           `json:"director_cpu_ns_per_packet,omitempty"`
 	ProcNsPerPkt  float64           `json:"director_process_ns_per_packet,omitempty"`
@@ -158,6 +160,12 @@ func (r *Results) WriteTable(w io.Writer) {
 			other = append(other, fmt.Sprintf("rtt p50 %.0fus p99 %.0fus", x.P50us, x.P99us))
 			if x.AddedP50us != 0 || x.AddedP99us != 0 {
 				other = append(other, fmt.Sprintf("added p50 %+.0fus p99 %+.0fus", x.AddedP50us, x.AddedP99us))
+			}
+			if x.Lost > 0 {
+				other = append(other, fmt.Sprintf("%d of %d lost", x.Lost, x.Probes))
+			}
+			if x.ProcBusy > 0 {
+				other = append(other, fmt.Sprintf("director threads %.2f%% CPU", 100*x.ProcBusy))
 			}
 		}
 		if len(x.PerReal) > 0 {

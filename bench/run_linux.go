@@ -42,7 +42,9 @@ const (
 // candidate is one forwarder under test.
 type candidate struct {
 	CandidateInfo
-	proc *StateProc // running uvs director
+	proc  *StateProc   // running uvs director
+	floor *Floor       // running floor forwarder
+	undo  func() error // removes the floor's ingress drop
 }
 
 // runner holds one bench run.
@@ -62,6 +64,7 @@ type runner struct {
 	done     int
 	dirCPU   int
 	genCPU   int
+	direct   *[2]float64 // p50 and p99 in us of probes straight to the first real server
 }
 
 // RunBench runs the [bench] profile of o.Config against its lab: the lab
@@ -201,7 +204,11 @@ func (r *runner) candidates() []*candidate {
 	}
 	var base []*candidate
 	for _, c := range r.b.Compare {
-		base = append(base, &candidate{CandidateInfo: CandidateInfo{Name: c, Kind: c, Pinned: r.dirCPU >= 0}})
+		ci := CandidateInfo{Name: c, Kind: c, Pinned: r.dirCPU >= 0}
+		if ring, ok := strings.CutPrefix(c, "floor-"); ok {
+			ci.Kind, ci.RXRing = "floor", ring
+		}
+		base = append(base, &candidate{CandidateInfo: ci})
 	}
 	for i, w := range r.b.Workers {
 		for j, m := range r.b.TXModes {
@@ -435,6 +442,8 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		tmp := *r.st
 		tmp.Procs = []StateProc{p}
 		return tmp.WaitReady(ctx, r.o.Config, UpReadyTimeout)
+	case "floor":
+		return r.startFloor(ctx, c)
 	case "kernel", "nftables":
 		lines := []string{}
 		rs := r.udpSvc.Reals[0].Address
@@ -462,6 +471,32 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		return nil
 	}
 	return fmt.Errorf("bench: unknown candidate %q", c.Kind)
+}
+
+// startFloor starts the floor forwarder (floor_linux.go) on the director's
+// first interface, sending everything to the first real server, and drops
+// the kernel's copy of every frame on tcx ingress, after the AF_PACKET taps.
+func (r *runner) startFloor(ctx context.Context, c *candidate) error {
+	ring := map[string]FloorRing{"v2": FloorV2, "v3": FloorV3}[c.RXRing]
+	if ring == FloorInvalid {
+		return fmt.Errorf("bench: unknown floor ring %q", c.RXRing)
+	}
+	rs := r.reals[0]
+	realMAC, err := ifaceMAC(rs, rs.Ifaces[0].Name)
+	if err != nil {
+		return err
+	}
+	dev := r.director.Ifaces[0].Name
+	undo, err := dropIngress(r.director, dev)
+	if err != nil {
+		return err
+	}
+	f, err := StartFloor(r.director, FloorConfig{Iface: dev, SrcMAC: r.dirMAC, DstMAC: realMAC, Ring: ring, CPU: r.dirCPU})
+	if err != nil {
+		return errors.Join(err, undo())
+	}
+	c.floor, c.undo = f, undo
+	return nil
 }
 
 // nftRules load-balances the UDP and TCP services by DNAT with numgen, as
@@ -493,6 +528,20 @@ func (r *runner) stop(c *candidate) error {
 			c.Stopped = stoppedCounters(c.proc.Log)
 		}
 		return nil
+	case "floor":
+		var errs []error
+		if c.floor != nil {
+			fc, err := c.floor.Stop()
+			c.floor = nil
+			errs = append(errs, err)
+			c.Stopped = map[string]string{"forwarded": strconv.FormatUint(fc.Forwarded, 10), "ignored": strconv.FormatUint(fc.Ignored, 10),
+				"truncated": strconv.FormatUint(fc.Truncated, 10), "tx_dropped": strconv.FormatUint(fc.TxDropped, 10)}
+		}
+		if c.undo != nil {
+			errs = append(errs, c.undo())
+			c.undo = nil
+		}
+		return errors.Join(errs...)
 	default:
 		var errs []error
 		if c.Kind == "nftables" {
@@ -738,19 +787,59 @@ func (r *runner) connectTest(ctx context.Context, c *candidate) {
 	r.res.Rows = append(r.res.Rows, row)
 }
 
-// latencyTest probes UDP round trips through the candidate while the
-// generator offers latency_load_percent of the candidate's 64-byte peak, and
-// the same path straight to the first real server without the director.
+// Latency probing (open loop, see latencyProbe).
+const (
+	trickleRate     = 50.0            // probes per second at the trickle: one every 20 ms on average
+	trickleMin      = 4 * time.Second // at least 200 probes at the trickle
+	loadedProbeRate = 500.0           // probes per second beside the background load
+)
+
+// latencyTest probes UDP round trips through the candidate on an open-loop
+// schedule, twice: at a trickle (trickleRate probes per second and nothing
+// else, row "latency-trickle") and while the generator offers
+// latency_load_percent of the candidate's 64-byte peak (row "latency"). The
+// added figures subtract the same probes straight to the first real server,
+// at the trickle, without the director.
 func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
-	row := Row{Candidate: c.Name, Test: "latency", Size: 64}
+	dst := netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port)
+	direct := netip.AddrPortFrom(r.udpSvc.Reals[0].Address, r.udpSvc.Port)
+	if r.direct == nil && r.client.Ifaces[0].Prefix.Contains(direct.Addr()) {
+		drtts, _, err := latencyProbe(ctx, r.client, direct, max(r.b.Duration, trickleMin), trickleRate, maxProbes)
+		if err == nil && len(drtts) > 0 {
+			r.direct = &[2]float64{us(percentile(drtts, 50)), us(percentile(drtts, 99))}
+			r.res.Notes = append(r.res.Notes, fmt.Sprintf("latency: straight to %s without the director, %.0f probes/s: p50 %.0fus p99 %.0fus",
+				direct.Addr(), trickleRate, r.direct[0], r.direct[1]))
+		}
+	}
+	// The trickle, with the director's CPU over the window: an idle
+	// worker must sleep in poll(), not spin.
+	pid := 0
+	if c.proc != nil {
+		pid = c.proc.PID
+	}
+	row := Row{Candidate: c.Name, Test: "latency-trickle", Size: 64, Note: fmt.Sprintf("%.0f probes/s, no other traffic", trickleRate)}
+	p0, t0, w0 := procCPU(pid), mustCPUTimes(), time.Now()
+	rtts, lost, err := latencyProbe(ctx, r.client, dst, max(r.b.Duration, trickleMin), trickleRate, maxProbes)
+	if err != nil {
+		return err
+	}
+	p1, t1, wall := procCPU(pid), mustCPUTimes(), time.Since(w0)
+	if r.dirCPU >= 0 && t0 != nil && t1 != nil {
+		row.DirectorBusy = busy(t0, t1, r.dirCPU)
+	}
+	if pid > 0 {
+		row.ProcBusy = float64(p1-p0) / float64(wall)
+	}
+	r.fillLatency(&row, rtts, lost)
+	r.res.Rows = append(r.res.Rows, row)
+
+	row = Row{Candidate: c.Name, Test: "latency", Size: 64}
 	peak := 0.0
 	if p := r.res.find(c.Name, "udp", 64); p != nil {
 		peak = p.DeliveredPPS
 	}
 	load := peak * float64(r.b.LatencyLoad) / 100
 	row.LoadPPS = load
-	dst := netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port)
-	direct := netip.AddrPortFrom(r.udpSvc.Reals[0].Address, r.udpSvc.Port)
 	bg := make(chan error, 1)
 	if load > 0 {
 		gc := GenConfig{Dst: dst, Proto: GenUDP, Size: 64, Flows: r.b.Flows, Rate: load, Duration: r.b.Duration,
@@ -759,49 +848,74 @@ func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
 	} else {
 		bg <- nil
 	}
-	rtts, lost, err := latencyProbe(ctx, r.client, dst, r.b.Duration, maxProbes)
+	rtts, lost, err = latencyProbe(ctx, r.client, dst, r.b.Duration, loadedProbeRate, maxProbes)
 	if gerr := <-bg; err == nil {
 		err = gerr
 	}
 	if err != nil {
 		return err
 	}
-	row.Probes, row.Lost = len(rtts)+lost, lost
-	row.P50us = float64(percentile(rtts, 50).Nanoseconds()) / 1e3
-	row.P99us = float64(percentile(rtts, 99).Nanoseconds()) / 1e3
-	if r.client.Ifaces[0].Prefix.Contains(direct.Addr()) {
-		drtts, _, err := latencyProbe(ctx, r.client, direct, min(r.b.Duration, time.Second), maxProbes)
-		if err == nil && len(drtts) > 0 {
-			row.AddedP50us = row.P50us - float64(percentile(drtts, 50).Nanoseconds())/1e3
-			row.AddedP99us = row.P99us - float64(percentile(drtts, 99).Nanoseconds())/1e3
-			row.Note = fmt.Sprintf("direct to %s: p50 %.0fus p99 %.0fus", direct.Addr(), float64(percentile(drtts, 50).Nanoseconds())/1e3, float64(percentile(drtts, 99).Nanoseconds())/1e3)
-		}
-	}
+	r.fillLatency(&row, rtts, lost)
+	row.Note = fmt.Sprintf("%.0f probes/s beside %d%% of the 64-byte peak", loadedProbeRate, r.b.LatencyLoad)
 	r.res.Rows = append(r.res.Rows, row)
 	return nil
+}
+
+func (r *runner) fillLatency(row *Row, rtts []time.Duration, lost int) {
+	row.Probes, row.Lost = len(rtts)+lost, lost
+	if len(rtts) == 0 {
+		return
+	}
+	row.P50us = us(percentile(rtts, 50))
+	row.P99us = us(percentile(rtts, 99))
+	if r.direct != nil {
+		row.AddedP50us = row.P50us - r.direct[0]
+		row.AddedP99us = row.P99us - r.direct[1]
+	}
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+func mustCPUTimes() map[int]cpuTimes {
+	t, _ := readCPUTimes()
+	return t
 }
 
 // compare fills the ratios and the targets of the issue.
 func (r *runner) compare() {
 	res := r.res
+	ratio := func(cand, base string) {
+		for _, test := range []string{"udp", "tcp", "syn"} {
+			for _, size := range r.b.PacketSizes {
+				u, k := res.find(cand, test, size), res.find(base, test, size)
+				if u == nil || k == nil || k.DeliveredPPS == 0 {
+					continue
+				}
+				q := Ratio{Candidate: cand, Baseline: base, Test: test, Size: size, PPS: u.DeliveredPPS / k.DeliveredPPS}
+				if k.NsPerPkt > 0 {
+					q.NsPerPkt = u.NsPerPkt / k.NsPerPkt
+				}
+				res.Ratios = append(res.Ratios, q)
+			}
+		}
+	}
+	// The floors against the kernel first: a lazy floor shows here.
+	for _, c := range res.Candidates {
+		if c.Kind != "floor" {
+			continue
+		}
+		for _, b := range r.b.Compare {
+			if b == "kernel" || b == "nftables" {
+				ratio(c.Name, b)
+			}
+		}
+	}
 	for _, c := range res.Candidates {
 		if c.Kind != "uvs" {
 			continue
 		}
 		for _, b := range r.b.Compare {
-			for _, test := range []string{"udp", "tcp", "syn"} {
-				for _, size := range r.b.PacketSizes {
-					u, k := res.find(c.Name, test, size), res.find(b, test, size)
-					if u == nil || k == nil || k.DeliveredPPS == 0 {
-						continue
-					}
-					q := Ratio{Candidate: c.Name, Baseline: b, Test: test, Size: size, PPS: u.DeliveredPPS / k.DeliveredPPS}
-					if k.NsPerPkt > 0 {
-						q.NsPerPkt = u.NsPerPkt / k.NsPerPkt
-					}
-					res.Ratios = append(res.Ratios, q)
-				}
-			}
+			ratio(c.Name, b)
 		}
 		if c.Workers == 1 {
 			u := res.find(c.Name, "udp", 64)
@@ -812,6 +926,28 @@ func (r *runner) compare() {
 			if k := res.find("kernel", "udp", 64); u != nil && k != nil && k.NsPerPkt > 0 {
 				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP ns/pkt <= 1.8x kernel forwarding", Value: u.NsPerPkt / k.NsPerPkt, Limit: 1.8,
 					Met: u.NsPerPkt <= 1.8*k.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, k.NsPerPkt, u.NsPerPkt/k.NsPerPkt)})
+			}
+			ring := c.RXRing
+			if ring == "" {
+				ring = "v3"
+			}
+			if f := res.find("floor-"+ring, "udp", 64); u != nil && f != nil && f.NsPerPkt > 0 {
+				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP ns/pkt <= 1.15x floor-" + ring, Value: u.NsPerPkt / f.NsPerPkt, Limit: 1.15,
+					Met: u.NsPerPkt <= 1.15*f.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, f.NsPerPkt, u.NsPerPkt/f.NsPerPkt)})
+			}
+		}
+		for _, test := range []string{"latency-trickle", "latency"} {
+			x := res.find(c.Name, test, 64)
+			if x == nil || x.Probes == 0 || r.direct == nil {
+				continue
+			}
+			t := Target{What: c.Name + " " + test + " added p50 <= 30us and p99 <= 100us", Value: x.AddedP50us, Limit: 30,
+				Met:    x.AddedP50us <= 30 && x.AddedP99us <= 100,
+				Detail: fmt.Sprintf("added p50 %+.0fus p99 %+.0fus", x.AddedP50us, x.AddedP99us)}
+			res.Targets = append(res.Targets, t)
+			if test == "latency-trickle" && x.ProcBusy > 0 {
+				res.Targets = append(res.Targets, Target{What: c.Name + " director CPU < 2% at the trickle", Value: 100 * x.ProcBusy, Limit: 2,
+					Met: x.ProcBusy < 0.02, Detail: fmt.Sprintf("%.2f%% of a CPU (director threads)", 100*x.ProcBusy)})
 			}
 		}
 		syn, est := res.find(c.Name, "syn", 64), res.find(c.Name, "tcp", 64)

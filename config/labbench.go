@@ -56,7 +56,7 @@ type Bench struct {
 	MaxLossPercent  float64       // Key max_loss_percent: loss a step may have and still count.
 	LatencyLoad     int           // Key latency_load_percent: background load, in percent of the peak, while latency is measured.
 	ConnectParallel int           // Key connect_parallel: concurrent connections of the connection-rate test.
-	Compare         []string      // Key compare: baselines, "kernel" and "nftables".
+	Compare         []string      // Key compare: baselines, "kernel", "nftables", "floor-v3" and "floor-v2".
 	Workers         []int         // Key workers: director worker counts to measure.
 	TXModes         []TXMode      // Key tx_modes: director TX paths to measure.
 	Tests           []string      // Key tests: which measurements to run.
@@ -70,7 +70,8 @@ type Bench struct {
 var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency"}
 
 // BenchBaselines are the names bench.compare accepts.
-var BenchBaselines = []string{"kernel", "nftables"}
+// The floors are the smallest forwarders on uvs's rings (bench/floor_linux.go).
+var BenchBaselines = []string{"kernel", "nftables", "floor-v3", "floor-v2"}
 
 func (d *decoder) lab(t *table, l *Lab, present bool) {
 	*l = Lab{Prefix: DefaultLabPrefix, Router: true, MTU: DefaultLabMTU, TXOffload: true, Present: present}
