@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +98,7 @@ type FloorCounters struct {
 
 // Floor is a running floor forwarder.
 type Floor struct {
+	tid  atomic.Int32 // the forwarding thread, for its CPU time
 	stop atomic.Bool
 	wake int
 	done chan error
@@ -119,6 +123,17 @@ func StartFloor(n *Node, cfg FloorConfig) (*Floor, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// CPU returns the CPU time of the forwarding thread so far
+// (/proc/self/task/TID/schedstat), or 0.
+func (f *Floor) CPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(int(f.tid.Load())) + "/schedstat")
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.Fields(string(b) + " 0")[0], 10, 64)
+	return time.Duration(v)
 }
 
 // Stop ends the floor and returns its counters.
@@ -146,6 +161,7 @@ func (f *Floor) run(cfg FloorConfig, ready chan<- error) (err error) {
 			ready <- err
 		}
 	}()
+	f.tid.Store(int32(unix.Gettid()))
 	if cfg.CPU >= 0 {
 		var set unix.CPUSet
 		set.Set(cfg.CPU)
