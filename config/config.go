@@ -49,12 +49,14 @@ type Config struct {
 
 // Director is the [director] table.
 type Director struct {
-	Interfaces    []string // Interfaces that receive VIP traffic and NAT replies; syntax checked, not existence.
-	Workers       int      // Worker goroutines; 0 or absent in the file means runtime.NumCPU().
-	ControlSocket string   // Unix socket path for uvs list and friends.
-	MetricsListen string   // host:port for Prometheus /metrics; "" means off.
-	TXMode        TXMode   // Key tx_mode.
-	AnswerPing    bool     // Key answer_ping: reply to ICMP echo sent to a VIP.
+	Interfaces    []string   // Interfaces that receive VIP traffic and NAT replies; syntax checked, not existence.
+	Workers       int        // Worker goroutines; 0 or absent in the file means runtime.NumCPU().
+	ControlSocket string     // Unix socket path for uvs list and friends.
+	MetricsListen string     // host:port for Prometheus /metrics; "" means off.
+	TXMode        TXMode     // Key tx_mode.
+	RXRing        RXRing     // Key rx_ring: the AF_PACKET receive ring (afpacket backend).
+	Shield        ShieldMode // Key shield: how VIP traffic is kept from the director's kernel.
+	AnswerPing    bool       // Key answer_ping: reply to ICMP echo sent to a VIP.
 }
 
 // Conntrack is the [conntrack] table.

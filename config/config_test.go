@@ -51,6 +51,8 @@ func TestLoadInterfaceExample(t *testing.T) {
 			ControlSocket: "/run/uvs/uvs.sock",
 			MetricsListen: "127.0.0.1:9750",
 			TXMode:        TXRing,
+			RXRing:        DefaultRXRing,
+			Shield:        ShieldAuto,
 			AnswerPing:    true,
 		},
 		Conntrack: Conntrack{MaxConnections: 1048576},

@@ -400,7 +400,7 @@ func decode(name string, data []byte) (*decoder, *Config) {
 }
 
 func (d *decoder) director(t *table, dir *Director) {
-	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true}
+	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true, RXRing: DefaultRXRing, Shield: ShieldAuto}
 	t.strings("interfaces", &dir.Interfaces)
 	t.int("workers", &dir.Workers)
 	if dir.Workers == 0 {
@@ -409,6 +409,8 @@ func (d *decoder) director(t *table, dir *Director) {
 	t.str("control_socket", &dir.ControlSocket)
 	t.str("metrics_listen", &dir.MetricsListen)
 	enum(t, "tx_mode", ParseTXMode, &dir.TXMode)
+	enum(t, "rx_ring", ParseRXRing, &dir.RXRing)
+	enum(t, "shield", ParseShieldMode, &dir.Shield)
 	t.boolean("answer_ping", &dir.AnswerPing)
 	t.done()
 }
