@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // TestIntegrationFloor forwards UDP echo through the floor forwarder with
 // each receive ring, before and after a burst from the generator, and checks
 // that it forwarded and dropped nothing.
 func TestIntegrationFloor(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "fl"), Topology: TopologyDR, Reals: 1, DirectorTxOff: true})
 	if _, err := l.StartServers(testHTTPPort, testUDPPort); err != nil {

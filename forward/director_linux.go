@@ -118,6 +118,9 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	to := conntrack.DefaultTimeouts()
 	to.SetIPVS(cfg.Timeouts.TCP, cfg.Timeouts.TCPFin, cfg.Timeouts.UDP)
 	perWorker := max(cfg.Conntrack.MaxConnections/nw, 1024)
+	if opts.Ring.Version == 0 {
+		opts.Ring.Version = cfg.Director.RXRing
+	}
 	ring := opts.Ring.WithDefaults()
 	for i := 0; i < nw; i++ {
 		ct, err := conntrack.New(conntrack.Config{Capacity: perWorker, Timeouts: to, SloppyTCP: cfg.Conntrack.SloppyTCP})
