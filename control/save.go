@@ -27,6 +27,12 @@ func ConfigTOML(cfg *config.Config) string {
 	if d.TXMode != 0 {
 		fmt.Fprintf(&b, "tx_mode = %s\n", config.Quote(d.TXMode.String()))
 	}
+	if d.RXRing != 0 {
+		fmt.Fprintf(&b, "rx_ring = %s\n", config.Quote(d.RXRing.String()))
+	}
+	if d.Shield != 0 {
+		fmt.Fprintf(&b, "shield = %s\n", config.Quote(d.Shield.String()))
+	}
 	fmt.Fprintf(&b, "answer_ping = %t\n", d.AnswerPing)
 
 	fmt.Fprintf(&b, "\n[conntrack]\nmax_connections = %d\nsloppy_tcp = %t\n", cfg.Conntrack.MaxConnections, cfg.Conntrack.SloppyTCP)
