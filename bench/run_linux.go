@@ -198,9 +198,17 @@ func mustNode(st *LabState, name string) *Node {
 // other worker counts, so that uvs and the baselines alternate.
 func (r *runner) candidates() []*candidate {
 	var out []*candidate
-	uvs := func(w int, m config.TXMode) *candidate {
-		return &candidate{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-%s-w%d", m, w), Kind: "uvs", Workers: w, TXMode: m.String(),
-			Pinned: w == 1 && r.dirCPU >= 0}}
+	rings := r.b.RXRings
+	if len(rings) == 0 {
+		rings = []config.RXRing{config.DefaultRXRing}
+	}
+	uvs := func(w int, m config.TXMode, ring config.RXRing) *candidate {
+		name := fmt.Sprintf("uvs-%s-w%d", m, w)
+		if len(rings) > 1 {
+			name += "-" + ring.String()
+		}
+		return &candidate{CandidateInfo: CandidateInfo{Name: name, Kind: "uvs", Workers: w, TXMode: m.String(),
+			RXRing: ring.String(), Pinned: w == 1 && r.dirCPU >= 0}}
 	}
 	var base []*candidate
 	for _, c := range r.b.Compare {
@@ -210,17 +218,19 @@ func (r *runner) candidates() []*candidate {
 		}
 		base = append(base, &candidate{CandidateInfo: ci})
 	}
+	j := 0
 	for i, w := range r.b.Workers {
-		for j, m := range r.b.TXModes {
-			out = append(out, uvs(w, m))
-			if i == 0 && j < len(base) {
-				out = append(out, base[j])
+		for _, m := range r.b.TXModes {
+			for _, ring := range rings {
+				out = append(out, uvs(w, m, ring))
+				if i == 0 && j < len(base) {
+					out = append(out, base[j])
+					j++
+				}
 			}
 		}
 	}
-	for j := len(r.b.TXModes); j < len(base); j++ {
-		out = append(out, base[j])
-	}
+	out = append(out, base[min(j, len(base)):]...)
 	return out
 }
 
@@ -433,7 +443,7 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
-		derived, err := withDirectorKeys(string(text), c.Workers, c.TXMode)
+		derived, err := withDirectorKeys(string(text), c.Workers, c.TXMode, c.RXRing)
 		if err != nil {
 			return err
 		}

@@ -94,7 +94,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
 			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,
 			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables"},
-			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
+			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, RXRings: []RXRing{DefaultRXRing}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

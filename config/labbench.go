@@ -59,6 +59,7 @@ type Bench struct {
 	Compare         []string      // Key compare: baselines, "kernel", "nftables", "floor-v3" and "floor-v2".
 	Workers         []int         // Key workers: director worker counts to measure.
 	TXModes         []TXMode      // Key tx_modes: director TX paths to measure.
+	RXRings         []RXRing      // Key rx_rings: director receive rings to measure (afpacket).
 	Tests           []string      // Key tests: which measurements to run.
 	Rounds          int           // Key rounds: times every candidate is measured, alternately; the least disturbed round is kept.
 	GeneratorCPU    int           // Key generator_cpu: CPU the generator is pinned to; -1 = not pinned.
@@ -99,6 +100,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 		Compare:         []string{"kernel", "nftables"},
 		Workers:         []int{1, 2},
 		TXModes:         []TXMode{TXRing, TXMMsg},
+		RXRings:         []RXRing{DefaultRXRing},
 		Tests:           slices.Clone(BenchTests),
 		Rounds:          1,
 		GeneratorCPU:    0,
@@ -126,6 +128,19 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 				continue
 			}
 			b.TXModes = append(b.TXModes, tm)
+		}
+	}
+	var rings []string
+	if t.strings("rx_rings", &rings) {
+		b.RXRings = b.RXRings[:0]
+		for i, m := range rings {
+			r, err := ParseRXRing(m)
+			if err != nil {
+				d.problem(indexKey(t.key("rx_rings"), i), "unknown rx ring %q (want %s)", m, oneOf(rxRingNames[1:]))
+				d.hush(t.key("rx_rings"))
+				continue
+			}
+			b.RXRings = append(b.RXRings, r)
 		}
 	}
 	t.strings("tests", &b.Tests)
