@@ -10,6 +10,16 @@ type Status struct {
 	Services      []Service `json:"services"`
 	// Drops counts dropped packets by reason, over all workers (shown by --stats --json).
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// Director says which data-plane mechanisms run (INTERFACE.md: backend, shield, rx_ring).
+	Director *DirectorInfo `json:"director,omitempty"`
+}
+
+// DirectorInfo is the director object of uvs list --json.
+type DirectorInfo struct {
+	Backend string `json:"backend"`           // "afpacket"
+	Shield  string `json:"shield"`            // "tcx" or "nftables"
+	RXRing  string `json:"rx_ring,omitempty"` // afpacket: "v2" or "v3"
+	TXMode  string `json:"tx_mode,omitempty"` // afpacket: "ring" or "mmsg"
 }
 
 // Timeouts are the ipvsadm --set timeouts in seconds.

@@ -344,6 +344,10 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	for _, ws := range o.d.Stats() {
 		ws.EachDrop(func(reason string, n uint64) { st.Drops[reason] += n })
 	}
+	if dp, ok := o.d.(interface{ DataPlane() forward.DataPlane }); ok {
+		p := dp.DataPlane()
+		st.Director = &DirectorInfo{Backend: p.Backend, Shield: p.Shield, RXRing: p.RXRing, TXMode: p.TXMode}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, s := range svcs {

@@ -74,6 +74,7 @@ type Director struct {
 	stop     atomic.Bool
 	wg       sync.WaitGroup
 	shield   *shield.Shield
+	rxRing   config.RXRing // the receive ring every worker reads
 	resolver *egress.Resolver
 	epoch    time.Time
 }
@@ -109,7 +110,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		}
 		d.ifaces = append(d.ifaces, ifc)
 	}
-	if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log}); err != nil {
+	if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: cfg.Director.Shield}); err != nil {
 		return nil, err
 	}
 	if d.resolver, err = egress.NewResolver(egress.ResolverConfig{Logger: log, OnChange: d.egressChanged}); err != nil {
@@ -122,6 +123,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		opts.Ring.Version = cfg.Director.RXRing
 	}
 	ring := opts.Ring.WithDefaults()
+	d.rxRing = ring.Version
 	for i := 0; i < nw; i++ {
 		ct, err := conntrack.New(conntrack.Config{Capacity: perWorker, Timeouts: to, SloppyTCP: cfg.Conntrack.SloppyTCP})
 		if err != nil {
@@ -202,7 +204,8 @@ func (d *Director) Run(ctx context.Context) error {
 		ctBytes += w.Engine().Table().MemoryBytes()
 	}
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
-		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes)
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes, "backend", BackendAFPacket, "rx_ring", d.rxRing.String(),
+		"tx_mode", d.cfg.Director.TXMode.String(), "shield", d.shield.Kind())
 
 	var err error
 	tick := time.NewTicker(time.Second)
@@ -453,6 +456,17 @@ func (d *Director) Stats() []*engine.EngineStats {
 		out = append(out, w.Engine().Stats())
 	}
 	return out
+}
+
+// DataPlane returns the mechanisms this director runs with.
+func (d *Director) DataPlane() DataPlane {
+	d.mu.Lock()
+	p := DataPlane{Backend: BackendAFPacket, RXRing: d.rxRing.String(), TXMode: d.cfg.Director.TXMode.String()}
+	if d.shield != nil {
+		p.Shield = d.shield.Kind()
+	}
+	d.mu.Unlock()
+	return p
 }
 
 // Snapshot returns the snapshot the workers currently forward by.

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +19,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/internal/testenv"
@@ -173,6 +177,12 @@ func (r *labRun) waitVIP() {
 // scheduler rr, and waits until the VIP answers.
 func startLab(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool) *labRun {
 	t.Helper()
+	return startLabShield(t, topo, method, realPort, txOff, "")
+}
+
+// startLabShield is startLab with director.shield set to shield ("" leaves the default).
+func startLabShield(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield string) *labRun {
+	t.Helper()
 	lab := newLab(t, bench.LabSpec{Topology: topo, DirectorTxOff: txOff})
 	if err := lab.PrepareReals(method); err != nil {
 		t.Fatal(err)
@@ -180,10 +190,56 @@ func startLab(t *testing.T, topo bench.Topology, method string, realPort int, tx
 	startServers(t, lab, realPort, bench.UDPPort)
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	writeFile(t, cfgPath, lab.Config(method, "rr", 80, realPort, tmp))
+	text := lab.Config(method, "rr", 80, realPort, tmp)
+	if shield != "" {
+		text = strings.Replace(text, "[director]\n", "[director]\nshield = \""+shield+"\"\n", 1)
+	}
+	writeFile(t, cfgPath, text)
 	r := newRun(t, lab)
 	r.runDirector(cfgPath)
+	if shield != "" && !waitLog(r, "shield installed", "shield="+shield) {
+		t.Fatalf("the director does not say that the %s shield runs:\n%s", shield, r.stderr.String())
+	}
 	return r
+}
+
+// waitLog waits (bounded) until a line of the director's log holds every one of parts.
+func waitLog(r *labRun, parts ...string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(r.stderr.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// tcxPrograms counts the programs attached to dev's tcx ingress in node n.
+func tcxPrograms(t *testing.T, n *bench.Node, dev string) int {
+	t.Helper()
+	count := 0
+	if err := n.Do(func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifi.Index, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			return err
+		}
+		count = len(res.Programs)
+		return nil
+	}); err != nil {
+		t.Fatalf("query tcx programs on %s: %v", dev, err)
+	}
+	return count
 }
 
 // curl fetches path from the VIP with the real curl binary in the client namespace.
@@ -288,6 +344,11 @@ func (r *labRun) stopAndCheckClean() {
 	if s := strings.TrimSpace(string(out)); s != "" {
 		r.t.Errorf("nftables not clean after SIGTERM:\n%s", s)
 	}
+	for _, i := range r.lab.Director.Ifaces {
+		if n := tcxPrograms(r.t, r.lab.Director, i.Name); n != 0 {
+			r.t.Errorf("%d tcx programs left on %s after SIGTERM", n, i.Name)
+		}
+	}
 }
 
 // stoppedCounters parses the director's final counter line.
@@ -336,12 +397,16 @@ func capEff(t *testing.T, r *labRun) []string {
 
 func TestIntegrationDR(t *testing.T) {
 	testenv.RequireRoot(t)
+	// Each shield runs one of the two cases: the tcx program with offloads on, the nftables
+	// table with them off.
 	for _, txOff := range []bool{false, true} {
-		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
-			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
-			// Started as root, the director keeps only CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
-			if m := capEff(t, r); len(m) != 1 || m[0] != "0000000000003000" {
-				t.Errorf("director capabilities %v, want [0000000000003000]", m)
+		shield := map[bool]string{false: "tcx", true: "nftables"}[txOff]
+		t.Run(fmt.Sprintf("txoff=%v/shield=%s", txOff, shield), func(t *testing.T) {
+			r := startLabShield(t, bench.TopologyDR, "dr", 80, txOff, shield)
+			// Started as root, the director keeps only CAP_NET_ADMIN (12), CAP_NET_RAW (13)
+			// and CAP_BPF (39).
+			if m := capEff(t, r); len(m) != 1 || m[0] != "0000008000003000" {
+				t.Errorf("director capabilities %v, want [0000008000003000]", m)
 			}
 			checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
 			r.download(10_000_000)
@@ -355,8 +420,9 @@ func TestIntegrationDR(t *testing.T) {
 func TestIntegrationNAT(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
-		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
-			r := startLab(t, bench.TopologyNAT, "nat", 8080, txOff)
+		shield := map[bool]string{false: "tcx", true: "nftables"}[txOff]
+		t.Run(fmt.Sprintf("txoff=%v/shield=%s", txOff, shield), func(t *testing.T) {
+			r := startLabShield(t, bench.TopologyNAT, "nat", 8080, txOff, shield)
 			checkEven(t, "100 curls through the NAT VIP", r.distribution(100), 100)
 			r.download(10_000_000)
 			checkEven(t, "UDP echo through NAT", r.udpEcho(10), 10)
