@@ -123,6 +123,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		opts.Ring.Version = cfg.Director.RXRing
 	}
 	ring := opts.Ring.WithDefaults()
+	ring.Solo = nw == 1
 	d.rxRing = ring.Version
 	for i := 0; i < nw; i++ {
 		ct, err := conntrack.New(conntrack.Config{Capacity: perWorker, Timeouts: to, SloppyTCP: cfg.Conntrack.SloppyTCP})

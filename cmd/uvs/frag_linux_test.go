@@ -20,13 +20,16 @@ import (
 // to the real server, whose echo must come back complete.
 func TestIntegrationFragmentedUDP(t *testing.T) {
 	testenv.RequireRoot(t)
+	// One worker joins its fanout group in PACKET_FANOUT_LB mode (no steering program), for
+	// PACKET_FANOUT_FLAG_DEFRAG: reassembly must work there too.
 	for _, tc := range []struct {
-		topo   bench.Topology
-		method string
-		port   int
-	}{{bench.TopologyDR, "dr", 80}, {bench.TopologyNAT, "nat", 8080}} {
-		t.Run(tc.method, func(t *testing.T) {
-			r := startLab(t, tc.topo, tc.method, tc.port, false)
+		topo    bench.Topology
+		method  string
+		port    int
+		workers int
+	}{{bench.TopologyDR, "dr", 80, 0}, {bench.TopologyNAT, "nat", 8080, 0}, {bench.TopologyDR, "dr", 80, 1}} {
+		t.Run(fmt.Sprintf("%s/workers=%d", tc.method, tc.workers), func(t *testing.T) {
+			r := startLabWorkers(t, tc.topo, tc.method, tc.port, false, "", tc.workers)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			for _, size := range []int{1400, 3000, 8000, 30000} {

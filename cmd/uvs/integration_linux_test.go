@@ -183,6 +183,13 @@ func startLab(t *testing.T, topo bench.Topology, method string, realPort int, tx
 // startLabShield is startLab with director.shield set to shield ("" leaves the default).
 func startLabShield(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield string) *labRun {
 	t.Helper()
+	return startLabWorkers(t, topo, method, realPort, txOff, shield, 0)
+}
+
+// startLabWorkers is startLabShield with director.workers set to workers (0 leaves the
+// lab's 2).
+func startLabWorkers(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield string, workers int) *labRun {
+	t.Helper()
 	lab := newLab(t, bench.LabSpec{Topology: topo, DirectorTxOff: txOff})
 	if err := lab.PrepareReals(method); err != nil {
 		t.Fatal(err)
@@ -193,6 +200,9 @@ func startLabShield(t *testing.T, topo bench.Topology, method string, realPort i
 	text := lab.Config(method, "rr", 80, realPort, tmp)
 	if shield != "" {
 		text = strings.Replace(text, "[director]\n", "[director]\nshield = \""+shield+"\"\n", 1)
+	}
+	if workers > 0 {
+		text = strings.Replace(text, "\nworkers = 2\n", fmt.Sprintf("\nworkers = %d\n", workers), 1)
 	}
 	writeFile(t, cfgPath, text)
 	r := newRun(t, lab)

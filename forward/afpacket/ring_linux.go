@@ -24,6 +24,12 @@ type RingConfig struct {
 	// usually closer than that. Default 50 us: at a trickle of 50 requests per second that
 	// is 0.25% of a CPU.
 	Spin time.Duration
+	// Solo says that this ring is the only one on its interface (one worker). Its fanout
+	// group then uses PACKET_FANOUT_LB, which picks the only member without running a
+	// steering program, instead of PACKET_FANOUT_CBPF. It stays in a group for
+	// PACKET_FANOUT_FLAG_DEFRAG (the engine expects reassembled datagrams, engine/frag.go)
+	// and PACKET_FANOUT_FLAG_IGNORE_OUTGOING.
+	Solo bool
 	// BlockBytes is the size of one ring block. A block must hold the largest frame veth hands
 	// us: a 64 KiB GSO super-frame plus the 10-byte virtio_net_hdr and the 48-byte
 	// tpacket3_hdr, so the minimum is 128 KiB; the default 256 KiB holds two such frames or
@@ -90,7 +96,8 @@ type rxRing struct {
 	next      int // index of the next block (V3) or slot (V2) to read
 	iface     int // interface slot (index into the director's interface list)
 	v2        bool
-	slots     int // V2: slots in the ring
+	slots     int  // V2: slots in the ring
+	solo      bool // RingConfig.Solo
 }
 
 // openRX creates the socket in the order the kernel requires: PACKET_VERSION and
@@ -106,7 +113,7 @@ func openRX(ifindex, iface int, cfg RingConfig) (_ *rxRing, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward: socket AF_PACKET: %w", err)
 	}
-	r := &rxRing{fd: fd, blockSize: cfg.BlockBytes, blocks: cfg.Blocks, iface: iface, v2: cfg.Version == config.RXRingV2}
+	r := &rxRing{fd: fd, blockSize: cfg.BlockBytes, blocks: cfg.Blocks, iface: iface, v2: cfg.Version == config.RXRingV2, solo: cfg.Solo}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -240,6 +247,9 @@ func (r *rxRing) stats() (packets, drops, freezes uint32, err error) {
 // the group is joined without it (ignoreOut false) and workers skip those frames by type.
 func (r *rxRing) joinFanout(id uint16, ignoreOut bool) (uint16, bool, error) {
 	flags := unix.PACKET_FANOUT_CBPF | unix.PACKET_FANOUT_FLAG_DEFRAG
+	if r.solo {
+		flags = unix.PACKET_FANOUT_LB | unix.PACKET_FANOUT_FLAG_DEFRAG
+	}
 	if ignoreOut {
 		flags |= unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 	}
@@ -267,8 +277,8 @@ func (r *rxRing) joinFanout(id uint16, ignoreOut bool) (uint16, bool, error) {
 // setFanoutProgram installs the steering program for the whole fanout group
 // (PACKET_FANOUT_DATA); the kernel swaps it atomically under RCU.
 func (r *rxRing) setFanoutProgram(prog []unix.SockFilter) error {
-	if len(prog) == 0 {
-		return nil
+	if len(prog) == 0 || r.solo {
+		return nil // a solo ring's group has no program (RingConfig.Solo)
 	}
 	fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.SetsockoptSockFprog(r.fd, unix.SOL_PACKET, unix.PACKET_FANOUT_DATA, &fp); err != nil {
