@@ -35,8 +35,9 @@ type RingConfig struct {
 	// tpacket3_hdr, so the minimum is 128 KiB; the default 256 KiB holds two such frames or
 	// about 2000 minimum-size ones.
 	BlockBytes int
-	// Blocks is the number of blocks (default 32: 8 MiB per ring), enough to absorb a burst
-	// of about 60000 small frames while the worker is busy with earlier blocks.
+	// Blocks is the number of blocks (default 32 for V3: 8 MiB per ring, enough to absorb a
+	// burst of about 60000 small frames while the worker is busy with earlier blocks; 64 for
+	// V2: 16 MiB, 8192 slots of 2 KiB).
 	Blocks int
 	// BlockTimeout is tp_retire_blk_tov: how long the kernel keeps a partly filled block
 	// before handing it to the worker. It bounds the latency the ring adds at low rates.
@@ -49,14 +50,19 @@ func (c RingConfig) WithDefaults() RingConfig {
 	if c.BlockBytes == 0 {
 		c.BlockBytes = 256 << 10
 	}
+	if c.Version == 0 {
+		c.Version = config.DefaultRXRing
+	}
 	if c.Blocks == 0 {
 		c.Blocks = 32
+		if c.Version == config.RXRingV2 {
+			// A V2 slot takes 2 KiB whatever the frame's size: 64 blocks (16 MiB) hold
+			// 8192 frames, about 25 ms at 300,000 frames per second.
+			c.Blocks = 64
+		}
 	}
 	if c.BlockTimeout == 0 {
 		c.BlockTimeout = time.Millisecond
-	}
-	if c.Version == 0 {
-		c.Version = config.DefaultRXRing
 	}
 	if c.Spin == 0 {
 		c.Spin = 50 * time.Microsecond
