@@ -51,5 +51,7 @@ func ParseShieldMode(s string) (ShieldMode, error) {
 	return parseEnum[ShieldMode]("shield", shieldModeNames, s)
 }
 
-// DefaultRXRing is director.rx_ring's default.
-const DefaultRXRing = RXRingV3
+// DefaultRXRing is director.rx_ring's default: V2, chosen by measurement (docs/benchmarks.md,
+// "Receive rings: V2 and V3"): V3 adds up to a millisecond to every lone request, V2 tens of
+// microseconds, for a few hundred nanoseconds more CPU per packet under saturation.
+const DefaultRXRing = RXRingV2
