@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -248,7 +249,7 @@ func (r *runner) stepsPerCandidate() int {
 	if r.has("udp") {
 		n += len(r.b.PacketSizes)
 	}
-	for _, t := range []string{"tcp", "syn", "connect", "latency"} {
+	for _, t := range []string{"tcp", "syn", "connect", "latency", "overload"} {
 		if r.has(t) {
 			n++
 		}
@@ -377,6 +378,28 @@ func ifaceMAC(n *Node, dev string) (net.HardwareAddr, error) {
 	return mac, nil
 }
 
+// counters returns a uvs candidate's drop counters so far, from `uvs list --stats --json`
+// on its control socket, or nil.
+func (c *candidate) counters(r *runner) map[string]uint64 {
+	if c.Kind != "uvs" || c.proc == nil {
+		return nil
+	}
+	out, err := exec.Command(r.st.UVS, "list", "--stats", "--json", "--socket", r.o.Config.Director.ControlSocket).Output()
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Drops map[string]uint64 `json:"drops"`
+	}
+	if json.Unmarshal(out, &st) != nil {
+		return nil
+	}
+	if st.Drops == nil {
+		st.Drops = map[string]uint64{}
+	}
+	return st.Drops
+}
+
 // cpu returns the CPU time of c's own threads (uvs: the director process;
 // floor: its forwarding thread), or 0 for the kernel baselines.
 func (c *candidate) cpu() time.Duration {
@@ -431,6 +454,58 @@ func (r *runner) runCandidate(ctx context.Context, c *candidate) (err error) {
 			return err
 		}
 		r.done++
+	}
+	if r.has("overload") {
+		r.progress(c.Name + " overload")
+		if err := r.overloadTest(ctx, c); err != nil {
+			return err
+		}
+		r.done++
+	}
+	return nil
+}
+
+// overloadMultiples are the offered loads of the overload test, in multiples of the
+// candidate's loss-free 64-byte rate; 0 is the generator unpaced.
+var overloadMultiples = []float64{1, 2, 0}
+
+// overloadTest offers 64-byte UDP at multiples of the candidate's loss-free rate (from its
+// udp row) and unpaced, and records what was delivered at each: a forwarder that livelocks
+// delivers less as more is offered. Rows "overload-1x", "overload-2x", "overload-max".
+func (r *runner) overloadTest(ctx context.Context, c *candidate) error {
+	base := 0.0
+	if p := r.res.find(c.Name, "udp", 64); p != nil {
+		base = p.NoLossPPS
+	}
+	for _, m := range overloadMultiples {
+		name := fmt.Sprintf("overload-%gx", m)
+		if m == 0 {
+			name = "overload-max"
+		}
+		row := Row{Candidate: c.Name, Test: name, Size: 64, Flows: r.b.Flows}
+		if m > 0 && base == 0 {
+			row.Note = "skipped: no loss-free rate"
+			r.res.Rows = append(r.res.Rows, row)
+			continue
+		}
+		before := c.counters(r)
+		s, err := r.measure(c, GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: 64,
+			Flows: r.b.Flows, Duration: r.b.Duration, Rate: base * m})
+		if err != nil {
+			return err
+		}
+		r.fill(&row, c, s)
+		parts := []string{fmt.Sprintf("received by the director %d, not delivered %d", s.dirRx, s.dirRx-min(s.dirRx, s.delivered))}
+		if after := c.counters(r); before != nil && after != nil {
+			for _, k := range []string{"tx_ring_full", "tx_busy", "tx_stuck"} {
+				parts = append(parts, fmt.Sprintf("%s %d", k, after[k]-before[k]))
+			}
+		}
+		row.Note = strings.Join(parts, ", ")
+		r.res.Rows = append(r.res.Rows, row)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 	return nil
 }
@@ -970,6 +1045,22 @@ func (r *runner) compare() {
 			if test == "latency-trickle" && x.ProcBusy > 0 {
 				res.Targets = append(res.Targets, Target{What: c.Name + " director CPU < 2% at the trickle", Value: 100 * x.ProcBusy, Limit: 2,
 					Met: x.ProcBusy < 0.02, Detail: fmt.Sprintf("%.2f%% of a CPU (director threads)", 100*x.ProcBusy)})
+			}
+		}
+		if u := res.find(c.Name, "udp", 64); u != nil && u.NoLossPPS > 0 {
+			var got []string
+			met, any := true, false
+			for _, test := range []string{"overload-1x", "overload-2x", "overload-max"} {
+				if x := res.find(c.Name, test, 64); x != nil && x.OfferedPPS > 0 {
+					any = true
+					got = append(got, fmt.Sprintf("%s offered %.3f delivered %.3f Mpps", test[len("overload-"):], x.OfferedPPS/1e6, x.DeliveredPPS/1e6))
+					met = met && x.DeliveredPPS >= 0.95*u.NoLossPPS
+				}
+			}
+			if any {
+				res.Targets = append(res.Targets, Target{What: c.Name + " overloaded: delivers >= 95% of its loss-free rate at every offered load",
+					Value: u.NoLossPPS, Limit: 0.95 * u.NoLossPPS, Met: met,
+					Detail: fmt.Sprintf("loss-free %.3f Mpps; %s", u.NoLossPPS/1e6, strings.Join(got, "; "))})
 			}
 		}
 		syn, est := res.find(c.Name, "syn", 64), res.find(c.Name, "tcp", 64)

@@ -68,7 +68,7 @@ type Bench struct {
 }
 
 // BenchTests are the measurements bench.tests may name, in the order they run.
-var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency"}
+var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency", "overload"}
 
 // BenchBaselines are the names bench.compare accepts.
 // The floors are the smallest forwarders on uvs's rings (bench/floor_linux.go).
