@@ -43,6 +43,7 @@ type Worker struct {
 
 	copyBuf  []byte // a V2 frame too large for its slot, read from the socket (see copied)
 	copyBusy bool   // copyBuf holds a frame of the batch not yet flushed
+	copyFrom unix.RawSockaddrLinklayer
 
 	// dump is a control-side request for a copy of the connection table, served between
 	// blocks: the table belongs to this goroutine alone.
@@ -246,17 +247,16 @@ func (w *Worker) copied(r *rxRing) {
 		w.copyBuf = make([]byte, rxCopyBytes) // once, on the first super-frame
 	}
 	b := w.copyBuf
-	n, _, flags, from, err := unix.Recvmsg(r.fd, b, nil, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
-	sll, _ := from.(*unix.SockaddrLinklayer)
+	n, errno := recvFrame(r.fd, b, &w.copyFrom)
 	switch {
-	case err != nil || sll == nil:
+	case errno != 0:
 		// The copy was not queued (receive buffer full): only the truncated slot exists.
 		e.Drop(engine.DropTruncatedFrame)
-	case n > len(b) || flags&unix.MSG_TRUNC != 0:
+	case n > len(b):
 		e.Drop(engine.DropTruncatedFrame)
 	default:
 		w.copyBusy = true
-		w.frame(b[:n], sll.Pkttype, r.iface)
+		w.frame(b[:n], w.copyFrom.Pkttype, r.iface)
 	}
 }
 
