@@ -471,28 +471,40 @@ func TestIntegrationNAT(t *testing.T) {
 	}
 }
 
-// TestIntegrationKilledRunCleanedAtStart kills a director with SIGKILL, which leaves its
-// nftables shield behind, and checks that the next start replaces it and a SIGTERM removes it.
+// TestIntegrationKilledRunCleanedAtStart kills a director with SIGKILL. An nftables shield is
+// left behind, and the next start (with the default shield, tcx here) removes it; a tcx
+// shield dies with the process. A SIGTERM then leaves nothing.
 func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := startLab(t, bench.TopologyDR, "dr", 80, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", r.lab.Director.NS).Output(); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, pid := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", pid).Run()
-		}
+	for _, shield := range []string{"nftables", "tcx"} {
+		t.Run(shield, func(t *testing.T) {
+			r := startLabShield(t, bench.TopologyDR, "dr", 80, false, shield)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", r.lab.Director.NS).Output(); err != nil {
+				t.Fatal(err)
+			} else {
+				for _, pid := range strings.Fields(string(out)) {
+					_ = exec.Command("kill", "-9", pid).Run()
+				}
+			}
+			<-r.dir.Exited()
+			out, err := r.lab.Director.Command(ctx, "nft", "list", "tables").CombinedOutput()
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := strings.Contains(string(out), "netdev uvs")
+			if shield == "nftables" && !left {
+				t.Fatalf("expected the killed run's nftables shield to remain: %s", out)
+			}
+			if shield == "tcx" && (left || tcxPrograms(t, r.lab.Director, "eth0") != 0) {
+				t.Fatalf("a killed tcx run left a shield: tables %q, tcx programs %d", out, tcxPrograms(t, r.lab.Director, "eth0"))
+			}
+			cfg := filepath.Join(t.TempDir(), "uvs.toml")
+			writeFile(t, cfg, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg)))
+			r.runDirector(cfg)
+			checkEven(t, "after restart", r.distribution(20), 20)
+			r.stopAndCheckClean()
+		})
 	}
-	<-r.dir.Exited()
-	out, err := r.lab.Director.Command(ctx, "nft", "list", "tables").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "netdev uvs") {
-		t.Fatalf("expected the killed run's shield to remain: %v %s", err, out)
-	}
-	cfg := filepath.Join(t.TempDir(), "uvs.toml")
-	writeFile(t, cfg, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg)))
-	r.runDirector(cfg)
-	checkEven(t, "after restart", r.distribution(20), 20)
-	r.stopAndCheckClean()
 }
