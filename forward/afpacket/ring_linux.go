@@ -200,14 +200,6 @@ func (r *rxRing) close() {
 // rxSlotBytes.
 func (r *rxRing) slot(i int) []byte { return r.mem[i*rxSlotBytes : (i+1)*rxSlotBytes] }
 
-// pending reports whether the next block (V3) or slot (V2) is the worker's.
-func (r *rxRing) pending() bool {
-	if r.v2 {
-		return loadSlotStatus(r.slot(r.next))&unix.TP_STATUS_USER != 0
-	}
-	return r.ready() != nil
-}
-
 // ready returns the next block if the kernel has handed it to user space, or nil.
 func (r *rxRing) ready() []byte {
 	b := r.mem[r.next*r.blockSize : (r.next+1)*r.blockSize]
