@@ -182,7 +182,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
-	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW and CAP_NET_ADMIN at start")
+	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF at start")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
