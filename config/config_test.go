@@ -93,7 +93,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 		Bench: Bench{
 			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
 			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,
-			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables"},
+			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables", "floor-v2"},
 			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, RXRings: []RXRing{DefaultRXRing}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
 		},
 	}

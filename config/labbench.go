@@ -97,7 +97,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 		MaxLossPercent:  DefaultBenchMaxLoss,
 		LatencyLoad:     DefaultLatencyLoad,
 		ConnectParallel: DefaultConnParallel,
-		Compare:         []string{"kernel", "nftables"},
+		Compare:         []string{"kernel", "nftables", "floor-v2"},
 		Workers:         []int{1, 2},
 		TXModes:         []TXMode{TXRing, TXMMsg},
 		RXRings:         []RXRing{DefaultRXRing},

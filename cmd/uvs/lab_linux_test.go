@@ -218,7 +218,7 @@ packet_sizes = [64, 1400]
 flows = 1000
 syn_flows = 10000
 rate_steps = [50]
-compare = ["kernel", "nftables"]
+compare = ["kernel", "nftables", "floor-v2"]
 workers = [1]
 tx_modes = ["ring"]
 
@@ -267,8 +267,8 @@ scheduler = "rr"
 		t.Errorf("meta incomplete: %+v", res.Meta)
 	}
 	want := map[string]bool{}
-	for _, c := range []string{"uvs-ring-w1", "kernel", "nftables"} {
-		for _, test := range []string{"udp", "tcp", "syn", "connect", "latency"} {
+	for _, c := range []string{"uvs-ring-w1", "kernel", "nftables", "floor-v2"} {
+		for _, test := range []string{"udp", "tcp", "syn", "connect", "latency", "latency-trickle", "overload-1x", "overload-2x", "overload-max"} {
 			want[c+" "+test] = true
 		}
 	}
