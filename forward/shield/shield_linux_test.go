@@ -187,6 +187,14 @@ func testShieldVIP(t *testing.T, mode config.ShieldMode) {
 	if n := l.forwarded(t, "198.18.0.1:0", "198.18.1.11:9"); n < 5 {
 		t.Errorf("with shield: non-VIP IpForwDatagrams grew by %d, want >= 5", n)
 	}
+	// The director's own control traffic passes even to a VIP: IPVS sync (UDP 8848) is
+	// forwarded, a BGP connection (TCP 179) to a local VIP reaches B's stack (and is refused).
+	if n := l.forwarded(t, "198.18.0.1:0", "198.18.1.10:8848"); n < 5 {
+		t.Errorf("with shield: IPVS sync to a VIP: IpForwDatagrams grew by %d, want >= 5", n)
+	}
+	if !l.dialRefused(t, "198.18.1.99:179") {
+		t.Error("with shield: BGP connect to a local VIP did not reach B's kernel")
+	}
 
 	// Update replaces: 198.18.1.10 is no longer shielded.
 	if err := s.Update([][4]byte{netnstest.Addr4("198.18.1.99")}, nil); err != nil {
@@ -289,7 +297,7 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 		t.Fatalf("nft list tables netdev = %q", out)
 	}
 	rules := netnstest.Sh(t, "ip", "netns", "exec", ns, "nft", "list", "table", "netdev", "uvs")
-	for _, want := range []string{"ingress-d0", "ingress-d1", "priority -500", "ip daddr @vips drop", "179 accept", "8848 accept",
+	for _, want := range []string{"ingress-d0", "ingress-d1", "priority -500", "ip daddr @vips drop", "179 accept", "8848 accept", "vrrp accept",
 		"ip saddr . meta l4proto . th sport @nat_reals fib daddr type != local drop"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("table lacks %q:\n%s", want, rules)
