@@ -207,3 +207,23 @@ func TestDecodeAllocs(t *testing.T) {
 		t.Fatalf("Decode allocates %v times", n)
 	}
 }
+
+// TestGoldenGARP checks BuildGARP against keepalived's gratuitous ARPs, and that keepalived
+// sent garp_master_repeat (5) of them at once on becoming master.
+func TestGoldenGARP(t *testing.T) {
+	mac := [6]byte{0x02, 0, 0, 0, 0x05, 0x01}
+	want := make([]byte, GARPLen)
+	BuildGARP(want, mac, netip.MustParseAddr("198.18.5.100"))
+	n := 0
+	for _, f := range pcapFrames(t, filepath.Join("testdata", "keepalived-v2.pcap")) {
+		if len(f) >= 14 && f[12] == 0x08 && f[13] == 0x06 {
+			if !bytes.Equal(f, want) {
+				t.Fatalf("ARP frame\n got %x\nwant %x", want, f)
+			}
+			n++
+		}
+	}
+	if n != 5 {
+		t.Fatalf("%d gratuitous ARPs in the capture, want 5", n)
+	}
+}
