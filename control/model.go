@@ -1,5 +1,7 @@
 package control
 
+import "github.com/uvs-project/uvs/vrrp"
+
 // Status is what `uvs list` shows: the services of the running director with their real
 // servers, counters and rates. Field names of the JSON form are pinned by INTERFACE.md;
 // fields beyond them are extensions.
@@ -10,6 +12,9 @@ type Status struct {
 	Services      []Service `json:"services"`
 	// Drops counts dropped packets by reason, over all workers (shown by --stats --json).
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// VRRP lists the VRRP instances (INTERFACE.md: name, interface, state, priority,
+	// master, transitions), when any is configured.
+	VRRP []vrrp.Status `json:"vrrp,omitempty"`
 }
 
 // Timeouts are the ipvsadm --set timeouts in seconds.

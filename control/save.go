@@ -115,6 +115,7 @@ func ConfigTOML(cfg *config.Config) string {
 			}
 		}
 	}
+	writeVRRPTOML(&b, cfg)
 	return b.String()
 }
 

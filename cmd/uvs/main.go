@@ -22,6 +22,7 @@ import (
 	"github.com/uvs-project/uvs/forward"
 	"github.com/uvs-project/uvs/forward/privilege"
 	"github.com/uvs-project/uvs/health"
+	"github.com/uvs-project/uvs/vrrp"
 )
 
 const usage = `usage: uvs <command> [flags]
@@ -229,6 +230,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := hc.Apply(cfg); err != nil {
 		log.Error("health checks", "err", err)
 	}
+	vs, err := startVRRP(cfg, d, log)
+	if err != nil {
+		_ = hc.Close()
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	if vs != nil {
+		defer vs.Stop()
+	}
 	defer func() {
 		if err := hc.Close(); err != nil {
 			log.Error("stop health checks", "err", err)
@@ -236,9 +247,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	op := control.NewOperator(withHealth{d, hc}, *path, log)
+	dir := withHealth{d, hc, vs}
+	op := control.NewOperator(dir, *path, log)
 	cctx, cancel := context.WithCancel(ctx)
-	cp.start(cctx, op, d)
+	cp.start(cctx, op, dir)
 	defer func() {
 		cancel()
 		cp.close()
@@ -306,14 +318,33 @@ var version = "0.1.0-dev"
 type withHealth struct {
 	*forward.Director
 	hc *health.Checker
+	vs *vrrp.Speaker // nil without [[vrrp]]
 }
 
-// Reload applies cfg to the director, then to the health checker.
+// Reload applies cfg to the director, then to the health checker and the VRRP speaker.
+// A VRRP change that needs a restart is rejected first, so the old config keeps running.
 func (w withHealth) Reload(cfg *config.Config) error {
+	if err := checkVRRPReload(w.vs, w.Director.Config(), cfg); err != nil {
+		return err
+	}
 	if err := w.Director.Reload(cfg); err != nil {
 		return err
 	}
-	return w.hc.Apply(cfg)
+	if err := w.hc.Apply(cfg); err != nil {
+		return err
+	}
+	if w.vs != nil {
+		return w.vs.Reload(cfg)
+	}
+	return nil
+}
+
+// VRRPStatus reports the VRRP instances for uvs list and the metrics.
+func (w withHealth) VRRPStatus() []vrrp.Status {
+	if w.vs == nil {
+		return nil
+	}
+	return w.vs.Status()
 }
 
 // startCPUProfile starts a pprof CPU profile into path; the returned func
