@@ -18,8 +18,12 @@ func startVRRP(cfg *config.Config, d *forward.Director, log *slog.Logger) (*vrrp
 		return nil, nil
 	}
 	vs, err := vrrp.New(cfg, vrrp.Options{
-		Logger:    log.With("component", "vrrp"),
-		OnChange:  func(active []netip.Addr) { setActiveVIPs(d, active) },
+		Logger: log.With("component", "vrrp"),
+		OnChange: func(active []netip.Addr) {
+			if err := d.SetVRRPActive(active); err != nil {
+				log.Error("vrrp: apply VIP ownership", "err", err)
+			}
+		},
 		ServiceUp: func(name string) bool { return serviceUp(d, name) },
 		Alive:     dataPlaneAlive(d),
 	})
