@@ -344,6 +344,9 @@ func (s *Speaker) apply(now time.Time, in *instance, out Output, propagate bool)
 	if out.Send {
 		s.send(in, out.Priority)
 	}
+	if out.Announce {
+		s.garp(in)
+	}
 	if !out.Changed() {
 		return
 	}

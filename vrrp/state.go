@@ -48,6 +48,9 @@ type Params struct {
 type Output struct {
 	Send     bool
 	Priority uint8 // Priority to advertise when Send (0 when leaving master).
+	// Announce asks for a round of gratuitous ARP without a transition: a master heard
+	// another master with a lower priority (a healed split brain) and re-asserts the VIPs.
+	Announce bool
 	From, To State
 }
 
@@ -253,7 +256,13 @@ func (m *Machine) Receive(now time.Time, a *Advert, src netip.Addr) Output {
 				m.masterDownAt = now.Add(m.MasterDownInterval())
 			}
 			m.master, m.masterPrio = src, a.Priority
+			break
 		}
+		// Another master that loses to us (a split brain healing): advertise at once so it
+		// yields, and announce the VIPs again, since the neighbours may have followed its
+		// gratuitous ARP (keepalived does the same).
+		out.Send, out.Priority, out.Announce = true, m.prio, true
+		m.advertAt = now.Add(m.p.AdvertInt)
 	}
 	out.To = m.state
 	return out

@@ -121,13 +121,13 @@ func TestMachine(t *testing.T) {
 		{"master yields to a higher priority", Params{Version: 2, Priority: 100, InitialMaster: true}, []step{
 			{at: 0, ev: "start", want: StateBackup, send: -1},
 			{at: 4 * time.Second, ev: "timer", want: StateMaster, send: 100},
-			{at: 5 * time.Second, ev: "advert", prio: 99, from: upper, want: StateMaster, send: -1},
+			{at: 5 * time.Second, ev: "advert", prio: 99, from: upper, want: StateMaster, send: 100},
 			{at: 5 * time.Second, ev: "advert", prio: 101, from: lower, want: StateBackup, send: -1},
 		}},
 		{"equal priority: higher address wins", Params{Version: 2, Priority: 100}, []step{
 			{at: 0, ev: "start", want: StateBackup, send: -1},
 			{at: 4 * time.Second, ev: "timer", want: StateMaster, send: 100},
-			{at: 5 * time.Second, ev: "advert", prio: 100, from: lower, want: StateMaster, send: -1},
+			{at: 5 * time.Second, ev: "advert", prio: 100, from: lower, want: StateMaster, send: 100},
 			{at: 5 * time.Second, ev: "advert", prio: 100, from: upper, want: StateBackup, send: -1},
 		}},
 		{"master answers a leaving master at once", Params{Version: 2, Priority: 100}, []step{
@@ -203,5 +203,28 @@ func TestForce(t *testing.T) {
 	}
 	if got := m.Transitions(); got != 4 {
 		t.Fatalf("transitions = %d, want 4", got)
+	}
+}
+
+// TestSplitBrainHeal: two masters that hear each other again end with one master, which
+// advertises at once and announces the VIPs again.
+func TestSplitBrainHeal(t *testing.T) {
+	hi := NewMachine(Params{Version: 2, Priority: 150, AdvertInt: time.Second, Primary: lower})
+	lo := NewMachine(Params{Version: 2, Priority: 100, AdvertInt: time.Second, Primary: upper})
+	for _, m := range []*Machine{hi, lo} {
+		m.Start(t0, false)
+		m.Timer(t0.Add(5 * time.Second))
+		if m.State() != StateMaster {
+			t.Fatal("not master after master down")
+		}
+	}
+	now := t0.Add(5*time.Second + 300*ms)
+	out := hi.Receive(now, &Advert{Version: 2, Priority: 100, Interval: time.Second}, upper)
+	if hi.State() != StateMaster || !out.Send || out.Priority != 150 || !out.Announce {
+		t.Fatalf("winner: %v %+v", hi.State(), out)
+	}
+	out = lo.Receive(now, &Advert{Version: 2, Priority: 150, Interval: time.Second}, lower)
+	if lo.State() != StateBackup || out.Send || lo.Master() != lower {
+		t.Fatalf("loser: %v %+v", lo.State(), out)
 	}
 }
