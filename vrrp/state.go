@@ -244,8 +244,10 @@ func (m *Machine) Receive(now time.Time, a *Advert, src netip.Addr) Output {
 		// Otherwise the advert is discarded and the master-down timer preempts.
 	case StateMaster:
 		if a.Priority == 0 {
-			// Another master is leaving; make sure the backups hear us (RFC 5798 §6.4.3).
-			out.Send, out.Priority = true, m.prio
+			// Another master is leaving; make sure the backups hear us (RFC 5798 §6.4.3),
+			// and announce the VIPs again: the neighbours may have followed the other one
+			// (a healed split brain).
+			out.Send, out.Priority, out.Announce = true, m.prio, true
 			m.advertAt = now.Add(m.p.AdvertInt)
 			return out
 		}
@@ -256,6 +258,10 @@ func (m *Machine) Receive(now time.Time, a *Advert, src netip.Addr) Output {
 				m.masterDownAt = now.Add(m.MasterDownInterval())
 			}
 			m.master, m.masterPrio = src, a.Priority
+			// Say we stop being master (priority 0), so that the winner announces the VIPs
+			// again: after a split brain the neighbours may still point at us. Whichever of
+			// the two hears the other first, the winner's gratuitous ARP follows.
+			out.Send, out.Priority = true, 0
 			break
 		}
 		// Another master that loses to us (a split brain healing): advertise at once so it

@@ -122,13 +122,13 @@ func TestMachine(t *testing.T) {
 			{at: 0, ev: "start", want: StateBackup, send: -1},
 			{at: 4 * time.Second, ev: "timer", want: StateMaster, send: 100},
 			{at: 5 * time.Second, ev: "advert", prio: 99, from: upper, want: StateMaster, send: 100},
-			{at: 5 * time.Second, ev: "advert", prio: 101, from: lower, want: StateBackup, send: -1},
+			{at: 5 * time.Second, ev: "advert", prio: 101, from: lower, want: StateBackup, send: 0},
 		}},
 		{"equal priority: higher address wins", Params{Version: 2, Priority: 100}, []step{
 			{at: 0, ev: "start", want: StateBackup, send: -1},
 			{at: 4 * time.Second, ev: "timer", want: StateMaster, send: 100},
 			{at: 5 * time.Second, ev: "advert", prio: 100, from: lower, want: StateMaster, send: 100},
-			{at: 5 * time.Second, ev: "advert", prio: 100, from: upper, want: StateBackup, send: -1},
+			{at: 5 * time.Second, ev: "advert", prio: 100, from: upper, want: StateBackup, send: 0},
 		}},
 		{"master answers a leaving master at once", Params{Version: 2, Priority: 100}, []step{
 			{at: 0, ev: "start", want: StateBackup, send: -1},
@@ -178,7 +178,7 @@ func TestMachine(t *testing.T) {
 			{at: 0, ev: "start", want: StateBackup, send: -1},
 			{at: 4 * time.Second, ev: "timer", want: StateMaster, send: 150},
 			{at: 4*time.Second + 10*ms, ev: "prio", prio: 50, want: StateMaster, send: 50},
-			{at: 4*time.Second + 20*ms, ev: "advert", prio: 100, from: lower, want: StateBackup, send: -1},
+			{at: 4*time.Second + 20*ms, ev: "advert", prio: 100, from: lower, want: StateBackup, send: 0},
 		}},
 	}
 	for _, tt := range tests {
@@ -224,7 +224,12 @@ func TestSplitBrainHeal(t *testing.T) {
 		t.Fatalf("winner: %v %+v", hi.State(), out)
 	}
 	out = lo.Receive(now, &Advert{Version: 2, Priority: 150, Interval: time.Second}, lower)
-	if lo.State() != StateBackup || out.Send || lo.Master() != lower {
+	if lo.State() != StateBackup || !out.Send || out.Priority != 0 || lo.Master() != lower {
 		t.Fatalf("loser: %v %+v", lo.State(), out)
+	}
+	// The other order: the loser yields first; its priority 0 makes the winner announce.
+	out = hi.Receive(now, &Advert{Version: 2, Priority: 0, Interval: time.Second}, upper)
+	if hi.State() != StateMaster || !out.Send || !out.Announce {
+		t.Fatalf("winner after priority 0: %v %+v", hi.State(), out)
 	}
 }

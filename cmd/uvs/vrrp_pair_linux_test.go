@@ -1,0 +1,214 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/uvs-project/uvs/bench"
+)
+
+// pairConfig is a DR service on the VIP with one real server, and one VRRP instance.
+func (v *vrrpNet) pairConfig(prio int, extra string) string {
+	return fmt.Sprintf("[[service]]\nvip = %q\nport = 80\nforward = \"dr\"\n  [[service.real]]\n  address = %q\n"+
+		"[[vrrp]]\nname = \"VI_1\"\ninterface = \"e0\"\nvirtual_router_id = 51\npriority = %d\n%s",
+		vrrpVIP, v.addr("real"), prio, extra)
+}
+
+// startReal makes host a DR real server of the VIP with an HTTP server on port 80 that
+// answers "ok" (the listener is opened in host's namespace, served from this process).
+func (v *vrrpNet) startReal(host string) {
+	v.t.Helper()
+	bin, err := uvsBinary()
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	if out, err := v.in(host, bin, "realserver", "--vip", vrrpVIP, "--method", "dr"); err != nil {
+		v.t.Fatalf("uvs realserver: %v\n%s", err, out)
+	}
+	var ln net.Listener
+	if err := (&bench.Node{NS: v.ns(host)}).Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", ":80")
+		return err
+	}); err != nil {
+		v.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	v.t.Cleanup(func() { _ = srv.Close() })
+}
+
+// neighMAC is the client's neighbour entry for addr, without refreshing it.
+func (v *vrrpNet) neighMAC(client, addr string) string {
+	out, _ := v.in(client, "ip", "neigh", "show", "to", addr)
+	if m := regexp.MustCompile(`lladdr ([0-9a-f:]{17})`).FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// curlOnce fetches the VIP once from client (a new connection), with a 1 s bound.
+func (v *vrrpNet) curlOnce(client string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	b, err := bench.Get(ctx, (&bench.Node{NS: v.ns(client)}).HTTPClient(), "http://"+vrrpVIP+"/")
+	return err == nil && string(b) == "ok"
+}
+
+// request is one request of a curl loop.
+type request struct {
+	start, end time.Time
+	ok         bool
+}
+
+// curlLoop requests the VIP from client until stop is closed.
+func (v *vrrpNet) curlLoop(client string, stop chan struct{}) func() []request {
+	var mu sync.Mutex
+	var reqs []request
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := request{start: time.Now()}
+			r.ok = v.curlOnce(client)
+			r.end = time.Now()
+			mu.Lock()
+			reqs = append(reqs, r)
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return func() []request { <-done; mu.Lock(); defer mu.Unlock(); return reqs }
+}
+
+// TestIntegrationVRRPPair runs two uvs directors in one segment with a DR real server: the
+// master is killed with SIGKILL during a loop of curls; the backup is master within
+// 3 × advert_int + skew + 1 s, only requests in that window fail, the client's neighbour entry
+// for the VIP holds the new master's MAC; the old master returns with its higher priority and
+// preempts. A nopreempt pair stays as it is.
+func TestIntegrationVRRPPair(t *testing.T) {
+	for _, nopreempt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nopreempt=%v", nopreempt), func(t *testing.T) {
+			n := newVRRPNet(t, "d1", "d2", "client", "real")
+			n.startReal("real")
+			extra := ""
+			if nopreempt {
+				extra = "nopreempt = true\n"
+			}
+			d1MAC, d2MAC := n.mac("d1"), n.mac("d2")
+			d1, _ := n.uvs("d1", n.pairConfig(150, extra))
+			waitFor(t, masterDown(time.Second, 150)+2*time.Second, "d1 master", func() bool { return n.vrrpState("d1") == "master" })
+			n.uvs("d2", n.pairConfig(100, extra))
+			waitFor(t, 5*time.Second, "d2 backup", func() bool { return n.vrrpState("d2") == "backup" })
+			n.wantARP("d1 master", "client", vrrpVIP, d1MAC)
+			waitFor(t, 5*time.Second, "a request through d1", func() bool { return n.curlOnce("client") })
+
+			stop := make(chan struct{})
+			results := n.curlLoop("client", stop)
+			time.Sleep(time.Second)
+			killed := time.Now()
+			d1.stop(t, syscall.SIGKILL)
+			took := waitFor(t, masterDown(time.Second, 100), "d2 takes over", func() bool { return n.vrrpState("d2") == "master" })
+			master := time.Now()
+			t.Logf("d2 master %v after SIGKILL (bound %v)", took, masterDown(time.Second, 100))
+			// Requests keep going until one started after the takeover has succeeded.
+			waitFor(t, 5*time.Second, "a request through d2", func() bool { return n.curlOnce("client") })
+			time.Sleep(time.Second)
+			close(stop)
+			// The window: from the kill to the takeover, plus one curl timeout for a
+			// request that started inside it and the gratuitous ARP's way to the client.
+			grace := master.Add(300 * time.Millisecond)
+			var failed, total int
+			for _, r := range results() {
+				total++
+				if r.ok {
+					continue
+				}
+				failed++
+				if r.end.Before(killed) || r.start.After(grace) {
+					t.Errorf("request %v..%v failed outside the failover window %v..%v", r.start.Format("15:04:05.000"), r.end.Format("15:04:05.000"), killed.Format("15:04:05.000"), grace.Format("15:04:05.000"))
+				}
+			}
+			t.Logf("%d of %d requests failed, all inside the failover window", failed, total)
+			if got := n.neighMAC("client", vrrpVIP); got != d2MAC {
+				t.Errorf("client's neighbour entry for the VIP: %q, want d2's %s", got, d2MAC)
+			}
+			n.wantARP("d2 master", "client", vrrpVIP, d2MAC)
+
+			// d1 comes back with its higher priority.
+			n.uvs("d1", n.pairConfig(150, extra))
+			if nopreempt {
+				// Bounded by what preemption would take: d1's master down interval.
+				deadline := time.Now().Add(masterDown(time.Second, 150) + 2*time.Second)
+				for time.Now().Before(deadline) {
+					if s := n.vrrpState("d1"); s == "master" {
+						t.Fatal("nopreempt: d1 took over from d2")
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				if n.vrrpState("d1") != "backup" || n.vrrpState("d2") != "master" {
+					t.Fatalf("nopreempt: d1 %s, d2 %s; want backup, master", n.vrrpState("d1"), n.vrrpState("d2"))
+				}
+				n.wantARP("nopreempt, d2 stays master", "client", vrrpVIP, d2MAC)
+				return
+			}
+			waitFor(t, masterDown(time.Second, 150)+2*time.Second, "d1 preempts", func() bool {
+				return n.vrrpState("d1") == "master" && n.vrrpState("d2") == "backup"
+			})
+			n.wantARP("d1 preempted", "client", vrrpVIP, d1MAC)
+			waitFor(t, 3*time.Second, "client follows d1's gratuitous ARP", func() bool { return n.neighMAC("client", vrrpVIP) == d1MAC })
+			if !n.curlOnce("client") {
+				t.Error("no request through d1 after it preempted")
+			}
+		})
+	}
+}
+
+// TestIntegrationVRRPSplitBrain blocks adverts between two uvs directors in the switch
+// (both become master), then heals: exactly one master within one advert interval (polled,
+// with the slack of polling), and the winner sends gratuitous ARP: the client's neighbour
+// entry, which followed the loser's takeover, comes back to it.
+func TestIntegrationVRRPSplitBrain(t *testing.T) {
+	n := newVRRPNet(t, "d1", "d2", "client", "real")
+	n.startReal("real")
+	d1MAC, d2MAC := n.mac("d1"), n.mac("d2")
+	n.uvs("d1", n.pairConfig(150, ""))
+	waitFor(t, masterDown(time.Second, 150)+2*time.Second, "d1 master", func() bool { return n.vrrpState("d1") == "master" })
+	n.uvs("d2", n.pairConfig(100, ""))
+	waitFor(t, 5*time.Second, "d2 backup", func() bool { return n.vrrpState("d2") == "backup" })
+	waitFor(t, 5*time.Second, "a request through d1", func() bool { return n.curlOnce("client") })
+
+	sw := n.ns("sw")
+	n.must("ip", "netns", "exec", sw, "nft", "add table bridge uvsvrrp")
+	n.must("ip", "netns", "exec", sw, "nft", "add chain bridge uvsvrrp block { type filter hook forward priority 0 ; }")
+	n.must("ip", "netns", "exec", sw, "nft", "add rule bridge uvsvrrp block ip protocol 112 drop")
+	waitFor(t, masterDown(time.Second, 100)+2*time.Second, "split brain: both master", func() bool {
+		return n.vrrpState("d1") == "master" && n.vrrpState("d2") == "master"
+	})
+	// d2's takeover moved the client to d2 (gratuitous ARP).
+	waitFor(t, 3*time.Second, "client follows d2", func() bool { return n.neighMAC("client", vrrpVIP) == d2MAC })
+
+	n.must("ip", "netns", "exec", sw, "nft", "delete table bridge uvsvrrp")
+	healed := time.Now()
+	took := waitFor(t, 2*time.Second, "one master after heal", func() bool {
+		return n.vrrpState("d1") == "master" && n.vrrpState("d2") == "backup"
+	})
+	t.Logf("one master %v after heal (advert_int 1s; polling adds up to 100 ms plus a uvs list)", took)
+	waitFor(t, 2*time.Second, "winner's gratuitous ARP reaches the client", func() bool { return n.neighMAC("client", vrrpVIP) == d1MAC })
+	t.Logf("client back on d1 %v after heal", time.Since(healed))
+	n.wantARP("healed", "client", vrrpVIP, d1MAC)
+}
