@@ -18,6 +18,12 @@ import (
 // reply that arrives within 500 ms, in order, so a test sees when two hosts answer.
 func (v *vrrpNet) arpRepliers(host, target string) []string {
 	v.t.Helper()
+	return v.arpRepliersOn(host, "e0", v.addr(host), target)
+}
+
+// arpRepliersOn is arpRepliers from interface ifname with address self.
+func (v *vrrpNet) arpRepliersOn(host, ifname, self, target string) []string {
+	v.t.Helper()
 	type result struct {
 		macs []string
 		err  error
@@ -27,7 +33,7 @@ func (v *vrrpNet) arpRepliers(host, target string) []string {
 		// The thread enters host's namespace and is never handed back: it ends with this
 		// goroutine, still locked.
 		runtime.LockOSThread()
-		macs, err := arpInNamespace("/var/run/netns/"+v.ns(host), v.addr(host), target)
+		macs, err := arpInNamespace("/var/run/netns/"+v.ns(host), ifname, self, target)
 		ch <- result{macs, err}
 	}()
 	r := <-ch
@@ -37,7 +43,7 @@ func (v *vrrpNet) arpRepliers(host, target string) []string {
 	return r.macs
 }
 
-func arpInNamespace(nsPath, self, target string) ([]string, error) {
+func arpInNamespace(nsPath, ifname, self, target string) ([]string, error) {
 	f, err := os.Open(nsPath)
 	if err != nil {
 		return nil, err
@@ -46,7 +52,7 @@ func arpInNamespace(nsPath, self, target string) ([]string, error) {
 	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 		return nil, fmt.Errorf("setns: %w", err)
 	}
-	ifi, err := net.InterfaceByName("e0")
+	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ type vrrpNet struct {
 	prefix string
 	hosts  []string
 	dir    string
+	ifaces string // director.interfaces of the uvs configs; default ["e0"]
 }
 
 var vrrpSeq struct {
@@ -154,7 +155,11 @@ func (v *vrrpNet) uvs(host, body string) (*proc, string) {
 	}
 	sock := filepath.Join(v.dir, host+".sock")
 	path := filepath.Join(v.dir, host+".toml")
-	writeFile(v.t, path, fmt.Sprintf("[director]\ninterfaces = [\"e0\"]\nworkers = 1\ncontrol_socket = %q\n", sock)+body)
+	ifaces := v.ifaces
+	if ifaces == "" {
+		ifaces = `["e0"]`
+	}
+	writeFile(v.t, path, fmt.Sprintf("[director]\ninterfaces = %s\nworkers = 1\ncontrol_socket = %q\n", ifaces, sock)+body)
 	return v.start(host, bin, "run", "-c", path), path
 }
 
