@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/vrrp"
 )
@@ -79,5 +81,47 @@ func TestWriteVRRP(t *testing.T) {
 		"VI_1             eth0           51  2 MASTER   150 198.18.0.2                2\n"
 	if !strings.HasSuffix(b.String(), want) {
 		t.Fatalf("listing:\n%s\nwant suffix:\n%s", b.String(), want)
+	}
+}
+
+type fakeVRRP []vrrp.Status
+
+func (f fakeVRRP) VRRPStatus() []vrrp.Status { return f }
+
+// TestVRRPMetrics checks uvs_vrrp_state{instance} and the drop counters.
+func TestVRRPMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	src := fakeVRRP{{Name: "VI_1", State: "master", StateValue: vrrp.StateMaster, Priority: 150, Transitions: 2, Drops: vrrp.DropCounts{"ttl": 3}},
+		{Name: "VI_2", State: "fault", StateValue: vrrp.StateFault, Priority: 100}}
+	reg.MustRegister(newVRRPCollector(src))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			if m.GetGauge() != nil {
+				got[key] = m.GetGauge().GetValue()
+			} else {
+				got[key] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for k, v := range map[string]float64{
+		"uvs_vrrp_state,instance=VI_1":                             2,
+		"uvs_vrrp_state,instance=VI_2":                             3,
+		"uvs_vrrp_priority,instance=VI_1":                          150,
+		"uvs_vrrp_transitions_total,instance=VI_1":                 2,
+		"uvs_vrrp_dropped_adverts_total,instance=VI_1,reason=ttl":  3,
+		"uvs_vrrp_dropped_adverts_total,instance=VI_2,reason=auth": 0,
+	} {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
 	}
 }

@@ -165,3 +165,38 @@ func TestIntegrationVRRPTrackAndNotify(t *testing.T) {
 	waitFor(t, masterDown(time.Second, 100)+3*time.Second, "master again when e1 is back", func() bool { return n.vrrpState("d1") == "master" })
 	n.wantARP("master again", "client", vrrpVIP, d1MAC)
 }
+
+// TestIntegrationVRRPReload: a reload that changes a key needing a restart is rejected with
+// the key named and the old configuration keeps running; a priority change applies without a
+// state change.
+func TestIntegrationVRRPReload(t *testing.T) {
+	n := newVRRPNet(t, "d1", "client", "real")
+	_, path := n.uvs("d1", n.pairConfig(100, ""))
+	waitFor(t, masterDown(time.Second, 100)+2*time.Second, "d1 master", func() bool { return n.vrrpState("d1") == "master" })
+	bin, _ := uvsBinary()
+	sock := filepath.Join(n.dir, "d1.sock")
+	orig := mustRead(t, path)
+
+	writeFile(t, path, strings.Replace(orig, "virtual_router_id = 51", "virtual_router_id = 52", 1))
+	out, err := n.in("d1", bin, "reload", "--socket", sock)
+	if err == nil || !strings.Contains(out, "virtual_router_id") {
+		t.Fatalf("reload with a new virtual_router_id: err %v, output %q; want a rejection naming the key", err, out)
+	}
+	st, _ := n.vrrpStatus("d1")
+	if st.State != "master" || st.VRID != 51 || st.Transitions != 2 {
+		t.Fatalf("after the rejected reload: %+v", st)
+	}
+
+	writeFile(t, path, strings.Replace(orig, "priority = 100", "priority = 120", 1))
+	if out, err := n.in("d1", bin, "reload", "--socket", sock); err != nil {
+		t.Fatalf("reload with a new priority: %v\n%s", err, out)
+	}
+	waitFor(t, 2*time.Second, "priority 120 in effect", func() bool {
+		st, _ := n.vrrpStatus("d1")
+		return st.Priority == 120
+	})
+	if st, _ := n.vrrpStatus("d1"); st.State != "master" || st.Transitions != 2 {
+		t.Fatalf("the priority reload flapped the state: %+v", st)
+	}
+	n.wantARP("after reload", "client", vrrpVIP, n.mac("d1"))
+}
