@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -202,25 +201,6 @@ func (v *vrrpNet) hasAddr(host, addr string) bool {
 	return strings.Contains(out, " "+addr+"/")
 }
 
-// arpOwner flushes the client's neighbour entry for vip, makes it resolve the address again
-// (a TCP connection attempt to the discard port) and returns the MAC that answered, "" if none.
-func (v *vrrpNet) arpOwner(client, vip string) string {
-	_, _ = v.in(client, "ip", "neigh", "flush", "to", vip)
-	_, _ = v.in(client, "curl", "-s", "--connect-timeout", "1", "http://"+vip+":9/")
-	re := regexp.MustCompile(`lladdr ([0-9a-f:]{17})`)
-	for range 20 {
-		out, _ := v.in(client, "ip", "neigh", "show", "to", vip)
-		if m := re.FindStringSubmatch(out); m != nil {
-			return m[1]
-		}
-		if strings.Contains(out, "FAILED") {
-			return ""
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return ""
-}
-
 // wantARP checks that exactly mac answers ARP for vip from client.
 func (v *vrrpNet) wantARP(when, client, vip, mac string) {
 	v.t.Helper()
@@ -303,5 +283,3 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
-var _ = context.Background
