@@ -58,11 +58,10 @@ type instance struct {
 	ifindex int
 	mac     [6]byte
 	primary netip.Addr
-	auth    uint8
-	pass    [8]byte
 	ipID    uint16
-	params  atomic.Pointer[Params] // for the receiver goroutine
-	peers   atomic.Pointer[[]netip.Addr]
+	// rx is what the receiver goroutine checks adverts against; the loop replaces it
+	// whole on reload.
+	rx atomic.Pointer[rxParams]
 
 	garpAt      time.Time // second round after takeover
 	garpRefresh time.Time // next periodic round while master
@@ -70,6 +69,24 @@ type instance struct {
 	failed      int
 	drops       [numDrops]atomic.Uint64
 	buf         []byte
+}
+
+// rxParams are an instance's settings that its receiver reads.
+type rxParams struct {
+	p     Params
+	auth  uint8
+	pass  [8]byte
+	peers []netip.Addr
+}
+
+// setRX publishes the receiver's view of r.
+func (in *instance) setRX(r *config.VRRP) {
+	x := &rxParams{p: params(r, in.primary), peers: slices.Clone(r.UnicastPeer)}
+	if r.AuthPass != "" {
+		x.auth = AuthPass
+		copy(x.pass[:], r.AuthPass)
+	}
+	in.rx.Store(x)
 }
 
 // event is an accepted advert handed from a receiver to the loop.
@@ -141,15 +158,8 @@ func (s *Speaker) open(c *config.Config, i int) (*instance, error) {
 			return nil, fmt.Errorf("vrrp: instance %s: %s has no IPv4 address to advertise from (set unicast_src_ip)", r.Name, r.Interface)
 		}
 	}
-	if r.AuthPass != "" {
-		in.auth = AuthPass
-		copy(in.pass[:], r.AuthPass)
-	}
-	p := params(&r, in.primary)
-	in.params.Store(&p)
-	peers := slices.Clone(r.UnicastPeer)
-	in.peers.Store(&peers)
-	in.m = NewMachine(p)
+	in.setRX(&r)
+	in.m = NewMachine(in.rx.Load().p)
 
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, Protocol)
 	if err != nil {
@@ -263,7 +273,8 @@ func (s *Speaker) receive(ctx context.Context, i int) {
 			d = Decode(m, h.Src, h.Dst, &a)
 		}
 		if d == DropNone {
-			d = accept(&a, &h, in.params.Load(), in.auth, in.pass, *in.peers.Load())
+			x := in.rx.Load()
+			d = accept(&a, &h, &x.p, x.auth, x.pass, x.peers)
 		}
 		if d != DropNone {
 			in.drops[d].Add(1)
@@ -390,14 +401,14 @@ func (s *Speaker) apply(now time.Time, in *instance, out Output, propagate bool)
 
 // send writes one advertisement with priority prio: multicast, or to each unicast peer.
 func (s *Speaker) send(in *instance, prio uint8) {
-	p := in.params.Load()
-	a := Advert{Version: p.Version, VRID: p.VRID, Priority: prio, Interval: p.AdvertInt, AuthType: in.auth, Auth: in.pass, Addrs: in.vips}
+	x := in.rx.Load()
+	a := Advert{Version: x.p.Version, VRID: x.p.VRID, Priority: prio, Interval: x.p.AdvertInt, AuthType: x.auth, Auth: x.pass, Addrs: in.vips}
 	if in.c.ChecksumAsV2 {
 		a.Checksum = ChecksumPlain
 	}
 	dsts := []netip.Addr{Group}
-	if peers := *in.peers.Load(); len(peers) > 0 {
-		dsts = peers
+	if len(x.peers) > 0 {
+		dsts = x.peers
 	}
 	for _, dst := range dsts {
 		in.ipID++
@@ -490,16 +501,8 @@ func (s *Speaker) reload(now time.Time, c *config.Config) {
 		vips := c.OwnedVIPs(i)
 		changedVIPs := !slices.Equal(vips, in.vips)
 		in.c, in.vips, in.group = r, vips, groupOf(c, r.Name)
-		in.auth, in.pass = 0, [8]byte{}
-		if r.AuthPass != "" {
-			in.auth = AuthPass
-			copy(in.pass[:], r.AuthPass)
-		}
-		p := params(&r, in.primary)
-		in.params.Store(&p)
-		peers := slices.Clone(r.UnicastPeer)
-		in.peers.Store(&peers)
-		s.apply(now, in, in.m.SetParams(now, p), false)
+		in.setRX(&r)
+		s.apply(now, in, in.m.SetParams(now, in.rx.Load().p), false)
 		if changedVIPs && in.m.State() == StateMaster {
 			s.notifyActive()
 			s.garp(in)
