@@ -125,3 +125,26 @@ func TestVRRPMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestDiffVRRP(t *testing.T) {
+	cur, err := config.Parse("a.toml", []byte(vrrpTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := config.Parse("b.toml", []byte(strings.NewReplacer("priority = 150", "priority = 50", "virtual_router_id = 52", "virtual_router_id = 53").Replace(vrrpTOML)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(Diff(cur, next), "\n")
+	for _, want := range []string{
+		"~ vrrp VI_1: priority 150 -> 50",
+		"! vrrp VI_2: virtual_router_id 52 -> 53: a reload refuses this; restart uvs",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("diff lacks %q:\n%s", want, got)
+		}
+	}
+	if d := Diff(cur, cur); len(d) != 0 {
+		t.Errorf("no change, yet: %v", d)
+	}
+}
