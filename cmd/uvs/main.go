@@ -277,6 +277,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
+	failover := fs.Bool("failover", false, "show VRRP failover between two uvs directors instead")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -285,7 +286,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stop()
-	if err := bench.RunDemo(ctx, self, stdout); err != nil {
+	run := bench.RunDemo
+	if *failover {
+		run = bench.RunFailoverDemo
+	}
+	if err := run(ctx, self, stdout); err != nil {
 		fmt.Fprintf(stderr, "uvs: demo: %v\n", err)
 		return 1
 	}

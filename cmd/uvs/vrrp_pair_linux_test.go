@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // pairConfig is a DR service on the VIP with one real server, and one VRRP instance.
@@ -211,4 +214,24 @@ func TestIntegrationVRRPSplitBrain(t *testing.T) {
 	waitFor(t, 2*time.Second, "winner's gratuitous ARP reaches the client", func() bool { return n.neighMAC("client", vrrpVIP) == d1MAC })
 	t.Logf("client back on d1 %v after heal", time.Since(healed))
 	n.wantARP("healed", "client", vrrpVIP, d1MAC)
+}
+
+// TestIntegrationDemoFailover runs `uvs demo --failover`: two directors, SIGKILL of the
+// master, takeover, preemption; it must succeed and say so.
+func TestIntegrationDemoFailover(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "demo", "--failover").CombinedOutput()
+	if err != nil {
+		t.Fatalf("uvs demo --failover: %v\n%s", err, out)
+	}
+	for _, want := range []string{"d2 master", "master again", "answered by rs"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("%s", out)
 }
