@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -135,6 +136,10 @@ vips = [%q]
 	if got := n.arpRepliersOn("real", "e1", realAddr, gw); !slices.Equal(got, []string{d1e1}) {
 		t.Fatalf("gateway ARP from the real server answered by %v, want d1's %s", got, d1e1)
 	}
+	realNode := &bench.Node{NS: n.ns("real")}
+	if err := realNode.Ping(t.Context(), netip.MustParseAddr(gw)); err != nil {
+		t.Fatalf("the master does not answer ping for the gateway address: %v", err)
+	}
 
 	// d1 loses its real-side link: VI_2 goes to fault, and the group with it.
 	n.must("ip", "-n", n.ns("sw"), "link", "set", ports[0], "down")
@@ -159,5 +164,8 @@ vips = [%q]
 	waitFor(t, 3*time.Second, "the real server follows the gateway to d2 again", func() bool { return n.neighMAC("real", gw) == d2e1 })
 	if got := n.arpRepliersOn("real", "e1", realAddr, gw); !slices.Equal(got, []string{d2e1}) {
 		t.Fatalf("gateway ARP answered by %v, want only d2's %s", got, d2e1)
+	}
+	if err := realNode.Ping(t.Context(), netip.MustParseAddr(gw)); err != nil {
+		t.Fatalf("the new master does not answer ping for the gateway address: %v", err)
 	}
 }

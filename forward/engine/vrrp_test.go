@@ -101,3 +101,71 @@ func TestEngineVRRPOwnership(t *testing.T) {
 		t.Fatalf("standby without vrrp: %v", s.Standby())
 	}
 }
+
+// TestEngineVRRPTransitionKeepsConnections: a connection to a VIP whose instance stays
+// master keeps forwarding when another instance's VIP moves to standby (a new snapshot).
+func TestEngineVRRPTransitionKeepsConnections(t *testing.T) {
+	src := `
+[director]
+interfaces = ["eth0"]
+workers = 1
+[[service]]
+vip = "203.0.113.10"
+port = 80
+forward = "dr"
+  [[service.real]]
+  address = "10.1.2.3"
+[[service]]
+vip = "203.0.113.20"
+port = 80
+forward = "dr"
+  [[service.real]]
+  address = "10.1.2.4"
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 1
+vips = ["203.0.113.10"]
+[[vrrp]]
+name = "VI_2"
+interface = "eth0"
+virtual_router_id = 2
+vips = ["203.0.113.20"]
+`
+	cfg, err := config.Parse("vrrp.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(1)
+	ifaces := []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}
+	ct, err := conntrack.New(conntrack.Config{Capacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(0, ct, 4096, 64<<10, 1)
+	build := func(active ...string) {
+		var as []netip.Addr
+		for _, a := range active {
+			as = append(as, netip.MustParseAddr(a))
+		}
+		reg.SetVRRPActive(as)
+		s, err := reg.Build(cfg, ifaces, testEgress, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Begin(s, 1e9)
+	}
+	build("203.0.113.10", "203.0.113.20")
+	// vip (203.0.113.10) is the default spec's destination.
+	if got := len(e.one(t, tcpFrame(t, 40000, 0x02, false))); got == 0 {
+		t.Fatal("SYN not forwarded")
+	}
+	// VI_2 becomes backup: the established connection to VI_1's VIP keeps forwarding
+	// (an ACK without SYN needs the connection entry: tcp_no_conn otherwise).
+	build("203.0.113.10")
+	e.Reset()
+	e.Handle(tcpFrame(t, 40000, 0x10, false), 0)
+	if len(e.out) != 1 {
+		t.Fatalf("established connection dropped after another instance's transition: %v", e.dropSummary())
+	}
+}
