@@ -157,7 +157,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers)\n", *path, len(cfg.Services), reals)
+	vrrp := ""
+	if len(cfg.VRRP) > 0 {
+		vrrp = fmt.Sprintf(", %d vrrp instances", len(cfg.VRRP))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers%s)\n", *path, len(cfg.Services), reals, vrrp)
 	return 0
 }
 
