@@ -31,6 +31,9 @@ const (
 // recvTimeout bounds a blocked read so that a receiver notices Stop.
 const recvTimeout = 200 * time.Millisecond
 
+// dropLogInterval is how often dropped adverts are summarised in the log, at most.
+const dropLogInterval = time.Minute
+
 // Speaker runs the configured VRRP instances: sockets, timers, gratuitous ARP, notify
 // commands and tracking. Its loop goroutine owns every Machine.
 type Speaker struct {
@@ -68,6 +71,7 @@ type instance struct {
 	ownFault    bool
 	failed      int
 	drops       [numDrops]atomic.Uint64
+	dropsLogged [numDrops]uint64 // the counts at the last drop summary; loop only
 	buf         []byte
 }
 
@@ -297,6 +301,7 @@ func (s *Speaker) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	nextTrack := now.Add(s.opt.TrackInterval)
+	nextDropLog := now.Add(dropLogInterval)
 	for {
 		next := nextTrack
 		for _, in := range s.inst {
@@ -343,6 +348,10 @@ func (s *Speaker) loop(ctx context.Context) {
 		if !now.Before(nextTrack) {
 			s.track(now, false)
 			nextTrack = now.Add(s.opt.TrackInterval)
+		}
+		if !now.Before(nextDropLog) {
+			s.logDrops()
+			nextDropLog = now.Add(dropLogInterval)
 		}
 		s.publish()
 	}
@@ -509,6 +518,23 @@ func (s *Speaker) reload(now time.Time, c *config.Config) {
 		}
 	}
 	s.track(now, false)
+}
+
+// logDrops logs, once per instance, the adverts dropped since the last summary, by reason.
+func (s *Speaker) logDrops() {
+	for _, in := range s.inst {
+		var attrs []any
+		for d := DropShort; d < numDrops; d++ {
+			n := in.drops[d].Load()
+			if delta := n - in.dropsLogged[d]; delta > 0 {
+				attrs = append(attrs, d.String(), delta)
+			}
+			in.dropsLogged[d] = n
+		}
+		if len(attrs) > 0 {
+			s.log.Warn("vrrp adverts dropped", append([]any{attrInstance, in.c.Name}, attrs...)...)
+		}
+	}
 }
 
 // notifyActive tells OnChange every address a master instance owns.
