@@ -520,13 +520,15 @@ func (s *Speaker) reload(now time.Time, c *config.Config) {
 	s.track(now, false)
 }
 
-// logDrops logs, once per instance, the adverts dropped since the last summary, by reason.
+// logDrops logs, once per instance, the adverts dropped since the last summary, by reason
+// (other VRIDs aside).
 func (s *Speaker) logDrops() {
 	for _, in := range s.inst {
 		var attrs []any
 		for d := DropShort; d < numDrops; d++ {
 			n := in.drops[d].Load()
-			if delta := n - in.dropsLogged[d]; delta > 0 {
+			// Other routers' VRIDs on a shared segment are normal: counted, not logged.
+			if delta := n - in.dropsLogged[d]; delta > 0 && d != DropVRID {
 				attrs = append(attrs, d.String(), delta)
 			}
 			in.dropsLogged[d] = n
