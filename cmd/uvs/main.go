@@ -188,6 +188,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
 	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW and CAP_NET_ADMIN at start")
+	controlSocket := fs.String("control-socket", "", "serve the control socket at `PATH` instead of director.control_socket (a second director on one host: uvs lab's pair)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -207,6 +208,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	cfg, ok := loadConfig(*path, stderr)
 	if !ok {
 		return 1
+	}
+	if *controlSocket != "" {
+		c := *cfg // the parsed config is shared read-only: change a copy
+		c.Director.ControlSocket = *controlSocket
+		cfg = &c
 	}
 	if !*keepCaps {
 		if err := privilege.DropCapabilities(); err != nil {

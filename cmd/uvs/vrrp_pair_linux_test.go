@@ -4,10 +4,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -234,4 +237,121 @@ func TestIntegrationDemoFailover(t *testing.T) {
 		}
 	}
 	t.Logf("%s", out)
+}
+
+// TestIntegrationLabPair: `uvs lab up` with [[vrrp]] lays out a director pair (a floating
+// NAT gateway in a sync group): both directors run, one is master of both instances, the
+// DR and NAT services answer, and after the master is stopped the other takes over and they
+// still answer; lab down removes everything.
+func TestIntegrationLabPair(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("uvt%d-vp-", os.Getpid()%100000)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pair.toml")
+	src := fmt.Sprintf(`[director]
+interfaces = ["eth0", "eth1"]
+workers = 1
+control_socket = %q
+[lab]
+prefix = %q
+[[service]]
+vip = "198.18.1.100"
+port = 80
+forward = "dr"
+  [[service.real]]
+  address = "198.18.1.11"
+[[service]]
+vip = "198.18.1.101"
+port = 80
+forward = "nat"
+  [[service.real]]
+  address = "198.18.3.11"
+[[vrrp_sync_group]]
+name = "G1"
+instances = ["VI_1", "VI_2"]
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+[[vrrp]]
+name = "VI_2"
+interface = "eth1"
+virtual_router_id = 52
+vips = ["198.18.3.1"]
+`, filepath.Join(dir, "d1.sock"), prefix)
+	writeFile(t, cfg, src)
+	t.Cleanup(func() {
+		_, _ = uvsCmd(t, bin, "lab", "down", "-c", cfg)
+		assertNoNamespaces(t, prefix)
+	})
+	if out, err := uvsCmd(t, bin, "lab", "up", "-c", cfg); err != nil {
+		t.Fatalf("lab up: %v\n%s", err, out)
+	}
+	st, err := bench.ReadState(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockets := map[string]string{"director": filepath.Join(dir, "d1.sock"), "director2": st.Director2Socket()}
+	states := func(d string) map[string]string {
+		out, err := exec.Command(bin, "list", "--json", "--socket", sockets[d]).Output()
+		if err != nil {
+			return nil
+		}
+		var v struct {
+			VRRP []struct{ Name, State string } `json:"vrrp"`
+		}
+		_ = json.Unmarshal(out, &v)
+		m := map[string]string{}
+		for _, s := range v.VRRP {
+			m[s.Name] = s.State
+		}
+		return m
+	}
+	master := ""
+	waitFor(t, 10*time.Second, "one director master of both instances, the other backup", func() bool {
+		a, b := states("director"), states("director2")
+		switch {
+		case a["VI_1"] == "master" && a["VI_2"] == "master" && b["VI_1"] == "backup" && b["VI_2"] == "backup":
+			master = "director"
+		case b["VI_1"] == "master" && b["VI_2"] == "master" && a["VI_1"] == "backup" && a["VI_2"] == "backup":
+			master = "director2"
+		default:
+			return false
+		}
+		return true
+	})
+	curl := func(vip string) error {
+		out, err := uvsCmd(t, bin, "lab", "exec", "-c", cfg, "client", "--", "curl", "-sS", "--max-time", "2", "http://"+vip+"/")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	for _, vip := range []string{"198.18.1.100", "198.18.1.101"} {
+		if err := curl(vip); err != nil {
+			t.Fatalf("curl %s through %s: %v", vip, master, err)
+		}
+	}
+	status, _ := uvsCmd(t, bin, "lab", "status", "-c", cfg)
+	if !strings.Contains(status, "director2") || strings.Contains(status, "EXITED") {
+		t.Fatalf("lab status:\n%s", status)
+	}
+	// Stop the master (SIGTERM: priority 0): the other takes both instances over.
+	for _, p := range st.Procs {
+		if p.Role == "director" && p.Node == master {
+			p.Stop()
+		}
+	}
+	other := map[string]string{"director": "director2", "director2": "director"}[master]
+	waitFor(t, 6*time.Second, other+" master of both", func() bool {
+		s := states(other)
+		return s["VI_1"] == "master" && s["VI_2"] == "master"
+	})
+	for _, vip := range []string{"198.18.1.100", "198.18.1.101"} {
+		waitFor(t, 5*time.Second, "curl "+vip+" through "+other, func() bool { return curl(vip) == nil })
+	}
 }
