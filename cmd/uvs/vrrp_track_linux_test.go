@@ -200,3 +200,19 @@ func TestIntegrationVRRPReload(t *testing.T) {
 	}
 	n.wantARP("after reload", "client", vrrpVIP, n.mac("d1"))
 }
+
+// TestIntegrationVRRPTrackService: track_service puts the instance in fault while the
+// service has no healthy real server (uvs's own health check), and back when it has one.
+func TestIntegrationVRRPTrackService(t *testing.T) {
+	n := newVRRPNet(t, "d1", "client", "real")
+	body := fmt.Sprintf("[[service]]\nname = \"web\"\nvip = %q\nport = 80\nforward = \"dr\"\n"+
+		"  [service.check]\n  type = \"tcp\"\n  interval = \"1s\"\n  timeout = \"500ms\"\n  rise = 1\n  fall = 1\n"+
+		"  [[service.real]]\n  address = %q\n"+
+		"[[vrrp]]\nname = \"VI_1\"\ninterface = \"e0\"\nvirtual_router_id = 51\ntrack_service = [\"web\"]\n", vrrpVIP, n.addr("real"))
+	n.uvs("d1", body)
+	// No server on the real yet: the check fails, the instance goes to fault.
+	waitFor(t, 10*time.Second, "fault while web has no healthy real", func() bool { return n.vrrpState("d1") == "fault" })
+	n.startReal("real")
+	waitFor(t, masterDown(time.Second, 100)+5*time.Second, "master once web is healthy", func() bool { return n.vrrpState("d1") == "master" })
+	n.wantARP("master", "client", vrrpVIP, n.mac("d1"))
+}
