@@ -168,7 +168,11 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 	if err := st.write(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "lab %s: director and %d real servers started; waiting for the VIPs\n", st.Prefix, len(lay.Reals))
+	dirs := "director"
+	if l.Director2 != nil {
+		dirs = "directors (a VRRP pair)"
+	}
+	fmt.Fprintf(out, "lab %s: %s and %d real servers started; waiting for the VIPs\n", st.Prefix, dirs, len(lay.Reals))
 	if err := st.WaitReady(ctx, cfg, readyTimeout); err != nil {
 		return nil, err
 	}
