@@ -156,7 +156,7 @@ func TestIntegrationVRRPPair(t *testing.T) {
 			n.wantARP("d2 master", "client", vrrpVIP, d2MAC)
 
 			// d1 comes back with its higher priority.
-			n.uvs("d1", n.pairConfig(150, extra))
+			d1, _ = n.uvs("d1", n.pairConfig(150, extra))
 			if nopreempt {
 				// Bounded by what preemption would take: d1's master down interval.
 				deadline := time.Now().Add(masterDown(time.Second, 150) + 2*time.Second)
@@ -180,6 +180,11 @@ func TestIntegrationVRRPPair(t *testing.T) {
 			if !n.curlOnce("client") {
 				t.Error("no request through d1 after it preempted")
 			}
+			// A graceful stop: d1 sends priority 0, and d2 takes over after its skew time
+			// ((256-100)/256 s), not the whole master-down interval (+1 s of slack).
+			d1.stop(t, syscall.SIGTERM)
+			took = waitFor(t, 156*time.Second/256+time.Second, "d2 takes over after d1's priority 0", func() bool { return n.vrrpState("d2") == "master" })
+			t.Logf("d2 master %v after SIGTERM of d1", took)
 		})
 	}
 }
