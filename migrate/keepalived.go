@@ -82,6 +82,7 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 		for _, n := range nodes {
 			k.top(n)
 		}
+		k.checkVRRP()
 		for _, n := range nodes {
 			if n.name() == "virtual_server_group" && len(n.words) == 2 && !k.used[n.words[1]] {
 				k.d.note(n.at, "virtual_server_group %s: no virtual_server uses it", n.words[1])
