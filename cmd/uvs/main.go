@@ -224,8 +224,21 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
-	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	// The VRRP speaker opens its sockets before the director changes anything on the host,
+	// so that a missing interface or address is reported first; it starts after the
+	// director exists.
+	var d *forward.Director
+	vs, err := newVRRP(cfg, func() *forward.Director { return d }, log)
 	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	d, err = forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	if err != nil {
+		if vs != nil {
+			vs.Stop()
+		}
 		cp.close()
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
@@ -240,14 +253,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := hc.Apply(cfg); err != nil {
 		log.Error("health checks", "err", err)
 	}
-	vs, err := startVRRP(cfg, d, log)
-	if err != nil {
-		_ = hc.Close()
-		cp.close()
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
 	if vs != nil {
+		vs.Start()
 		defer vs.Stop()
 	}
 	defer func() {

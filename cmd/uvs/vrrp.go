@@ -10,28 +10,24 @@ import (
 	"github.com/uvs-project/uvs/vrrp"
 )
 
-// startVRRP starts the VRRP speaker for cfg's [[vrrp]] instances, nil when there are none.
-// It tells the director which VIPs it may answer and forward for, feeds tracking from the
-// director's health view, and takes the data plane's liveness.
-func startVRRP(cfg *config.Config, d *forward.Director, log *slog.Logger) (*vrrp.Speaker, error) {
+// newVRRP opens the VRRP speaker for cfg's [[vrrp]] instances (nil when there are none);
+// the caller starts it once director returns the director. The speaker tells the director
+// which VIPs it may answer and forward for, tracks services through the director's health
+// view, and takes the data plane's liveness.
+func newVRRP(cfg *config.Config, director func() *forward.Director, log *slog.Logger) (*vrrp.Speaker, error) {
 	if len(cfg.VRRP) == 0 {
 		return nil, nil
 	}
-	vs, err := vrrp.New(cfg, vrrp.Options{
+	return vrrp.New(cfg, vrrp.Options{
 		Logger: log.With("component", "vrrp"),
 		OnChange: func(active []netip.Addr) {
-			if err := d.SetVRRPActive(active); err != nil {
+			if err := director().SetVRRPActive(active); err != nil {
 				log.Error("vrrp: apply VIP ownership", "err", err)
 			}
 		},
-		ServiceUp: func(name string) bool { return serviceUp(d, name) },
-		Alive:     dataPlaneAlive(d),
+		ServiceUp: func(name string) bool { return serviceUp(director(), name) },
+		Alive:     dataPlaneAlive(director),
 	})
-	if err != nil {
-		return nil, err
-	}
-	vs.Start()
-	return vs, nil
 }
 
 // serviceUp reports whether the named service has a real server that passes its health
