@@ -59,6 +59,9 @@ type Lab struct {
 	Clients []*Node
 	// Director is the namespace the director binary runs in.
 	Director *Node
+	// Director2 is the second director of a VRRP pair (a config with [[vrrp]]); nil
+	// otherwise.
+	Director2 *Node
 	// Router is the router between segments A and C; nil unless TopologyTUN.
 	Router *Node
 	// Reals are the real servers "rs1", "rs2", ...
@@ -170,6 +173,9 @@ func checkPrefix(p string) error {
 func (l *Lab) Nodes() []*Node {
 	ns := append([]*Node(nil), l.Clients...)
 	ns = append(ns, l.Director)
+	if l.Director2 != nil {
+		ns = append(ns, l.Director2)
+	}
 	if l.Router != nil {
 		ns = append(ns, l.Router)
 	}
@@ -202,6 +208,8 @@ func labFromPlan(spec LabSpec, p plan) *Lab {
 			for _, i := range n.Ifaces {
 				l.DirectorIfaces = append(l.DirectorIfaces, i.Name)
 			}
+		case roleDirector2:
+			l.Director2 = n
 		case roleRouter:
 			l.Router = n
 		case roleReal:

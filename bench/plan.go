@@ -64,6 +64,7 @@ const (
 	roleDirector
 	roleRouter
 	roleReal
+	roleDirector2 // the second director of a VRRP pair (labpair.go)
 )
 
 // host returns host number h of the /24 p, with p's length.

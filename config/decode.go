@@ -395,6 +395,12 @@ func decode(name string, data []byte) (*decoder, *Config) {
 	for _, st := range root.tables("service") {
 		c.Services = append(c.Services, d.service(st))
 	}
+	for _, vt := range root.tables("vrrp") {
+		c.VRRP = append(c.VRRP, d.vrrp(vt))
+	}
+	for _, gt := range root.tables("vrrp_sync_group") {
+		c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.vrrpSyncGroup(gt))
+	}
 	root.done()
 	return d, c
 }

@@ -34,6 +34,7 @@ func validate(c *Config, line func(string) int) []Problem {
 	v.conntrack(&c.Conntrack)
 	v.timeouts(&c.Timeouts)
 	v.services(c.Services)
+	v.vrrp(c)
 	v.lab(&c.Lab)
 	v.bench(&c.Bench)
 	return v.problems

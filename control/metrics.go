@@ -157,6 +157,11 @@ func MetricsHandler(d metricsSource) (http.Handler, error) {
 			return nil, fmt.Errorf("control: register collector: %w", err)
 		}
 	}
+	if v, ok := d.(VRRPReporter); ok {
+		if err := reg.Register(newVRRPCollector(v)); err != nil {
+			return nil, fmt.Errorf("control: register vrrp collector: %w", err)
+		}
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), nil
 }
 

@@ -1,5 +1,7 @@
 package control
 
+import "github.com/uvs-project/uvs/vrrp"
+
 // Status is what `uvs list` shows: the services of the running director with their real
 // servers, counters and rates. Field names of the JSON form are pinned by INTERFACE.md;
 // fields beyond them are extensions.
@@ -12,6 +14,9 @@ type Status struct {
 	Drops map[string]uint64 `json:"drops,omitempty"`
 	// Director says which data-plane mechanisms run (INTERFACE.md: backend, shield, rx_ring).
 	Director *DirectorInfo `json:"director,omitempty"`
+	// VRRP lists the VRRP instances (INTERFACE.md: name, interface, state, priority,
+	// master, transitions), when any is configured.
+	VRRP []vrrp.Status `json:"vrrp,omitempty"`
 }
 
 // DirectorInfo is the director object of uvs list --json.

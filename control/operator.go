@@ -403,6 +403,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 		st.Services = append(st.Services, out)
 	}
 	sortServices(st.Services)
+	st.VRRP = vrrpStatus(o.d)
 	return st, nil
 }
 

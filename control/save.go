@@ -121,6 +121,7 @@ func ConfigTOML(cfg *config.Config) string {
 			}
 		}
 	}
+	writeVRRPTOML(&b, cfg)
 	return b.String()
 }
 

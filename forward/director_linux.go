@@ -374,6 +374,9 @@ func (d *Director) egress(addr [4]byte) engine.Egress {
 
 // announce sends gratuitous ARP for VIPs that are new since old (all of them when old is nil).
 func (d *Director) announce(old *config.Config) {
+	if len(d.cfg.VRRP) > 0 {
+		return // the VRRP speaker announces the VIPs its master instances own
+	}
 	had := map[[4]byte]bool{}
 	if old != nil {
 		for _, s := range old.Services {

@@ -69,6 +69,7 @@ type kaImporter struct {
 	marks    map[uint32]*markRule // From opt.Iptables.
 	groups   map[string]*kaNode   // virtual_server_group blocks by name.
 	used     map[string]bool      // Groups a virtual_server refers to.
+	vrrpDef  vrrpDefaults         // VRRP defaults from global_defs.
 }
 
 // Keepalived converts the virtual_server blocks of a keepalived.conf read
@@ -81,6 +82,7 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 		for _, n := range nodes {
 			k.top(n)
 		}
+		k.checkVRRP()
 		for _, n := range nodes {
 			if n.name() == "virtual_server_group" && len(n.words) == 2 && !k.used[n.words[1]] {
 				k.d.note(n.at, "virtual_server_group %s: no virtual_server uses it", n.words[1])
@@ -89,6 +91,7 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 	}
 	if len(k.problems) == 0 {
 		k.problems = append(k.problems, overlaps(k.d)...)
+		k.d.finishVRRP()
 	}
 	if len(k.problems) > 0 {
 		return nil, &Error{Problems: k.problems}
@@ -290,8 +293,14 @@ func (k *kaImporter) top(n *kaNode) {
 		k.fail(n.at, "virtual_server needs a { ... } block")
 	case n.name() == "virtual_server_group":
 		// Read by collectGroups, converted with the virtual_servers that use it.
+	case n.name() == "global_defs" && n.block:
+		k.globalDefs(n)
+	case n.name() == "vrrp_instance":
+		k.vrrpInstance(n)
+	case n.name() == "vrrp_sync_group":
+		k.vrrpSyncGroup(n)
 	case n.block:
-		k.d.note(n.at, "%s block: not carried over: uvs import converts virtual_server blocks only (VRRP, failover and notification stay with keepalived)", strings.Join(n.words, " "))
+		k.d.note(n.at, "%s block: not carried over: uvs import converts virtual_server, vrrp_instance and vrrp_sync_group blocks only", strings.Join(n.words, " "))
 	default:
 		k.d.note(n.at, "%s: not carried over: not part of a virtual_server", strings.Join(n.words, " "))
 	}

@@ -126,7 +126,7 @@ func TestKeepalivedNotes(t *testing.T) {
 		{"ops on tcp", vs("ops\n", ""), "k:2: ops: one-packet scheduling applies only to protocol UDP"},
 		{"dr port", "virtual_server 10.0.0.1 80 {\nlb_kind DR\nreal_server 10.0.1.1 8080 {\n}\n}\n", "k:3: port 8080: with dr the real server receives the service port 80, as in IPVS; left out"},
 		{"lthreshold above", vs("", "uthreshold 5\nlthreshold 9\n"), "k:2: lthreshold 9: above uthreshold 5; left out"},
-		{"global block", "global_defs {\nrouter_id x\n}\n", "k:1: global_defs block: not carried over: uvs import converts virtual_server blocks only (VRRP, failover and notification stay with keepalived)"},
+		{"global block", "global_defs {\nrouter_id x\n}\n", "k:2: global_defs router_id x: not carried over"},
 		{"top-level statement", "net_namespace blue\n", "k:1: net_namespace blue: not carried over: not part of a virtual_server"},
 		{"unused group", "virtual_server_group G {\n10.0.0.1 80\n}\n", "k:1: virtual_server_group G: no virtual_server uses it"},
 		{"group port 0", "virtual_server_group G {\n10.0.0.1 0\n10.0.0.1 80\n}\nvirtual_server group G {\npersistence_timeout 60\n}\n",

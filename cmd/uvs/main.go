@@ -22,6 +22,7 @@ import (
 	"github.com/uvs-project/uvs/forward"
 	"github.com/uvs-project/uvs/forward/privilege"
 	"github.com/uvs-project/uvs/health"
+	"github.com/uvs-project/uvs/vrrp"
 )
 
 const usage = `usage: uvs <command> [flags]
@@ -156,7 +157,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers)\n", *path, len(cfg.Services), reals)
+	vrrp := ""
+	if len(cfg.VRRP) > 0 {
+		vrrp = fmt.Sprintf(", %d vrrp instances", len(cfg.VRRP))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers%s)\n", *path, len(cfg.Services), reals, vrrp)
 	return 0
 }
 
@@ -183,6 +188,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
 	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF at start")
+	controlSocket := fs.String("control-socket", "", "serve the control socket at `PATH` instead of director.control_socket (a second director on one host: uvs lab's pair)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -203,6 +209,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	if *controlSocket != "" {
+		c := *cfg // the parsed config is shared read-only: change a copy
+		c.Director.ControlSocket = *controlSocket
+		cfg = &c
+	}
 	if !*keepCaps {
 		if err := privilege.DropCapabilities(); err != nil {
 			log.Warn("running with all capabilities", "err", err)
@@ -213,8 +224,21 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
-	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	// The VRRP speaker opens its sockets before the director changes anything on the host,
+	// so that a missing interface or address is reported first; it starts after the
+	// director exists.
+	var d *forward.Director
+	vs, err := newVRRP(cfg, func() *forward.Director { return d }, log)
 	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	d, err = forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	if err != nil {
+		if vs != nil {
+			vs.Stop()
+		}
 		cp.close()
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
@@ -229,6 +253,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := hc.Apply(cfg); err != nil {
 		log.Error("health checks", "err", err)
 	}
+	if vs != nil {
+		vs.Start()
+		defer vs.Stop()
+	}
 	defer func() {
 		if err := hc.Close(); err != nil {
 			log.Error("stop health checks", "err", err)
@@ -236,9 +264,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	op := control.NewOperator(withHealth{d, hc}, *path, log)
+	dir := withHealth{d, hc, vs}
+	op := control.NewOperator(dir, *path, log)
 	cctx, cancel := context.WithCancel(ctx)
-	cp.start(cctx, op, d)
+	cp.start(cctx, op, dir)
 	defer func() {
 		cancel()
 		cp.close()
@@ -265,6 +294,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
+	failover := fs.Bool("failover", false, "show VRRP failover between two uvs directors instead")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -273,7 +303,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stop()
-	if err := bench.RunDemo(ctx, self, stdout); err != nil {
+	run := bench.RunDemo
+	if *failover {
+		run = bench.RunFailoverDemo
+	}
+	if err := run(ctx, self, stdout); err != nil {
 		fmt.Fprintf(stderr, "uvs: demo: %v\n", err)
 		return 1
 	}
@@ -306,14 +340,33 @@ var version = "0.1.0-dev"
 type withHealth struct {
 	*forward.Director
 	hc *health.Checker
+	vs *vrrp.Speaker // nil without [[vrrp]]
 }
 
-// Reload applies cfg to the director, then to the health checker.
+// Reload applies cfg to the director, then to the health checker and the VRRP speaker.
+// A VRRP change that needs a restart is rejected first, so the old config keeps running.
 func (w withHealth) Reload(cfg *config.Config) error {
+	if err := checkVRRPReload(w.vs, w.Director.Config(), cfg); err != nil {
+		return err
+	}
 	if err := w.Director.Reload(cfg); err != nil {
 		return err
 	}
-	return w.hc.Apply(cfg)
+	if err := w.hc.Apply(cfg); err != nil {
+		return err
+	}
+	if w.vs != nil {
+		return w.vs.Reload(cfg)
+	}
+	return nil
+}
+
+// VRRPStatus reports the VRRP instances for uvs list and the metrics.
+func (w withHealth) VRRPStatus() []vrrp.Status {
+	if w.vs == nil {
+		return nil
+	}
+	return w.vs.Status()
 }
 
 // startCPUProfile starts a pprof CPU profile into path; the returned func

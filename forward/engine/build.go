@@ -23,6 +23,8 @@ type Registry struct {
 	services map[svcKey]*svcState
 	used     []bool // service IDs in use
 	health   map[healthRef]Health
+
+	vrrpActive map[[4]byte]struct{} // addresses VRRP masters own (vrrp.go); nil until told
 }
 
 // healthRef is a RealRef as a comparable key.
@@ -170,6 +172,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 			}
 		}
 	}
+	s.applyVRRP(cfg, g.vrrpActive)
 	return s, nil
 }
 

@@ -34,6 +34,7 @@ const (
 	DropICMPUnrelated       // ICMP to a VIP that is no error of a known connection (or ping is off)
 	DropTooBig              // over the egress MTU and not fragmentable (DF: answered, mtu.go)
 	DropTooBigLimited       // as DropTooBig, but the ICMP budget allowed no answer
+	DropVRRPBackup          // to a VIP whose VRRP instance is not master here
 	numDrops
 )
 
@@ -45,6 +46,7 @@ var dropNames = [numDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
 	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated", "too_big", "too_big_icmp_limited",
+	"vrrp_backup",
 }
 
 func (d Drop) String() string {
@@ -191,6 +193,10 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 	}
 	s := e.snap
 	if _, ok := s.vips[p.Dst]; ok {
+		if s.isStandby(p.Dst) {
+			e.Drop(DropVRRPBackup)
+			return
+		}
 		e.request(buf, frame, rxIf)
 		return
 	}
@@ -610,7 +616,7 @@ func (e *Engine) arpIn(frame []byte, rxIf int) {
 		bump64(&e.stats.Ignored, 1)
 		return
 	}
-	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) {
+	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) || e.snap.isStandby(e.arp.TargetIP) {
 		bump64(&e.stats.Ignored, 1)
 		return
 	}

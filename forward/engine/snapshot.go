@@ -24,6 +24,7 @@ type Snapshot struct {
 	Sloppy     bool                 // create TCP connections on any packet, not only SYN
 	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
 	hasPort0   bool
+	standby    map[[4]byte]struct{} // VIPs a VRRP backup holds back (vrrp.go); nil without VRRP
 }
 
 type svcKey struct {
