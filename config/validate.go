@@ -48,6 +48,7 @@ func validate(c *Config, line func(string) int) []Problem {
 	v.services(c.Services)
 	v.lab(&c.Lab)
 	v.bench(&c.Bench)
+	v.bgp(c)
 	return v.problems
 }
 

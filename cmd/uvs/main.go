@@ -141,6 +141,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	for _, w := range config.Warnings(cfg) {
+		fmt.Fprintln(stderr, w.String())
+	}
 	reals := 0
 	for _, s := range cfg.Services {
 		reals += len(s.Reals)
