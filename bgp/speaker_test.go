@@ -134,7 +134,11 @@ func TestSpeakerAnnounceWithdrawReload(t *testing.T) {
 	const secret = "s3cret-md5-key"
 	r := newRouter(t, secret)
 	var logs syncBuffer
-	t.Cleanup(func() { if t.Failed() { t.Log(logs.String()) } })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sp := NewSpeaker(log)
 	sp.remotePort = uint32(r.port)
