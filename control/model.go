@@ -10,6 +10,8 @@ type Status struct {
 	Services      []Service `json:"services"`
 	// Drops counts dropped packets by reason, over all workers (shown by --stats --json).
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// BGP is the embedded speaker's sessions and routes; absent without [bgp].
+	BGP *BGPStatus `json:"bgp,omitempty"`
 }
 
 // Timeouts are the ipvsadm --set timeouts in seconds.

@@ -61,6 +61,8 @@ type Operator struct {
 
 	// dumping admits one connection dump at a time: the workers serve one request each.
 	dumping chan struct{}
+
+	bgp BGP // nil without a BGP announcer (SetBGP)
 }
 
 // NewOperator returns an operator for d, whose config file is configPath (what reload
@@ -343,6 +345,9 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	}
 	for _, ws := range o.d.Stats() {
 		ws.EachDrop(func(reason string, n uint64) { st.Drops[reason] += n })
+	}
+	if o.bgp != nil {
+		st.BGP = o.bgp.BGPStatus()
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -115,6 +115,7 @@ func ConfigTOML(cfg *config.Config) string {
 			}
 		}
 	}
+	writeBGPTOML(&b, &cfg.BGP)
 	return b.String()
 }
 

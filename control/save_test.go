@@ -16,7 +16,11 @@ func TestConfigTOMLKnowsEveryField(t *testing.T) {
 		// Lab and Bench describe the namespace lab and the benchmark profile (uvs lab, uvs
 		// bench), not the director: the running director ignores them, so the running state
 		// that save prints and edits render leaves them out.
-		reflect.TypeOf(config.Config{}):    {"Source", "Director", "Conntrack", "Timeouts", "Services", "Lab", "Bench"},
+		reflect.TypeOf(config.Config{}): {"Source", "Director", "Conntrack", "Timeouts", "Services", "Lab", "Bench", "BGP"},
+		// An inline BGP password is never written (a comment says one is set); Edit carries the
+		// running [bgp] over to the edited config instead.
+		reflect.TypeOf(config.BGP{}):       {"Present", "ASN", "RouterID", "NextHop", "DrainTime", "Passive", "MaxPrefixes", "Neighbors", "Line"},
+		reflect.TypeOf(config.Neighbor{}):  {"Address", "ASN", "HoldTime", "Password", "PasswordFile", "BFD", "Line"},
 		reflect.TypeOf(config.Director{}):  {"Interfaces", "Workers", "ControlSocket", "MetricsListen", "TXMode", "AnswerPing"},
 		reflect.TypeOf(config.Conntrack{}): {"MaxConnections", "SloppyTCP"},
 		reflect.TypeOf(config.Timeouts{}):  {"TCP", "TCPFin", "UDP"},

@@ -34,6 +34,8 @@ commands:
                          list the running director, as ipvsadm -Ln
   edit -A|-E|-D|-a|-e|-d|-Z ...
                          change the running director, as ipvsadm (the file is unchanged)
+  edit --drain-director|--undrain-director
+                         withdraw (announce again) this director's BGP routes
   save [--ipvsadm]       print the running config as TOML (or as ipvsadm-save -n)
   reload                 make the running director re-read its config file (as SIGHUP)
   diff --config FILE     show what reloading FILE would change
@@ -228,9 +230,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	op := control.NewOperator(withHealth{d, hc}, *path, log)
+	ann, err := startBGP(cfg, d, hc, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	defer ann.close()
+	dd := withBGP{withHealth{d, hc}, ann}
+	op := control.NewOperator(dd, *path, log)
+	op.SetBGP(ann)
 	cctx, cancel := context.WithCancel(ctx)
-	cp.start(cctx, op, d)
+	cp.start(cctx, op, dd)
 	defer func() {
 		cancel()
 		cp.close()
@@ -248,7 +258,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := d.Run(ctx); err != nil {
+	if err := d.Run(ann.runContext()); err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
