@@ -27,7 +27,7 @@ const (
 	// MaxDirectors bounds the directors of an ECMP lab: they take host numbers
 	// .2 to .9 of segment B.
 	MaxDirectors = 8
-	maxPrefix  = 24
+	maxPrefix    = 24
 )
 
 // LabSpec describes a lab. The zero value of each optional field means its
