@@ -117,8 +117,9 @@ forward = "tun"
 //	DR   198.18.1.100:80        rr  rs1: 10  rs2: 10
 //
 // and removes the lab. It removes the lab on every exit path; cancel ctx
-// (on SIGINT) to stop it early. It returns an error if the lab or the
-// director could not be set up or if any request failed.
+// (on SIGINT) to stop it early, and it returns ErrInterrupted then. It
+// returns an error if the lab or the director could not be set up or if any
+// request failed.
 func RunDemo(ctx context.Context, uvsBinary string, out io.Writer) error {
 	return runDemo(ctx, demoConfig{
 		uvs:          uvsBinary,
@@ -157,9 +158,9 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 	}
 	st, err := labUp(ctx, cfg, path, c.uvs, io.Discard, c.readyTimeout)
 	if err != nil {
-		return fmt.Errorf("bench: demo: %w", err)
+		return err // labUp's errors name bench and say what failed (or ErrInterrupted)
 	}
-	defer func() { err = errors.Join(err, st.Down()) }()
+	defer func() { err = errors.Join(interrupted(ctx, err), st.Down()) }()
 	client := st.NodesByRole("client")[0]
 	names := map[netip.Addr]string{}
 	for _, n := range st.NodesByRole("real") {
@@ -187,8 +188,8 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 			}
 			total += demoUDPEchoes
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		if ctx.Err() != nil {
+			return interrupted(ctx, ctx.Err())
 		}
 		var reals []string
 		for _, r := range svc.Reals {

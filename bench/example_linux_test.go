@@ -10,7 +10,7 @@ import (
 )
 
 // A DR lab with test servers, as an integration test of another package
-// would build it (after bench.RequireRoot(t)).
+// would build it (after testenv.RequireRoot(t), from internal/testenv).
 func ExampleNewLab() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

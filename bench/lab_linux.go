@@ -51,10 +51,16 @@ func (l *Lab) build(ctx context.Context) error {
 		if _, err := os.Stat(filepath.Join(netnsDir, ns)); err == nil {
 			return fmt.Errorf("bench: netns %s exists (leftover of a killed run? see CleanupPrefix)", ns)
 		}
-		if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
+		// Not cut short by ctx: an `ip netns add` killed midway can leave the
+		// namespace behind without this run knowing it added it (seen when
+		// `uvs demo` got SIGINT during the build). opTimeout still bounds it.
+		if _, err := run(context.WithoutCancel(ctx), "", "ip", "netns", "add", ns); err != nil {
 			return err
 		}
 		l.created = append(l.created, ns)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		// Before any link exists, so that no interface gets IPv6 (no DAD,
 		// no router solicitations on the segments).
 		if err := writeSysctls(ns, baseSysctls); err != nil {

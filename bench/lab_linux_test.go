@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 const (
@@ -179,7 +181,7 @@ func checkCommon(t *testing.T, l *Lab) {
 }
 
 func TestIntegrationLabDR(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "dr"), Topology: TopologyDR, Reals: 3})
 	if _, err := l.StartServers(testHTTPPort, testUDPPort); err != nil {
@@ -231,7 +233,7 @@ func TestIntegrationLabDR(t *testing.T) {
 }
 
 func TestIntegrationLabNAT(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "nat"), Topology: TopologyNAT})
 	if _, err := l.StartServers(testHTTPPort, testUDPPort); err != nil {
@@ -264,7 +266,7 @@ func TestIntegrationLabNAT(t *testing.T) {
 }
 
 func TestIntegrationLabTUN(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "tun"), Topology: TopologyTUN, Clients: 2})
 	if _, err := l.StartServers(testHTTPPort, testUDPPort); err != nil {
@@ -290,7 +292,7 @@ func TestIntegrationLabTUN(t *testing.T) {
 }
 
 func TestIntegrationLabOptions(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "opt"), Topology: TopologyNAT, Reals: 1, Clients: 3, MTU: 9000, DirectorTxOff: true})
 	if len(l.Clients) != 3 || l.Clients[2].Name != "client3" || len(l.Reals) != 1 {
@@ -319,7 +321,7 @@ func TestIntegrationLabOptions(t *testing.T) {
 }
 
 func TestIntegrationServersStopStart(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "ss"), Topology: TopologyDR})
 	s, err := l.StartServers(testHTTPPort, testUDPPort)
@@ -358,7 +360,7 @@ func TestIntegrationServersStopStart(t *testing.T) {
 }
 
 func TestIntegrationLabCleanup(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	prefix := testPrefix(t, "cl")
 	ctx := testCtx(t)
@@ -412,7 +414,7 @@ func TestIntegrationLabCleanup(t *testing.T) {
 }
 
 func TestIntegrationNstat(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "ns"), Topology: TopologyDR, Reals: 1})
 	before, err := Nstat(testCtx(t), l.Client)
@@ -437,7 +439,7 @@ func TestIntegrationNstat(t *testing.T) {
 }
 
 func TestIntegrationDoRestoresNamespace(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	l := newTestLab(t, LabSpec{Prefix: testPrefix(t, "do"), Topology: TopologyDR, Reals: 1})
 	self := func() string {
@@ -489,7 +491,7 @@ func TestIntegrationDoRestoresNamespace(t *testing.T) {
 }
 
 func TestIntegrationCleanupStale(t *testing.T) {
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	t.Parallel()
 	ctx := testCtx(t)
 	gone := exec.Command("true")

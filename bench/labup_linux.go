@@ -104,7 +104,7 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, st.Down())
+			err = errors.Join(interrupted(ctx, err), st.Down())
 		}
 	}()
 	// Record before building, so that a killed `lab up` leaves a state that

@@ -37,10 +37,23 @@ type SoakReport struct {
 	Samples []SoakSample `json:"samples"`
 	// Failures counts requests and datagrams that got no (or a wrong) answer.
 	Failures int64 `json:"failures"`
+	// UDPRetried counts UDP echoes asked a second time after a lost answer (each echo is
+	// asked at most twice). A lost datagram on a quiet veth lab is rare; UDPRetryLimit is
+	// how many retries the run tolerates (MaxUDPRetryPercent of its echoes, at least one),
+	// and a soak over it fails as surely as one with Failures: retries must not hide a
+	// director that loses a datagram in ten.
+	UDPRetried    int64 `json:"udp_retried"`
+	UDPRetryLimit int64 `json:"udp_retry_limit"`
 	// RSSGrowth is the last sample's RSS over the first's, in bytes (the first sample is
 	// taken after the director's tables and rings are allocated).
 	RSSGrowth float64 `json:"rss_growth_bytes"`
 }
+
+// MaxUDPRetryPercent bounds UDPRetried as a percentage of the UDP echoes sent.
+const MaxUDPRetryPercent = 1
+
+// OK reports whether the soak passed: no failures, retries within their limit.
+func (r *SoakReport) OK() bool { return r.Failures == 0 && r.UDPRetried <= r.UDPRetryLimit }
 
 // WriteSoakJSON writes the report as JSON.
 func WriteSoakJSON(w io.Writer, rep *SoakReport) error {

@@ -214,6 +214,8 @@ loop:
 	wg.Wait()
 	sample()
 	rep.Failures = httpFailed.Load() + udpFailed.Load()
+	rep.UDPRetried = udpRetried.Load()
+	rep.UDPRetryLimit = max(1, (udpOK.Load()+udpFailed.Load())*MaxUDPRetryPercent/100)
 	if n := len(rep.Samples); n >= 2 {
 		rep.RSSGrowth = rep.Samples[n-1].RSSBytes - rep.Samples[0].RSSBytes
 	}

@@ -66,8 +66,14 @@ func (t *table) wrongType(k, want string, v any) {
 	t.d.problem(t.key(k), "must be %s, not %s", want, typeName(v))
 }
 
+// knownKeysHook, when set (by a test), sees every table's known keys at done.
+var knownKeysHook func(path string, known []string)
+
 // done reports keys of t that were never asked for.
 func (t *table) done() {
+	if knownKeysHook != nil {
+		knownKeysHook(t.path, t.known)
+	}
 	keys := make([]string, 0, len(t.m))
 	for k := range t.m {
 		if !slices.Contains(t.known, k) {

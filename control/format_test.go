@@ -172,3 +172,50 @@ func TestLargeNum(t *testing.T) {
 		}
 	}
 }
+
+// TestListMatchesIPVSADMSource compares uvs list with files written by hand from ipvsadm's
+// source of its output format (testdata/ipvsadm-source/README.md), not by -update: the
+// other golden files only show that the output did not change.
+func TestListMatchesIPVSADMSource(t *testing.T) {
+	st := &Status{
+		ConnTableSize: 4096,
+		Services: []Service{
+			{
+				Protocol: "tcp", VIP: "198.18.0.100", Port: 80, Scheduler: "rr",
+				Stats: Stats{Conns: 1234, InPackets: 99_999_999, OutPackets: 100_000_000, InBytes: 5_000_000_000, OutBytes: 123_456_789_012_345},
+				Reals: []Real{
+					{Address: "198.18.1.11", Port: 80, Forward: "dr", Weight: 1, ActiveConns: 3, InactiveConns: 10,
+						Stats: Stats{Conns: 600, InPackets: 600, InBytes: 60_000}},
+					{Address: "198.18.1.12", Port: 8080, Forward: "nat", Weight: 0, InactiveConns: 2,
+						Stats: Stats{Conns: 634, InPackets: 700, OutPackets: 800, InBytes: 1_000_000_000, OutBytes: 99_999_999_999}},
+				},
+			},
+			{
+				Protocol: "udp", VIP: "198.18.0.100", Port: 53, Scheduler: "sh", OnePacket: true,
+				PersistenceTimeoutS: 60, PersistenceNetmask: "255.255.255.0",
+				Reals: []Real{{Address: "198.18.1.13", Port: 53, Forward: "tun", Weight: 65535}},
+			},
+		},
+	}
+	for _, tt := range []struct {
+		file string
+		l    Layout
+	}{
+		{"list.txt", Layout{}},
+		{"stats.txt", Layout{Stats: true}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join("testdata", "ipvsadm-source", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			if err := WriteList(&b, st, tt.l); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("uvs list differs from ipvsadm's format:\n--- uvs\n%s--- ipvsadm\n%s", b.String(), want)
+			}
+		})
+	}
+}

@@ -22,6 +22,12 @@ import (
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/afpacket"
+	"github.com/uvs-project/uvs/forward/egress"
+	"github.com/uvs-project/uvs/forward/engine"
+	"github.com/uvs-project/uvs/forward/shield"
+	"github.com/uvs-project/uvs/forward/statefile"
+	"github.com/uvs-project/uvs/forward/steer"
 )
 
 // Log attribute keys.
@@ -37,7 +43,7 @@ const (
 type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
-	Ring   RingConfig
+	Ring   afpacket.RingConfig
 	// StateFile, if set, is where connections and persistence templates are saved on exit
 	// and restored from at start (uvs run --state-file).
 	StateFile string
@@ -53,21 +59,21 @@ type Options struct {
 type Director struct {
 	log    *slog.Logger
 	opts   Options
-	ifaces []Iface
+	ifaces []engine.Iface
 
 	mu     sync.Mutex // guards cfg, reg, gen, closed and the publishing of snapshots
 	closed bool       // close ran: nothing may be published (health updates can come late)
 	cfg    *config.Config
-	reg    *registry
+	reg    *engine.Registry
 	gen    uint64
 	steer  []bpf.RawInstruction
 
-	snap     atomic.Pointer[Snapshot]
-	workers  []*worker
+	snap     atomic.Pointer[engine.Snapshot]
+	workers  []*afpacket.Worker
 	stop     atomic.Bool
 	wg       sync.WaitGroup
-	shield   *Shield
-	resolver *Resolver
+	shield   *shield.Shield
+	resolver *egress.Resolver
 	epoch    time.Time
 }
 
@@ -89,7 +95,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	if nw <= 0 {
 		nw = runtime.NumCPU()
 	}
-	d := &Director{log: log, opts: opts, cfg: cfg, reg: newRegistry(nw), epoch: time.Now()}
+	d := &Director{log: log, opts: opts, cfg: cfg, reg: engine.NewRegistry(nw), epoch: time.Now()}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -102,66 +108,56 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		}
 		d.ifaces = append(d.ifaces, ifc)
 	}
-	if d.shield, err = NewShield(ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log}); err != nil {
+	if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log}); err != nil {
 		return nil, err
 	}
-	if d.resolver, err = NewResolver(ResolverConfig{Logger: log, OnChange: d.egressChanged}); err != nil {
+	if d.resolver, err = egress.NewResolver(egress.ResolverConfig{Logger: log, OnChange: d.egressChanged}); err != nil {
 		return nil, err
 	}
 	to := conntrack.DefaultTimeouts()
 	to.SetIPVS(cfg.Timeouts.TCP, cfg.Timeouts.TCPFin, cfg.Timeouts.UDP)
 	perWorker := max(cfg.Conntrack.MaxConnections/nw, 1024)
-	ring := opts.Ring.withDefaults()
+	ring := opts.Ring.WithDefaults()
 	for i := 0; i < nw; i++ {
 		ct, err := conntrack.New(conntrack.Config{Capacity: perWorker, Timeouts: to, SloppyTCP: cfg.Conntrack.SloppyTCP})
 		if err != nil {
 			return nil, fmt.Errorf("forward: worker %d: %w", i, err)
 		}
 		ct.Prefault() // resident from the start: a flood cannot make memory grow
-		w := &worker{id: i, snap: &d.snap, stop: &d.stop, wake: -1, epoch: d.epoch}
 		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, the fragments
 		// of reassembled datagrams (a 64 KiB datagram is about 45 fragments of 1514 bytes,
 		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
 		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
 		// never runs short for one frame.
-		w.eng = newEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
-		d.workers = append(d.workers, w)
-		if w.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-			return nil, fmt.Errorf("forward: eventfd: %w", err)
+		w, err := afpacket.NewWorker(i, engine.NewEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1), &d.snap, &d.stop, d.epoch)
+		if err != nil {
+			return nil, err
 		}
+		d.workers = append(d.workers, w)
 	}
 	d.paceGC()
 	for slot, ifc := range d.ifaces {
 		var group uint16
 		ignoreOut := true
 		for _, w := range d.workers {
-			r, err := openRX(ifc.Index, slot, ring)
-			if err != nil {
+			var err error
+			if group, ignoreOut, err = w.Open(ifc.Index, slot, ring, group, ignoreOut, cfg.Director.TXMode == config.TXRing); err != nil {
 				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
 			}
-			w.rings = append(w.rings, r)
-			if group, ignoreOut, err = r.joinFanout(group, ignoreOut); err != nil {
-				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
-			}
-			q, err := openTX(ifc.Index, cfg.Director.TXMode == config.TXRing)
-			if err != nil {
-				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
-			}
-			w.tx = append(w.tx, q)
 		}
 	}
 	return d, nil
 }
 
-func lookupIface(name string) (Iface, error) {
+func lookupIface(name string) (engine.Iface, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
-		return Iface{}, fmt.Errorf("forward: interface %s: %w", name, err)
+		return engine.Iface{}, fmt.Errorf("forward: interface %s: %w", name, err)
 	}
 	a := link.Attrs()
-	ifc := Iface{Name: name, Index: a.Index, MTU: a.MTU}
+	ifc := engine.Iface{Name: name, Index: a.Index, MTU: a.MTU}
 	if len(a.HardwareAddr) != 6 {
-		return Iface{}, fmt.Errorf("forward: interface %s: not an Ethernet device", name)
+		return engine.Iface{}, fmt.Errorf("forward: interface %s: not an Ethernet device", name)
 	}
 	copy(ifc.MAC[:], a.HardwareAddr)
 	if addrs, err := netlink.AddrList(link, netlink.FAMILY_V4); err == nil && len(addrs) > 0 {
@@ -192,14 +188,14 @@ func (d *Director) Run(ctx context.Context) error {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			w.run()
+			w.Run()
 		}()
 	}
 	d.announce(nil)
 	var ctCap, ctBytes int
 	for _, w := range d.workers {
-		ctCap += w.eng.ct.Capacity()
-		ctBytes += w.eng.ct.MemoryBytes()
+		ctCap += w.Engine().Table().Capacity()
+		ctBytes += w.Engine().Table().MemoryBytes()
 	}
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
 		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes)
@@ -297,16 +293,20 @@ func (d *Director) publish() error {
 		return nil
 	}
 	d.gen++
-	s, err := d.reg.build(d.cfg, d.ifaces, d.egress, d.gen)
+	s, err := d.reg.Build(d.cfg, d.ifaces, d.egress, d.gen)
 	if err != nil {
 		return err
 	}
-	vips, nat := s.shieldSets()
-	if err := d.shield.Update(vips, nat); err != nil {
+	vips, nat := s.ShieldSets()
+	snat := make([]shield.NATReal, len(nat))
+	for i, n := range nat {
+		snat[i] = shield.NATReal(n)
+	}
+	if err := d.shield.Update(vips, snat); err != nil {
 		return err
 	}
-	sv, sn := s.steering()
-	prog, err := BuildSteerProgram(sv, sn)
+	sv, sn := s.Steering()
+	prog, err := steer.BuildSteerProgram(sv, sn)
 	if err != nil {
 		return err
 	}
@@ -316,27 +316,27 @@ func (d *Director) publish() error {
 			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 		}
 		for slot := range d.ifaces {
-			if err := d.workers[0].rings[slot].setFanoutProgram(filter); err != nil {
+			if err := d.workers[0].SetFanoutProgram(slot, filter); err != nil {
 				return err
 			}
 		}
 		d.steer = prog
 	}
 	d.snap.Store(s)
-	d.reg.commit(s)
+	d.reg.Commit(s)
 	d.logQuorum(s)
 	return nil
 }
 
 // logQuorum logs each service that went below its quorum or back above it in s.
-func (d *Director) logQuorum(s *Snapshot) {
-	for _, svc := range s.byID {
-		if svc == nil || !svc.quorumChanged {
+func (d *Director) logQuorum(s *engine.Snapshot) {
+	for _, svc := range s.Services() {
+		if !svc.QuorumChanged() {
 			continue
 		}
 		vip := netip.AddrPortFrom(netip.AddrFrom4(svc.VIP), svc.Port).String()
 		if !svc.Down {
-			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.liveWeight)
+			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.LiveWeight())
 			continue
 		}
 		sorry := "none"
@@ -345,7 +345,7 @@ func (d *Director) logQuorum(s *Snapshot) {
 				sorry = netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()
 			}
 		}
-		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.liveWeight, "sorry_server", sorry)
+		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.LiveWeight(), "sorry_server", sorry)
 	}
 }
 
@@ -381,7 +381,7 @@ func (d *Director) announce(old *config.Config) {
 		seen[v] = true
 		for _, ifc := range d.ifaces {
 			go func() {
-				if err := SendGratuitousARP(ifc.Name, v, 3, 200*time.Millisecond); err != nil {
+				if err := sendGratuitousARP(ifc.Name, v, 3, 200*time.Millisecond); err != nil {
 					d.log.Warn("gratuitous ARP", logVIP, net.IP(v[:]).String(), logIface, ifc.Name, logErr, err)
 				}
 			}()
@@ -393,38 +393,24 @@ func (d *Director) announce(old *config.Config) {
 // persistence templates). Each worker copies its own table between two ring blocks.
 func (d *Director) Connections(ctx context.Context) ([]conntrack.Entry, error) {
 	var out []conntrack.Entry
-	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 	for _, w := range d.workers {
-		req := &dumpRequest{done: make(chan struct{})}
-		if !w.dump.CompareAndSwap(nil, req) {
-			return nil, errors.New("forward: a connection dump is already running")
+		es, err := w.Dump(ctx)
+		if err != nil {
+			return nil, err
 		}
-		_, _ = unix.Write(w.wake, one)
-		select {
-		case <-req.done:
-			out = append(out, req.out...)
-		case <-ctx.Done():
-			w.dump.CompareAndSwap(req, nil)
-			return nil, fmt.Errorf("forward: connection dump: %w", ctx.Err())
-		}
+		out = append(out, es...)
 	}
 	return out, nil
 }
 
 // SetHealth records a real server's health and republishes the snapshot if it changed.
-func (d *Director) SetHealth(r RealRef, h Health) error {
+func (d *Director) SetHealth(r engine.RealRef, h engine.Health) error {
 	d.mu.Lock()
-	k := healthKey(r)
-	if old, ok := d.reg.health[k]; ok && old == h {
-		d.mu.Unlock()
+	changed := d.reg.SetHealth(r, h)
+	d.mu.Unlock()
+	if !changed {
 		return nil
 	}
-	if h.Up && h.WeightPercent == 0 && h.Reason == "" {
-		delete(d.reg.health, k)
-	} else {
-		d.reg.health[k] = h
-	}
-	d.mu.Unlock()
 	if d.snap.Load() == nil {
 		return nil
 	}
@@ -433,11 +419,8 @@ func (d *Director) SetHealth(r RealRef, h Health) error {
 
 func (d *Director) stopWorkers() {
 	d.stop.Store(true)
-	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 	for _, w := range d.workers {
-		if w.wake >= 0 {
-			_, _ = unix.Write(w.wake, one)
-		}
+		w.Wake()
 	}
 	d.wg.Wait()
 }
@@ -448,7 +431,7 @@ func (d *Director) close() {
 	defer d.mu.Unlock()
 	d.closed = true
 	for _, w := range d.workers {
-		w.close()
+		w.Close()
 	}
 	d.workers = nil
 	if d.shield != nil {
@@ -460,16 +443,16 @@ func (d *Director) close() {
 }
 
 // Stats returns the workers' counters (read with atomic loads).
-func (d *Director) Stats() []*EngineStats {
-	out := make([]*EngineStats, 0, len(d.workers))
+func (d *Director) Stats() []*engine.EngineStats {
+	out := make([]*engine.EngineStats, 0, len(d.workers))
 	for _, w := range d.workers {
-		out = append(out, w.eng.stats)
+		out = append(out, w.Engine().Stats())
 	}
 	return out
 }
 
 // Snapshot returns the snapshot the workers currently forward by.
-func (d *Director) Snapshot() *Snapshot { return d.snap.Load() }
+func (d *Director) Snapshot() *engine.Snapshot { return d.snap.Load() }
 
 func realTargets(cfg *config.Config) [][4]byte {
 	seen := map[[4]byte]bool{}
@@ -519,32 +502,23 @@ func sameProgram(a, b []bpf.RawInstruction) bool {
 // on each read) to the workers' counters. Control side, once a second.
 func (d *Director) collectRingStats() {
 	for _, w := range d.workers {
-		for _, r := range w.rings {
-			pkts, drops, freezes, err := r.stats()
-			if err != nil {
-				continue
-			}
-			s := w.eng.stats
-			s.RingPackets.Add(uint64(pkts))
-			s.RingDrops.Add(uint64(drops))
-			s.RingFreezes.Add(uint64(freezes))
-		}
+		w.CollectRingStats()
 	}
 }
 
-// Totals sums the workers' counters.
-type Totals struct {
+// totals sums the workers' counters.
+type totals struct {
 	RxFrames, TxFrames, Forwarded, Replies, ARPReplies, Ignored uint64
 	RingPackets, RingDrops, ICMPSent, ICMPLimited, ICMPRelayed  uint64
 	Conns                                                       int64
 	Drops                                                       map[string]uint64
 }
 
-// Totals returns the sum of every worker's counters, drops by reason (non-zero only).
-func (d *Director) Totals() Totals {
-	t := Totals{Drops: map[string]uint64{}}
+// totals returns the sum of every worker's counters, drops by reason (non-zero only).
+func (d *Director) totals() totals {
+	t := totals{Drops: map[string]uint64{}}
 	for _, w := range d.workers {
-		s := w.eng.stats
+		s := w.Engine().Stats()
 		t.RxFrames += s.RxFrames.Load()
 		t.TxFrames += s.TxFrames.Load()
 		t.Forwarded += s.Forwarded.Load()
@@ -557,22 +531,17 @@ func (d *Director) Totals() Totals {
 		t.ICMPLimited += s.ICMPLimited.Load()
 		t.ICMPRelayed += s.ICMPRelayed.Load()
 		t.Conns += s.Conns.Load()
-		for r := DropReason(1); r < NumDropReasons; r++ {
-			if v := s.Drops[r].Load(); v != 0 {
-				t.Drops[r.String()] += v
+		s.EachDrop(func(reason string, v uint64) {
+			if v != 0 {
+				t.Drops[reason] += v
 			}
-		}
-		for r := EngineDrop(1); r < numEngineDrops; r++ {
-			if v := s.EDrops[r].Load(); v != 0 {
-				t.Drops[r.String()] += v
-			}
-		}
+		})
 	}
 	return t
 }
 
 func (d *Director) logTotals(msg string, level slog.Level) {
-	t := d.Totals()
+	t := d.totals()
 	attrs := []any{"rx", t.RxFrames, "tx", t.TxFrames, "forwarded", t.Forwarded, "nat_replies", t.Replies,
 		"arp_replies", t.ARPReplies, "left_to_kernel", t.Ignored, "conns", t.Conns, "icmp_relayed", t.ICMPRelayed,
 		"ring_packets", t.RingPackets, "ring_drops", t.RingDrops, "icmp_sent", t.ICMPSent, "icmp_limited", t.ICMPLimited}
@@ -590,12 +559,12 @@ func (d *Director) nowMs() uint32 { return uint32(time.Since(d.epoch) / time.Mil
 func (d *Director) saveState() error {
 	var all []conntrack.Entry
 	for _, w := range d.workers {
-		w.eng.ct.Range(func(e *conntrack.Entry) bool {
+		w.Engine().Table().Range(func(e *conntrack.Entry) bool {
 			all = append(all, *e)
 			return true
 		})
 	}
-	conns := saveConns(d.snap.Load(), all, d.nowMs())
+	conns := engine.SaveConns(d.snap.Load(), all, d.nowMs())
 	tmp := d.opts.StateFile + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -605,7 +574,7 @@ func (d *Director) saveState() error {
 	for i, ifc := range d.ifaces {
 		names[i] = ifc.Name
 	}
-	werr := WriteState(f, names, conns)
+	werr := statefile.WriteState(f, names, conns)
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
@@ -631,16 +600,16 @@ func (d *Director) restoreState() {
 		return
 	}
 	defer f.Close()
-	names, conns, err := ReadState(f)
+	names, conns, err := statefile.ReadState(f)
 	if err != nil {
 		d.log.Warn("state not restored", "file", d.opts.StateFile, logErr, err)
 		return
 	}
-	engines := make([]*engine, len(d.workers))
+	engines := make([]*engine.Engine, len(d.workers))
 	for i, w := range d.workers {
-		engines[i] = w.eng
+		engines[i] = w.Engine()
 	}
-	n := restore(d.snap.Load(), engines, names, conns, d.nowMs())
+	n := engine.Restore(d.snap.Load(), engines, names, conns, d.nowMs())
 	d.log.Info("state restored", "file", d.opts.StateFile, "entries", n, "skipped", len(conns)-n)
 }
 
@@ -659,7 +628,7 @@ func (d *Director) paceGC() {
 	}
 	var tables int
 	for _, w := range d.workers {
-		tables += w.eng.ct.MemoryBytes()
+		tables += w.Engine().Table().MemoryBytes()
 	}
 	if tables <= gcGarbage {
 		return

@@ -1,16 +1,24 @@
-// Package forward is the uvs data plane and its control side.
+// Package forward is the uvs data plane's control side: the Director, which the rest of
+// uvs (cmd/uvs, control, bench) uses. It opens one worker per CPU with its rings and TX
+// queues on every interface, builds and publishes snapshots when the config, a health check,
+// a route or a neighbour changes, installs the kernel shield and the fanout steering program,
+// announces VIPs with gratuitous ARP, saves and restores the connection tables, and logs
+// summaries from the workers' counters. types.go names the snapshot and counter types the
+// operator side reads.
 //
-// It owns the AF_PACKET sockets (TPACKET_V3 receive rings with PACKET_VNET_HDR, transmit by
-// sendmmsg or a TX ring), the fanout steering program, frame parsing and rewriting (DR, NAT,
-// IPIP), the worker loop, ARP for VIPs, the nftables shield that keeps the host's kernel away
-// from VIP traffic, and egress resolution from the host's routes and neighbours over netlink.
+// The work itself lives in subpackages:
 //
-// The per-packet code (ParseL3, ParseL4, the rewrites, the engine) is pure: bytes in, verdict
-// and bytes out, zero allocations, no locks, no interface calls, no clocks; tests drive it
-// without sockets. Workers share nothing but the read-only Snapshot (published through an
-// atomic pointer and loaded once per ring block), per-real load counters and counters that
-// each worker writes on its own cache line.
+//   - packet: pure frame code (parse, rewrite, checksums, ICMP, IPIP, MSS, ARP);
+//   - engine: the per-worker pipeline, the snapshot and its build, quorum and sorry-server
+//     policy, the engine's drop reasons and counters;
+//   - afpacket: the AF_PACKET backend (rings, TX, fanout, the worker loop);
+//   - steer: the flow-to-worker hash and its fanout BPF program;
+//   - egress: egress resolution over netlink;
+//   - shield: the nftables kernel shield;
+//   - privilege: capability dropping and namespace checks;
+//   - statefile: the --state-file format.
 //
-// It must not block the worker loop: a frame that cannot be handled is counted under a named
-// drop reason and dropped. Workers never log; the Director logs summaries from counters.
+// Workers share nothing but the read-only Snapshot (published through an atomic pointer and
+// loaded once per ring block), per-real load counters and counters that each worker writes
+// on its own cache line. The Director must not block a worker; workers never log.
 package forward

@@ -6,12 +6,14 @@ import (
 	"net"
 	"time"
 
-	"github.com/mdlayher/packet"
+	mdpacket "github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/forward/packet"
 )
 
-// SendGratuitousARP broadcasts count gratuitous ARP requests for ip on
+// sendGratuitousARP broadcasts count gratuitous ARP requests for ip on
 // ifname, interval apart, so that neighbours and switches learn or refresh
 // that ip is at the interface's MAC (as after a failover). Each is an ARP
 // request with sender and target protocol address ip, sender hardware address
@@ -19,7 +21,7 @@ import (
 // as Linux's arp_send for gratuitous ARP). It blocks for (count-1)*interval.
 //
 // The socket is opened in the calling thread's network namespace.
-func SendGratuitousARP(ifname string, ip [4]byte, count int, interval time.Duration) error {
+func sendGratuitousARP(ifname string, ip [4]byte, count int, interval time.Duration) error {
 	if count < 1 {
 		return fmt.Errorf("forward: gratuitous arp on %s: count %d < 1", ifname, count)
 	}
@@ -41,15 +43,15 @@ func SendGratuitousARP(ifname string, ip [4]byte, count int, interval time.Durat
 	if err != nil {
 		return fmt.Errorf("forward: gratuitous arp on %s: assemble filter: %w", ifname, err)
 	}
-	c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: drop})
+	c, err := mdpacket.Listen(ifi, mdpacket.Raw, unix.ETH_P_ARP, &mdpacket.Config{Filter: drop})
 	if err != nil {
 		return fmt.Errorf("forward: gratuitous arp on %s: open AF_PACKET socket: %w", ifname, err)
 	}
 	defer c.Close()
 
-	var buf [minFrameLen]byte
-	frame := buf[:BuildGratuitousARP(buf[:], [6]byte(ifi.HardwareAddr), ip)]
-	to := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	var buf [packet.MinFrameLen]byte
+	frame := buf[:packet.BuildGratuitousARP(buf[:], [6]byte(ifi.HardwareAddr), ip)]
+	to := &mdpacket.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	var errs error
 	sent := 0
 	for i := 0; i < count; i++ {

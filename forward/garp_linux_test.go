@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/forward/internal/netnstest"
+	"github.com/uvs-project/uvs/forward/packet"
 )
 
 func TestBuildGratuitousARPBytes(t *testing.T) {
@@ -23,14 +26,14 @@ func TestBuildGratuitousARPBytes(t *testing.T) {
 		0, 0, 0, 0, 0, 0, // target MAC
 		198, 18, 1, 10, // target IP
 	}
-	b := bytes.Repeat([]byte{0xaa}, minFrameLen)
-	if n := BuildGratuitousARP(b, mac, [4]byte{198, 18, 1, 10}); n != minFrameLen {
-		t.Fatalf("length %d, want %d", n, minFrameLen)
+	b := bytes.Repeat([]byte{0xaa}, packet.MinFrameLen)
+	if n := packet.BuildGratuitousARP(b, mac, [4]byte{198, 18, 1, 10}); n != packet.MinFrameLen {
+		t.Fatalf("length %d, want %d", n, packet.MinFrameLen)
 	}
 	if !bytes.Equal(b[:len(want)], want) {
 		t.Errorf("frame\n got %x\nwant %x", b[:len(want)], want)
 	}
-	if !bytes.Equal(b[len(want):], make([]byte, minFrameLen-len(want))) {
+	if !bytes.Equal(b[len(want):], make([]byte, packet.MinFrameLen-len(want))) {
 		t.Errorf("padding not zero: %x", b[len(want):])
 	}
 }
@@ -49,43 +52,43 @@ func TestSendGratuitousARPBadArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := SendGratuitousARP(tt.ifname, [4]byte{198, 18, 0, 1}, tt.count, tt.interval); err == nil {
-				t.Error("SendGratuitousARP succeeded")
+			if err := sendGratuitousARP(tt.ifname, [4]byte{198, 18, 0, 1}, tt.count, tt.interval); err == nil {
+				t.Error("sendGratuitousARP succeeded")
 			}
 		})
 	}
 }
 
 func TestIntegrationGratuitousARP(t *testing.T) {
-	requireNetAdmin(t)
-	p := nsPrefix(t)
-	a, b := newNS(t, p+"-a"), newNS(t, p+"-b")
-	vethPair(t, a, "a0", b, "b0")
-	sh(t, "ip", "-n", b, "addr", "add", "198.18.0.2/24", "dev", "b0")
+	netnstest.RequireNetAdmin(t)
+	p := netnstest.NSPrefix(t)
+	a, b := netnstest.NewNS(t, p+"-a"), netnstest.NewNS(t, p+"-b")
+	netnstest.VethPair(t, a, "a0", b, "b0")
+	netnstest.Sh(t, "ip", "-n", b, "addr", "add", "198.18.0.2/24", "dev", "b0")
 	// Let B's kernel create an entry from the gratuitous ARP, so the test
 	// also shows a real stack accepts the frame.
-	sysctl(t, b, "net.ipv4.conf.b0.arp_accept=1")
-	mac := macOf(t, a, "a0")
-	vip := addr4("198.18.0.10")
-	tap := listenAll(t, b, "b0", unix.ETH_P_ARP)
+	netnstest.Sysctl(t, b, "net.ipv4.conf.b0.arp_accept=1")
+	mac := netnstest.MACOf(t, a, "a0")
+	vip := netnstest.Addr4("198.18.0.10")
+	tap := netnstest.ListenAll(t, b, "b0", unix.ETH_P_ARP)
 
 	const count, interval = 3, 50 * time.Millisecond
 	start := time.Now()
-	mustInNS(t, a, func() error { return SendGratuitousARP("a0", vip, count, interval) })
+	netnstest.MustInNS(t, a, func() error { return sendGratuitousARP("a0", vip, count, interval) })
 	if took := time.Since(start); took < (count-1)*interval {
 		t.Errorf("sent %d in %v, want >= %v", count, took, (count-1)*interval)
 	}
 
-	want := make([]byte, minFrameLen)
-	BuildGratuitousARP(want, mac, vip)
+	want := make([]byte, packet.MinFrameLen)
+	packet.BuildGratuitousARP(want, mac, vip)
 	seen := 0
-	for seen < count && awaitFrame(tap, time.Second, func(f []byte) bool { return bytes.Equal(f, want) }) {
+	for seen < count && netnstest.AwaitFrame(tap, time.Second, func(f []byte) bool { return bytes.Equal(f, want) }) {
 		seen++
 	}
 	if seen != count {
 		t.Errorf("peer saw %d gratuitous ARPs, want %d", seen, count)
 	}
-	out := sh(t, "ip", "-n", b, "neigh", "show", "198.18.0.10", "dev", "b0")
+	out := netnstest.Sh(t, "ip", "-n", b, "neigh", "show", "198.18.0.10", "dev", "b0")
 	if !strings.Contains(out, net.HardwareAddr(mac[:]).String()) {
 		t.Errorf("peer neighbour table: %q, want %v", out, net.HardwareAddr(mac[:]))
 	}

@@ -5,7 +5,7 @@ package forward
 func (d *Director) tunnelAttrs() []any {
 	var v [7]uint64
 	for _, w := range d.workers {
-		s := w.eng.stats
+		s := w.Engine().Stats()
 		t := &s.Tunnel
 		v[0] += t.Frames.Load()
 		v[1] += t.Segmented.Load()

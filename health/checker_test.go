@@ -47,16 +47,28 @@ func (r *recorder) last(ref Ref) (Status, bool) {
 	return Status{}, false
 }
 
-// waitFor polls until cond holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+// waitSlack bounds every wait of these tests. It is not what the checks' configuration allows
+// (a few 100 ms intervals): it only stops a test that would otherwise hang on a loaded machine.
+const waitSlack = 15 * time.Second
+
+// waitFor polls until cond holds or waitSlack passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(waitSlack)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitProbes waits until hc has run n more probes than before. A probe is counted before its
+// result is reported, so the reports of all but the last of them are done when it returns:
+// tests that assert that nothing was reported wait for one probe more than they mean.
+func waitProbes(t *testing.T, hc *Checker, before uint64, n uint64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d probes", n), func() bool { total, _ := hc.Probes(); return total >= before+n })
 }
 
 // flipServer is a TCP listener that can be closed and reopened on the same port.
@@ -138,13 +150,13 @@ func TestCheckerSharedDownUp(t *testing.T) {
 	if n := hc.Checks(); n != 1 {
 		t.Fatalf("%d checks for one real shared by two services, want 1", n)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitProbes(t, hc, 0, 3) // two reported, both healthy
 	if u := rec.all(); len(u) != 0 {
 		t.Fatalf("updates while healthy: %v", u)
 	}
 	a, b := refOf(&cfg.Services[0]), refOf(&cfg.Services[1])
 	srv.stop()
-	waitFor(t, 2*time.Second, "both services to see the real down", func() bool {
+	waitFor(t, "both services to see the real down", func() bool {
 		sa, oka := rec.last(a)
 		sb, okb := rec.last(b)
 		return oka && okb && !sa.Up && !sb.Up
@@ -154,13 +166,14 @@ func TestCheckerSharedDownUp(t *testing.T) {
 	if sa.Remove || !sb.Remove || sa.Reason == "" || sa.Reason != sb.Reason {
 		t.Errorf("down statuses: quiesce service %+v, remove service %+v", sa, sb)
 	}
-	time.Sleep(150 * time.Millisecond)
+	p0, _ := hc.Probes()
+	waitProbes(t, hc, p0, 2) // one more failing probe reported
 	n := len(rec.all())
 	if n != 2 {
 		t.Errorf("%d updates after going down, want 2 (one per service): %v", n, rec.all())
 	}
 	srv.start(srv.addr.String())
-	waitFor(t, 2*time.Second, "the real up again", func() bool {
+	waitFor(t, "the real up again", func() bool {
 		sa, _ := rec.last(a)
 		sb, _ := rec.last(b)
 		return sa.Up && sb.Up
@@ -184,10 +197,10 @@ func TestCheckerSlowStart(t *testing.T) {
 	}
 	b := refOf(&cfg.Services[1])
 	srv.stop()
-	waitFor(t, 2*time.Second, "down", func() bool { s, ok := rec.last(b); return ok && !s.Up })
+	waitFor(t, "down", func() bool { s, ok := rec.last(b); return ok && !s.Up })
 	srv.start(srv.addr.String())
-	waitFor(t, 2*time.Second, "up", func() bool { s, _ := rec.last(b); return s.Up })
-	waitFor(t, 5*time.Second, "full weight", func() bool { s, _ := rec.last(b); return s.Up && s.WeightPercent == 0 })
+	waitFor(t, "up", func() bool { s, _ := rec.last(b); return s.Up })
+	waitFor(t, "full weight", func() bool { s, _ := rec.last(b); return s.Up && s.WeightPercent == 0 })
 	var steps []int
 	var upAt time.Time
 	for _, u := range rec.all() {
@@ -234,7 +247,7 @@ func TestCheckerApply(t *testing.T) {
 	}
 	srv.stop()
 	a := refOf(&cfg.Services[0])
-	waitFor(t, 2*time.Second, "down", func() bool { s, ok := rec.last(a); return ok && !s.Up })
+	waitFor(t, "down", func() bool { s, ok := rec.last(a); return ok && !s.Up })
 	// A reload without the check reports the real up: nothing says it is down any more.
 	none := twoServices(srv.addr, nil, nil)
 	if err := hc.Apply(none); err != nil {
@@ -280,17 +293,18 @@ func TestCheckerReloadKeepsDown(t *testing.T) {
 	}
 	a := refOf(&cfg.Services[0])
 	srv.stop()
-	waitFor(t, 2*time.Second, "down", func() bool { s, ok := rec.last(a); return ok && !s.Up })
+	waitFor(t, "down", func() bool { s, ok := rec.last(a); return ok && !s.Up })
 	n := len(rec.all())
 	c2 := *c
 	c2.Interval = 150 * time.Millisecond
 	if err := hc.Apply(twoServices(srv.addr, &c2, nil)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	p0, _ := hc.Probes()
+	waitProbes(t, hc, p0, 3) // two probes of the new check reported
 	for _, u := range rec.all()[n:] {
 		t.Errorf("update after a reload that only changed the interval: %+v", u)
 	}
 	srv.start(srv.addr.String())
-	waitFor(t, 2*time.Second, "up with the new check", func() bool { s, _ := rec.last(a); return s.Up })
+	waitFor(t, "up with the new check", func() bool { s, _ := rec.last(a); return s.Up })
 }

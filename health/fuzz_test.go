@@ -12,9 +12,10 @@ import (
 )
 
 // FuzzProbeReplies feeds arbitrary server replies to the HTTP and TCP probes. Invariants: no
-// panic, the probe returns within its timeout (plus scheduling slack), an HTTP probe passes
-// only on a reply whose status line says 2xx, and a TCP probe with expect passes only if the
-// reply matches.
+// panic, the probe returns (its context carries the timeout; a probe that ignored it would
+// hang the fuzz run), an HTTP probe passes only on a reply whose status line says 2xx, and a
+// TCP probe with expect passes only if the reply matches. How long a probe took is not
+// asserted: on a loaded machine scheduling delays are unbounded.
 func FuzzProbeReplies(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
 	f.Add([]byte("HTTP/1.1 500 Internal Server Error\r\n\r\n"))
@@ -56,12 +57,8 @@ func FuzzProbeReplies(f *testing.F) {
 			p := newProbe(c, target{real: dst})
 			replies <- reply
 			ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-			start := time.Now()
 			err := p(ctx)
 			cancel()
-			if d := time.Since(start); d > c.Timeout+time.Second {
-				t.Fatalf("%s probe took %v", typ, d)
-			}
 			if err != nil {
 				continue
 			}

@@ -9,12 +9,14 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // malformed is one class of bad frame and the drop counter it must land in.
@@ -111,7 +113,7 @@ var malformedClasses = []malformed{
 }
 
 func TestIntegrationMalformedBarrage(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -129,7 +131,7 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var curlErr error
-	curls := 0
+	var curls atomic.Int64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -142,7 +144,7 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 			if _, err := r.curl(ctx, "/"); err != nil && curlErr == nil {
 				curlErr = err
 			}
-			curls++
+			curls.Add(1)
 		}
 	}()
 
@@ -217,13 +219,19 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Two more curls complete after the barrage was sent: at least one of them ran while
+	// the director was still working through it.
+	for n0, deadline := curls.Load(), time.Now().Add(30*time.Second); curls.Load() < n0+2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the curl loop stalled after the barrage:\n%s", r.stderr.String())
+		}
+	}
 	close(stop)
 	wg.Wait()
 	if curlErr != nil {
 		t.Errorf("curl through the VIP failed during the barrage: %v", curlErr)
 	}
-	if curls == 0 {
+	if curls.Load() == 0 {
 		t.Error("no curl ran during the barrage")
 	}
 	r.distribution(10) // still forwarding afterwards

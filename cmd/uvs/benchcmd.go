@@ -84,13 +84,9 @@ func cmdSoak(d time.Duration, out string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: bench --soak: %v\n", werr)
 		return 1
 	}
-	var retried int64
-	if n := len(rep.Samples); n > 0 {
-		retried = rep.Samples[n-1].UDPRetried
-	}
-	fmt.Fprintf(stdout, "\n%d failed requests (%d UDP datagrams asked again), RSS %+.1f MiB over the run; wrote %s\n",
-		rep.Failures, retried, rep.RSSGrowth/(1<<20), filepath.Join(out, "soak.json"))
-	if rep.Failures > 0 {
+	fmt.Fprintf(stdout, "\n%d failed requests (%d UDP datagrams asked again, at most %d allowed), RSS %+.1f MiB over the run; wrote %s\n",
+		rep.Failures, rep.UDPRetried, rep.UDPRetryLimit, rep.RSSGrowth/(1<<20), filepath.Join(out, "soak.json"))
+	if !rep.OK() {
 		return 1
 	}
 	return 0

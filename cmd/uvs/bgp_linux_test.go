@@ -23,6 +23,7 @@ import (
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/control"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // The ECMP scale-out tests: three directors announce one VIP over BGP to a BIRD router,
@@ -63,7 +64,7 @@ type ecmpLab struct {
 
 func newECMPLab(t *testing.T, sched string) *ecmpLab {
 	t.Helper()
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("bird"); err != nil {
 		t.Fatalf("bird (Debian bird2) is needed: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/control"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // ctlLab is a DR lab with a director whose config the test writes, driven through the
@@ -352,7 +353,7 @@ func metricValue(t *testing.T, body, series string) float64 {
 }
 
 func TestIntegrationControlList(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCtlLab(t, 2, listConfig)
 	rs1 := c.lab.RealAddrs[0].String()
 	vip := c.vip.String()
@@ -522,7 +523,7 @@ func twoReals(n int, weights map[int]int) func(l *bench.Lab, dir string) string 
 // TestIntegrationControlReload: a reload that changes a weight and adds a real keeps a
 // long-lived connection and the counters; a broken file changes nothing.
 func TestIntegrationControlReload(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCtlLab(t, 3, twoReals(2, nil))
 	keep := c.dialKeep()
 	first := keep.get(t)
@@ -595,7 +596,7 @@ func TestIntegrationControlReload(t *testing.T) {
 // TestIntegrationControlDrain: draining a real with uvs edit sends new connections
 // elsewhere at once while its existing connection continues; the file stays as it was.
 func TestIntegrationControlDrain(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCtlLab(t, 2, twoReals(2, nil))
 	fileBefore, _ := os.ReadFile(c.cfgPath)
 	keep := c.dialKeep()
@@ -662,9 +663,9 @@ func TestIntegrationControlDrain(t *testing.T) {
 // unprivileged user with only CAP_NET_RAW and CAP_NET_ADMIN as ambient capabilities and
 // no_new_privs, and checks that it forwards, serves the control socket and cleans up.
 func TestIntegrationControlUnprivileged(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("no setpriv")
+		testenv.SkipOrFail(t, "no setpriv(1) (util-linux): %v", err)
 	}
 	const uid = 65534 // nobody
 	wrap := func(dir, bin string) string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // rssKiB returns the resident set size of the director process in the lab.
@@ -43,7 +44,7 @@ func rssKiB(t *testing.T, r *labRun) int {
 // the director: the download finishes intact, the table never takes more than
 // max_connections, the refused SYNs are counted, and memory stays flat.
 func TestIntegrationSYNFlood(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	const maxConns = 4096
 	r, _ := startCustom(t, func(l *bench.Lab) string {
 		return fmt.Sprintf(`

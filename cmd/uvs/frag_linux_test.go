@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // TestIntegrationFragmentedUDP sends UDP datagrams larger than the MTU (so they travel as IP
@@ -18,7 +19,7 @@ import (
 // bounded defragmentation), schedules each datagram whole, and fragments it again on the way
 // to the real server, whose echo must come back complete.
 func TestIntegrationFragmentedUDP(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, tc := range []struct {
 		topo   bench.Topology
 		method string

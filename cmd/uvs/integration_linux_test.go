@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // uvsBinary is built once per test process, the first time an integration test needs it.
@@ -334,7 +335,7 @@ func capEff(t *testing.T, r *labRun) []string {
 }
 
 func TestIntegrationDR(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
@@ -352,7 +353,7 @@ func TestIntegrationDR(t *testing.T) {
 }
 
 func TestIntegrationNAT(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r := startLab(t, bench.TopologyNAT, "nat", 8080, txOff)
@@ -371,7 +372,7 @@ func TestIntegrationNAT(t *testing.T) {
 // TestIntegrationKilledRunCleanedAtStart kills a director with SIGKILL, which leaves its
 // nftables shield behind, and checks that the next start replaces it and a SIGTERM removes it.
 func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

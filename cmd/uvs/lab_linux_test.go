@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // labTOML is a lab config with a DR service (TCP and UDP), a NAT service
@@ -98,7 +99,7 @@ func assertNoNamespaces(t *testing.T, prefix string) {
 }
 
 func TestIntegrationLabUpDown(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestIntegrationLabUpDown(t *testing.T) {
 }
 
 func TestIntegrationLabUpRejectsLayout(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +189,7 @@ func TestIntegrationLabUpRejectsLayout(t *testing.T) {
 // TestIntegrationDemoInterrupt starts `uvs demo`, sends SIGINT once its lab
 // exists and checks that nothing of it remains.
 func TestIntegrationDemoInterrupt(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -221,16 +222,22 @@ func TestIntegrationDemoInterrupt(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var waitErr error
 	select {
-	case <-done:
+	case waitErr = <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("demo did not exit within 30s of SIGINT:\n%s", out.String())
+	}
+	// The interrupt is reported as such, once (not as the step it cut short), unless the
+	// demo had finished.
+	const want = "uvs: demo: interrupted: interrupt signal received\n"
+	if got := out.String(); waitErr != nil && (strings.Count(got, "signal received") != 1 || !strings.Contains(got, want)) {
+		t.Errorf("demo output after SIGINT (%v):\n%s", waitErr, got)
 	}
 	assertNoNamespaces(t, prefix)
 }
@@ -238,7 +245,7 @@ func TestIntegrationDemoInterrupt(t *testing.T) {
 // TestIntegrationBenchSmall runs `uvs bench` on a profile of a few seconds
 // and checks results.json and report.svg.
 func TestIntegrationBenchSmall(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +360,7 @@ scheduler = "rr"
 // TestIntegrationDemo runs `uvs demo` to the end: every service answers,
 // split by round robin, and nothing is left behind.
 func TestIntegrationDemo(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/control"
 	"github.com/uvs-project/uvs/forward"
+	"github.com/uvs-project/uvs/forward/privilege"
 	"github.com/uvs-project/uvs/health"
 )
 
@@ -198,7 +199,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	if !*keepCaps {
-		if err := forward.DropCapabilities(); err != nil {
+		if err := privilege.DropCapabilities(); err != nil {
 			log.Warn("running with all capabilities", "err", err)
 		}
 	}

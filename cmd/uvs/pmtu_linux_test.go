@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // ipCmd runs ip(8) with args, failing the test on error.
@@ -30,7 +31,7 @@ func ipCmd(t *testing.T, args ...string) {
 //
 //	far --1500-- mid --1000-- client(router B) --DR segment-- director, rs1, rs2
 func TestIntegrationPMTUThroughDR(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	pfx := r.lab.Spec.Prefix
 	mid, far := pfx+"mid", pfx+"far"

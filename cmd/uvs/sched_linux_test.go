@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // startCustom builds a DR lab with HTTP servers on :80 and :443 and UDP echo on 9000, and a
@@ -74,7 +75,7 @@ persistence_timeout = "2s"
 // one real server, :80 and :443 of a multi-port service share the template, and once a
 // template expires scheduling starts afresh.
 func TestIntegrationPersistence(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, _ := startCustom(t, persistConfig)
 	got := r.distribution(20)
 	if len(got) != 1 {
@@ -95,6 +96,8 @@ func TestIntegrationPersistence(t *testing.T) {
 	if b := r.udpEcho(3); len(b) != 1 || b[firstKey(a)] != 3 {
 		t.Fatalf("within the persistence timeout: %v then %v", a, b)
 	}
+	// Not a wait for a state: what is tested is that the configured timeouts pass (2 s + 1 s,
+	// and a sweep). Polling would refresh the template it waits to expire.
 	time.Sleep(4 * time.Second)
 	if c := r.udpEcho(1); c[firstKey(a)] != 0 {
 		t.Fatalf("after the template expired rr should move on from %v, got %v", a, c)
@@ -111,7 +114,7 @@ func firstKey(m map[string]int) string {
 // TestIntegrationWeightZero: a long-lived connection to a real set to weight 0 by a reload
 // keeps working while every new connection goes elsewhere.
 func TestIntegrationWeightZero(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	cfg := func(w0 int) func(l *bench.Lab) string {
 		return func(l *bench.Lab) string {
 			return fmt.Sprintf(`

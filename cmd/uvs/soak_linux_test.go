@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // TestIntegrationSoak runs a 60 s soak: HTTP and UDP through a DR service while the config is
 // reloaded every 3 s and a real's health flips every 7 s. It must end with no failed request
 // and flat memory, goroutines and descriptors.
 func TestIntegrationSoak(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +48,10 @@ func TestIntegrationSoak(t *testing.T) {
 		t.Fatalf("%d samples", n)
 	}
 	first, last := rep.Samples[0], rep.Samples[n-1]
+	t.Logf("%d UDP echoes asked again (limit %d)", rep.UDPRetried, rep.UDPRetryLimit)
+	if rep.UDPRetried > rep.UDPRetryLimit {
+		t.Errorf("%d UDP echoes asked again, more than the limit %d", rep.UDPRetried, rep.UDPRetryLimit)
+	}
 	if rep.Failures != 0 {
 		t.Errorf("%d failed requests", rep.Failures)
 	}

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // realserverProc is `uvs realserver --method tun` running in the foreground in a real server.
@@ -148,7 +149,7 @@ func nstat(t *testing.T, n *bench.Node) map[string]uint64 {
 }
 
 func TestIntegrationTUN(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r, procs := startTUNLab(t, txOff)
@@ -207,7 +208,7 @@ func TestIntegrationTUN(t *testing.T) {
 // connection whose request is far larger than the tunnel MTU: its segments only get through
 // after PMTU discovery lowered the client's MSS.
 func TestIntegrationTUNPMTU(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, _ := startTUNLab(t, false)
 	cl := r.lab.Client
 	c0 := nstat(t, cl)
@@ -302,7 +303,7 @@ func TestIntegrationTUNPMTU(t *testing.T) {
 // TestIntegrationRealserverCheck breaks a prepared TUN real server one way at a time and
 // expects `uvs realserver --check` to name each problem, and to pass on the correct host.
 func TestIntegrationRealserverCheck(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -440,22 +441,35 @@ func TestRealserverRefusesBadFlags(t *testing.T) {
 // network and puts it back: without it the director counts what it cannot send and stays up;
 // with it, forwarding resumes without a restart.
 func TestIntegrationTUNRouteChange(t *testing.T) {
-	bench.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, _ := startTUNLab(t, false)
 	checkEven(t, "before", r.distribution(10), 10)
 	ns := r.lab.Director.NS
 	via := r.lab.Router.Addr.String()
 	ipCmd(t, "-n", ns, "route", "del", "198.18.5.0/24")
-	time.Sleep(500 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-	if _, err := r.curl(cctx, "/"); err == nil {
-		t.Error("a request got through with no route to the real servers")
+	// The director learns of the removal from a netlink notification: poll until requests
+	// stop getting through (two in a row, so that rr has tried both reals).
+	for failed, deadline := 0, time.Now().Add(30*time.Second); failed < 2; {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		if _, err := r.curl(cctx, "/"); err != nil {
+			failed++
+		} else {
+			failed = 0
+		}
+		ccancel()
+		if failed < 2 && time.Now().After(deadline) {
+			t.Fatalf("requests still get through with no route to the real servers:\n%s", r.stderr.String())
+		}
 	}
-	ccancel()
+	select {
+	case <-r.dir.Exited():
+		t.Fatalf("director exited without a route:\n%s", r.stderr.String())
+	default:
+	}
 	ipCmd(t, "-n", ns, "route", "add", "198.18.5.0/24", "via", via)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := r.curl(ctx, "/"); err == nil {
 			break

@@ -1,0 +1,197 @@
+//go:build linux
+
+package afpacket
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/engine"
+	"github.com/uvs-project/uvs/forward/packet"
+)
+
+// sllPkttypeOff is the offset of sll_pkttype in the struct sockaddr_ll that tpacket_rcv
+// writes after the tpacket3_hdr (at TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) = 48):
+// family(2) protocol(2) ifindex(4) hatype(2) pkttype(1).
+const sllPkttypeOff = unix.SizeofTpacket3Hdr + 10
+
+// maxBlocksPerRound bounds how many blocks a worker takes from one ring before looking at its
+// other rings, so that a flood on one interface cannot starve NAT replies on another.
+const maxBlocksPerRound = 8
+
+// idlePoll is how long a worker sleeps in poll() when its rings are empty. It wakes at once for
+// a block or a stop request; the timeout only paces expiry on an idle director.
+const idlePoll = 100 // ms
+
+// Worker owns its rings, TX queues, engine (connection table and counters). Nothing in it is
+// shared except the snapshot pointer (read once per block) and the stop flag.
+type Worker struct {
+	id    int
+	rings []*rxRing  // one per interface slot
+	tx    []*txQueue // one per interface slot
+	eng   *engine.Engine
+	snap  *atomic.Pointer[engine.Snapshot]
+	stop  *atomic.Bool
+	wake  int // eventfd written to stop the worker
+	pfds  []unix.PollFd
+	epoch time.Time
+
+	// dump is a control-side request for a copy of the connection table, served between
+	// blocks: the table belongs to this goroutine alone.
+	dump atomic.Pointer[dumpRequest]
+}
+
+// dumpRequest asks a worker for its connection entries.
+type dumpRequest struct {
+	out  []conntrack.Entry
+	done chan struct{}
+}
+
+// Run forwards until the stop flag is set.
+func (w *Worker) Run() {
+	w.pfds = w.pfds[:0]
+	for _, r := range w.rings {
+		w.pfds = append(w.pfds, unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR})
+	}
+	w.pfds = append(w.pfds, unix.PollFd{Fd: int32(w.wake), Events: unix.POLLIN})
+	for !w.stop.Load() {
+		busy := false
+		for _, r := range w.rings {
+			for k := 0; k < maxBlocksPerRound; k++ {
+				b := r.ready()
+				if b == nil {
+					break
+				}
+				w.block(r, b)
+				busy = true
+			}
+		}
+		if req := w.dump.Load(); req != nil {
+			w.eng.Table().Range(func(e *conntrack.Entry) bool {
+				req.out = append(req.out, *e)
+				return true
+			})
+			w.dump.Store(nil)
+			close(req.done)
+		}
+		if busy {
+			continue
+		}
+		w.eng.Begin(w.snap.Load(), int64(time.Since(w.epoch)))
+		w.eng.Expire()
+		_, _ = unix.Poll(w.pfds, idlePoll)
+		if w.pfds[len(w.pfds)-1].Revents&unix.POLLIN != 0 {
+			var b [8]byte
+			_, _ = unix.Read(w.wake, b[:]) // clear the eventfd
+		}
+		for i, r := range w.rings {
+			if w.pfds[i].Revents&unix.POLLERR != 0 {
+				// The link went down (sk_err = ENETDOWN): reading SO_ERROR clears it, or
+				// poll would return at once forever. The kernel puts the socket back in
+				// its fanout group when the link comes up, and forwarding resumes.
+				if errno, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); errno != 0 {
+					bump64(&w.eng.Stats().LinkErrors, 1)
+				}
+			}
+		}
+	}
+}
+
+// block processes every frame of one ring block, sends the batch, and returns the block to
+// the kernel. Offsets and lengths from the kernel are checked before use.
+func (w *Worker) block(r *rxRing, b []byte) {
+	e := w.eng
+	e.Begin(w.snap.Load(), int64(time.Since(w.epoch)))
+	num := int(binary.NativeEndian.Uint32(b[blockNumPktsOff:]))
+	off := int(binary.NativeEndian.Uint32(b[blockFirstPktOff:]))
+	for i := 0; i < num; i++ {
+		if off < blockDescLen || off%4 != 0 || off+unix.SizeofTpacket3Hdr > len(b) {
+			break
+		}
+		h := frameHdr3(b, off)
+		mac := off + int(h.Mac)
+		end := mac + int(h.Snaplen)
+		if mac-packet.VnetHdrLen < off+sllPkttypeOff+1 || end > len(b) {
+			e.EDrop(engine.DropTruncatedFrame)
+		} else if h.Snaplen < h.Len {
+			e.EDrop(engine.DropTruncatedFrame)
+		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
+			e.Handle(b[mac-packet.VnetHdrLen:end], r.iface)
+			if e.Full() {
+				w.flush() // the block stays ours until release: its frames can go now
+			}
+		} else {
+			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
+			// one we sent ourselves, before the bridge learned the real server's MAC);
+			// taking it would forward it again. Multicast is never ours either.
+			bump64(&e.Stats().RxFrames, 1)
+			bump64(&e.Stats().Ignored, 1)
+		}
+		next := int(h.Next_offset)
+		if next <= 0 {
+			break
+		}
+		off += next
+	}
+	e.Expire()
+	w.flush()
+	r.release(b)
+}
+
+// flush hands the batch to the TX queues, one system call per interface, and folds the
+// queues' outcomes into the worker's counters.
+func (w *Worker) flush() {
+	e := w.eng
+	for _, f := range e.Out() {
+		if f.Iface < len(w.tx) {
+			w.tx[f.Iface].add(f.Frame)
+		}
+	}
+	var c txCounters
+	for _, q := range w.tx {
+		q.flush()
+		c.add(&q.c)
+		if q.big != nil {
+			c.add(&q.big.c)
+		}
+	}
+	e.Reset()
+	s := e.Stats()
+	s.EDrops[engine.DropTxRingFull].Store(c.Full)
+	s.EDrops[engine.DropTxBusy].Store(c.Busy)
+	s.EDrops[engine.DropTxError].Store(c.Error)
+	s.EDrops[engine.DropTxOversize].Store(c.Oversize)
+	s.EDrops[engine.DropTxStuck].Store(c.Stuck)
+	s.TxFrames.Store(c.Sent)
+}
+
+func (c *txCounters) add(o *txCounters) {
+	c.Sent += o.Sent
+	c.Full += o.Full
+	c.Busy += o.Busy
+	c.Error += o.Error
+	c.Stuck += o.Stuck
+	c.Oversize += o.Oversize
+}
+
+// Close releases the worker's sockets and rings.
+func (w *Worker) Close() {
+	for _, r := range w.rings {
+		r.close()
+	}
+	for _, q := range w.tx {
+		q.close()
+	}
+	if w.wake >= 0 {
+		_ = unix.Close(w.wake)
+		w.wake = -1
+	}
+}
+
+// bump64 adds to a counter the worker alone writes (atomic load and store, no locked
+// read-modify-write), as the engine does.
+func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }

@@ -1,0 +1,149 @@
+package statefile
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/uvs-project/uvs/conntrack"
+)
+
+// State files keep connections and persistence templates across a restart (uvs run
+// --state-file). The format is little-endian binary: a header (magic, version, interface
+// names) and one fixed-size record per entry. Services and real servers are recorded by
+// address and port, not by the IDs of the run that wrote the file, so a restart with a changed
+// config restores what still matches and skips the rest.
+
+const (
+	stateMagic   = "UVSSTATE"
+	stateVersion = 1
+	stateRecord  = 40 // bytes per entry, see putState
+	// stateMaxEntries bounds what a (possibly hostile or corrupt) file can make us read.
+	stateMaxEntries = conntrack.MaxCapacity
+)
+
+// SavedConn is one connection or template in a state file.
+type SavedConn struct {
+	Key         conntrack.Key
+	Real        [4]byte
+	RPort       uint16
+	ServicePort uint16 // the service's (first) port: with Key.VIP and Key.Proto it names the service
+	State       conntrack.State
+	Flags       conntrack.Flags
+	RemainingMs uint32
+	HopIf       uint8 // index into the file's interface names
+	HopMAC      [6]byte
+}
+
+func putState(b []byte, c *SavedConn) {
+	copy(b[0:4], c.Key.Client[:])
+	copy(b[4:8], c.Key.VIP[:])
+	binary.LittleEndian.PutUint16(b[8:], c.Key.CPort)
+	binary.LittleEndian.PutUint16(b[10:], c.Key.VPort)
+	b[12] = c.Key.Proto
+	b[13] = byte(c.State)
+	b[14] = byte(c.Flags)
+	b[15] = c.HopIf
+	copy(b[16:20], c.Real[:])
+	binary.LittleEndian.PutUint16(b[20:], c.RPort)
+	binary.LittleEndian.PutUint16(b[22:], c.ServicePort)
+	binary.LittleEndian.PutUint32(b[24:], c.RemainingMs)
+	copy(b[28:34], c.HopMAC[:])
+	clear(b[34:stateRecord])
+}
+
+func getState(b []byte, c *SavedConn) {
+	copy(c.Key.Client[:], b[0:4])
+	copy(c.Key.VIP[:], b[4:8])
+	c.Key.CPort = binary.LittleEndian.Uint16(b[8:])
+	c.Key.VPort = binary.LittleEndian.Uint16(b[10:])
+	c.Key.Proto = b[12]
+	c.State = conntrack.State(b[13])
+	c.Flags = conntrack.Flags(b[14])
+	c.HopIf = b[15]
+	copy(c.Real[:], b[16:20])
+	c.RPort = binary.LittleEndian.Uint16(b[20:])
+	c.ServicePort = binary.LittleEndian.Uint16(b[22:])
+	c.RemainingMs = binary.LittleEndian.Uint32(b[24:])
+	copy(c.HopMAC[:], b[28:34])
+}
+
+// WriteState writes a state file: the interface names, then the entries.
+func WriteState(w io.Writer, ifaces []string, conns []SavedConn) error {
+	bw := bufio.NewWriter(w)
+	var h [16]byte
+	copy(h[:8], stateMagic)
+	binary.LittleEndian.PutUint16(h[8:], stateVersion)
+	h[10] = byte(len(ifaces))
+	binary.LittleEndian.PutUint32(h[12:], uint32(len(conns)))
+	if len(ifaces) > 255 {
+		return errors.New("forward: state: more than 255 interfaces")
+	}
+	if _, err := bw.Write(h[:]); err != nil {
+		return fmt.Errorf("forward: write state: %w", err)
+	}
+	for _, name := range ifaces {
+		var n [16]byte // IFNAMSIZ
+		copy(n[:], name)
+		if _, err := bw.Write(n[:]); err != nil {
+			return fmt.Errorf("forward: write state: %w", err)
+		}
+	}
+	var rec [stateRecord]byte
+	for i := range conns {
+		putState(rec[:], &conns[i])
+		if _, err := bw.Write(rec[:]); err != nil {
+			return fmt.Errorf("forward: write state: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("forward: write state: %w", err)
+	}
+	return nil
+}
+
+// ErrStateFormat says a state file is not one uvs wrote (or is truncated).
+var ErrStateFormat = errors.New("not a uvs state file")
+
+// ReadState reads a state file written by WriteState. Lengths are checked before use.
+func ReadState(r io.Reader) (ifaces []string, conns []SavedConn, err error) {
+	br := bufio.NewReader(r)
+	var h [16]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return nil, nil, fmt.Errorf("forward: read state: %w (%w)", ErrStateFormat, err)
+	}
+	if string(h[:8]) != stateMagic {
+		return nil, nil, fmt.Errorf("forward: read state: %w", ErrStateFormat)
+	}
+	if v := binary.LittleEndian.Uint16(h[8:]); v != stateVersion {
+		return nil, nil, fmt.Errorf("forward: read state: version %d, want %d: %w", v, stateVersion, ErrStateFormat)
+	}
+	n := binary.LittleEndian.Uint32(h[12:])
+	if n > stateMaxEntries {
+		return nil, nil, fmt.Errorf("forward: read state: %d entries: %w", n, ErrStateFormat)
+	}
+	for i := 0; i < int(h[10]); i++ {
+		var name [16]byte
+		if _, err := io.ReadFull(br, name[:]); err != nil {
+			return nil, nil, fmt.Errorf("forward: read state: %w (%w)", ErrStateFormat, err)
+		}
+		end := 0
+		for end < len(name) && name[end] != 0 {
+			end++
+		}
+		ifaces = append(ifaces, string(name[:end]))
+	}
+	conns = make([]SavedConn, 0, min(n, 1<<20))
+	var rec [stateRecord]byte
+	for i := uint32(0); i < n; i++ {
+		if _, err := io.ReadFull(br, rec[:]); err != nil {
+			return nil, nil, fmt.Errorf("forward: read state: entry %d: %w (%w)", i, ErrStateFormat, err)
+		}
+		var c SavedConn
+		getState(rec[:], &c)
+		conns = append(conns, c)
+	}
+	return ifaces, conns, nil
+}
