@@ -75,6 +75,7 @@ type Director struct {
 	shield   *shield.Shield
 	resolver *egress.Resolver
 	epoch    time.Time
+	live     liveness // Alive's state
 }
 
 // NewDirector opens every socket and ring and installs the shield, but forwards nothing until

@@ -160,9 +160,8 @@ func (w withBGP) Reload(cfg *config.Config) error {
 // BGPStatus makes the metrics collector export the BGP series.
 func (w withBGP) BGPStatus() *control.BGPStatus { return w.b.BGPStatus() }
 
-// dataPlaneAlive is the announcer's liveness signal: nil (always alive) until forward
-// exposes worker progress.
-func dataPlaneAlive(*forward.Director) func() bool { return nil }
+// dataPlaneAlive is the announcer's liveness signal: every worker makes rounds of its loop.
+func dataPlaneAlive(d *forward.Director) func() bool { return d.Alive }
 
 // editDirector sends --drain-director or --undrain-director, which take no other flag but
 // --socket.

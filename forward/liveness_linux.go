@@ -1,0 +1,53 @@
+package forward
+
+import (
+	"sync"
+	"time"
+)
+
+// StallTimeout is how long a worker may make no round of its loop before Alive reports the
+// data plane failed. A worker makes one at least every 100 ms (its idle poll), so this is
+// far beyond any scheduling delay of a loaded machine, and far below BGP hold times.
+const StallTimeout = 2 * time.Second
+
+// liveness is Alive's memory of the workers' heartbeats. Control side only.
+type liveness struct {
+	mu    sync.Mutex // guards last and since; taken after Director.mu
+	last  []uint64    // heartbeat per worker at its last change
+	since []time.Time // when it last changed
+}
+
+// Alive reports whether the data plane makes progress: every worker has started and has
+// completed a round of its loop within StallTimeout. It is false before Run starts the
+// workers and after they stop. The BGP announcer withdraws the director's routes while it
+// is false; VRRP can use it as a fault condition. Safe for concurrent use; cheap enough to
+// call a few times a second.
+func (d *Director) Alive() bool {
+	d.mu.Lock() // close clears d.workers under it
+	defer d.mu.Unlock()
+	l := &d.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d.closed || len(d.workers) == 0 || d.stop.Load() {
+		return false
+	}
+	now := time.Now()
+	if len(l.last) != len(d.workers) {
+		l.last = make([]uint64, len(d.workers))
+		l.since = make([]time.Time, len(d.workers))
+		for i := range l.since {
+			l.since[i] = now
+		}
+	}
+	alive := true
+	for i, w := range d.workers {
+		b := w.Heartbeat()
+		if b != l.last[i] {
+			l.last[i], l.since[i] = b, now
+		}
+		if b == 0 || now.Sub(l.since[i]) > StallTimeout {
+			alive = false
+		}
+	}
+	return alive
+}
