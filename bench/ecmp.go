@@ -60,8 +60,9 @@ func newECMPPlan(s LabSpec) plan {
 // BirdConfig is the BIRD 2 configuration of an ECMP lab's router: a BGP session with each
 // director (the router is passive: directors connect out), nothing exported to them, and
 // the kernel table fed with multipath routes ("merge paths"), so that flows to a VIP are
-// spread over every director that announces it.
-func (l *Lab) BirdConfig(hold time.Duration, bfd bool) string {
+// spread over every director that announces it. bfd turns BFD on for every session;
+// password, when set, is the sessions' TCP MD5 key.
+func (l *Lab) BirdConfig(hold time.Duration, bfd bool, password string) string {
 	var b strings.Builder
 	gw, _ := l.Router.AddrOn(segECMPB)
 	fmt.Fprintf(&b, "router id %s;\n", gw)
@@ -76,6 +77,9 @@ func (l *Lab) BirdConfig(hold time.Duration, bfd bool) string {
 			i+1, gw, ECMPRouterASN, d.Addr, ECMPDirectorASN, secs, max(secs/3, 1))
 		if bfd {
 			b.WriteString("  bfd on;\n")
+		}
+		if password != "" {
+			fmt.Fprintf(&b, "  password %q;\n", password)
 		}
 		b.WriteString("  ipv4 { import all; export none; };\n}\n")
 	}

@@ -25,8 +25,8 @@ func TestECMPLayout(t *testing.T) {
 	if l.Director != l.Directors[0] || len(l.DirectorIfaces) != 1 || l.VIP != ecmpVIP {
 		t.Errorf("director %v, ifaces %v, vip %v", l.Director, l.DirectorIfaces, l.VIP)
 	}
-	conf := l.BirdConfig(3*time.Second, false)
-	for _, s := range []string{"merge paths on;", "neighbor 198.18.10.4 as 65001;", "hold time 3;", "export none;", "passive on;"} {
+	conf := l.BirdConfig(3*time.Second, true, "k")
+	for _, s := range []string{"merge paths on;", "neighbor 198.18.10.4 as 65001;", "hold time 3;", "export none;", "passive on;", "bfd on;", "password \"k\";", "protocol bfd {}"} {
 		if !strings.Contains(conf, s) {
 			t.Errorf("bird config lacks %q:\n%s", s, conf)
 		}

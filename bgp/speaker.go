@@ -89,6 +89,8 @@ type Speaker struct {
 	closed    bool
 
 	remotePort uint32 // tests: connect to this port instead of 179
+
+	stopWatch context.CancelFunc // ends the peer-state watcher of srv
 }
 
 // NewSpeaker returns a speaker that has not started; Apply starts it.
@@ -211,6 +213,9 @@ func peerConfig(b *config.BGP, n neighbor) *api.Peer {
 			HoldTime:          hold,
 			KeepaliveInterval: max(hold/3, 1),
 			ConnectRetry:      uint64(connectRetry / time.Second),
+			// After a reset (BFD down, say) GoBGP waits this long before it connects again;
+			// its default, 30 s, would keep a recovered director out of the ECMP set.
+			IdleHoldTimeAfterReset: uint64(connectRetry / time.Second),
 		}},
 		Transport: &api.Transport{PassiveMode: false},
 		AfiSafis: []*api.AfiSafi{{
@@ -259,6 +264,31 @@ func (s *Speaker) startLocked(b *config.BGP) error {
 		srv.Stop()
 		return fmt.Errorf("bgp: import policy: %w", err)
 	}
+	wctx, cancelWatch := context.WithCancel(context.Background())
+	rearm := make(chan netip.Addr, 16)
+	was := map[netip.Addr]bool{} // established; owned by the watcher's goroutine
+	if err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{
+		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+			if ev.Type != apiutil.PEER_EVENT_STATE {
+				return
+			}
+			a := ev.Peer.State.NeighborAddress
+			up := ev.Peer.State.SessionState == gbgp.BGP_FSM_ESTABLISHED
+			if was[a] && !up {
+				select {
+				case rearm <- a:
+				default:
+				}
+			}
+			was[a] = up
+		},
+	}, server.WatchPeer()); err != nil {
+		cancelWatch()
+		srv.Stop()
+		return fmt.Errorf("bgp: watch peers: %w", err)
+	}
+	go s.rearmBFD(wctx, srv, rearm)
+	s.stopWatch = cancelWatch
 	s.srv = srv
 	s.peers = map[netip.Addr]neighbor{}
 	s.nextHop = b.NextHopOrRouterID()
@@ -275,6 +305,7 @@ func (s *Speaker) stopLocked() {
 	if s.srv == nil {
 		return
 	}
+	s.stopWatch()
 	s.srv.Stop() // sends a CEASE to every established neighbour: their routes go at once
 	s.srv = nil
 	s.peers = map[netip.Addr]neighbor{}
@@ -434,4 +465,40 @@ func comparePrefix(a, b netip.Prefix) int {
 		return c
 	}
 	return a.Bits() - b.Bits()
+}
+
+// rearmBFD recreates a BFD neighbour whose session went down. GoBGP v4.8.0's BFD resets
+// the BGP session when BFD expires, also while the session is already down; the reset
+// waits in the peer's state machine and kills the next session the moment it comes up,
+// whose BFD then expires again (the router stops BFD with BGP): the neighbour never comes
+// back. A fresh peer (DeletePeer, AddPeer) starts with no pending reset and BFD down.
+// Only a session that is already down is touched.
+func (s *Speaker) rearmBFD(ctx context.Context, srv *server.BgpServer, ch <-chan netip.Addr) {
+	for {
+		var a netip.Addr
+		select {
+		case <-ctx.Done():
+			return
+		case a = <-ch:
+		}
+		s.mu.Lock()
+		n, ok := s.peers[a]
+		if ok && n.conf.BFD && s.srv == srv {
+			octx, cancel := context.WithTimeout(ctx, opTimeout)
+			err := srv.DeletePeer(octx, &api.DeletePeerRequest{Address: a.String()})
+			if err == nil {
+				pc := peerConfig(&s.global, n)
+				pc.Transport.RemotePort = s.remotePort
+				err = srv.AddPeer(octx, &api.AddPeerRequest{Peer: pc})
+			}
+			cancel()
+			if err != nil {
+				delete(s.peers, a)
+				s.log.Error("bgp: re-create BFD neighbour after its session went down", "neighbor", a.String(), "err", err)
+			} else {
+				s.log.Info("bgp: BFD neighbour re-created after its session went down", "neighbor", a.String())
+			}
+		}
+		s.mu.Unlock()
+	}
 }

@@ -54,6 +54,7 @@ const (
 // ecmpLab is a running ECMP lab: router with BIRD, directors, echo servers.
 type ecmpLab struct {
 	t       *testing.T
+	opts    ecmpOpts
 	lab     *bench.Lab
 	bird    *bench.Bird
 	tmp     string
@@ -62,7 +63,14 @@ type ecmpLab struct {
 	stderrs []*syncBuffer
 }
 
-func newECMPLab(t *testing.T, sched string) *ecmpLab {
+// ecmpOpts are the BGP session settings of an ECMP lab.
+type ecmpOpts struct {
+	hold     time.Duration
+	bfd      bool
+	password string
+}
+
+func newECMPLab(t *testing.T, sched string, opts ecmpOpts) *ecmpLab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("bird"); err != nil {
@@ -72,7 +80,10 @@ func newECMPLab(t *testing.T, sched string) *ecmpLab {
 	if err := lab.PrepareReals("dr"); err != nil {
 		t.Fatal(err)
 	}
-	e := &ecmpLab{t: t, lab: lab, tmp: t.TempDir(), sched: sched, dirs: make([]*bench.Director, ecmpDirectors),
+	if opts.hold == 0 {
+		opts.hold = ecmpHold
+	}
+	e := &ecmpLab{t: t, opts: opts, lab: lab, tmp: t.TempDir(), sched: sched, dirs: make([]*bench.Director, ecmpDirectors),
 		stderrs: make([]*syncBuffer, ecmpDirectors)}
 	for _, n := range lab.Reals {
 		startEcho(t, n, ecmpPort)
@@ -84,7 +95,7 @@ func newECMPLab(t *testing.T, sched string) *ecmpLab {
 		}
 	}
 	var err error
-	if e.bird, err = lab.StartBird(context.Background(), e.tmp, lab.BirdConfig(ecmpHold, false)); err != nil {
+	if e.bird, err = lab.StartBird(context.Background(), e.tmp, lab.BirdConfig(opts.hold, opts.bfd, opts.password)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -118,8 +129,11 @@ func (e *ecmpLab) config(i int) string {
 		fmt.Fprintf(&b, "  [[service.real]]\n  address = %q\n", a)
 	}
 	gw, _ := e.lab.Router.AddrOn(e.lab.Directors[i].Ifaces[0].Prefix.Masked())
-	fmt.Fprintf(&b, "[bgp]\nasn = %d\nrouter_id = %q\ndrain_time = \"3s\"\n  [[bgp.neighbor]]\n  address = %q\n  asn = %d\n  hold_time = %d\n",
-		bench.ECMPDirectorASN, e.lab.Directors[i].Addr, gw, bench.ECMPRouterASN, int(ecmpHold/time.Second))
+	fmt.Fprintf(&b, "[bgp]\nasn = %d\nrouter_id = %q\ndrain_time = \"3s\"\n  [[bgp.neighbor]]\n  address = %q\n  asn = %d\n  hold_time = %d\n  bfd = %t\n",
+		bench.ECMPDirectorASN, e.lab.Directors[i].Addr, gw, bench.ECMPRouterASN, int(e.opts.hold/time.Second), e.opts.bfd)
+	if e.opts.password != "" {
+		fmt.Fprintf(&b, "  password = %q\n", e.opts.password)
+	}
 	return b.String()
 }
 
@@ -367,8 +381,8 @@ func (fs *flows) brokenReasons(set []*flow) string {
 // spread 60 connections over three directors, lose one, check the route goes within the
 // hold time, count the connections that carry on, open new ones, bring the director back.
 // It returns the fraction of the lost director's connections that carried on at its death.
-func ecmpFailover(t *testing.T, sched string, sig syscall.Signal) float64 {
-	e := newECMPLab(t, sched)
+func ecmpFailover(t *testing.T, sched string, sig syscall.Signal, opts ecmpOpts) float64 {
+	e := newECMPLab(t, sched, opts)
 	fs := &flows{t: t, stop: make(chan struct{})}
 	defer fs.close()
 	first := fs.open(e, ecmpFlows)
@@ -410,7 +424,7 @@ func ecmpFailover(t *testing.T, sched string, sig syscall.Signal) float64 {
 		t.Fatal(err)
 	}
 	took := e.waitVias(ecmpDirectors - 1)
-	t.Logf("%v: route via director %d gone after %v (hold time %v)", sig, victim+1, took.Round(10*time.Millisecond), ecmpHold)
+	t.Logf("%v: route via director %d gone after %v (hold time %v, bfd %v)", sig, victim+1, took.Round(10*time.Millisecond), e.opts.hold, e.opts.bfd)
 	if slices.Contains(e.vias(), e.lab.Directors[victim].Addr) {
 		t.Fatalf("route still via director %d", victim+1)
 	}
@@ -479,20 +493,20 @@ func ecmpFailover(t *testing.T, sched string, sig syscall.Signal) float64 {
 // TestIntegrationBGPECMPKill: with mh, a director killed with SIGKILL loses (almost) no
 // connection: the survivors pick its flows up mid-stream and send them to the same real.
 func TestIntegrationBGPECMPKill(t *testing.T) {
-	ecmpFailover(t, "mh", syscall.SIGKILL)
+	ecmpFailover(t, "mh", syscall.SIGKILL, ecmpOpts{})
 }
 
 // TestIntegrationBGPECMPStop: a director frozen with SIGSTOP keeps its TCP session open;
 // the router's hold timer must notice.
 func TestIntegrationBGPECMPStop(t *testing.T) {
-	ecmpFailover(t, "mh", syscall.SIGSTOP)
+	ecmpFailover(t, "mh", syscall.SIGSTOP, ecmpOpts{})
 }
 
 // TestIntegrationBGPECMPRoundRobinBreaks is the counter-test: with rr, a survivor that
 // picks up a flow mid-stream schedules it afresh, usually to another real server, which
 // resets it. If this passed with rr, the mh tests above would prove nothing.
 func TestIntegrationBGPECMPRoundRobinBreaks(t *testing.T) {
-	frac := ecmpFailover(t, "rr", syscall.SIGKILL)
+	frac := ecmpFailover(t, "rr", syscall.SIGKILL, ecmpOpts{})
 	if frac >= minSurvive {
 		t.Errorf("with rr %.0f%% of the lost director's connections carried on; the failover test cannot tell mh from rr", 100*frac)
 	}
@@ -501,7 +515,7 @@ func TestIntegrationBGPECMPRoundRobinBreaks(t *testing.T) {
 // TestIntegrationBGPDrain: an administrative drain (uvs edit --drain-director) and a
 // graceful stop (SIGTERM: withdraw, then forward for drain_time) lose no connection.
 func TestIntegrationBGPDrain(t *testing.T) {
-	e := newECMPLab(t, "mh")
+	e := newECMPLab(t, "mh", ecmpOpts{})
 	fs := &flows{t: t, stop: make(chan struct{})}
 	defer fs.close()
 	first := fs.open(e, ecmpFlows)
@@ -563,4 +577,11 @@ func TestIntegrationBGPDrain(t *testing.T) {
 	if !strings.Contains(e.stderrs[1].String(), "forwarding during drain_time") {
 		t.Errorf("director 2 did not drain:\n%s", e.stderrs[1].String())
 	}
+}
+
+// TestIntegrationBGPECMPStopBFD freezes a director whose sessions have a 90 s hold time but
+// BFD on: the route must go within the convergence bound (30 s), long before the hold timer
+// could notice, so only BFD can pass it. The sessions also carry a TCP MD5 password.
+func TestIntegrationBGPECMPStopBFD(t *testing.T) {
+	ecmpFailover(t, "mh", syscall.SIGSTOP, ecmpOpts{hold: 90 * time.Second, bfd: true, password: "uvs-lab-md5"})
 }
