@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -300,6 +301,14 @@ func (fs *flows) open(e *ecmpLab, n int) []*flow {
 func (fs *flows) run(f *flow, c net.Conn, r *bufio.Reader) {
 	defer fs.wg.Done()
 	defer c.Close()
+	// A random phase, so that after an outage the flows reach a survivor in an order that
+	// has nothing to do with the order they were opened in: rr on the survivor would
+	// otherwise repeat the lost director's rr sequence and hide the breakage.
+	select {
+	case <-fs.stop:
+		return
+	case <-time.After(rand.N(flowInterval)):
+	}
 	t := time.NewTicker(flowInterval)
 	defer t.Stop()
 	fail := func(format string, args ...any) {
@@ -380,7 +389,7 @@ func (fs *flows) brokenReasons(set []*flow) string {
 // ecmpFailover is the scale-out test for one scheduler and one way of losing a director:
 // spread 60 connections over three directors, lose one, check the route goes within the
 // hold time, count the connections that carry on, open new ones, bring the director back.
-// It returns the fraction of the lost director's connections that carried on at its death.
+// It returns the fraction of all connections that carried on at the death.
 func ecmpFailover(t *testing.T, sched string, sig syscall.Signal, opts ecmpOpts) float64 {
 	e := newECMPLab(t, sched, opts)
 	fs := &flows{t: t, stop: make(chan struct{})}
@@ -446,7 +455,7 @@ func ecmpFailover(t *testing.T, sched string, sig syscall.Signal, opts ecmpOpts)
 	t.Logf("%s, %v: %d of %d connections of the lost director carried on (%.0f%%); %d of %d in all",
 		sched, sig, okTheirs, len(theirs), 100*frac, okAll, len(first))
 	if sched != "mh" {
-		return frac // the caller expects breakage
+		return float64(okAll) / float64(len(first)) // the caller expects breakage
 	}
 	if frac < minSurvive || float64(okAll)/float64(len(first)) < minSurvive {
 		t.Errorf("too many connections broke at the death:\n%s", fs.brokenReasons(first))
@@ -508,7 +517,7 @@ func TestIntegrationBGPECMPStop(t *testing.T) {
 func TestIntegrationBGPECMPRoundRobinBreaks(t *testing.T) {
 	frac := ecmpFailover(t, "rr", syscall.SIGKILL, ecmpOpts{})
 	if frac >= minSurvive {
-		t.Errorf("with rr %.0f%% of the lost director's connections carried on; the failover test cannot tell mh from rr", 100*frac)
+		t.Errorf("with rr %.0f%% of the connections carried on; the failover test cannot tell mh from rr", 100*frac)
 	}
 }
 
