@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -57,31 +56,14 @@ func newECMPPlan(s LabSpec) plan {
 	return p
 }
 
-// BirdConfig is the BIRD 2 configuration of an ECMP lab's router: a BGP session with each
-// director (the router is passive: directors connect out), nothing exported to them, and
-// the kernel table fed with multipath routes ("merge paths"), so that flows to a VIP are
-// spread over every director that announces it. bfd turns BFD on for every session;
-// password, when set, is the sessions' TCP MD5 key.
+// BirdConfig is the BIRD 2 configuration of an ECMP lab's router (see birdConfig): a
+// session with each director. bfd turns BFD on for every session; password, when set, is
+// the sessions' TCP MD5 key.
 func (l *Lab) BirdConfig(hold time.Duration, bfd bool, password string) string {
-	var b strings.Builder
 	gw, _ := l.Router.AddrOn(segECMPB)
-	fmt.Fprintf(&b, "router id %s;\n", gw)
-	b.WriteString("protocol device {}\n")
-	b.WriteString("protocol kernel {\n  ipv4 { export all; };\n  merge paths on;\n}\n")
-	if bfd {
-		b.WriteString("protocol bfd {}\n")
+	p := BirdPeers{RouterID: gw, RouterASN: ECMPRouterASN, DirectorASN: ECMPDirectorASN, Hold: hold, BFD: bfd, Password: password}
+	for _, d := range l.Directors {
+		p.Directors = append(p.Directors, d.Addr)
 	}
-	secs := max(int(hold/time.Second), 3)
-	for i, d := range l.Directors {
-		fmt.Fprintf(&b, "protocol bgp d%d {\n  local %s as %d;\n  neighbor %s as %d;\n  passive on;\n  hold time %d;\n  keepalive time %d;\n  connect retry time 1;\n  error wait time 1, 2;\n",
-			i+1, gw, ECMPRouterASN, d.Addr, ECMPDirectorASN, secs, max(secs/3, 1))
-		if bfd {
-			b.WriteString("  bfd on;\n")
-		}
-		if password != "" {
-			fmt.Fprintf(&b, "  password %q;\n", password)
-		}
-		b.WriteString("  ipv4 { import all; export none; };\n}\n")
-	}
-	return b.String()
+	return birdConfig(p)
 }

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -593,4 +594,79 @@ func TestIntegrationBGPDrain(t *testing.T) {
 // could notice, so only BFD can pass it. The sessions also carry a TCP MD5 password.
 func TestIntegrationBGPECMPStopBFD(t *testing.T) {
 	ecmpFailover(t, "mh", syscall.SIGSTOP, ecmpOpts{hold: 90 * time.Second, bfd: true, password: "uvs-lab-md5"})
+}
+
+// TestIntegrationLabUpBGP: `uvs lab up` lays out lab.directors directors behind a BIRD
+// router from a config with [bgp]; the router ends with a three-way multipath route to the
+// VIP, the VIP answers, and `uvs lab down` removes everything.
+func TestIntegrationLabUpBGP(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("uvt%d-lb-", os.Getpid()%100000)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lab.toml")
+	src := fmt.Sprintf(`[director]
+interfaces = ["eth0"]
+workers = 1
+control_socket = %q
+[conntrack]
+sloppy_tcp = true
+[lab]
+prefix = %q
+directors = 3
+[[service]]
+vip = "198.18.40.100"
+port = 80
+scheduler = "mh"
+forward = "dr"
+  [[service.real]]
+  address = "198.18.30.11"
+  [[service.real]]
+  address = "198.18.30.12"
+[bgp]
+asn = 65001
+router_id = "198.18.30.2"
+drain_time = "1s"
+  [[bgp.neighbor]]
+  address = "198.18.30.1"
+  asn = 65000
+  hold_time = "3s"
+  password = "lab-secret"
+`, filepath.Join(dir, "uvs.sock"), prefix)
+	writeFile(t, cfg, src)
+	t.Cleanup(func() {
+		_, _ = uvsCmd(t, bin, "lab", "down", "-c", cfg)
+		assertNoNamespaces(t, prefix)
+	})
+	if out, err := uvsCmd(t, bin, "lab", "up", "-c", cfg); err != nil {
+		t.Fatalf("lab up: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(converge)
+	var vias string
+	for {
+		out, err := exec.Command("ip", "-n", prefix+"router", "route", "show", "198.18.40.100/32").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip route: %v: %s", err, out)
+		}
+		vias = string(out)
+		if strings.Count(vias, "nexthop via") == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			status, _ := uvsCmd(t, bin, "lab", "status", "-c", cfg)
+			t.Fatalf("route to the VIP after %v:\n%s\n%s", converge, vias, status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, err := uvsCmd(t, bin, "lab", "exec", "-c", cfg, "client", "--", "curl", "-sS", "--max-time", "5", "http://198.18.40.100/")
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	status, err := uvsCmd(t, bin, "lab", "status", "-c", cfg)
+	if err != nil || !strings.Contains(status, "director3") || !strings.Contains(status, "established") || strings.Contains(status, "lab-secret") {
+		t.Errorf("lab status: %v\n%s", err, status)
+	}
 }
