@@ -12,7 +12,7 @@ const StallTimeout = 2 * time.Second
 
 // liveness is Alive's memory of the workers' heartbeats. Control side only.
 type liveness struct {
-	mu    sync.Mutex // guards last and since; taken after Director.mu
+	mu    sync.Mutex  // guards last and since; taken after Director.mu
 	last  []uint64    // heartbeat per worker at its last change
 	since []time.Time // when it last changed
 }
