@@ -190,6 +190,46 @@ func (e *ecmpLab) waitVias(n int) time.Duration {
 	}
 }
 
+// waitRoute polls the router's route to dst until it has n next hops.
+func (e *ecmpLab) waitRoute(dst netip.Addr, n int) {
+	e.t.Helper()
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, err := e.lab.RouteVia(ctx, dst)
+		cancel()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(v) == n {
+			return
+		}
+		if time.Since(start) > converge {
+			e.t.Fatalf("route to %s has next hops %v, want %d after %s", dst, v, n, converge)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// birdSince returns when BIRD's protocol name last changed state (its "Since" column).
+func (e *ecmpLab) birdSince(name string) string {
+	e.t.Helper()
+	out, err := e.bird.Birdc(context.Background(), "show", "protocols", name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && f[0] == name {
+			if f[3] != "up" {
+				e.t.Fatalf("bird protocol %s is %s:\n%s", name, f[3], out)
+			}
+			return f[4]
+		}
+	}
+	e.t.Fatalf("no bird protocol %s:\n%s", name, out)
+	return ""
+}
+
 // list asks director i for its listing.
 func (e *ecmpLab) list(i int) *control.Status {
 	e.t.Helper()
@@ -570,6 +610,32 @@ func TestIntegrationBGPDrain(t *testing.T) {
 	gw, _ := e.lab.Router.AddrOn(e.lab.Director.Ifaces[0].Prefix.Masked())
 	if want := fmt.Sprintf("uvs_bgp_session_up{neighbor=%q} 1", gw.String()); !strings.Contains(string(body), want) {
 		t.Errorf("metrics lack %s", want)
+	}
+
+	// SIGHUP with two more services: one whose reals fail their check (its VIP is withdrawn
+	// once the check fails), one that is healthy (announced). The session is not reset.
+	since := e.birdSince("d3")
+	vip2, vip3 := netip.MustParseAddr("198.18.11.101"), netip.MustParseAddr("198.18.11.102")
+	more := e.config(2) + fmt.Sprintf("[[service]]\nvip = %q\nport = 9001\nscheduler = \"mh\"\n  [service.check]\n  type = \"tcp\"\n  interval = \"1s\"\n", vip2)
+	for _, a := range e.lab.RealAddrs {
+		more += fmt.Sprintf("  [[service.real]]\n  address = %q\n", a)
+	}
+	more += fmt.Sprintf("[[service]]\nvip = %q\nport = %d\nscheduler = \"mh\"\n", vip3, ecmpPort)
+	for _, a := range e.lab.RealAddrs {
+		more += fmt.Sprintf("  [[service.real]]\n  address = %q\n", a)
+	}
+	// [[service]] tables after [bgp] are fine in TOML, but keep [bgp] last for readers.
+	writeFile(t, e.cfgPath(2), more)
+	if err := e.dirs[2].Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRoute(vip3, 1)
+	e.waitRoute(vip2, 0)
+	if got := e.birdSince("d3"); got != since {
+		t.Errorf("SIGHUP reset the BGP session of director 3 (up since %s, now %s)", since, got)
+	}
+	if ok := fs.settle(first); ok != len(first) {
+		t.Errorf("reload: %d of %d connections carried on:\n%s", ok, len(first), fs.brokenReasons(first))
 	}
 
 	// A graceful stop: the route goes at once, forwarding goes on for drain_time.
