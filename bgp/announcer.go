@@ -62,6 +62,12 @@ func (a *Announcer) Run(ctx context.Context) {
 func (a *Announcer) Sync() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !a.sp.Running() { // no [bgp]: nothing to announce, nothing to log
+		if _, err := a.sp.Announce(nil); err != nil {
+			a.log.Error("bgp: announce", "err", err)
+		}
+		return
+	}
 	var snap *forward.Snapshot
 	if a.in.Snapshot != nil {
 		snap = a.in.Snapshot()

@@ -386,6 +386,13 @@ func (s *Speaker) Announce(want []netip.Prefix) (bool, error) {
 	return changed, errors.Join(errs...)
 }
 
+// Running reports whether the speaker runs (the applied config has [bgp]).
+func (s *Speaker) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv != nil
+}
+
 // Announced returns the announced prefixes, sorted.
 func (s *Speaker) Announced() []netip.Prefix {
 	s.mu.Lock()

@@ -206,22 +206,6 @@ func TestSpeakerAnnounceWithdrawReload(t *testing.T) {
 	}
 }
 
-func TestDesiredReasons(t *testing.T) {
-	for _, tt := range []struct {
-		d    Director
-		want Reason
-	}{
-		{Director{}, ReasonStarting},
-		{Director{Started: true, Alive: true, Stopping: true}, ReasonStopping},
-		{Director{Started: true, Alive: true, Drained: true}, ReasonDrained},
-		{Director{Started: true}, ReasonDataPlane},
-	} {
-		if got, r := Desired(nil, tt.d); got != nil || r != tt.want && !(tt.want != ReasonStarting && r == ReasonStarting) {
-			t.Errorf("%+v: %v %v, want none, %v", tt.d, got, r, tt.want)
-		}
-	}
-}
-
 func TestReadPasswords(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "k")
