@@ -152,6 +152,11 @@ func TestSpeakerAnnounceWithdrawReload(t *testing.T) {
 	if err := sp.Apply(&cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Connect out only: no listener on port 179 (GoBGP's ListenPort -1).
+	g, err := sp.srv.GetBgp(context.Background(), &api.GetBgpRequest{})
+	if err != nil || g.Global.ListenPort != -1 {
+		t.Errorf("GetBgp = %v, %v; want ListenPort -1", g, err)
+	}
 	vip1, vip2 := netip.MustParsePrefix("198.18.0.10/32"), netip.MustParsePrefix("198.18.0.11/32")
 	if _, err := sp.Announce([]netip.Prefix{vip1, vip2}); err != nil {
 		t.Fatal(err)

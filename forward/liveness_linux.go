@@ -17,31 +17,23 @@ type liveness struct {
 	since []time.Time // when it last changed
 }
 
-// Alive reports whether the data plane makes progress: every worker has started and has
-// completed a round of its loop within StallTimeout. It is false before Run starts the
-// workers and after they stop. The BGP announcer withdraws the director's routes while it
-// is false; VRRP can use it as a fault condition. Safe for concurrent use; cheap enough to
-// call a few times a second.
-func (d *Director) Alive() bool {
-	d.mu.Lock() // close clears d.workers under it
-	defer d.mu.Unlock()
-	l := &d.live
+// observe records the workers' heartbeats at now and reports whether every worker has
+// started (a heartbeat above 0) and moved within StallTimeout.
+func (l *liveness) observe(beats []uint64, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if d.closed || len(d.workers) == 0 || d.stop.Load() {
+	if len(beats) == 0 {
 		return false
 	}
-	now := time.Now()
-	if len(l.last) != len(d.workers) {
-		l.last = make([]uint64, len(d.workers))
-		l.since = make([]time.Time, len(d.workers))
+	if len(l.last) != len(beats) {
+		l.last = make([]uint64, len(beats))
+		l.since = make([]time.Time, len(beats))
 		for i := range l.since {
 			l.since[i] = now
 		}
 	}
 	alive := true
-	for i, w := range d.workers {
-		b := w.Heartbeat()
+	for i, b := range beats {
 		if b != l.last[i] {
 			l.last[i], l.since[i] = b, now
 		}
@@ -50,4 +42,23 @@ func (d *Director) Alive() bool {
 		}
 	}
 	return alive
+}
+
+// Alive reports whether the data plane makes progress: every worker has started and has
+// completed a round of its loop within StallTimeout. It is false before Run starts the
+// workers and after they stop. The BGP announcer withdraws the director's routes while it
+// is false; VRRP can use it as a fault condition. Safe for concurrent use; cheap enough to
+// call a few times a second.
+func (d *Director) Alive() bool {
+	d.mu.Lock() // close clears d.workers under it
+	if d.closed || d.stop.Load() {
+		d.mu.Unlock()
+		return false
+	}
+	beats := make([]uint64, len(d.workers))
+	for i, w := range d.workers {
+		beats[i] = w.Heartbeat()
+	}
+	d.mu.Unlock()
+	return d.live.observe(beats, time.Now())
 }
