@@ -437,9 +437,9 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		return tmp.WaitReady(ctx, r.o.Config, UpReadyTimeout)
 	case "kernel", "nftables":
 		lines := []string{}
-		real := r.udpSvc.Reals[0].Address
+		rs := r.udpSvc.Reals[0].Address
 		if c.Kind == "kernel" {
-			lines = append(lines, "route replace "+r.udpSvc.VIP.String()+"/32 via "+real.String())
+			lines = append(lines, "route replace "+r.udpSvc.VIP.String()+"/32 via "+rs.String())
 			if r.tcpSvc != nil && r.tcpSvc.VIP != r.udpSvc.VIP {
 				lines = append(lines, "route replace "+r.tcpSvc.VIP.String()+"/32 via "+r.tcpSvc.Reals[0].Address.String())
 			}

@@ -563,20 +563,9 @@ func (d *decoder) netmask(t *table, k string, bits *int) {
 		}
 		*bits = int(v)
 	case string:
-		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			d.problem(t.key(k), "invalid netmask %q: want a dotted IPv4 mask, as in \"255.255.255.0\", or a prefix length", v)
-			return
-		}
-		b := a.As4()
-		m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		ones := 0
-		for m&(1<<31) != 0 {
-			m <<= 1
-			ones++
-		}
-		if m != 0 {
-			d.problem(t.key(k), "netmask %q is not contiguous", v)
+		ones, err := ParseNetmask(v)
+		if err != nil {
+			d.problem(t.key(k), "%v", err)
 			return
 		}
 		*bits = ones

@@ -242,21 +242,7 @@ func netmaskBits(s string) (int, error) {
 	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= 32 {
 		return n, nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return 0, fmt.Errorf("netmask %q: want a dotted IPv4 mask or a prefix length", s)
-	}
-	b := a.As4()
-	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	ones := 0
-	for m&(1<<31) != 0 {
-		m <<= 1
-		ones++
-	}
-	if m != 0 {
-		return 0, fmt.Errorf("netmask %q is not contiguous", s)
-	}
-	return ones, nil
+	return config.ParseNetmask(s)
 }
 
 // cloneConfig copies cfg deeply enough that edits to services and reals leave it alone.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,7 +258,7 @@ func (d *Director) waitResolved(ctx context.Context) {
 // Reload applies a new, validated config. Unchanged services keep their connections,
 // counters and persistence; on error the running state is unchanged.
 func (d *Director) Reload(cfg *config.Config) error {
-	if !sameStrings(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
+	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
 	d.mu.Lock()
@@ -311,7 +312,7 @@ func (d *Director) publish() error {
 	if err != nil {
 		return err
 	}
-	if !sameProgram(prog, d.steer) {
+	if !slices.Equal(prog, d.steer) {
 		filter := make([]unix.SockFilter, len(prog))
 		for i, ins := range prog {
 			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
@@ -351,18 +352,18 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
-func (d *Director) egress(addr [4]byte) (int, [6]byte, [6]byte, [4]byte, int) {
+func (d *Director) egress(addr [4]byte) engine.Egress {
 	e := d.resolver.Lookup(addr)
 	if !e.Valid {
-		return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+		return engine.NoEgress
 	}
 	for slot, ifc := range d.ifaces {
 		if ifc.Index == e.Ifindex {
-			return slot, e.SrcMAC, e.DstMAC, e.SrcAddr, e.MTU
+			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, MTU: e.MTU}
 		}
 	}
 	d.log.Warn("real server egress is not a listened interface", logReal, net.IP(addr[:]).String(), logIface, e.Ifname)
-	return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+	return engine.NoEgress
 }
 
 // announce sends gratuitous ARP for VIPs that are new since old (all of them when old is nil).
@@ -473,30 +474,6 @@ func realTargets(cfg *config.Config) [][4]byte {
 		}
 	}
 	return out
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameProgram(a, b []bpf.RawInstruction) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // collectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset

@@ -33,11 +33,11 @@ type service struct {
 	check     *check
 	extra     []keyValue // Target keys (see targetKeys).
 	notes     []Problem
-	reals     []*real
+	reals     []*dest
 }
 
-// real is a real server being converted.
-type real struct {
+// dest is a real server being converted (IPVS calls it a destination; "real" is a builtin).
+type dest struct {
 	at      Problem
 	addr    string
 	port    int // -1 = the service's port.
@@ -108,7 +108,7 @@ func (s *service) note(at Problem, format string, args ...any) {
 	s.notes = append(s.notes, Problem{File: at.File, Line: at.Line, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (r *real) note(at Problem, format string, args ...any) {
+func (r *dest) note(at Problem, format string, args ...any) {
 	r.notes = append(r.notes, Problem{File: at.File, Line: at.Line, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -220,7 +220,7 @@ func (w *writer) service(s *service) {
 	}
 }
 
-func (w *writer) real(s *service, r *real) {
+func (w *writer) real(s *service, r *dest) {
 	w.line("", "")
 	sortNotes(r.notes)
 	for _, n := range r.notes {

@@ -260,11 +260,11 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	drain := fs.Bool("drain", false, "set the real's weight to 0: no new connections, existing ones continue (as -e -w 0)")
 	var svc serviceFlags
 	svc.add(fs)
-	sched := fs.String("s", "", "scheduler (rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)")
+	sched := fs.String("s", "", "scheduler ("+strings.Join(config.Schedulers, " ")+")")
 	persist := fs.Int64("p", 0, "persistence timeout in `SECONDS` (0 = off)")
 	netmask := fs.String("M", "", "persistence `NETMASK` (255.255.255.0 or a prefix length)")
 	name := fs.String("name", "", "service name")
-	real := fs.String("r", "", "real server `ADDR[:PORT]`")
+	realFlag := fs.String("r", "", "real server `ADDR[:PORT]`")
 	dr := fs.Bool("g", false, "direct routing (Route)")
 	tun := fs.Bool("i", false, "IPIP tunnel (Tunnel)")
 	nat := fs.Bool("m", false, "masquerading (Masq)")
@@ -332,7 +332,7 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	if set["name"] {
 		e.Name = name
 	}
-	e.Real = *real
+	e.Real = *realFlag
 	methods := 0
 	for _, m := range []struct {
 		on   bool

@@ -137,6 +137,7 @@ func printConfigError(err error, stderr io.Writer) {
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
 	path := configFlag(fs)
+	allowEmpty := fs.Bool("allow-empty", false, "accept a file without services (for a director filled by uvs edit)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -150,6 +151,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	reals := 0
 	for _, s := range cfg.Services {
 		reals += len(s.Reals)
+	}
+	if len(cfg.Services) == 0 {
+		// Valid TOML, but a director that serves nothing: an import that dropped every
+		// service, or a typo in [[service]]. Say so loudly; --allow-empty is for a
+		// director that uvs edit fills at run time.
+		fmt.Fprintf(stderr, "%s: WARNING: no services: uvs run with this file would serve nothing\n", *path)
+		if !*allowEmpty {
+			return 1
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers)\n", *path, len(cfg.Services), reals)
 	return 0

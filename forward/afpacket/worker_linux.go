@@ -119,9 +119,9 @@ func (w *Worker) block(r *rxRing, b []byte) {
 		mac := off + int(h.Mac)
 		end := mac + int(h.Snaplen)
 		if mac-packet.VnetHdrLen < off+sllPkttypeOff+1 || end > len(b) {
-			e.EDrop(engine.DropTruncatedFrame)
+			e.Drop(engine.DropTruncatedFrame)
 		} else if h.Snaplen < h.Len {
-			e.EDrop(engine.DropTruncatedFrame)
+			e.Drop(engine.DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
 			e.Handle(b[mac-packet.VnetHdrLen:end], r.iface)
 			if e.Full() {
@@ -164,11 +164,11 @@ func (w *Worker) flush() {
 	}
 	e.Reset()
 	s := e.Stats()
-	s.EDrops[engine.DropTxRingFull].Store(c.Full)
-	s.EDrops[engine.DropTxBusy].Store(c.Busy)
-	s.EDrops[engine.DropTxError].Store(c.Error)
-	s.EDrops[engine.DropTxOversize].Store(c.Oversize)
-	s.EDrops[engine.DropTxStuck].Store(c.Stuck)
+	s.Drops[engine.DropTxRingFull].Store(c.Full)
+	s.Drops[engine.DropTxBusy].Store(c.Busy)
+	s.Drops[engine.DropTxError].Store(c.Error)
+	s.Drops[engine.DropTxOversize].Store(c.Oversize)
+	s.Drops[engine.DropTxStuck].Store(c.Stuck)
 	s.TxFrames.Store(c.Sent)
 }
 
