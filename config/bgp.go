@@ -149,6 +149,22 @@ func (v *validator) bgp(c *Config) {
 			v.problem(k+".password", n.Line, "longer than the %d bytes TCP MD5 allows", MaxBGPPasswordBytes)
 		}
 	}
+	// The shield drops every packet to a VIP before the kernel sees it: BGP to or from a VIP
+	// address would never reach the speaker.
+	isVIP := func(a netip.Addr) bool {
+		return slices.ContainsFunc(c.Services, func(s Service) bool { return s.VIP == a })
+	}
+	if isVIP(b.RouterID) {
+		v.problem("bgp.router_id", b.Line, "%s is a VIP: the director drops traffic to its VIPs before its kernel sees it, BGP included; use the director's own address", b.RouterID)
+	}
+	if isVIP(b.NextHop) {
+		v.problem("bgp.next_hop", b.Line, "%s is a VIP: the router would send VIP traffic to itself; use the director's own address", b.NextHop)
+	}
+	for i := range b.Neighbors {
+		if n := &b.Neighbors[i]; isVIP(n.Address) {
+			v.problem(indexKey("bgp.neighbor", i)+".address", n.Line, "%s is a VIP of this director", n.Address)
+		}
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		nat := s.Forward == NAT
@@ -169,6 +185,17 @@ func Warnings(c *Config) []Problem {
 	if c.BGP.Present && !c.Conntrack.SloppyTCP {
 		out = append(out, Problem{File: c.Source, Line: c.BGP.Line, Key: "conntrack.sloppy_tcp",
 			Msg: "warning: [bgp] without sloppy_tcp = true: when the router moves a flow to another director, that director drops its mid-flow packets instead of picking the connection up"})
+	}
+	if c.BGP.Present {
+		for i := range c.Services {
+			s := &c.Services[i]
+			switch s.Scheduler {
+			case "mh", "sh", "dh":
+				continue
+			}
+			out = append(out, Problem{File: c.Source, Line: s.Line, Key: indexKey("service", i) + ".scheduler",
+				Msg: fmt.Sprintf("warning: %s with [bgp]: a director that picks up a flow moved by the router schedules it afresh, usually to another real server, which resets it; use mh (consistent hashing, the same choice on every director)", s.Scheduler)})
+		}
 	}
 	return out
 }

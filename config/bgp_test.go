@@ -53,6 +53,11 @@ func TestBGPProblems(t *testing.T) {
 			`t.toml:15: bgp.neighbor[1].address: required: the neighbour's IPv4 address`,
 			`t.toml:17: bgp.neighbor[1].port: unknown key`,
 		}},
+		{"vip addresses", head + "[[service]]\nvip = \"198.18.0.2\"\nport = 80\nscheduler = \"mh\"\n[bgp]\nasn = 65001\nrouter_id = \"198.18.0.2\"\nnext_hop = \"198.18.0.2\"\n[[bgp.neighbor]]\naddress = \"198.18.0.2\"\nasn = 65000\n", []string{
+			`t.toml:9: bgp.router_id: 198.18.0.2 is a VIP: the director drops traffic to its VIPs before its kernel sees it, BGP included; use the director's own address`,
+			`t.toml:10: bgp.next_hop: 198.18.0.2 is a VIP: the router would send VIP traffic to itself; use the director's own address`,
+			`t.toml:12: bgp.neighbor[0].address: 198.18.0.2 is a VIP of this director`,
+		}},
 		{"nat", bgpHead + "[[service]]\nvip = \"198.18.0.10\"\nport = 80\n[[service.real]]\naddress = \"198.18.1.2\"\nforward = \"nat\"\n", []string{
 			`t.toml:9: service[0].forward: nat cannot be used with [bgp]: a router spreads flows over several directors, and a real server's replies go to the one director it routes through, not the one holding the translation; use dr or tun`,
 		}},
@@ -71,6 +76,11 @@ func TestBGPWarnings(t *testing.T) {
 	ws := Warnings(mustParse(t, bgpHead))
 	if len(ws) != 1 || !strings.Contains(ws[0].String(), "conntrack.sloppy_tcp: warning:") {
 		t.Errorf("warnings = %v", ws)
+	}
+	svcs := "[[service]]\nvip = \"198.18.0.10\"\nport = 80\nscheduler = \"mh\"\n[[service]]\nvip = \"198.18.0.10\"\nport = 81\nscheduler = \"rr\"\n"
+	ws = Warnings(mustParse(t, bgpHead+"[conntrack]\nsloppy_tcp = true\n"+svcs))
+	if len(ws) != 1 || !strings.Contains(ws[0].String(), "service[1].scheduler: warning: rr with [bgp]") {
+		t.Errorf("warnings with sloppy_tcp and rr = %v", ws)
 	}
 	if ws := Warnings(mustParse(t, bgpHead+"[conntrack]\nsloppy_tcp = true\n")); len(ws) != 0 {
 		t.Errorf("warnings with sloppy_tcp = %v", ws)
