@@ -67,18 +67,24 @@ func (b *bgpRun) present() bool {
 	return b.cfg.Present
 }
 
-// runContext is the director's context: it ends at once on SIGINT or SIGTERM without
-// [bgp]; with it, the first signal withdraws every route, forwarding goes on for
-// bgp.drain_time (so flows the router has not moved yet are served), and a second signal
-// cuts the drain short.
-func (b *bgpRun) runContext() context.Context {
+// runContext is the director's context. stop is the context that SIGINT and SIGTERM end
+// (signal.NotifyContext): without [bgp] the director's ends with it; with [bgp] the first
+// signal withdraws every route, forwarding goes on for bgp.drain_time (so flows the router
+// has not moved yet are served), and a second signal cuts the drain short.
+func (b *bgpRun) runContext(stop context.Context) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer cancel()
 		select {
-		case <-b.sigs:
+		case <-stop.Done():
 		case <-b.done:
 			return
+		}
+		// The first signal reached b.sigs too (unless it came before startBGP registered
+		// it): take it, so that only a later one ends the drain.
+		select {
+		case <-b.sigs:
+		case <-time.After(100 * time.Millisecond):
 		}
 		b.mu.Lock()
 		drain, present := b.cfg.DrainTime, b.cfg.Present

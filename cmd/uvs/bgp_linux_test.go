@@ -653,6 +653,21 @@ func TestIntegrationBGPDrain(t *testing.T) {
 	if !strings.Contains(e.stderrs[1].String(), "forwarding during drain_time") {
 		t.Errorf("director 2 did not drain:\n%s", e.stderrs[1].String())
 	}
+
+	// A second SIGTERM cuts the drain short.
+	if err := e.dirs[2].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	e.waitVias(ecmpDirectors - 2)
+	if err := e.dirs[2].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dirs[2].Wait(); err != nil {
+		t.Errorf("director 3 exit: %v", err)
+	}
+	if !strings.Contains(e.stderrs[2].String(), "second signal: drain skipped") {
+		t.Errorf("director 3 did not skip its drain on the second SIGTERM:\n%s", e.stderrs[2].String())
+	}
 }
 
 // TestIntegrationBGPECMPStopBFD freezes a director whose sessions have a 90 s hold time but

@@ -269,7 +269,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := d.Run(ann.runContext()); err != nil {
+	if err := d.Run(ann.runContext(ctx)); err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
