@@ -243,6 +243,9 @@ func (s *Speaker) startLocked(b *config.BGP) error {
 		Asn: b.ASN, RouterId: b.RouterID.String(), ListenPort: port,
 	}}); err != nil {
 		srv.Stop()
+		if b.Passive {
+			return fmt.Errorf("bgp: start: %w (passive = true listens on port 179, which needs CAP_NET_BIND_SERVICE; uvs run keeps it only with --keep-capabilities)", err)
+		}
 		return fmt.Errorf("bgp: start: %w", err)
 	}
 	// Reject every route a neighbour offers: a director originates routes, it never uses

@@ -35,20 +35,26 @@ type bgpRun struct {
 	cfg config.BGP // as applied
 }
 
-func startBGP(cfg *config.Config, d *forward.Director, hc *health.Checker, log *slog.Logger) (*bgpRun, error) {
+// newBGP starts the speaker for cfg (its sessions come up; nothing is announced until
+// start). Without [bgp] it starts nothing, but a reload may add [bgp] later.
+func newBGP(cfg *config.Config, log *slog.Logger) (*bgpRun, error) {
 	blog := log.With("component", "bgp")
-	b := &bgpRun{sp: bgp.NewSpeaker(blog), log: blog, sigs: make(chan os.Signal, 2), done: make(chan struct{})}
+	b := &bgpRun{sp: bgp.NewSpeaker(blog), log: blog, sigs: make(chan os.Signal, 2), done: make(chan struct{}), stop: func() {}}
 	signal.Notify(b.sigs, syscall.SIGINT, syscall.SIGTERM)
 	if err := b.apply(cfg); err != nil {
 		signal.Stop(b.sigs)
 		b.sp.Close()
 		return nil, err
 	}
-	b.ann = bgp.NewAnnouncer(b.sp, bgp.Inputs{Snapshot: d.Snapshot, Settled: hc.Settled, Alive: dataPlaneAlive(d)}, blog)
+	return b, nil
+}
+
+// start runs the announcer, which reads d's snapshot, hc's first round and d's liveness.
+func (b *bgpRun) start(d *forward.Director, hc *health.Checker) {
+	b.ann = bgp.NewAnnouncer(b.sp, bgp.Inputs{Snapshot: d.Snapshot, Settled: hc.Settled, Alive: dataPlaneAlive(d)}, b.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stop = cancel
 	go b.ann.Run(ctx)
-	return b, nil
 }
 
 func (b *bgpRun) apply(cfg *config.Config) error {

@@ -218,6 +218,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
+	ann, err := newBGP(cfg, log) // before the director: a failure here leaves nothing to undo
+	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	defer ann.close()
 	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
 	if err != nil {
 		cp.close()
@@ -241,12 +248,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ann, err := startBGP(cfg, d, hc, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
-	defer ann.close()
+	ann.start(d, hc)
 	dd := withBGP{withHealth{d, hc}, ann}
 	op := control.NewOperator(dd, *path, log)
 	op.SetBGP(ann)
