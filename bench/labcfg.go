@@ -105,6 +105,12 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if cfg.BGP.Present {
+		return layoutBGP(cfg, reals, vips)
+	}
+	if cfg.Lab.Directors > 1 {
+		return nil, fmt.Errorf("%w: lab.directors = %d needs [bgp]: several directors share the traffic only behind a router that spreads it", ErrLayout, cfg.Lab.Directors)
+	}
 	s24 := func(a netip.Addr) netip.Prefix { p, _ := a.Prefix(24); return p }
 	// The clients' segment.
 	front := s24(vips[0])

@@ -82,7 +82,7 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 		switch {
 		case slices.Contains(l.Clients, n):
 			sn.Role = "client"
-		case n == l.Director, n == l.Director2:
+		case slices.Contains(l.Directors, n), n == l.Director2:
 			sn.Role = "director"
 		case n == l.Router:
 			sn.Role = "router"
@@ -152,11 +152,17 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 		}
 		st.Procs = append(st.Procs, p)
 	}
-	p, err := st.startDirector(l.Director, uvs, cfgPath)
-	if err != nil {
-		return nil, err
+	if cfg.BGP.Present {
+		if err := st.startBGP(ctx, l, cfg, cfgPath, uvs); err != nil {
+			return nil, err
+		}
+	} else {
+		p, err := st.startDirector(l.Director, uvs, cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		st.Procs = append(st.Procs, p)
 	}
-	st.Procs = append(st.Procs, p)
 	if l.Director2 != nil {
 		// The same file, its own control socket (labpair.go).
 		p, err := st.startDirector(l.Director2, uvs, cfgPath, "--control-socket", st.Director2Socket())

@@ -45,6 +45,7 @@ type Config struct {
 	Services  []Service
 	Lab       Lab   // [lab]; defaults when absent.
 	Bench     Bench // [bench]; defaults when absent.
+	BGP       BGP   // [bgp]; Present false when absent.
 
 	VRRP           []VRRP          // [[vrrp]] instances (vrrp.go).
 	VRRPSyncGroups []VRRPSyncGroup // [[vrrp_sync_group]].

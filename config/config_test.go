@@ -89,7 +89,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 			}},
 			Line: 15,
 		}},
-		Lab: Lab{Prefix: DefaultLabPrefix, Clients: 1, Router: true, MTU: 1500, TXOffload: true},
+		Lab: Lab{Prefix: DefaultLabPrefix, Clients: 1, Router: true, MTU: 1500, TXOffload: true, Directors: 1},
 		Bench: Bench{
 			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
 			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,

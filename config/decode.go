@@ -392,6 +392,8 @@ func decode(name string, data []byte) (*decoder, *Config) {
 	d.lab(lt, &c.Lab, ok)
 	bt, ok := root.sub("bench")
 	d.bench(bt, &c.Bench, ok)
+	gt, ok := root.sub("bgp")
+	d.bgp(gt, &c.BGP, ok)
 	for _, st := range root.tables("service") {
 		c.Services = append(c.Services, d.service(st))
 	}

@@ -13,7 +13,7 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"dr.toml": false, "nat.toml": false, "tun.toml": false, "lab.toml": false, "bench.toml": false, "pair.toml": false}
+	want := map[string]bool{"dr.toml": false, "nat.toml": false, "tun.toml": false, "lab.toml": false, "bench.toml": false, "pair.toml": false, "bgp.toml": false}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			data, err := os.ReadFile(f)

@@ -23,6 +23,7 @@ const (
 const (
 	MaxLabPrefix    = 20                     // MaxLabPrefix bounds lab.prefix: namespace names are prefix + role.
 	MaxLabClients   = 50                     // MaxLabClients bounds lab.clients.
+	MaxLabDirectors = 8                      // MaxLabDirectors bounds lab.directors.
 	MaxBenchFlows   = 1 << 24                // MaxBenchFlows bounds bench.flows and bench.syn_flows.
 	MinPacketSize   = 64                     // MinPacketSize is the least Ethernet frame (FCS included).
 	MaxPacketSize   = 9018                   // MaxPacketSize is a jumbo frame.
@@ -43,6 +44,7 @@ type Lab struct {
 	Router    bool   // Key router: put TUN real servers behind a router namespace (required for tun).
 	MTU       int    // Key mtu: MTU of every lab link and bridge.
 	TXOffload bool   // Key tx_offload: false turns TX checksum offload off on the director's links.
+	Directors int    // Key directors: directors behind the router (with [bgp] only); default 1.
 	Present   bool   // The file has a [lab] table.
 }
 
@@ -84,6 +86,10 @@ func (d *decoder) lab(t *table, l *Lab, present bool) {
 	t.boolean("router", &l.Router)
 	t.int("mtu", &l.MTU)
 	t.boolean("tx_offload", &l.TXOffload)
+	t.int("directors", &l.Directors)
+	if l.Directors == 0 {
+		l.Directors = 1
+	}
 	t.done()
 }
 
@@ -203,6 +209,9 @@ func (v *validator) lab(l *Lab) {
 	// 68 is the IPv4 minimum (RFC 791); 65535 is the veth maximum.
 	if l.MTU < 68 || l.MTU > 65535 {
 		v.problem("lab.mtu", 0, "%d is out of range 68..65535", l.MTU)
+	}
+	if l.Directors < 1 || l.Directors > MaxLabDirectors {
+		v.problem("lab.directors", 0, "%d is out of range 1..%d", l.Directors, MaxLabDirectors)
 	}
 }
 

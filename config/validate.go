@@ -37,6 +37,7 @@ func validate(c *Config, line func(string) int) []Problem {
 	v.vrrp(c)
 	v.lab(&c.Lab)
 	v.bench(&c.Bench)
+	v.bgp(c)
 	return v.problems
 }
 

@@ -80,6 +80,7 @@ func Diff(cur, next *config.Config) []string {
 			out = append(out, fmt.Sprintf("- %s (its connections are no longer forwarded)", name(o)))
 		}
 	}
+	out = append(out, diffBGP(&cur.BGP, &next.BGP)...)
 	return append(out, diffVRRP(cur, next)...)
 }
 

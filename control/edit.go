@@ -30,6 +30,9 @@ const editSource = "running config"
 // applies it with Director.Reload. On any problem nothing changes. Zeroing counters
 // changes no config.
 func (o *Operator) Edit(e *Edit) (string, []string, error) {
+	if e.Command == EditDrainDirector || e.Command == EditUndrainDirector {
+		return o.drainDirector(e.Command == EditDrainDirector)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if e.Command == EditZero {
@@ -44,6 +47,7 @@ func (o *Operator) Edit(e *Edit) (string, []string, error) {
 	if err != nil {
 		return "", problemLines(err), errors.New("edit rejected; the running config stays")
 	}
+	cfg.BGP = cur.BGP // the rendering leaves inline passwords out; an edit never changes [bgp]
 	if err := o.d.Reload(cfg); err != nil {
 		return "", nil, fmt.Errorf("edit rejected; the running config stays: %w", err)
 	}

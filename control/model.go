@@ -17,6 +17,8 @@ type Status struct {
 	// VRRP lists the VRRP instances (INTERFACE.md: name, interface, state, priority,
 	// master, transitions), when any is configured.
 	VRRP []vrrp.Status `json:"vrrp,omitempty"`
+	// BGP is the embedded speaker's sessions and routes; absent without [bgp].
+	BGP *BGPStatus `json:"bgp,omitempty"`
 }
 
 // DirectorInfo is the director object of uvs list --json.

@@ -61,6 +61,8 @@ type Operator struct {
 
 	// dumping admits one connection dump at a time: the workers serve one request each.
 	dumping chan struct{}
+
+	bgp BGP // nil without a BGP announcer (SetBGP)
 }
 
 // NewOperator returns an operator for d, whose config file is configPath (what reload
@@ -347,6 +349,9 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	if dp, ok := o.d.(interface{ DataPlane() forward.DataPlane }); ok {
 		p := dp.DataPlane()
 		st.Director = &DirectorInfo{Backend: p.Backend, Shield: p.Shield, RXRing: p.RXRing, TXMode: p.TXMode}
+	}
+	if o.bgp != nil {
+		st.BGP = o.bgp.BGPStatus()
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

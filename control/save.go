@@ -122,6 +122,7 @@ func ConfigTOML(cfg *config.Config) string {
 		}
 	}
 	writeVRRPTOML(&b, cfg)
+	writeBGPTOML(&b, &cfg.BGP)
 	return b.String()
 }
 

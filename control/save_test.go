@@ -25,6 +25,26 @@ import (
 // pooled value can set valid fails the test until the pool (or a baseline) learns it.
 func TestConfigTOMLKnowsEveryField(t *testing.T) {
 	baselines := []string{
+		// TCP DR with [bgp]: a neighbour with a password file and BFD.
+		`[director]
+interfaces = ["eth0"]
+[conntrack]
+sloppy_tcp = true
+[[service]]
+vip = "198.18.1.100"
+port = 80
+scheduler = "mh"
+  [[service.real]]
+  address = "198.18.1.11"
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+  [[bgp.neighbor]]
+  address = "198.18.1.1"
+  asn = 65000
+  password_file = "/etc/uvs/bgp.key"
+  bfd = true
+`,
 		// TCP, a tunnelled Maglev service with persistence and an HTTP check; the real
 		// has its own HTTPS check.
 		`[director]
@@ -133,7 +153,10 @@ quorum = 3
 	// came from; Lab and Bench describe the namespace lab and the benchmark profile (uvs lab,
 	// uvs bench), which the running director ignores, so the running state that save
 	// prints and edits render leaves them out.
+	// BGP.Present is implied by [bgp] being written at all; an inline BGP password is never
+	// written (Edit carries the running [bgp] over to the edited config instead).
 	skip := map[string]bool{"Config.Source": true, "Config.Lab": true, "Config.Bench": true, "Service.Line": true, "Real.Line": true,
+		"BGP.Line": true, "BGP.Present": true, "Neighbor.Line": true, "Neighbor.Password": true,
 		"VRRP.Line": true, "VRRPSyncGroup.Line": true}
 	covered := map[string]bool{}
 	tried := map[string]bool{}
@@ -230,6 +253,11 @@ func sameConfig(a, b *config.Config) bool {
 	norm := func(c *config.Config) config.Config {
 		n := *c
 		n.Source, n.Lab, n.Bench = "", config.Lab{}, config.Bench{}
+		n.BGP.Line = 0
+		n.BGP.Neighbors = append([]config.Neighbor(nil), c.BGP.Neighbors...)
+		for i := range n.BGP.Neighbors {
+			n.BGP.Neighbors[i].Line = 0
+		}
 		n.Services = make([]config.Service, len(c.Services))
 		for i, s := range c.Services {
 			s.Line = 0
@@ -277,6 +305,8 @@ func candidates(t reflect.Type) []reflect.Value {
 			vs = []any{1, 2, 3, 7, 24, 1400, 4099, 9000, -60}
 		case reflect.Uint16:
 			vs = []any{443, 8443}
+		case reflect.Uint32:
+			vs = []any{65010, 4200000000}
 		case reflect.Uint8: // the enums: every value up to a few past the last
 			for i := 1; i < 8; i++ {
 				vs = append(vs, i)

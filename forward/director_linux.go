@@ -77,6 +77,7 @@ type Director struct {
 	rxRing   config.RXRing // the receive ring every worker reads
 	resolver *egress.Resolver
 	epoch    time.Time
+	live     liveness // Alive's state
 }
 
 // NewDirector opens every socket and ring and installs the shield, but forwards nothing until

@@ -234,6 +234,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	default:
 		_ = control.WriteList(stdout, st, control.Layout{Stats: *stats, Rate: *rate, Thresholds: *thresholds,
 			PersistentConn: *persistent, Exact: *exact, One: ref != nil})
+		_ = control.WriteBGP(stdout, st.BGP)
 	}
 	return 0
 }
@@ -270,8 +271,13 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	weight := fs.Int("w", 1, "weight (0 = quiescent)")
 	upper := fs.Int("x", 0, "upper connection threshold (0 = none)")
 	lower := fs.Int("y", 0, "lower connection threshold (0 = none)")
+	drainDirector := fs.Bool("drain-director", false, "withdraw every BGP route of this director; forwarding goes on")
+	undrainDirector := fs.Bool("undrain-director", false, "announce this director's BGP routes again")
 	if err := fs.Parse(args); err != nil {
 		return 1
+	}
+	if *drainDirector || *undrainDirector {
+		return editDirector(fs, *socket, *drainDirector, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "uvs: edit: unexpected argument %q\n", fs.Arg(0))

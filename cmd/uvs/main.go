@@ -36,6 +36,8 @@ commands:
                          list the running director, as ipvsadm -Ln
   edit -A|-E|-D|-a|-e|-d|-Z ...
                          change the running director, as ipvsadm (the file is unchanged)
+  edit --drain-director|--undrain-director
+                         withdraw (announce again) this director's BGP routes
   save [--ipvsadm]       print the running config as TOML (or as ipvsadm-save -n)
   reload                 make the running director re-read its config file (as SIGHUP)
   diff --config FILE     show what reloading FILE would change
@@ -144,6 +146,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	for _, w := range config.Warnings(cfg) {
+		fmt.Fprintln(stderr, w.String())
+	}
 	reals := 0
 	for _, s := range cfg.Services {
 		reals += len(s.Reals)
@@ -224,6 +229,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
+	ann, err := newBGP(cfg, log) // before the director: a failure here leaves nothing to undo
+	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	defer ann.close()
 	// The VRRP speaker opens its sockets before the director changes anything on the host,
 	// so that a missing interface or address is reported first; it starts after the
 	// director exists.
@@ -264,8 +276,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	dir := withHealth{d, hc, vs}
+	ann.start(d, hc)
+	dir := withBGP{withHealth{d, hc, vs}, ann}
 	op := control.NewOperator(dir, *path, log)
+	op.SetBGP(ann)
 	cctx, cancel := context.WithCancel(ctx)
 	cp.start(cctx, op, dir)
 	defer func() {
@@ -285,7 +299,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := d.Run(ctx); err != nil {
+	if err := d.Run(ann.runContext(ctx)); err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward"
@@ -18,6 +19,7 @@ func newVRRP(cfg *config.Config, director func() *forward.Director, log *slog.Lo
 	if len(cfg.VRRP) == 0 {
 		return nil, nil
 	}
+	var started atomic.Bool
 	return vrrp.New(cfg, vrrp.Options{
 		Logger: log.With("component", "vrrp"),
 		OnChange: func(active []netip.Addr) {
@@ -26,7 +28,20 @@ func newVRRP(cfg *config.Config, director func() *forward.Director, log *slog.Lo
 			}
 		},
 		ServiceUp: func(name string) bool { return serviceUp(director(), name) },
-		Alive:     dataPlaneAlive(director),
+		// The same liveness signal BGP withdraws on: every worker makes rounds of its loop.
+		// Before the workers first run (the speaker starts just before them) the instance is
+		// not put in fault: a data plane that fails to start ends uvs run anyway.
+		Alive: func() bool {
+			d := director()
+			if d == nil {
+				return true
+			}
+			if d.Alive() {
+				started.Store(true)
+				return true
+			}
+			return !started.Load()
+		},
 	})
 }
 

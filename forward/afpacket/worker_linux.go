@@ -51,6 +51,8 @@ type Worker struct {
 	// dump is a control-side request for a copy of the connection table, served between
 	// blocks: the table belongs to this goroutine alone.
 	dump atomic.Pointer[dumpRequest]
+
+	beats atomic.Uint64 // loop rounds, for Heartbeat; written by this worker alone
 }
 
 // dumpRequest asks a worker for its connection entries.
@@ -68,6 +70,7 @@ func (w *Worker) Run() {
 	w.pfds = append(w.pfds, unix.PollFd{Fd: int32(w.wake), Events: unix.POLLIN})
 	var spinUntil time.Time
 	for !w.stop.Load() {
+		bump64(&w.beats, 1)
 		busy := false
 		for _, r := range w.rings {
 			for k := 0; k < maxBlocksPerRound; k++ {
