@@ -202,11 +202,11 @@ func (c *cache[E]) tick(now int64) {
 // lblcOverloaded is is_overloaded of ip_vs_lblc.c: more active connections
 // than weight while some real is below half its weight.
 func (t *Table) lblcOverloaded(d int, loads []Load) bool {
-	if loads[d].active.Load() <= t.weights[d] {
+	if loads[d].Active() <= t.weights[d] {
 		return false
 	}
 	for i, w := range t.weights {
-		if loads[i].active.Load()*2 < w {
+		if loads[i].Active()*2 < w {
 			return true
 		}
 	}
