@@ -301,6 +301,47 @@ func (t *Table) LookupBatch(keys []Key, out []*Entry) {
 	}
 }
 
+// Hash returns the hash of connection key k in this table, for Prefetch and
+// LookupSpotHash: a caller that looks up a whole batch hashes each key once.
+func (t *Table) Hash(k *Key) uint64 { return t.hashKey(k, false) }
+
+// Prefetch loads the index words and the candidate entries of the keys with
+// hashes hs, a chunk of lookupChunk at a time, so that their cache misses
+// overlap; the lookups that follow (LookupSpotHash, in any order, with the
+// table changed or not in between) then find them in cache. It returns
+// nothing and changes nothing, so it is safe however stale its answer gets.
+func (t *Table) Prefetch(hs []uint64) {
+	var words [lookupChunk]uint32
+	var tags [lookupChunk]uint32
+	var touch uint32
+	for base := 0; base < len(hs); base += lookupChunk {
+		m := min(lookupChunk, len(hs)-base)
+		for j := 0; j < m; j++ {
+			var pos uint64
+			pos, tags[j] = t.home(hs[base+j])
+			words[j] = t.main[pos]
+		}
+		for j := 0; j < m; j++ {
+			if w := words[j]; w != 0 && w&t.tagMask == tags[j] {
+				touch += t.entries[w&t.idxMask-1].Expires
+			}
+		}
+	}
+	t.touch = touch
+}
+
+// LookupSpotHash is LookupSpot for a key whose Hash the caller already has.
+func (t *Table) LookupSpotHash(k *Key, h uint64, s *Spot) *Entry {
+	home, tag := t.home(h)
+	x, pos := t.probe(k, false, home, tag)
+	if x != nil {
+		s.valid = false
+		return x
+	}
+	*s = Spot{home: home, pos: pos, tag: tag, gen: t.gen, valid: true}
+	return nil
+}
+
 // LookupTemplate returns the persistence template with key k, or nil.
 func (t *Table) LookupTemplate(k *Key) *Entry {
 	return t.find(k, true)

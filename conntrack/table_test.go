@@ -196,6 +196,9 @@ func TestAllocs(t *testing.T) {
 		bkeys[j] = ckey(j * 3)
 	}
 	bout := make([]*Entry, len(bkeys))
+	hs := make([]uint64, len(bkeys))
+	var spot Spot
+	var gone Entry
 	tests := []struct {
 		name string
 		fn   func()
@@ -207,6 +210,18 @@ func TestAllocs(t *testing.T) {
 			e := Entry{Key: ckey(i), Flags: FlagNAT}
 			n, _ := tab.Insert(&e, now)
 			tab.Delete(n)
+			i++
+		}},
+		{"PrefetchLookupSpotAdmit", func() {
+			for j := range bkeys {
+				hs[j] = tab.Hash(&bkeys[j])
+			}
+			tab.Prefetch(hs)
+			e := Entry{Key: ckey(i)}
+			if tab.LookupSpotHash(&e.Key, tab.Hash(&e.Key), &spot) == nil {
+				n, _, _ := tab.Admit(&e, now, &spot, &gone)
+				tab.Delete(n)
+			}
 			i++
 		}},
 		{"TCP", func() { tab.TCP(p, DirInput, TCPAck, now) }},
@@ -374,6 +389,40 @@ func TestLookupSpotAdmit(t *testing.T) {
 		var s2 Spot
 		if tab.LookupSpot(&k, &s2) != p {
 			t.Fatalf("key %d: LookupSpot misses", i)
+		}
+	}
+}
+
+// TestPrefetchLookupSpotHash checks that the hashed lookups agree with Lookup
+// (Prefetch changes nothing).
+func TestPrefetchLookupSpotHash(t *testing.T) {
+	tab, _ := New(Config{Capacity: 256, Seed: 11})
+	for i := 0; i < 200; i += 2 {
+		e := Entry{Key: ckey(i)}
+		tab.Insert(&e, 0)
+	}
+	keys := make([]Key, 100)
+	hs := make([]uint64, len(keys))
+	for i := range keys {
+		keys[i] = ckey(i)
+		hs[i] = tab.Hash(&keys[i])
+	}
+	n := tab.Len()
+	tab.Prefetch(hs)
+	if tab.Len() != n {
+		t.Fatal("Prefetch changed the table")
+	}
+	for i := range keys {
+		var s Spot
+		got := tab.LookupSpotHash(&keys[i], hs[i], &s)
+		if got != tab.Lookup(&keys[i]) || (got != nil) != (i%2 == 0) {
+			t.Fatalf("key %d: LookupSpotHash %v, Lookup %v", i, got, tab.Lookup(&keys[i]))
+		}
+		if got == nil {
+			e := Entry{Key: keys[i]}
+			if p, ok, _ := tab.Admit(&e, 0, &s, nil); !ok || tab.Lookup(&keys[i]) != p {
+				t.Fatalf("key %d: Admit through a hashed Spot failed", i)
+			}
 		}
 	}
 }
