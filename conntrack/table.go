@@ -876,6 +876,26 @@ func (t *Table) Range(fn func(*Entry) bool) {
 	}
 }
 
+// RangeFrom copies the live connections and templates (expired or not) of
+// slots from, from+1, ... into out until out is full, and returns how many it
+// copied, the slot to resume from, and whether it reached the end. It is
+// Range in bounded chunks for listings served by the worker between blocks:
+// no callback, no allocation, and at most len(out) entries of work per call.
+// Between calls the table may change: an entry created behind the cursor is
+// not listed, one removed ahead of it is not either; none is listed twice.
+func (t *Table) RangeFrom(from uint32, out []Entry) (n int, next uint32, done bool) {
+	s := from
+	for ; s < t.hwm && n < len(out); s++ {
+		e := &t.entries[s]
+		if e.State == StateInvalid || e.Flags&flagUnlinked != 0 {
+			continue
+		}
+		out[n] = *e
+		n++
+	}
+	return n, s, s >= t.hwm
+}
+
 // TemplateKey returns the key of the template for connection key k with a
 // persistence netmask of prefix bits (ipvsadm -M) on a service with port
 // vport (0 for a port-0 service), as ip_vs_sched_persist builds it.

@@ -426,3 +426,44 @@ func TestPrefetchLookupSpotHash(t *testing.T) {
 		}
 	}
 }
+
+func TestRangeFromChunks(t *testing.T) {
+	tab, _ := New(Config{Capacity: 100, Seed: 2})
+	var ps []*Entry
+	for i := 0; i < 90; i++ {
+		e := Entry{Key: ckey(i)}
+		p, _ := tab.Insert(&e, 0)
+		ps = append(ps, p)
+	}
+	for i := 0; i < 90; i += 3 {
+		tab.Delete(ps[i])
+	}
+	want := map[Key]bool{}
+	tab.Range(func(e *Entry) bool { want[e.Key] = true; return true })
+	got := map[Key]bool{}
+	buf := make([]Entry, 7)
+	from, calls := uint32(0), 0
+	for {
+		n, next, done := tab.RangeFrom(from, buf)
+		calls++
+		if n > len(buf) || (!done && n != len(buf)) {
+			t.Fatalf("chunk of %d (done %v)", n, done)
+		}
+		for _, e := range buf[:n] {
+			if got[e.Key] {
+				t.Fatalf("%+v listed twice", e.Key)
+			}
+			got[e.Key] = true
+		}
+		from = next
+		if done {
+			break
+		}
+	}
+	if len(got) != len(want) || len(got) != 60 || calls != (60+6)/7 {
+		t.Fatalf("listed %d of %d in %d calls", len(got), len(want), calls)
+	}
+	if a := testing.AllocsPerRun(100, func() { tab.RangeFrom(0, buf) }); a != 0 {
+		t.Fatalf("%v allocations", a)
+	}
+}
