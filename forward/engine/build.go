@@ -173,6 +173,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 		}
 	}
 	s.applyVRRP(cfg, g.vrrpActive)
+	s.buildClassifier()
 	return s, nil
 }
 

@@ -105,6 +105,7 @@ func (e *Engine) one(t testing.TB, buf []byte) []byte {
 	t.Helper()
 	e.Reset()
 	e.Handle(buf, 0)
+	e.Publish()
 	if len(e.out) != 1 {
 		t.Fatalf("got %d frames out, want 1 (drops %v)", len(e.out), e.dropSummary())
 	}
@@ -112,6 +113,7 @@ func (e *Engine) one(t testing.TB, buf []byte) []byte {
 }
 
 func (e *Engine) dropSummary() map[string]uint64 {
+	e.Publish()
 	m := map[string]uint64{}
 	for r := packet.Fault(1); r < packet.NumFaults; r++ {
 		if v := e.stats.Faults[r].Load(); v != 0 {
@@ -260,6 +262,7 @@ func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 	s := defaultSpec(layers.IPProtocolTCP, 8)
 	s.dst = [4]byte{203, 0, 113, 99}
 	e.Handle(withVnet(build(t, s), false), 0)
+	e.Publish()
 	if len(e.out) != 0 || e.stats.Ignored.Load() != 1 || len(e.dropSummary()) != 0 {
 		t.Fatalf("out %d ignored %d drops %v", len(e.out), e.stats.Ignored.Load(), e.dropSummary())
 	}
