@@ -294,14 +294,10 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		st.reals[slot] = &realState{stats: make([]Counters, g.workers)}
 	}
 	if len(st.reals) > len(st.loads) {
-		// Grow the load array. Workers may still be counting on the old one until they load
-		// the new snapshot, so a few updates can be lost here; growth is rare (a new real
-		// beyond every earlier slot) and counts are clamped at zero when read.
-		loads := make([]sched.Load, max(2*len(st.reals), 8))
-		for i := range st.loads {
-			loads[i].Add(st.loads[i].Active(), st.loads[i].Inactive(), nil)
-		}
-		st.loads = loads
+		// Grow the load array. Workers may still count on the old one until they load the
+		// new snapshot: GrowLoads moves each old Load and forwards its later updates, so no
+		// count is lost (issue 13 bug 3).
+		st.loads = sched.GrowLoads(st.loads, len(st.reals))
 	}
 	svc := &Service{
 		ID:    st.id,

@@ -120,6 +120,9 @@ type Engine struct {
 	stats *EngineStats
 	pend  pending     // counts of this block, published by Publish
 	dirty []*Counters // service and real counters with pending counts; cap maxDirty
+
+	spot conntrack.Spot  // where LookupSpot found no connection, for Admit
+	gone conntrack.Entry // an expired entry Admit reclaimed
 }
 
 // NewEngine returns the engine of worker id: ct is its connection table, outCap the most
@@ -250,7 +253,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 		return
 	}
 	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
-	ent := e.ct.Lookup(&key)
+	ent := e.ct.LookupSpot(&key, &e.spot) // a miss remembers where the new entry goes
 	var dest *Real
 	if ent != nil {
 		if p.Proto == packet.ProtoTCP && conntrack.Reusable(ent, p.TCPFlags) {
@@ -440,7 +443,13 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	if svc.OnePacket {
 		ent.Flags |= conntrack.FlagOnePacket // expires at once: the next datagram is scheduled anew
 	}
-	ep, ok := e.ct.Insert(&ent, e.nowMs)
+	// Find-or-insert through the Spot of request's lookup: no second hash or probe. On a full
+	// table Admit reclaims an expired entry (a flood's leftovers) and hands it back to be
+	// released like Expire's.
+	ep, ok, reclaimed := e.ct.Admit(&ent, e.nowMs, &e.spot, &e.gone)
+	if reclaimed {
+		e.account(e.snap.service(e.gone.Service), &e.gone, e.gone.State, conntrack.StateInvalid)
+	}
 	if !ok || ep == nil {
 		e.Drop(DropTableFull)
 		return nil, nil
