@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/engine"
 	"github.com/uvs-project/uvs/forward/packet"
 )
@@ -55,12 +54,6 @@ type Worker struct {
 	beats atomic.Uint64 // loop rounds, for Heartbeat; written by this worker alone
 }
 
-// dumpRequest asks a worker for its connection entries.
-type dumpRequest struct {
-	out  []conntrack.Entry
-	done chan struct{}
-}
-
 // Run forwards until the stop flag is set.
 func (w *Worker) Run() {
 	w.pfds = w.pfds[:0]
@@ -88,14 +81,7 @@ func (w *Worker) Run() {
 				busy = true
 			}
 		}
-		if req := w.dump.Load(); req != nil {
-			w.eng.Table().Range(func(e *conntrack.Entry) bool {
-				req.out = append(req.out, *e)
-				return true
-			})
-			w.dump.Store(nil)
-			close(req.done)
-		}
+		serveDump(&w.dump, w.eng.Table()) // one bounded chunk of a listing, if one is asked for
 		if busy {
 			spinUntil = time.Time{}
 			continue
