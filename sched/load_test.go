@@ -106,3 +106,40 @@ func BenchmarkLoadAdd(b *testing.B) {
 		})
 	})
 }
+
+// TestWorkerStateReset: a reset state schedules as a fresh one (lblc cache and twos random
+// source forgotten).
+func TestWorkerStateReset(t *testing.T) {
+	for _, k := range []Kind{KindLBLC, KindLBLCR, KindTwoS} {
+		rng := rand.New(rand.NewPCG(3, uint64(k)))
+		tab, err := Build(benchSpec(k, 8, rng))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loads := make([]Load, 8)
+		run := func(ws *WorkerState) []int {
+			var picks []int
+			for i := 0; i < 200; i++ {
+				f := Flow{VIP: [4]byte{10, 0, 0, byte(i % 7)}, Port: 80, Proto: 6, Client: [4]byte{1, 2, 3, byte(i)}}
+				idx := tab.Pick(&f, loads, ws, int64(i)*1e6)
+				picks = append(picks, idx)
+				if idx >= 0 {
+					loads[idx].Add(1, 0, nil)
+				}
+			}
+			return picks
+		}
+		ws := NewWorkerState(5)
+		first := run(ws)
+		clear(loads)
+		ws.Reset(5)
+		again := run(ws)
+		clear(loads)
+		fresh := run(NewWorkerState(5))
+		for i := range first {
+			if again[i] != fresh[i] || first[i] != fresh[i] {
+				t.Fatalf("%s: pick %d: first %d, after Reset %d, fresh %d", k, i, first[i], again[i], fresh[i])
+			}
+		}
+	}
+}

@@ -46,6 +46,24 @@ func NewWorkerState(seed uint64) *WorkerState {
 	return ws
 }
 
+// Reset returns ws to the state NewWorkerState(seed) gives, reusing its
+// memory; caches that hold nothing cost nothing to reset. For tests and fuzz
+// targets that need a fresh worker per input.
+func (ws *WorkerState) Reset(seed uint64) {
+	ws.rng = seed
+	ws.lblc.reset()
+	ws.lblcr.reset()
+}
+
+func (c *cache[E]) reset() {
+	if c.n > 0 {
+		clear(c.keys)
+		clear(c.lastuse)
+		clear(c.vals)
+	}
+	c.n, c.started, c.nextCheck, c.counter, c.rover = 0, false, 0, 0, 0
+}
+
 // realRef names a real across rebuilds: idx is valid in the Table whose gen
 // matches; otherwise the real is looked up again by address and port.
 type realRef struct {

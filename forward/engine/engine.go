@@ -129,10 +129,16 @@ type Engine struct {
 // frames one batch holds, scratchBytes the arena for the frames it generates, and seed seeds
 // its scheduler state.
 func NewEngine(id int, ct *conntrack.Table, outCap, scratchBytes int, seed uint64) *Engine {
+	return newEngine(id, ct, outCap, scratchBytes, sched.NewWorkerState(seed))
+}
+
+// newEngine is NewEngine with the scheduler state (about 5 MiB of caches) supplied, so that a
+// fuzz target can give each input a fresh engine around one reset WorkerState.
+func newEngine(id int, ct *conntrack.Table, outCap, scratchBytes int, ws *sched.WorkerState) *Engine {
 	return &Engine{
 		id:      id,
 		ct:      ct,
-		ws:      sched.NewWorkerState(seed),
+		ws:      ws,
 		out:     make([]OutFrame, 0, outCap),
 		scratch: make([]byte, scratchBytes),
 		stats:   new(EngineStats),
