@@ -137,9 +137,9 @@ func (w *Worker) block(r *rxRing, b []byte) {
 		} else if h.Snaplen < h.Len {
 			e.Drop(engine.DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
-			e.Handle(b[mac-packet.VnetHdrLen:end], r.iface)
-			if e.Full() {
-				w.flush() // the block stays ours until release: its frames can go now
+			// Staged frames are handled in groups, their connections prefetched together.
+			if e.Stage(b[mac-packet.VnetHdrLen:end], r.iface) {
+				w.runStaged()
 			}
 		} else {
 			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
@@ -154,9 +154,21 @@ func (w *Worker) block(r *rxRing, b []byte) {
 		}
 		off += next
 	}
+	w.runStaged()
 	e.Expire()
 	w.flush()
 	r.release(b)
+}
+
+// runStaged handles the engine's staged frames, sending the batch whenever it fills up: the
+// frames stay ours until they are released, so they can go before the block or burst is done.
+func (w *Worker) runStaged() {
+	for w.eng.Run() {
+		w.flush()
+	}
+	if w.eng.Full() {
+		w.flush()
+	}
 }
 
 // Expiry pacing for V2 bursts (see burst).
@@ -207,6 +219,7 @@ func (w *Worker) burst(r *rxRing) bool {
 	if n == 0 {
 		return false
 	}
+	w.runStaged()
 	// A V3 block expires up to 64 entries; bursts can be a frame or two, so a burst expires
 	// only once burstExpireFrames frames or burstExpireNs have passed since the last time,
 	// about as often per frame as V3 does.
@@ -228,9 +241,8 @@ func (w *Worker) burst(r *rxRing) bool {
 func (w *Worker) frame(b []byte, pt uint8, iface int) {
 	e := w.eng
 	if pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
-		e.Handle(b, iface)
-		if e.Full() {
-			w.flush() // the frames stay ours until they are released: they can go now
+		if e.Stage(b, iface) {
+			w.runStaged()
 		}
 		return
 	}
@@ -263,6 +275,7 @@ func (w *Worker) copied(r *rxRing) {
 	default:
 		w.copyBusy = true
 		w.frame(b[:n], w.copyFrom.Pkttype, r.iface)
+		w.runStaged() // the copy buffer holds one frame: handle it before the next copy
 	}
 }
 

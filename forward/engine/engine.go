@@ -121,8 +121,9 @@ type Engine struct {
 	pend  pending     // counts of this block, published by Publish
 	dirty []*Counters // service and real counters with pending counts; cap maxDirty
 
-	spot conntrack.Spot  // where LookupSpot found no connection, for Admit
-	gone conntrack.Entry // an expired entry Admit reclaimed
+	spot  conntrack.Spot  // where LookupSpot found no connection, for Admit
+	gone  conntrack.Entry // an expired entry Admit reclaimed
+	stage stage           // frames staged for Run's batched lookups
 }
 
 // NewEngine returns the engine of worker id: ct is its connection table, outCap the most
@@ -259,7 +260,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 		return
 	}
 	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
-	ent := e.ct.LookupSpot(&key, &e.spot) // a miss remembers where the new entry goes
+	ent := e.lookupConn(&key) // a miss remembers where the new entry goes
 	var dest *Real
 	if ent != nil {
 		if p.Proto == packet.ProtoTCP && conntrack.Reusable(ent, p.TCPFlags) {
