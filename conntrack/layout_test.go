@@ -47,7 +47,7 @@ type ent4x44 struct {
 	Key                     key4
 	Real                    [4]byte
 	RPort, Service, RealIdx uint16
-	Expires, ctl            uint32
+	Expires, Ctl            uint32
 	State, Flags, HopIf     uint8
 	HopMAC                  [6]byte
 }
@@ -73,7 +73,7 @@ type ent16x80 struct {
 	Key                     key16
 	Real                    [16]byte
 	RPort, Service, RealIdx uint16
-	Expires, ctl            uint32
+	Expires, Ctl            uint32
 	State, Flags, HopIf     uint8
 	HopMAC                  [6]byte
 }
