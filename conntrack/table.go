@@ -197,8 +197,8 @@ func (t *Table) Len() int { return t.live }
 func (t *Table) Capacity() int { return len(t.entries) }
 
 // Full reports whether Insert would refuse a new entry. Expired entries hold
-// their slot until Expire removes them, so after a refusal the worker should
-// give Expire a larger budget.
+// their slot until Expire removes them; Admit reclaims one when the table is
+// full.
 func (t *Table) Full() bool { return t.used >= len(t.entries) }
 
 // MemoryBytes returns the memory preallocated by New.

@@ -145,8 +145,7 @@ func (w *Worker) block(r *rxRing, b []byte) {
 			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
 			// one we sent ourselves, before the bridge learned the real server's MAC);
 			// taking it would forward it again. Multicast is never ours either.
-			bump64(&e.Stats().RxFrames, 1)
-			bump64(&e.Stats().Ignored, 1)
+			e.Ignore()
 		}
 		next := int(h.Next_offset)
 		if next <= 0 {

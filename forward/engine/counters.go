@@ -72,6 +72,13 @@ func (e *Engine) publishCounters() {
 	e.dirty = e.dirty[:0]
 }
 
+// Ignore counts a frame the backend leaves to the kernel before the engine sees it (a
+// bridge's flooded copy of someone else's frame): received and ignored.
+func (e *Engine) Ignore() {
+	e.pend.rx++
+	e.pend.ignored++
+}
+
 // Publish makes every count of this block visible to readers of EngineStats and of the
 // services' and reals' Counters. Expire calls it; a backend that does not expire on a block
 // calls it itself.
