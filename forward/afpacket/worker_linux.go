@@ -248,8 +248,7 @@ func (w *Worker) frame(b []byte, pt uint8, iface int) {
 	// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often one we
 	// sent ourselves, before the bridge learned the real server's MAC); taking it would
 	// forward it again. Multicast is never ours either.
-	bump64(&e.Stats().RxFrames, 1)
-	bump64(&e.Stats().Ignored, 1)
+	e.Ignore()
 }
 
 // copied reads the frame a TP_STATUS_COPY slot stands for from the socket's queue into the
