@@ -313,3 +313,32 @@ func BenchmarkEngineNewFlows(b *testing.B) {
 		})
 	}
 }
+
+// TestEngineCountersPublishedPerBlock: the hot path counts in plain fields; readers see the
+// counts once the block is published (Expire does it), all of them, even when a block touches
+// more service and real counters than the dirty list holds.
+func TestEngineCountersPublishedPerBlock(t *testing.T) {
+	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
+	svc := e.snap.cls.service(vip, packet.ProtoTCP, 80)
+	e.Handle(tcpFrame(t, 40000, 0x02, false), 0)
+	if e.stats.Forwarded.Load() != 0 || e.stats.RxFrames.Load() != 0 || svc.Stats[0].InPkts.Load() != 0 {
+		t.Fatal("counts visible before the block was published")
+	}
+	e.Expire()
+	if e.stats.Forwarded.Load() != 1 || e.stats.RxFrames.Load() != 1 || svc.Stats[0].InPkts.Load() != 1 || svc.Stats[0].Conns.Load() != 1 {
+		t.Fatalf("after the block: forwarded %d rx %d in %d conns %d", e.stats.Forwarded.Load(), e.stats.RxFrames.Load(), svc.Stats[0].InPkts.Load(), svc.Stats[0].Conns.Load())
+	}
+	cs := make([]Counters, 3*maxDirty+5)
+	for round := 0; round < 2; round++ {
+		for i := range cs {
+			e.in(&cs[i], uint64(i))
+			e.conn(&cs[i])
+		}
+	}
+	e.Publish()
+	for i := range cs {
+		if cs[i].InPkts.Load() != 2 || cs[i].InBytes.Load() != 2*uint64(i) || cs[i].Conns.Load() != 2 || cs[i].pend.dirty {
+			t.Fatalf("counter %d: %d packets %d bytes %d conns", i, cs[i].InPkts.Load(), cs[i].InBytes.Load(), cs[i].Conns.Load())
+		}
+	}
+}
