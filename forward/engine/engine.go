@@ -57,7 +57,9 @@ func (d Drop) String() string {
 }
 
 // EngineStats are one worker's packet counters. The worker is the only writer (atomic
-// load+store, no locked read-modify-write); the control side reads them with atomic loads.
+// load+store, no locked read-modify-write); the hot counts (frames received, forwarded,
+// replied, ignored, faults and drops) are kept in plain fields and published once per block
+// (Engine.Publish). The control side reads them with atomic loads.
 type EngineStats struct {
 	RxFrames    atomic.Uint64
 	TxFrames    atomic.Uint64 // frames the kernel accepted for transmission
