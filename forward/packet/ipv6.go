@@ -176,11 +176,11 @@ func parseUpper(l4 []byte, p *Packet, off int) Fault {
 // section 2.4(c)): what the ICMP relay needs to find the connection.
 type Quote6 struct {
 	// Off is the offset of the quoted IPv6 header in the frame.
-	Off          int
-	Proto        uint8
-	Src, Dst     [16]byte
-	SrcPort      uint16
-	DstPort      uint16
+	Off      int
+	Proto    uint8
+	Src, Dst [16]byte
+	SrcPort  uint16
+	DstPort  uint16
 }
 
 // ParseQuote6 reads the IPv6 packet quoted by the ICMPv6 error that ParseL4 accepted into p

@@ -194,7 +194,7 @@ func TestParseL4IPv6(t *testing.T) {
 		{"icmpv6", layers.IPProtocolICMPv6, nil, nil, FaultNone},
 		{"full chain", layers.IPProtocolTCP, []ext{hbh, dst, rt0, dst}, nil, FaultNone},
 		{"atomic fragment", layers.IPProtocolTCP, []ext{hbh, fa, ah}, nil, FaultNone}, // gopacket stops at a fragment header
-		{"ah", layers.IPProtocolTCP, []ext{ah}, nil, FaultNone}, // gopacket does not decode TCP after AH
+		{"ah", layers.IPProtocolTCP, []ext{ah}, nil, FaultNone},                       // gopacket does not decode TCP after AH
 		{"hop limit 0 parses", layers.IPProtocolUDP, nil, func(f []byte) { f[21] = 0 }, FaultNone},
 		{"fragment M", layers.IPProtocolUDP, []ext{fm}, nil, FaultFragment},
 		{"fragment offset", layers.IPProtocolUDP, []ext{dst, fo}, nil, FaultFragment},
