@@ -87,6 +87,9 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	if cfg == nil {
 		return nil, errors.New("forward: no config")
 	}
+	if err := engine.IPv4Only(cfg); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -267,6 +270,9 @@ func (d *Director) waitResolved(ctx context.Context) {
 func (d *Director) Reload(cfg *config.Config) error {
 	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
+	}
+	if err := engine.IPv4Only(cfg); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	old := d.cfg

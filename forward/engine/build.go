@@ -91,6 +91,9 @@ type egressFunc func(addr [4]byte) Egress
 // It returns the snapshot and the NAT reals the shield must cover. A failure leaves the
 // registry unchanged.
 func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, gen uint64) (*Snapshot, error) {
+	if err := IPv4Only(cfg); err != nil {
+		return nil, err
+	}
 	s := &Snapshot{
 		Gen:        gen,
 		vips:       map[[4]byte]struct{}{},
