@@ -138,8 +138,8 @@ func ParseVIPs(s string) ([]netip.Addr, error) {
 			continue
 		}
 		a, err := netip.ParseAddr(f)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("realserver: VIP %q: not an IPv4 address", f)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			return nil, fmt.Errorf("realserver: VIP %q: not an IPv4 or IPv6 address", f)
 		}
 		out = append(out, a)
 	}
