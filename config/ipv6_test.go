@@ -67,7 +67,7 @@ func TestIPv6PersistenceNetmask(t *testing.T) {
 	// An IPv4 service still stops at 32; a /64 without persistence is refused.
 	for src, want := range map[string]string{
 		head + "[[service]]\nvip = \"10.0.0.1\"\nport = 80\npersistence_timeout = 60\npersistence_netmask = 64\n": `t.toml:7: service[0].persistence_netmask: prefix length 64 is out of range 0..32`,
-		head + "[[service]]\nvip = \"2001:db8::1\"\nport = 80\npersistence_netmask = 64\n":                            `t.toml:6: service[0].persistence_netmask: needs persistence_timeout`,
+		head + "[[service]]\nvip = \"2001:db8::1\"\nport = 80\npersistence_netmask = 64\n":                        `t.toml:6: service[0].persistence_netmask: needs persistence_timeout`,
 	} {
 		if got := problems(t, src); len(got) != 1 || got[0] != want {
 			t.Errorf("problems = %q, want %q", got, want)
