@@ -315,7 +315,7 @@ func (d *Director) publish() error {
 	vips, nat := s.ShieldSets()
 	snat := make([]shield.NATReal, len(nat))
 	for i, n := range nat {
-		snat[i] = shield.NATReal(n)
+		snat[i] = shield.NATReal{Addr: n.Addr, Proto: n.Proto, Port: n.Port}
 	}
 	if err := d.shield.Update(vips, snat); err != nil {
 		return err
