@@ -24,7 +24,8 @@ import (
 //   - for IPv4 fragments, the address alone (ports are absent from later fragments).
 //
 // The kernel runs the program at fanout demux, where skb->data is the network header, so loads
-// are relative to the IPv4 header. It costs a few tens of instructions per frame in softirq
+// are relative to the IP header. IPv6 has a rule of its own, on folded addresses (steer6.go).
+// It costs a few tens of instructions per frame in softirq
 // context, once per group, and it lets each worker own its connection table without locks.
 
 // SteerVIP describes one VIP for the steering program.
@@ -76,7 +77,7 @@ const (
 )
 
 // steerHash is the value the steering program computes, written plainly; tests compare the two.
-// ip is the IPv4 packet (no L2 header).
+// ip is the IPv4 or IPv6 packet (no L2 header).
 //
 // An ICMP error is steered like the packet it quotes, turned around: the quoted packet went
 // from the ICMP error's destination (the VIP, or a NAT real server) to the peer, so reversed it
