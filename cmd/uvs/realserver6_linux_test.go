@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,9 +34,18 @@ func TestIntegrationRealserverDecapIPv6(t *testing.T) {
 			t.Fatalf("%s: %v: %v\n%s", n.Name, args, err, out)
 		}
 	}
+	// The lab turns IPv6 off in its namespaces; this test turns it back on in two of them.
 	for _, n := range []*bench.Node{dir, rs} {
-		sh(n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
-			"net.ipv6.conf.lo.disable_ipv6=0", "net.ipv6.conf.eth0.disable_ipv6=0")
+		if err := n.Do(func() error {
+			for _, dev := range []string{"all", "default", "lo", "eth0"} {
+				if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("0"), 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sh(dir, "ip", "addr", "add", "fd00:1::1/64", "dev", "eth0", "nodad")
 	sh(dir, "ip", "addr", "add", "fd00:2::7/128", "dev", "lo", "nodad") // the clients' side
