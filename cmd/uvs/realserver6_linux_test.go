@@ -23,7 +23,8 @@ import (
 // director's TUN method would, to a real server running `uvs realserver --method tun`,
 // which decapsulates them in user space (this kernel has neither sit nor ip6_tunnel): a UDP
 // echo service bound to the VIP on the real server answers each inner packet, straight back
-// to the sender. Lab IPv6 addresses go without duplicate address detection (nodad).
+// to the sender. First it shows that the IPv6 VIP on the real server's lo is not advertised.
+// Lab IPv6 addresses go without duplicate address detection (nodad).
 func TestIntegrationRealserverDecapIPv6(t *testing.T) {
 	testenv.RequireRoot(t)
 	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyDR, Reals: 1})
@@ -81,6 +82,34 @@ func TestIntegrationRealserverDecapIPv6(t *testing.T) {
 			}
 		}()
 	}
+
+	// The VIP on the real server's lo is never advertised on its link (Linux answers a
+	// solicitation only for an address on the receiving device): the director's kernel,
+	// soliciting it on-link, gives up (FAILED after its three probes) instead of learning
+	// the real server's MAC, which would steal the VIP's traffic.
+	sh(dir, "ip", "-6", "route", "add", vip6.String()+"/128", "dev", "eth0")
+	_ = dir.Do(func() error {
+		c, err := net.Dial("udp6", "["+vip6.String()+"]:9")
+		if err == nil {
+			_, _ = c.Write([]byte("who has the VIP"))
+			c.Close()
+		}
+		return nil
+	})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := dir.Command(context.Background(), "ip", "-6", "neigh", "show", vip6.String(), "dev", "eth0").CombinedOutput()
+		st := string(out)
+		if strings.Contains(st, "lladdr") {
+			t.Fatalf("the real server advertised its lo VIP: %s", st)
+		}
+		if strings.Contains(st, "FAILED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("neighbour entry of the VIP: %q, want FAILED", st)
+		}
+	}
+	sh(dir, "ip", "-6", "route", "del", vip6.String()+"/128", "dev", "eth0")
 
 	client6 := netip.MustParseAddr("fd00:2::7")
 	client4 := dir.Addr
