@@ -134,8 +134,8 @@ type Engine struct {
 	queue  []Conn // records from Send (control-side producers)
 
 	sent, received, recSent, recRecv, installed, bulkReq, bulkRec atomic.Uint64
-	drops                                                          [NumReasons]atomic.Uint64
-	lastRx                                                         atomic.Int64
+	drops                                                         [NumReasons]atomic.Uint64
+	lastRx                                                        atomic.Int64
 }
 
 // New returns an Engine; Run starts it. inst may be nil on a director that
