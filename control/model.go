@@ -19,6 +19,8 @@ type Status struct {
 	VRRP []vrrp.Status `json:"vrrp,omitempty"`
 	// BGP is the embedded speaker's sessions and routes; absent without [bgp].
 	BGP *BGPStatus `json:"bgp,omitempty"`
+	// Sync is connection synchronization's status (sync.go); omitted without [sync].
+	Sync *SyncStatus `json:"sync,omitempty"`
 }
 
 // DirectorInfo is the director object of uvs list --json.

@@ -342,6 +342,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 		},
 		Services: []Service{},
 		Drops:    map[string]uint64{},
+		Sync:     syncStatus(o.d, time.Now()),
 	}
 	for _, ws := range o.d.Stats() {
 		ws.EachDrop(func(reason string, n uint64) { st.Drops[reason] += n })
