@@ -410,7 +410,7 @@ func (e *Engine) receiver(ctx context.Context) error {
 			return
 		}
 		if e.inst == nil {
-			e.drop(ReasonNotBackup)
+			e.drop(ReasonNoTable)
 			return
 		}
 		c.Flags |= FlagSync

@@ -32,6 +32,7 @@ const (
 	ReasonRingFull               // master: a worker's ring was full
 	ReasonSendError              // master: the socket refused a message
 	ReasonBulkDenied             // a bulk request from a sender that may not ask
+	ReasonNoTable                // a backup without an Installer: nothing to install into
 
 	NumReasons
 )
@@ -62,6 +63,7 @@ var reasonNames = [NumReasons]string{
 	ReasonRingFull:        "ring_full",
 	ReasonSendError:       "send_error",
 	ReasonBulkDenied:      "bulk_denied",
+	ReasonNoTable:         "no_table",
 }
 
 // String returns the reason's label.

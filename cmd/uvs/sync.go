@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+
+	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/lvssync"
+)
+
+// syncRunner runs connection synchronization for [sync] and restarts it when a reload
+// changes [sync]; the connection tables are the data plane's and are not touched.
+type syncRunner struct {
+	log  *slog.Logger
+	ctx  context.Context // parent of each engine's context; stop ends the engine
+	inst lvssync.Installer   // nil until the data plane installs synced entries
+	snap lvssync.Snapshotter // nil until the data plane lists its tables for bulk copies
+
+	mu     sync.Mutex // guards the fields below
+	cur    *config.Sync
+	eng    *lvssync.Engine
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newSyncRunner(log *slog.Logger) *syncRunner {
+	return &syncRunner{ctx: context.Background(), log: log.With("component", "sync")}
+}
+
+// apply starts, restarts or stops sync for s (nil: off). An unchanged s does nothing.
+func (r *syncRunner) apply(s *config.Sync) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if reflect.DeepEqual(r.cur, s) {
+		return nil
+	}
+	r.stopLocked()
+	if s == nil {
+		return nil
+	}
+	eng, err := r.startLocked(s)
+	if err != nil {
+		return err
+	}
+	r.eng, r.cur = eng, s
+	return nil
+}
+
+func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
+	key, err := s.LoadKey()
+	if err != nil {
+		return nil, err
+	}
+	maxLen := s.MaxLen
+	if maxLen == 0 {
+		if maxLen, err = lvssync.InterfaceMaxLen(s.Interface); err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+	}
+	ucfg := lvssync.UDPConfig{Interface: s.Interface, Port: s.Port, TTL: s.TTL}
+	if len(s.Peers) == 0 {
+		ucfg.Group = s.Group
+	}
+	tr, err := lvssync.ListenUDP(ucfg)
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	role := map[config.SyncRole]lvssync.Role{config.SyncAuto: lvssync.RoleAuto, config.SyncMaster: lvssync.RoleMaster,
+		config.SyncBackup: lvssync.RoleBackup, config.SyncBoth: lvssync.RoleBoth}[s.Role]
+	eng, err := lvssync.New(lvssync.Config{
+		SyncID: uint8(s.SyncID), Role: role, Group: s.Group, Port: s.Port, Peers: s.Peers,
+		MaxLen: maxLen, Key: key, MaxRate: s.MaxRate, BulkRate: s.BulkRate, Logger: r.log,
+	}, tr, r.inst, r.snap)
+	if err != nil {
+		_ = tr.Close()
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	go func() {
+		defer close(done)
+		if err := eng.Run(ctx); err != nil {
+			r.log.Error("sync stopped", "err", err)
+		}
+	}()
+	// The key is never logged; whether there is one is.
+	r.log.Info("sync started", "role", role.String(), "syncid", s.SyncID, "interface", s.Interface,
+		"peers", len(s.Peers), "keyed", len(key) > 0)
+	return eng, nil
+}
+
+func (r *syncRunner) stopLocked() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	r.cancel, r.done, r.eng, r.cur = nil, nil, nil, nil
+}
+
+// stop ends sync.
+func (r *syncRunner) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopLocked()
+}
+
+// stats reports the engine's counters, and false when sync is off.
+func (r *syncRunner) stats() (lvssync.Stats, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.eng == nil {
+		return lvssync.Stats{}, false
+	}
+	return r.eng.Stats(), true
+}
+
+// withSync adds connection sync to the director the operator and metrics see: reloads
+// (SIGHUP, uvs reload, runtime edits) reach the sync runner too, and SyncStats feeds
+// uvs list and the uvs_sync_* metrics.
+type withSync struct {
+	withBGP
+	sync *syncRunner
+}
+
+// Reload applies cfg to the director, health checks, VRRP and BGP, then to sync.
+func (w withSync) Reload(cfg *config.Config) error {
+	if err := w.withBGP.Reload(cfg); err != nil {
+		return err
+	}
+	return w.sync.apply(cfg.Sync)
+}
+
+// SyncStats implements control.SyncSource.
+func (w withSync) SyncStats() (lvssync.Stats, bool) { return w.sync.stats() }
