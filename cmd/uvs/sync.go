@@ -15,7 +15,7 @@ import (
 // changes [sync]; the connection tables are the data plane's and are not touched.
 type syncRunner struct {
 	log  *slog.Logger
-	ctx  context.Context // parent of each engine's context; stop ends the engine
+	ctx  context.Context     // parent of each engine's context; stop ends the engine
 	inst lvssync.Installer   // nil until the data plane installs synced entries
 	snap lvssync.Snapshotter // nil until the data plane lists its tables for bulk copies
 
