@@ -294,6 +294,7 @@ func (k *kaImporter) top(n *kaNode) {
 	case n.name() == "virtual_server_group":
 		// Read by collectGroups, converted with the virtual_servers that use it.
 	case n.name() == "global_defs" && n.block:
+		k.syncDaemon(n) // lvs_sync_daemon becomes [sync] (keepalived_sync.go)
 		k.globalDefs(n)
 	case n.name() == "vrrp_instance":
 		k.vrrpInstance(n)
