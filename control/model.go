@@ -103,6 +103,7 @@ type Connection struct {
 	State    string `json:"state"`
 	ExpiresS int64  `json:"expires_s"`
 	Template bool   `json:"template,omitempty"`
+	Synced   bool   `json:"synced,omitempty"` // installed from a sync record (IP_VS_CONN_F_SYNC)
 }
 
 // Edit is one ipvsadm-style change to the running director.

@@ -494,5 +494,6 @@ func connection(e *conntrack.Entry, now uint32) Connection {
 		State:    e.State.String(),
 		ExpiresS: max(left, 0) / 1000,
 		Template: e.Flags&conntrack.FlagTemplate != 0,
+		Synced:   e.Flags&conntrack.FlagSynced != 0,
 	}
 }

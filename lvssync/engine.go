@@ -114,11 +114,9 @@ type Stats struct {
 
 // Engine runs the sync protocol over a Transport.
 type Engine struct {
-	cfg  Config
-	tr   Transport
-	inst Installer
-	snap Snapshotter
-	log  *slog.Logger
+	cfg Config
+	tr  Transport
+	log *slog.Logger
 
 	role   atomic.Uint32 // effective Role: master, backup or both
 	peers  atomic.Pointer[[]netip.Addr]
@@ -128,6 +126,8 @@ type Engine struct {
 	// bulkLast is when each requester last got a bulk copy; bounded by maxSenders.
 	bulkLast map[netip.Addr]time.Time
 	bulkBusy bool
+
+	dp atomic.Pointer[dataPlane] // the Installer and Snapshotter, set by New or Attach
 
 	ringMu sync.Mutex // guards rings and queue
 	rings  []*Ring
@@ -165,13 +165,14 @@ func New(cfg Config, tr Transport, inst Installer, snap Snapshotter) (*Engine, e
 	if cfg.MaxLen < HeaderLen+AuthLen+RecordV6Len+2+SeqOptLen || cfg.MaxLen > 65507 {
 		return nil, fmt.Errorf("lvssync: max message length %d out of range %d..65507", cfg.MaxLen, HeaderLen+AuthLen+RecordV6Len+2+SeqOptLen)
 	}
-	e := &Engine{cfg: cfg, tr: tr, inst: inst, snap: snap, log: cfg.Logger,
+	e := &Engine{cfg: cfg, tr: tr, log: cfg.Logger,
 		kick: make(chan struct{}, 1), bulkLast: map[netip.Addr]time.Time{}}
 	r := cfg.Role
 	if r == RoleAuto || r == RoleInvalid {
 		r = RoleBackup
 	}
 	e.role.Store(uint32(r))
+	e.dp.Store(&dataPlane{inst, snap})
 	var ps []netip.Addr
 	for _, p := range cfg.Peers {
 		ps = append(ps, p.Addr().Unmap())
@@ -216,6 +217,22 @@ func (e *Engine) SetVRRPPeers(addrs []netip.Addr) {
 		ps[i] = a.Unmap()
 	}
 	e.vrrp.Store(&ps)
+}
+
+// dataPlane is what an Engine installs into and copies from.
+type dataPlane struct {
+	inst Installer
+	snap Snapshotter
+}
+
+// Attach connects a running Engine to the data plane: inst installs received records,
+// snap lists the table for bulk copies, and rings (one per worker) carry the workers'
+// records to the sender.
+func (e *Engine) Attach(inst Installer, snap Snapshotter, rings []*Ring) {
+	e.dp.Store(&dataPlane{inst, snap})
+	e.ringMu.Lock()
+	e.rings = append(e.rings, rings...)
+	e.ringMu.Unlock()
 }
 
 // NewRing registers and returns a ring for one worker.
@@ -358,9 +375,9 @@ func (e *Engine) sender(ctx context.Context) {
 		e.ringMu.Unlock()
 		for _, r := range rings {
 			if master {
-				r.drain(add)
+				r.Drain(add)
 			} else {
-				r.drain(func(*Conn) {})
+				r.Drain(func(*Conn) {})
 			}
 		}
 		if master {
@@ -409,12 +426,13 @@ func (e *Engine) receiver(ctx context.Context) error {
 			e.drop(ReasonRate)
 			return
 		}
-		if e.inst == nil {
+		inst := e.dp.Load().inst
+		if inst == nil {
 			e.drop(ReasonNoTable)
 			return
 		}
 		c.Flags |= FlagSync
-		if r := e.inst.Install(c); r != ReasonNone {
+		if r := inst.Install(c); r != ReasonNone {
 			e.drop(r)
 			return
 		}
@@ -478,7 +496,7 @@ func (e *Engine) admit(msg []byte, h Header, from netip.Addr, v *Verifier) Reaso
 // table, sent unicast to the requester in a goroutine of its own. One copy
 // runs at a time, and a requester gets at most one per bulkRequestPeriod.
 func (e *Engine) serveBulk(ctx context.Context, to netip.AddrPort) {
-	if !e.Role().sends() || e.snap == nil {
+	if !e.Role().sends() || e.dp.Load().snap == nil {
 		return
 	}
 	e.bulkMu.Lock()
@@ -547,7 +565,7 @@ func (e *Engine) bulkCopy(ctx context.Context, to netip.AddrPort) error {
 		}
 		return ctx.Err() == nil
 	}
-	e.snap.Snapshot(func(c *Conn) bool {
+	e.dp.Load().snap.Snapshot(func(c *Conn) bool {
 		if c.Flags&FlagOnePacket != 0 {
 			return true
 		}

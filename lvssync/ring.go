@@ -46,8 +46,12 @@ func (r *Ring) Put(c *Conn) bool {
 // Dropped is the number of records Put refused.
 func (r *Ring) Dropped() uint64 { return r.dropped.Load() }
 
-// drain passes every queued record to fn, in order, and frees its slot.
-func (r *Ring) drain(fn func(*Conn)) int {
+// Len is the number of records queued.
+func (r *Ring) Len() int { return int(r.tail.Load() - r.head.Load()) }
+
+// Drain passes every queued record to fn, in order, and frees its slot. Only the
+// consumer calls it.
+func (r *Ring) Drain(fn func(*Conn)) int {
 	h, t := r.head.Load(), r.tail.Load()
 	for i := h; i != t; i++ {
 		fn(&r.buf[i&r.mask])

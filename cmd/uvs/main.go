@@ -286,6 +286,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ann.start(d, hc)
+	sr.attach(d)
 	dir := withSync{withBGP{withHealth{d, hc, vs}, ann}, sr}
 	op := control.NewOperator(dir, *path, log)
 	op.SetBGP(ann)

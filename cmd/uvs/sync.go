@@ -8,18 +8,19 @@ import (
 	"sync"
 
 	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/forward"
 	"github.com/uvs-project/uvs/lvssync"
 )
 
 // syncRunner runs connection synchronization for [sync] and restarts it when a reload
 // changes [sync]; the connection tables are the data plane's and are not touched.
 type syncRunner struct {
-	log  *slog.Logger
-	ctx  context.Context     // parent of each engine's context; stop ends the engine
-	inst lvssync.Installer   // nil until the data plane installs synced entries
-	snap lvssync.Snapshotter // nil until the data plane lists its tables for bulk copies
+	log *slog.Logger
+	ctx context.Context // parent of each engine's context; stop ends the engine
 
-	mu     sync.Mutex // guards the fields below
+	mu     sync.Mutex         // guards the fields below
+	d      *forward.Director  // nil until attach
+	plane  *forward.SyncPlane // the workers' sync rings; nil until [sync] is first on with a director
 	cur    *config.Sync
 	eng    *lvssync.Engine
 	cancel context.CancelFunc
@@ -39,6 +40,9 @@ func (r *syncRunner) apply(s *config.Sync) error {
 	}
 	r.stopLocked()
 	if s == nil {
+		if r.plane != nil {
+			r.plane.Set(false, 0, 0)
+		}
 		return nil
 	}
 	eng, err := r.startLocked(s)
@@ -46,7 +50,29 @@ func (r *syncRunner) apply(s *config.Sync) error {
 		return err
 	}
 	r.eng, r.cur = eng, s
+	r.attachLocked()
 	return nil
+}
+
+// attach connects sync to the director's workers; called once the director exists.
+func (r *syncRunner) attach(d *forward.Director) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.d = d
+	r.attachLocked()
+}
+
+// attachLocked gives the running engine the workers' rings and tables.
+func (r *syncRunner) attachLocked() {
+	if r.d == nil || r.eng == nil {
+		return
+	}
+	if r.plane == nil {
+		r.plane = r.d.EnableSync(r.cur.Threshold, r.cur.Period)
+	} else {
+		r.plane.Set(true, r.cur.Threshold, r.cur.Period)
+	}
+	r.eng.Attach(r.plane, r.plane, r.plane.Rings())
 }
 
 func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
@@ -73,7 +99,7 @@ func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
 	eng, err := lvssync.New(lvssync.Config{
 		SyncID: uint8(s.SyncID), Role: role, Group: s.Group, Port: s.Port, Peers: s.Peers,
 		MaxLen: maxLen, Key: key, MaxRate: s.MaxRate, BulkRate: s.BulkRate, Logger: r.log,
-	}, tr, r.inst, r.snap)
+	}, tr, nil, nil)
 	if err != nil {
 		_ = tr.Close()
 		return nil, fmt.Errorf("sync: %w", err)
@@ -115,7 +141,17 @@ func (r *syncRunner) stats() (lvssync.Stats, bool) {
 	if r.eng == nil {
 		return lvssync.Stats{}, false
 	}
-	return r.eng.Stats(), true
+	s := r.eng.Stats()
+	if r.plane != nil {
+		// Records reach the workers through rings; what became of them is counted there.
+		installed, updated, local, full, noSvc, noReal := r.plane.SyncInstallStats()
+		s.Installed = installed + updated
+		s.Dropped[lvssync.ReasonLocalActive] += local
+		s.Dropped[lvssync.ReasonTableFull] += full
+		s.Dropped[lvssync.ReasonUnknownService] += noSvc
+		s.Dropped[lvssync.ReasonUnknownReal] += noReal
+	}
+	return s, true
 }
 
 // withSync adds connection sync to the director the operator and metrics see: reloads
