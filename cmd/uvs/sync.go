@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward"
@@ -17,6 +18,10 @@ import (
 type syncRunner struct {
 	log *slog.Logger
 	ctx context.Context // parent of each engine's context; stop ends the engine
+	// vrrpState, when set (by the VRRP wiring: `vrrp.Speaker.Status`), says whether the
+	// named VRRP instance is master (known false: no such instance). Role auto polls it
+	// every vrrpPoll; without it, role auto stays backup.
+	vrrpState func(instance string) (master, known bool)
 
 	mu     sync.Mutex         // guards the fields below
 	d      *forward.Director  // nil until attach
@@ -109,6 +114,9 @@ func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
 	r.cancel, r.done = cancel, done
 	go func() {
 		defer close(done)
+		if role == lvssync.RoleAuto && r.vrrpState != nil {
+			go followVRRP(ctx, eng, r.vrrpState, s.VRRPInstance)
+		}
 		if err := eng.Run(ctx); err != nil {
 			r.log.Error("sync stopped", "err", err)
 		}
@@ -172,3 +180,22 @@ func (w withSync) Reload(cfg *config.Config) error {
 
 // SyncStats implements control.SyncSource.
 func (w withSync) SyncStats() (lvssync.Stats, bool) { return w.sync.stats() }
+
+// vrrpPoll is how often role auto looks at its VRRP instance: a tenth of the shortest
+// advert interval, so the sync role follows a transition well within one advert.
+const vrrpPoll = 100 * time.Millisecond
+
+// followVRRP makes eng master while the VRRP instance is master, backup otherwise.
+func followVRRP(ctx context.Context, eng *lvssync.Engine, state func(string) (bool, bool), instance string) {
+	t := time.NewTicker(vrrpPoll)
+	defer t.Stop()
+	for {
+		master, known := state(instance)
+		eng.SetVRRPMaster(master && known)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
