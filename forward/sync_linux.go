@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/engine"
 	"github.com/uvs-project/uvs/forward/steer"
 	"github.com/uvs-project/uvs/lvssync"
 )
@@ -21,6 +22,13 @@ const syncRingSize = 4096
 type SyncPlane struct {
 	d       *Director
 	out, in []*lvssync.Ring
+
+	// The hop towards clients for installed NAT connections: the egress of the first NAT
+	// client seen (routed clients share their gateway). Written by Install's goroutine only.
+	hopTarget [4]byte
+	hopSet    bool
+	hop       engine.SyncHop
+	hopAsked  time.Time
 }
 
 // EnableSync gives every worker a pair of sync rings; threshold and period are the
@@ -59,6 +67,9 @@ func (p *SyncPlane) Install(c *lvssync.Conn) lvssync.Reason {
 	}
 	if !c.Client.Is4() || !c.VIP.Is4() {
 		return lvssync.ReasonUnknownService
+	}
+	if c.Flags&lvssync.FlagFwdMask == lvssync.FlagMasq && c.Flags&lvssync.FlagTemplate == 0 {
+		p.learnHop(c.Client.As4())
 	}
 	vips, nat := s.Steering()
 	cl, vip := c.Client.As4(), c.VIP.As4()
@@ -115,4 +126,38 @@ func (p *SyncPlane) SyncInstallStats() (installed, updated, localActive, tableFu
 		noReal += st.NoReal.Load()
 	}
 	return
+}
+
+// learnHop resolves the hop towards client (the first NAT client it is given) with the
+// director's egress resolver, and gives it to the workers when it changes. The resolver
+// resolves only its targets, so the client is added to them (again after a reload resets
+// them, at most once a second).
+func (p *SyncPlane) learnHop(client [4]byte) {
+	if !p.hopSet {
+		p.hopTarget, p.hopSet = client, true
+	}
+	eg := p.d.resolver.Lookup(p.hopTarget)
+	slot := -1
+	for i, ifc := range p.d.ifaces {
+		if eg.Valid && ifc.Index == eg.Ifindex {
+			slot = i
+		}
+	}
+	if slot < 0 {
+		if !eg.Valid && time.Since(p.hopAsked) > time.Second {
+			p.hopAsked = time.Now()
+			p.d.mu.Lock()
+			p.d.resolver.SetTargets(append(realTargets(p.d.cfg), p.hopTarget))
+			p.d.mu.Unlock()
+		}
+		return
+	}
+	h := engine.SyncHop{If: uint8(slot), MAC: eg.DstMAC}
+	if h == p.hop {
+		return
+	}
+	p.hop = h
+	for _, w := range p.d.workers {
+		w.Engine().SetSyncHop(h)
+	}
 }

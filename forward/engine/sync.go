@@ -24,6 +24,7 @@ import (
 // time (atomically); the counters are written by the worker only.
 type syncState struct {
 	cfg   atomic.Pointer[syncRings]
+	hop   atomic.Pointer[SyncHop] // where synced NAT connections' replies go until learnt
 	pkts  uint32 // packets of established connections seen, for the period
 	rec   lvssync.Conn
 	stats SyncStats
@@ -52,6 +53,18 @@ type SyncStats struct {
 func (e *Engine) SetSync(out, in *lvssync.Ring, threshold, period int) {
 	e.sync.cfg.Store(&syncRings{out: out, in: in, threshold: uint32(max(threshold, 0)), period: uint32(max(period, 0))})
 }
+
+// SyncHop is the next hop towards clients (interface slot and MAC) that a backup gives the
+// NAT connections it installs: a record does not say where the client's packets came from,
+// and without a hop the real server's replies could not leave until the client sent again.
+// The control side resolves it from the routing table (forward.SyncPlane).
+type SyncHop struct {
+	If  uint8
+	MAC [6]byte
+}
+
+// SetSyncHop sets the hop for NAT connections installed from now on. Safe while running.
+func (e *Engine) SetSyncHop(h SyncHop) { e.sync.hop.Store(&h) }
 
 // SyncStats returns the worker's install counters.
 func (e *Engine) SyncStats() *SyncStats { return &e.sync.stats }
@@ -249,9 +262,11 @@ func (e *Engine) install(c *lvssync.Conn) {
 	state := tableState(c.Protocol, c.State)
 	if real.Method == config.NAT {
 		ent.Flags |= conntrack.FlagNAT
+		if h := e.sync.hop.Load(); h != nil {
+			ent.HopIf, ent.HopMAC = h.If, h.MAC
+		}
 	}
 	ent.State = state
-	ent.HopIf = 0
 	if old := e.ct.Lookup(&key); old != nil {
 		if old.Flags&conntrack.FlagSynced == 0 && conntrack.IsActive(old.State) {
 			st.LocalActive.Add(1)
@@ -263,6 +278,9 @@ func (e *Engine) install(c *lvssync.Conn) {
 				old.State = state
 			}
 			old.Expires = e.nowMs + uint32(timeout)
+			if old.HopMAC == [6]byte{} {
+				old.HopIf, old.HopMAC = ent.HopIf, ent.HopMAC
+			}
 			st.Updated.Add(1)
 			return
 		}
