@@ -25,7 +25,7 @@ import (
 type syncState struct {
 	cfg   atomic.Pointer[syncRings]
 	hop   atomic.Pointer[SyncHop] // where synced NAT connections' replies go until learnt
-	pkts  uint32 // packets of established connections seen, for the period
+	pkts  uint32                  // packets of established connections seen, for the period
 	rec   lvssync.Conn
 	stats SyncStats
 }
