@@ -73,6 +73,13 @@ func (e *Engine) SyncStats() *SyncStats { return &e.sync.stats }
 // state the kernel syncs (ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT, TIME_WAIT) sends a
 // record; so does every period-th packet of an established connection (or UDP).
 func (e *Engine) syncPacket(svc *Service, ent *conntrack.Entry, old, cur conntrack.State) {
+	if ent.Flags&conntrack.FlagSynced != 0 && ent.Flags&conntrack.FlagNAT != 0 && ent.HopMAC == [6]byte{} {
+		// Installed before the hop towards clients was known: a real server's reply (this
+		// packet, maybe) must still reach the client.
+		if h := e.sync.hop.Load(); h != nil {
+			ent.HopIf, ent.HopMAC = h.If, h.MAC
+		}
+	}
 	sc := e.sync.cfg.Load()
 	if sc == nil || sc.out == nil || ent.Flags&conntrack.FlagOnePacket != 0 {
 		return
