@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/uvs-project/uvs/conntrack"
@@ -173,5 +174,53 @@ func TestSyncPacketAllocs(t *testing.T) {
 	}
 	if n := len(drainAll(out)); n < 4+2 { // ESTABLISHED (2) + every 50th of 200 packets (template and connection)
 		t.Fatalf("%d records", n)
+	}
+}
+
+// BenchmarkSyncConnection runs whole client connections (SYN, ACK, FIN, ACK: the states a
+// DR director sees) to a DR service without persistence through a worker with sync off and on, and reports the records each
+// connection produces and the worker's time per connection.
+func BenchmarkSyncConnection(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			ct, err := conntrack.New(conntrack.Config{Capacity: 1 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := &testPlane{t: b, reg: NewRegistry(1), e: NewEngine(0, ct, 4096, 64<<10, 1)}
+			dr := strings.Replace(syncSrc, "forward = \"nat\"\npersistence_timeout = \"300s\"", "forward = \"dr\"", 1)
+			a.load(strings.ReplaceAll(dr, "  port = 8080\n", ""))
+			a.e.Begin(a.e.snap, 1e9)
+			out := lvssync.NewRing(1 << 12)
+			if on {
+				a.e.SetSync(out, nil, 3, 50)
+			}
+			var frames [4][]byte
+			flags := []uint8{packet.TCPSYN, packet.TCPACK, packet.TCPFIN | packet.TCPACK, packet.TCPACK}
+			buf := make([]byte, 256)
+			records := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				src := [4]byte{198, 51, byte(i >> 8), byte(i)}
+				port := uint16(1024 + i>>16)
+				for j, f := range flags {
+					b.StopTimer()
+					frames[j] = tcpFrom(b, src, port, 80, f)
+					n := copy(buf, frames[j])
+					b.StartTimer()
+					a.e.Reset()
+					a.e.Handle(buf[:n], 0)
+				}
+				if out.Len() > 1<<11 {
+					b.StopTimer()
+					records += len(drainAll(out))
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			records += len(drainAll(out))
+			b.ReportMetric(float64(records)/float64(b.N), "records/conn")
+		})
 	}
 }
