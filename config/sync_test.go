@@ -110,3 +110,13 @@ func TestSyncLoadKey(t *testing.T) {
 		t.Fatal("missing key file")
 	}
 }
+
+func TestSyncEveryKey(t *testing.T) {
+	c, err := Load("testdata/sync.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Sync; s.SyncID != 51 || s.MaxLen != 1472 || len(s.Peers) != 2 || s.Peers[1].Port() != 8849 || s.KeyFile != "/etc/uvs/sync.key" {
+		t.Fatalf("%+v", s)
+	}
+}
