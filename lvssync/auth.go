@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"net/netip"
+	"sync/atomic"
 )
 
 // The auth block. When a key is set, every message uvs sends carries this
@@ -45,12 +46,21 @@ const (
 // allocate per message. Not safe for concurrent use.
 type Signer struct {
 	mac hash.Hash
-	seq uint64
+	seq *atomic.Uint64 // may be shared by the Signers of one sender: one number space
 	sum [sha256.Size]byte
 }
 
 // NewSigner returns a Signer for key whose first sequence number is seq+1.
 func NewSigner(key []byte, seq uint64) *Signer {
+	s := &Signer{mac: hmac.New(sha256.New, key), seq: new(atomic.Uint64)}
+	s.seq.Store(seq)
+	return s
+}
+
+// newSharedSigner returns a Signer for key numbering from seq, which other Signers of the
+// same sender share: a receiver keeps one replay window per sender address, so the live
+// messages and a bulk copy's must not have two sequences.
+func newSharedSigner(key []byte, seq *atomic.Uint64) *Signer {
 	return &Signer{mac: hmac.New(sha256.New, key), seq: seq}
 }
 
@@ -60,8 +70,7 @@ func (s *Signer) Sign(msg []byte) {
 	a := msg[HeaderLen : HeaderLen+AuthLen]
 	a[0], a[1] = authMarker, authAlgSHA256
 	binary.BigEndian.PutUint16(a[2:4], AuthLen)
-	s.seq++
-	binary.BigEndian.PutUint64(a[4:12], s.seq)
+	binary.BigEndian.PutUint64(a[4:12], s.seq.Add(1))
 	clear(a[12:AuthLen])
 	s.mac.Reset()
 	s.mac.Write(msg)

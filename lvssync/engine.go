@@ -127,7 +127,8 @@ type Engine struct {
 	bulkLast map[netip.Addr]time.Time
 	bulkBusy bool
 
-	dp atomic.Pointer[dataPlane] // the Installer and Snapshotter, set by New or Attach
+	dp  atomic.Pointer[dataPlane] // the Installer and Snapshotter, set by New or Attach
+	seq atomic.Uint64             // the auth block's sequence numbers, shared by live and bulk messages
 
 	ringMu sync.Mutex // guards rings and queue
 	rings  []*Ring
@@ -173,6 +174,7 @@ func New(cfg Config, tr Transport, inst Installer, snap Snapshotter) (*Engine, e
 	}
 	e.role.Store(uint32(r))
 	e.dp.Store(&dataPlane{inst, snap})
+	e.seq.Store(uint64(time.Now().UnixNano())) // a restarted sender continues above its old numbers
 	var ps []netip.Addr
 	for _, p := range cfg.Peers {
 		ps = append(ps, p.Addr().Unmap())
@@ -316,7 +318,7 @@ func (e *Engine) destinations() []netip.AddrPort {
 func (e *Engine) sender(ctx context.Context) {
 	var signer *Signer
 	if len(e.cfg.Key) > 0 {
-		signer = NewSigner(e.cfg.Key, uint64(time.Now().UnixNano()))
+		signer = newSharedSigner(e.cfg.Key, &e.seq)
 	}
 	b := NewBuilder(e.cfg.MaxLen, e.cfg.SyncID, signer != nil)
 	dests := e.destinations()
@@ -531,7 +533,7 @@ var errStopped = errors.New("stopped")
 func (e *Engine) bulkCopy(ctx context.Context, to netip.AddrPort) error {
 	var signer *Signer
 	if len(e.cfg.Key) > 0 {
-		signer = NewSigner(e.cfg.Key, uint64(time.Now().UnixNano()))
+		signer = newSharedSigner(e.cfg.Key, &e.seq)
 	}
 	b := NewBuilder(e.cfg.MaxLen, e.cfg.SyncID, signer != nil)
 	start := time.Now()

@@ -156,8 +156,17 @@ func TestEngineBulkCopyForNewBackup(t *testing.T) {
 		mtable.Install(&c)
 	}
 	// A starting backup asks for a bulk copy; the master answers with its table.
-	_, b := pair(t, []byte("k"), mtable)
+	m, b := pair(t, []byte("k"), mtable)
 	waitFor(t, "bulk copy", func() bool { return b.table.len() == 2000 })
+	// Live records after the copy pass the replay window: the bulk copy and the live
+	// sender number their messages from one sequence (TestIntegrationMulticast found two).
+	r := m.e.NewRing(16)
+	c := testConn(5000)
+	r.Put(&c)
+	waitFor(t, "a live record after the bulk copy", func() bool { return b.table.len() == 2001 })
+	if d := b.e.Stats().Dropped[ReasonReplay]; d != 0 {
+		t.Fatalf("%d messages dropped as replays", d)
+	}
 }
 
 func TestEngineRejects(t *testing.T) {

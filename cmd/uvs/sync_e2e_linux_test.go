@@ -415,6 +415,9 @@ func TestIntegrationSyncFailover(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Logf("backup's sync: %+v", *st.Sync)
+				if len(st.Sync.Dropped) != 0 {
+					t.Errorf("the backup dropped sync messages or records: %v", st.Sync.Dropped)
+				}
 				return
 			}
 			if failed == 0 {
