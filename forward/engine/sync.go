@@ -11,10 +11,10 @@ import (
 
 // Connection synchronization in the worker (IPVS's ip_vs_sync_conn and the backup side of
 // ip_vs_proc_conn). The master side puts a record in the worker's outbound ring when a TCP
-// connection reaches ESTABLISHED or a closing state, and then for every sync_period-th
-// packet of the worker's established connections (the kernel counts per connection; the
-// table has no packet count, so the sampling is per worker: a busy connection is refreshed
-// often, and each record carries the full state timeout). A bound template goes first.
+// connection reaches ESTABLISHED or a closing state, then on the sync_threshold-th of every
+// sync_period packets of an established connection (counted per connection in an array
+// beside the table, indexed by slot), and on a packet more than half a state timeout after
+// the connection's last record. A bound template goes first.
 // The backup side drains the worker's inbound ring between blocks and installs records
 // into this worker's table, the one the steering sends the client's packets to.
 //
@@ -25,15 +25,18 @@ import (
 type syncState struct {
 	cfg   atomic.Pointer[syncRings]
 	hop   atomic.Pointer[SyncHop] // where synced NAT connections' replies go until learnt
-	pkts  uint32                  // packets of established connections seen, for the period
 	rec   lvssync.Conn
 	stats SyncStats
 }
 
-// syncRings is what SetSync sets, published as one pointer.
+// syncRings is what SetSync sets, published as one pointer. pkts and at are per table
+// slot (conntrack.Table.Slot) and written by the worker only: the packet count modulo
+// period (the kernel's cp->in_pkts) and the tick of the last record sent.
 type syncRings struct {
 	out, in           *lvssync.Ring
 	threshold, period uint32
+	pkts              []uint16
+	at                []uint32
 }
 
 // SyncStats are a worker's install outcomes, read by the control side with atomic loads.
@@ -51,7 +54,12 @@ type SyncStats struct {
 // threshold and period are the sync_threshold sysctl's two values. Safe to call while the
 // worker runs; the rings must not change owner afterwards.
 func (e *Engine) SetSync(out, in *lvssync.Ring, threshold, period int) {
-	e.sync.cfg.Store(&syncRings{out: out, in: in, threshold: uint32(max(threshold, 0)), period: uint32(max(period, 0))})
+	sr := &syncRings{out: out, in: in, threshold: uint32(max(threshold, 0)), period: uint32(min(max(period, 0), 1<<16-1))}
+	if out != nil {
+		// 6 bytes per slot: 6 MiB for a 1M-entry table, allocated only on a director that syncs.
+		sr.pkts, sr.at = make([]uint16, e.ct.Capacity()), make([]uint32, e.ct.Capacity())
+	}
+	e.sync.cfg.Store(sr)
 }
 
 // SyncHop is the next hop towards clients (interface slot and MAC) that a backup gives the
@@ -71,7 +79,10 @@ func (e *Engine) SyncStats() *SyncStats { return &e.sync.stats }
 
 // syncPacket is called for every packet that advanced an entry: a TCP state change to a
 // state the kernel syncs (ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT, TIME_WAIT) sends a
-// record; so does every period-th packet of an established connection (or UDP).
+// record; so does the threshold-th of every period packets of an established connection
+// (or UDP), as ip_vs_sync_conn_needed; and, beyond the kernel, a packet of a connection
+// whose last record is older than half its state timeout, so that a slow connection's copy
+// on the backup is refreshed too (the kernel's sync_refresh_period does this when set).
 func (e *Engine) syncPacket(svc *Service, ent *conntrack.Entry, old, cur conntrack.State) {
 	if ent.Flags&conntrack.FlagSynced != 0 && ent.Flags&conntrack.FlagNAT != 0 && ent.HopMAC == [6]byte{} {
 		// Installed before the hop towards clients was known: a real server's reply (this
@@ -85,21 +96,34 @@ func (e *Engine) syncPacket(svc *Service, ent *conntrack.Entry, old, cur conntra
 		return
 	}
 	out := sc.out
+	slot, ok := e.ct.Slot(ent)
+	if !ok || int(slot) >= len(sc.at) {
+		return
+	}
 	send := false
 	switch cur {
 	case conntrack.StateEstablished, conntrack.StateUDP:
 		if old != cur {
 			send = true
-		} else if sc.period > 0 {
-			e.sync.pkts++
-			send = e.sync.pkts%sc.period == sc.threshold
+			break
 		}
+		if sc.period > 0 {
+			n := uint32(sc.pkts[slot]) + 1
+			if n >= sc.period {
+				n = 0
+			}
+			sc.pkts[slot] = uint16(n)
+			send = n == sc.threshold
+		}
+		// The entry's expiry was just set a full state timeout ahead.
+		send = send || e.nowMs-sc.at[slot] >= (ent.Expires-e.nowMs)/2
 	case conntrack.StateFinWait, conntrack.StateClose, conntrack.StateCloseWait, conntrack.StateTimeWait:
 		send = old != cur
 	}
 	if !send {
 		return
 	}
+	sc.at[slot] = e.nowMs
 	to := e.ct.Timeouts()
 	if tpl := e.ct.Template(ent); tpl != nil && entryRecord(svc, tpl, &to, &e.sync.rec) {
 		out.Put(&e.sync.rec)

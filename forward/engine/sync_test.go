@@ -224,3 +224,45 @@ func BenchmarkSyncConnection(b *testing.B) {
 		})
 	}
 }
+
+// TestSyncRefreshesSlowConnections: a connection sends a record on its threshold-th of every
+// period packets (3 of 50, as the kernel) and, beyond the kernel, on a packet more than half
+// its state timeout after its last record, so a slow connection's copy does not expire on
+// the backup while it lives on the master.
+func TestSyncRefreshesSlowConnections(t *testing.T) {
+	a := newTestPlane(t, syncSrc)
+	out := lvssync.NewRing(1024)
+	a.e.SetSync(out, nil, 3, 50)
+	ack := tcpFrom(t, client, 1000, 80, packet.TCPACK)
+	send := func() { a.send(append([]byte(nil), ack...)) }
+	a.send(tcpFrom(t, client, 1000, 80, packet.TCPSYN))
+	send()
+	if n := len(drainAll(out)); n != 2 {
+		t.Fatalf("ESTABLISHED: %d records", n)
+	}
+	conns := func() int {
+		n := 0
+		for _, c := range drainAll(out) {
+			if !c.Template() {
+				n++
+			}
+		}
+		return n
+	}
+	for range 100 {
+		send()
+	}
+	if n := conns(); n != 2 { // packets 3 and 53 after ESTABLISHED
+		t.Fatalf("100 packets: %d connection records, want 2", n)
+	}
+	a.at(400_000) // 400 s on: less than half of the 900 s ESTABLISHED timeout since the last record
+	send()
+	if n := conns(); n != 0 {
+		t.Fatalf("%d records before half the timeout", n)
+	}
+	a.at(460_000)
+	send()
+	if n := conns(); n != 1 {
+		t.Fatalf("a slow connection was not refreshed: %d records", n)
+	}
+}
