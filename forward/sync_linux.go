@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 	"time"
 
 	"github.com/uvs-project/uvs/conntrack"
@@ -24,11 +25,13 @@ type SyncPlane struct {
 	out, in []*lvssync.Ring
 
 	// The hop towards clients for installed NAT connections: the egress of the first NAT
-	// client seen (routed clients share their gateway). Written by Install's goroutine only.
-	hopTarget [4]byte
-	hopSet    bool
-	hop       engine.SyncHop
-	hopAsked  time.Time
+	// client seen (routed clients share their gateway).
+	hopMu      sync.Mutex // guards the fields below
+	hopTarget  [4]byte
+	hopSet     bool
+	hop        engine.SyncHop
+	hopAsked   time.Time
+	hopPolling bool // a goroutine waits for the hop to resolve
 }
 
 // EnableSync gives every worker a pair of sync rings; threshold and period are the
@@ -131,11 +134,36 @@ func (p *SyncPlane) SyncInstallStats() (installed, updated, localActive, tableFu
 // learnHop resolves the hop towards client (the first NAT client it is given) with the
 // director's egress resolver, and gives it to the workers when it changes. The resolver
 // resolves only its targets, so the client is added to them (again after a reload resets
-// them, at most once a second).
+// them, at most once a second); until the hop resolves, a goroutine looks again every
+// 100 ms for up to 30 s, since a bulk copy may bring every record before it does.
 func (p *SyncPlane) learnHop(client [4]byte) {
+	p.hopMu.Lock()
+	defer p.hopMu.Unlock()
 	if !p.hopSet {
 		p.hopTarget, p.hopSet = client, true
 	}
+	if p.tryHopLocked() || p.hopPolling {
+		return
+	}
+	p.hopPolling = true
+	go func() {
+		for range 300 {
+			time.Sleep(100 * time.Millisecond)
+			p.hopMu.Lock()
+			done := p.tryHopLocked()
+			p.hopMu.Unlock()
+			if done {
+				break
+			}
+		}
+		p.hopMu.Lock()
+		p.hopPolling = false
+		p.hopMu.Unlock()
+	}()
+}
+
+// tryHopLocked publishes the hop if it resolves, and reports whether it did.
+func (p *SyncPlane) tryHopLocked() bool {
 	eg := p.d.resolver.Lookup(p.hopTarget)
 	slot := -1
 	for i, ifc := range p.d.ifaces {
@@ -150,14 +178,14 @@ func (p *SyncPlane) learnHop(client [4]byte) {
 			p.d.resolver.SetTargets(append(realTargets(p.d.cfg), p.hopTarget))
 			p.d.mu.Unlock()
 		}
-		return
+		return false
 	}
 	h := engine.SyncHop{If: uint8(slot), MAC: eg.DstMAC}
-	if h == p.hop {
-		return
+	if h != p.hop {
+		p.hop = h
+		for _, w := range p.d.workers {
+			w.Engine().SetSyncHop(h)
+		}
 	}
-	p.hop = h
-	for _, w := range p.d.workers {
-		w.Engine().SetSyncHop(h)
-	}
+	return true
 }

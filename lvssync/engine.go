@@ -181,8 +181,8 @@ func New(cfg Config, tr Transport, inst Installer, snap Snapshotter) (*Engine, e
 	}
 	e.peers.Store(&ps)
 	e.vrrp.Store(&[]netip.Addr{})
-	if r.receives() {
-		e.kick <- struct{}{} // a new backup asks for a bulk copy
+	if r.receives() && inst != nil {
+		e.kick <- struct{}{} // a new backup asks for a bulk copy (Attach does, without inst)
 	}
 	return e, nil
 }
@@ -229,12 +229,18 @@ type dataPlane struct {
 
 // Attach connects a running Engine to the data plane: inst installs received records,
 // snap lists the table for bulk copies, and rings (one per worker) carry the workers'
-// records to the sender.
+// records to the sender. inst must be ready to install: a backup asks for its bulk copy now.
 func (e *Engine) Attach(inst Installer, snap Snapshotter, rings []*Ring) {
 	e.dp.Store(&dataPlane{inst, snap})
 	e.ringMu.Lock()
 	e.rings = append(e.rings, rings...)
 	e.ringMu.Unlock()
+	if inst != nil && e.Role().receives() {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // NewRing registers and returns a ring for one worker.

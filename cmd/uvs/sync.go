@@ -28,6 +28,7 @@ type syncRunner struct {
 	plane  *forward.SyncPlane // the workers' sync rings; nil until [sync] is first on with a director
 	cur    *config.Sync
 	eng    *lvssync.Engine
+	engCtx context.Context // the running engine's context
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -77,7 +78,19 @@ func (r *syncRunner) attachLocked() {
 	} else {
 		r.plane.Set(true, r.cur.Threshold, r.cur.Period)
 	}
-	r.eng.Attach(r.plane, r.plane, r.plane.Rings())
+	// The engine installs (and asks for a bulk copy) once the director forwards by a
+	// snapshot; until then a record has no service to go to.
+	eng, plane, d, ctx := r.eng, r.plane, r.d, r.engCtx
+	go func() {
+		for d.Snapshot() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		eng.Attach(plane, plane, plane.Rings())
+	}()
 }
 
 func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
@@ -111,7 +124,7 @@ func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
-	r.cancel, r.done = cancel, done
+	r.cancel, r.done, r.engCtx = cancel, done, ctx
 	go func() {
 		defer close(done)
 		if role == lvssync.RoleAuto && r.vrrpState != nil {

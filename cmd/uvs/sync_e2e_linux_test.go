@@ -298,10 +298,11 @@ func (l *syncFailoverLab) download(ctx context.Context, port, id int, progress *
 	return nil
 }
 
-// failover runs 20 DR and 20 NAT downloads through d1, SIGKILLs d1 once d2 is ready (with
-// sync: once it has installed every connection), moves the VIP and the NAT gateway to d2,
-// and returns the downloads' errors.
-func (l *syncFailoverLab) failover(ready func() bool, d1 *bench.Director) []error {
+// failover runs 20 DR and 20 NAT downloads through d1; once they carry data it calls
+// going (a late backup starts there), then waits for ready (with sync: the backup has every
+// connection), SIGKILLs d1, moves the VIP and the NAT gateway to d2, and returns the
+// downloads' errors.
+func (l *syncFailoverLab) failover(going func(), ready func() bool, d1 *bench.Director) []error {
 	t := l.t
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -325,11 +326,18 @@ func (l *syncFailoverLab) failover(ready func() bool, d1 *bench.Director) []erro
 		mu.Lock()
 		p := progress
 		mu.Unlock()
-		if p > 2*sfDownloads*64<<10 && ready() {
+		if p > 2*sfDownloads*64<<10 {
 			break
 		}
 		if ctx.Err() != nil {
 			t.Fatal("downloads never got going")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	going()
+	for !ready() {
+		if ctx.Err() != nil {
+			t.Fatal("the backup never had every connection")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -345,42 +353,64 @@ func (l *syncFailoverLab) failover(ready func() bool, d1 *bench.Director) []erro
 	return errs
 }
 
+// waitControl waits until director d answers on its control socket.
+func (l *syncFailoverLab) waitControl(d string) {
+	l.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := l.status(d); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s never answered on its control socket", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestIntegrationSyncFailover is issue 16's end-to-end test, with explicit roles (master on
 // d1, backup on d2) and a manual VIP and gateway move instead of VRRP: 20 long rate-limited
 // downloads through a DR service and 20 through a NAT service on the master; the master is
-// SIGKILLed; the backup takes over, and all 40 complete with intact content. The same run
-// without sync (sloppy_tcp off, wlc) breaks them, so the test can fail.
+// SIGKILLed; the backup takes over, and all 40 complete with intact content.
+//
+//   - sync: keyed unicast sync, both directors up before the downloads start.
+//   - returning: the backup starts only once the downloads run, and the master sends no
+//     periodic records (sync_period = 0): the backup has the connections from its bulk copy.
+//   - nosync: the same run without [sync] (sloppy_tcp off, wlc) breaks them, so the test
+//     can fail.
 func TestIntegrationSyncFailover(t *testing.T) {
 	testenv.RequireRoot(t)
-	for _, syncOn := range []bool{true, false} {
-		name := map[bool]string{true: "sync", false: "nosync"}[syncOn]
-		t.Run(name, func(t *testing.T) {
-			l := newSyncFailoverLab(t, name[:2])
+	for _, mode := range []string{"sync", "returning", "nosync"} {
+		t.Run(mode, func(t *testing.T) {
+			syncOn := mode != "nosync"
+			l := newSyncFailoverLab(t, mode[:2])
 			syncTable := func(role, peer string) string {
 				if !syncOn {
 					return ""
 				}
-				return fmt.Sprintf("\n[sync]\ninterface = \"eth0\"\nrole = %q\npeers = [%q]\nkey = \"failover-test-key\"\n", role, peer)
+				tbl := fmt.Sprintf("\n[sync]\ninterface = \"eth0\"\nrole = %q\npeers = [%q]\nkey = \"failover-test-key\"\n", role, peer)
+				if mode == "returning" {
+					tbl += "sync_period = 0\n"
+				}
+				return tbl
 			}
 			var e1, e2 syncBuffer
 			d1 := l.startDirector("d1", l.directorConfig("d1", syncTable("master", sfDir2)), &e1)
-			l.startDirector("d2", l.directorConfig("d2", syncTable("backup", sfDir1)), &e2)
+			startBackup := func() {
+				l.startDirector("d2", l.directorConfig("d2", syncTable("backup", sfDir1)), &e2)
+				l.waitControl("d2")
+			}
 			defer func() {
 				if t.Failed() {
 					t.Logf("d1 stderr:\n%s\nd2 stderr:\n%s", e1.String(), e2.String())
 				}
 			}()
-			for _, d := range []string{"d1", "d2"} {
-				deadline := time.Now().Add(20 * time.Second)
-				for {
-					if _, err := l.status(d); err == nil {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("%s never answered on its control socket", d)
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
+			l.waitControl("d1")
+			going := func() {}
+			if mode == "returning" {
+				going = startBackup
+			} else {
+				startBackup()
 			}
 			ready := func() bool {
 				if !syncOn {
@@ -399,7 +429,7 @@ func TestIntegrationSyncFailover(t *testing.T) {
 				}
 				return active >= 2*sfDownloads
 			}
-			errs := l.failover(ready, d1)
+			errs := l.failover(going, ready, d1)
 			failed := 0
 			for i, err := range errs {
 				if err != nil {
