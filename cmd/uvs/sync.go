@@ -86,7 +86,7 @@ func (r *syncRunner) attachLocked() {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(10 * time.Millisecond):
 			}
 		}
 		eng.Attach(plane, plane, plane.Rings())
