@@ -51,7 +51,7 @@ func ParseSyncRole(s string) (SyncRole, error) {
 type Sync struct {
 	Interface    string     // Multicast interface (ipvsadm --mcast-interface); the socket is bound to it.
 	VRRPInstance string     // Key vrrp_instance: the [[vrrp]] whose state role auto follows.
-	SyncID       int        // 0..255; -1 = the VRRP instance's virtual_router_id (0 without one: no filtering).
+	SyncID       int        // 0..255; default the VRRP instance's virtual_router_id, else 0 (no filtering).
 	Role         SyncRole   // Default auto with vrrp_instance; required without.
 	Group        netip.Addr // Multicast group (ipvsadm --mcast-group).
 	Port         uint16     // UDP port (ipvsadm --mcast-port).
@@ -90,11 +90,15 @@ func (s *Sync) LoadKey() ([]byte, error) {
 	return []byte(line), nil
 }
 
-// VRRPRouterID, when set, returns the virtual_router_id of the named VRRP
-// instance of c, so that [sync] can check vrrp_instance and default syncid
-// to it. The VRRP configuration sets it; while it is nil, vrrp_instance is
-// taken on trust and syncid defaults to 0 (accept any, as the kernel).
-var VRRPRouterID func(c *Config, name string) (vrid int, ok bool)
+// vrrpRouterID returns the virtual_router_id of c's [[vrrp]] named name.
+func vrrpRouterID(c *Config, name string) (int, bool) {
+	for i := range c.VRRP {
+		if c.VRRP[i].Name == name {
+			return c.VRRP[i].VirtualRouterID, true
+		}
+	}
+	return 0, false
+}
 
 func (d *decoder) sync(t *table) *Sync {
 	s := &Sync{SyncID: -1, Group: DefaultSyncGroup, Port: DefaultSyncPort, TTL: DefaultSyncTTL,
@@ -160,8 +164,8 @@ func (v *validator) sync(c *Config) {
 		}
 		v.problem("sync.interface", s.Line, "%s", msg)
 	}
-	if s.VRRPInstance != "" && VRRPRouterID != nil {
-		vrid, ok := VRRPRouterID(c, s.VRRPInstance)
+	if s.VRRPInstance != "" {
+		vrid, ok := vrrpRouterID(c, s.VRRPInstance)
 		switch {
 		case !ok:
 			v.problem("sync.vrrp_instance", s.Line, "no [[vrrp]] named %q", s.VRRPInstance)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -26,20 +27,12 @@ func TestSyncDefaults(t *testing.T) {
 
 func TestSyncVRRPInstance(t *testing.T) {
 	src := head + "[sync]\ninterface = \"eth0\"\nvrrp_instance = \"VI_1\"\n"
+	src += "[[vrrp]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\npriority = 100\n"
 	c, err := Parse("t.toml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Sync.Role != SyncAuto || c.Sync.SyncID != 0 {
-		t.Fatalf("without VRRP config: %+v", c.Sync)
-	}
-	VRRPRouterID = func(_ *Config, name string) (int, bool) { return 51, name == "VI_1" }
-	defer func() { VRRPRouterID = nil }()
-	c, err = Parse("t.toml", []byte(src))
-	if err != nil || c.Sync.SyncID != 51 {
+	if err != nil || c.Sync.Role != SyncAuto || c.Sync.SyncID != 51 {
 		t.Fatalf("syncid defaults to the VRID: %v %+v", err, c)
 	}
-	c, err = Parse("t.toml", []byte(src+"syncid = 7\n"))
+	c, err = Parse("t.toml", []byte(strings.Replace(src, "vrrp_instance", "syncid = 7\nvrrp_instance", 1)))
 	if err != nil || c.Sync.SyncID != 7 {
 		t.Fatalf("explicit syncid: %v", err)
 	}

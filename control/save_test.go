@@ -308,6 +308,8 @@ func candidates(t reflect.Type) []reflect.Value {
 		vs = []any{netip.MustParseAddr("198.18.9.9"), netip.MustParseAddr("198.18.1.77"), netip.MustParseAddr("224.0.0.18")}
 	case reflect.TypeOf(netip.AddrPort{}):
 		vs = []any{netip.MustParseAddrPort("198.18.1.99:80")}
+	case reflect.TypeOf([]netip.AddrPort{}):
+		vs = []any{[]netip.AddrPort{netip.MustParseAddrPort("198.18.0.9:8848")}}
 	case reflect.TypeOf([]netip.Addr{}):
 		vs = []any{[]netip.Addr{netip.MustParseAddr("198.18.9.9")}, []netip.Addr{netip.MustParseAddr("198.18.1.77"), netip.MustParseAddr("198.18.9.9")}}
 	}

@@ -72,6 +72,21 @@ func (k *kaImporter) syncDaemon(n *kaNode) bool {
 		b.WriteString("# uvs import: without key or key_file, only the VRRP instance's peers are accepted;\n")
 		b.WriteString("# uvs import: set key_file for an HMAC on every message (keepalived has none).\n")
 		k.d.sync = b.String()
+		k.syncAt, k.syncVI = c.at, c.words[2]
 	}
 	return found
+}
+
+// checkSync fails an lvs_sync_daemon whose VRRP instance was not converted: [sync] would
+// follow an instance the output does not have.
+func (k *kaImporter) checkSync() {
+	if k.d.sync == "" {
+		return
+	}
+	for _, v := range k.d.vrrp {
+		if v.name == k.syncVI {
+			return
+		}
+	}
+	k.fail(k.syncAt, "lvs_sync_daemon: no vrrp_instance %s to follow", k.syncVI)
 }
