@@ -287,6 +287,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	defer stop()
 	ann.start(d, hc)
 	sr.attach(d)
+	if vs != nil {
+		sr.setVRRP(vrrpView(vs, d))
+	}
 	dir := withSync{withBGP{withHealth{d, hc, vs}, ann}, sr}
 	op := control.NewOperator(dir, *path, log)
 	op.SetBGP(ann)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward"
 	"github.com/uvs-project/uvs/lvssync"
+	"github.com/uvs-project/uvs/vrrp"
 )
 
 // syncRunner runs connection synchronization for [sync] and restarts it when a reload
@@ -18,19 +20,19 @@ import (
 type syncRunner struct {
 	log *slog.Logger
 	ctx context.Context // parent of each engine's context; stop ends the engine
-	// vrrpState, when set (by the VRRP wiring: `vrrp.Speaker.Status`), says whether the
-	// named VRRP instance is master (known false: no such instance). Role auto polls it
-	// every vrrpPoll; without it, role auto stays backup.
-	vrrpState func(instance string) (master, known bool)
 
-	mu     sync.Mutex         // guards the fields below
-	d      *forward.Director  // nil until attach
-	plane  *forward.SyncPlane // the workers' sync rings; nil until [sync] is first on with a director
-	cur    *config.Sync
-	eng    *lvssync.Engine
-	engCtx context.Context // the running engine's context
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu    sync.Mutex         // guards the fields below
+	d     *forward.Director  // nil until attach
+	plane *forward.SyncPlane // the workers' sync rings; nil until [sync] is first on with a director
+	cur   *config.Sync
+	// vrrpState (setVRRP) says whether the named VRRP instance is master (known false: no
+	// such instance) and who its peers are. Role auto polls it every vrrpPoll; without it,
+	// role auto stays backup.
+	vrrpState func(instance string) (master, known bool, peers []netip.Addr)
+	eng       *lvssync.Engine
+	engCtx    context.Context // the running engine's context
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func newSyncRunner(log *slog.Logger) *syncRunner {
@@ -57,7 +59,47 @@ func (r *syncRunner) apply(s *config.Sync) error {
 	}
 	r.eng, r.cur = eng, s
 	r.attachLocked()
+	r.followLocked()
 	return nil
+}
+
+// setVRRP gives role auto its view of VRRP; called once the VRRP speaker exists.
+func (r *syncRunner) setVRRP(state func(instance string) (master, known bool, peers []netip.Addr)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.vrrpState = state
+	r.followLocked()
+}
+
+// followLocked starts following VRRP for a running engine with role auto.
+func (r *syncRunner) followLocked() {
+	if r.eng == nil || r.vrrpState == nil || r.cur.Role != config.SyncAuto {
+		return
+	}
+	go followVRRP(r.engCtx, r.eng, r.vrrpState, r.cur.VRRPInstance)
+}
+
+// vrrpView is setVRRP's function for a VRRP speaker: the instance's state, and as peers
+// its unicast peers and the current master's address (from which unkeyed messages are
+// then accepted).
+func vrrpView(vs *vrrp.Speaker, d *forward.Director) func(string) (bool, bool, []netip.Addr) {
+	return func(name string) (bool, bool, []netip.Addr) {
+		var peers []netip.Addr
+		for _, v := range d.Config().VRRP {
+			if v.Name == name {
+				peers = append(peers, v.UnicastPeer...)
+			}
+		}
+		for _, st := range vs.Status() {
+			if st.Name == name {
+				if a, err := netip.ParseAddr(st.Master); err == nil {
+					peers = append(peers, a)
+				}
+				return st.StateValue == vrrp.StateMaster, true, peers
+			}
+		}
+		return false, false, peers
+	}
 }
 
 // attach connects sync to the director's workers; called once the director exists.
@@ -127,9 +169,6 @@ func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
 	r.cancel, r.done, r.engCtx = cancel, done, ctx
 	go func() {
 		defer close(done)
-		if role == lvssync.RoleAuto && r.vrrpState != nil {
-			go followVRRP(ctx, eng, r.vrrpState, s.VRRPInstance)
-		}
 		if err := eng.Run(ctx); err != nil {
 			r.log.Error("sync stopped", "err", err)
 		}
@@ -198,13 +237,15 @@ func (w withSync) SyncStats() (lvssync.Stats, bool) { return w.sync.stats() }
 // advert interval, so the sync role follows a transition well within one advert.
 const vrrpPoll = 100 * time.Millisecond
 
-// followVRRP makes eng master while the VRRP instance is master, backup otherwise.
-func followVRRP(ctx context.Context, eng *lvssync.Engine, state func(string) (bool, bool), instance string) {
+// followVRRP makes eng master while the VRRP instance is master, backup otherwise, and
+// accepts unkeyed messages from the instance's peers.
+func followVRRP(ctx context.Context, eng *lvssync.Engine, state func(string) (bool, bool, []netip.Addr), instance string) {
 	t := time.NewTicker(vrrpPoll)
 	defer t.Stop()
 	for {
-		master, known := state(instance)
+		master, known, peers := state(instance)
 		eng.SetVRRPMaster(master && known)
+		eng.SetVRRPPeers(peers)
 		select {
 		case <-ctx.Done():
 			return
