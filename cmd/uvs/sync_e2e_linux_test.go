@@ -43,6 +43,7 @@ const (
 	sfDir2      = "198.18.20.12"
 	sfDir1C     = "198.18.30.11"
 	sfDir2C     = "198.18.30.12"
+	sfGateway   = "198.18.30.1"    // the NAT real servers' gateway, a VRRP address, in mode vrrp
 	sfDownloads = 20               // per service
 	sfBody      = 1 << 20          // bytes per download
 	sfRate      = 160 << 10        // bytes per second per download
@@ -53,6 +54,7 @@ var sfDR = []string{"198.18.20.21", "198.18.20.22"}
 var sfNAT = []string{"198.18.30.21", "198.18.30.22"}
 
 type syncFailoverLab struct {
+	vrrp   bool // VRRP moves the VIP and the NAT gateway, not the test
 	t      *testing.T
 	prefix string
 	nodes  map[string]*bench.Node
@@ -77,9 +79,9 @@ func (l *syncFailoverLab) exec(node string, args ...string) {
 	l.ip(append([]string{"netns", "exec", l.ns(node)}, args...)...)
 }
 
-func newSyncFailoverLab(t *testing.T, tag string) *syncFailoverLab {
+func newSyncFailoverLab(t *testing.T, tag string, withVRRP bool) *syncFailoverLab {
 	t.Helper()
-	l := &syncFailoverLab{t: t, prefix: fmt.Sprintf("uvsy%d%s-", os.Getpid()%100000, tag), nodes: map[string]*bench.Node{}, dir: t.TempDir()}
+	l := &syncFailoverLab{vrrp: withVRRP, t: t, prefix: fmt.Sprintf("uvsy%d%s-", os.Getpid()%100000, tag), nodes: map[string]*bench.Node{}, dir: t.TempDir()}
 	names := []string{"sw", "cl", "rt", "d1", "d2", "r1", "r2", "n1", "n2"}
 	t.Cleanup(func() {
 		for _, n := range names {
@@ -120,14 +122,22 @@ func newSyncFailoverLab(t *testing.T, tag string) *syncFailoverLab {
 	for i, a := range sfNAT {
 		n := fmt.Sprintf("n%d", i+1)
 		link(n, "eth0", "brc", a)
-		l.ip("-n", l.ns(n), "route", "add", "default", "via", sfDir1C)
+		gw := sfDir1C
+		if withVRRP {
+			gw = sfGateway // VI_2's address on segment C
+		}
+		l.ip("-n", l.ns(n), "route", "add", "default", "via", gw)
 	}
 	l.ip("-n", l.ns("cl"), "route", "add", "default", "via", sfRouterA)
 	for _, d := range []string{"d1", "d2"} {
 		l.ip("-n", l.ns(d), "route", "add", "default", "via", sfRouterB)
 	}
 	l.exec("rt", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	l.ip("-n", l.ns("rt"), "route", "add", sfVIP+"/32", "via", sfDir1)
+	if withVRRP {
+		l.ip("-n", l.ns("rt"), "route", "add", sfVIP+"/32", "dev", "eth1") // the VRRP master answers ARP for it
+	} else {
+		l.ip("-n", l.ns("rt"), "route", "add", sfVIP+"/32", "via", sfDir1)
+	}
 	// A small receive buffer keeps each download's data in flight, not in the client.
 	l.exec("cl", "sysctl", "-qw", "net.ipv4.tcp_rmem=4096 8192 16384")
 	l.nodes["cl"].Addr = netip.MustParseAddr(sfClient)
@@ -345,12 +355,31 @@ func (l *syncFailoverLab) failover(going func(), ready func() bool, d1 *bench.Di
 		t.Fatal(err)
 	}
 	<-d1.Exited()
-	l.ip("-n", l.ns("rt"), "route", "replace", sfVIP+"/32", "via", sfDir2)
-	for _, n := range []string{"n1", "n2"} {
-		l.ip("-n", l.ns(n), "route", "replace", "default", "via", sfDir2C)
+	if !l.vrrp {
+		l.ip("-n", l.ns("rt"), "route", "replace", sfVIP+"/32", "via", sfDir2)
+		for _, n := range []string{"n1", "n2"} {
+			l.ip("-n", l.ns(n), "route", "replace", "default", "via", sfDir2C)
+		}
 	}
 	wg.Wait()
 	return errs
+}
+
+// waitVRRP waits until both VRRP instances of director d are in state.
+func (l *syncFailoverLab) waitVRRP(d, state string) {
+	l.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := l.status(d)
+		if err == nil && len(st.VRRP) == 2 && st.VRRP[0].State == state && st.VRRP[1].State == state &&
+			(st.Sync == nil || st.Sync.Role == map[string]string{"master": "master", "backup": "backup"}[state]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s never became VRRP %s", d, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitControl waits until director d answers on its control socket.
@@ -380,11 +409,36 @@ func (l *syncFailoverLab) waitControl(d string) {
 //     can fail.
 func TestIntegrationSyncFailover(t *testing.T) {
 	testenv.RequireRoot(t)
-	for _, mode := range []string{"sync", "returning", "nosync"} {
+	for _, mode := range []string{"vrrp", "sync", "returning", "nosync"} {
 		t.Run(mode, func(t *testing.T) {
 			syncOn := mode != "nosync"
-			l := newSyncFailoverLab(t, mode[:2])
-			syncTable := func(role, peer string) string {
+			l := newSyncFailoverLab(t, mode[:2], mode == "vrrp")
+			syncTable := func(role, peer string, prio int) string {
+				if mode == "vrrp" {
+					// A VRRP pair: VI_1 owns the VIP on eth0, VI_2 the NAT gateway on eth1,
+					// moving together (a sync group); sync follows VI_1 (role auto).
+					return fmt.Sprintf(`
+[[vrrp_sync_group]]
+name = "G1"
+instances = ["VI_1", "VI_2"]
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = %d
+[[vrrp]]
+name = "VI_2"
+interface = "eth1"
+virtual_router_id = 52
+priority = %d
+vips = [%q]
+[sync]
+interface = "eth0"
+vrrp_instance = "VI_1"
+peers = [%q]
+key = "failover-test-key"
+`, prio, prio, sfGateway, peer)
+				}
 				if !syncOn {
 					return ""
 				}
@@ -395,10 +449,16 @@ func TestIntegrationSyncFailover(t *testing.T) {
 				return tbl
 			}
 			var e1, e2 syncBuffer
-			d1 := l.startDirector("d1", l.directorConfig("d1", syncTable("master", sfDir2)), &e1)
+			d1 := l.startDirector("d1", l.directorConfig("d1", syncTable("master", sfDir2, 150)), &e1)
+			if mode == "vrrp" {
+				l.waitVRRP("d1", "master")
+			}
 			startBackup := func() {
-				l.startDirector("d2", l.directorConfig("d2", syncTable("backup", sfDir1)), &e2)
+				l.startDirector("d2", l.directorConfig("d2", syncTable("backup", sfDir1, 100)), &e2)
 				l.waitControl("d2")
+				if mode == "vrrp" {
+					l.waitVRRP("d2", "backup")
+				}
 			}
 			defer func() {
 				if t.Failed() {
