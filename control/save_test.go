@@ -157,6 +157,27 @@ role = "backup"
 peers = ["198.18.0.2"]
 key_file = "/etc/uvs/sync.key"
 `,
+		// Connection sync following a VRRP instance (a second one, named like a pooled
+		// string, lets vrrp_instance change).
+		`[director]
+interfaces = ["eth0"]
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = 100
+vips = ["198.18.0.50"]
+[[vrrp]]
+name = "rr"
+interface = "eth0"
+virtual_router_id = 52
+priority = 100
+vips = ["198.18.0.51"]
+[sync]
+interface = "eth0"
+vrrp_instance = "VI_1"
+key_file = "/etc/uvs/sync.key"
+`,
 	}
 	// skip: the fields ConfigTOML leaves out on purpose. Source and Line say where a config
 	// came from; Lab and Bench describe the namespace lab and the benchmark profile (uvs lab,
