@@ -8,6 +8,7 @@ import (
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 	"github.com/uvs-project/uvs/sched"
 )
@@ -49,14 +50,14 @@ func FuzzEngine(f *testing.F) {
 		dport uint16
 		flags uint8
 	}{{layers.IPProtocolTCP, 80, 0x02}, {layers.IPProtocolTCP, 80, 0x10}, {layers.IPProtocolUDP, 53, 0}, {layers.IPProtocolICMPv4, 0, 0}} {
-		sp := defaultSpec(s.proto, 40)
-		sp.dport, sp.flags = s.dport, s.flags
-		f.Add(withVnet(build(f, sp), false))
-		sp.partial = s.proto != layers.IPProtocolICMPv4
-		f.Add(withVnet(build(f, sp), sp.partial))
+		sp := frametest.DefaultSpec(s.proto, 40)
+		sp.DPort, sp.Flags = s.dport, s.flags
+		f.Add(withVnet(frametest.Build(f, sp), false))
+		sp.Partial = s.proto != layers.IPProtocolICMPv4
+		f.Add(withVnet(frametest.Build(f, sp), sp.Partial))
 	}
 	req := make([]byte, 64)
-	n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: vip})
+	n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: frametest.VIP})
 	f.Add(withVnet(req[:n], false))
 
 	// A fresh engine, table and snapshot per input (so fresh loads, counters, ICMP bucket

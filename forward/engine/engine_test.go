@@ -11,6 +11,7 @@ import (
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
@@ -96,9 +97,9 @@ func withVnet(f []byte, partial bool) []byte {
 }
 
 func tcpFrame(t testing.TB, sport uint16, flags uint8, partial bool) []byte {
-	s := defaultSpec(layers.IPProtocolTCP, 32)
-	s.sport, s.flags, s.partial = sport, flags, partial
-	return withVnet(build(t, s), partial)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, 32)
+	s.SPort, s.Flags, s.Partial = sport, flags, partial
+	return withVnet(frametest.Build(t, s), partial)
 }
 
 func (e *Engine) one(t testing.TB, buf []byte) []byte {
@@ -149,7 +150,7 @@ func TestEngineDR(t *testing.T) {
 	if out[packet.VnetHdrLen+5] != 4 {
 		t.Fatalf("second flow went to .%d, want .4", out[packet.VnetHdrLen+5])
 	}
-	svc := e.snap.lookupService(vip, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
 	if got := svc.Loads[0].Inactive() + svc.Loads[0].Active() + svc.Loads[1].Inactive() + svc.Loads[1].Active(); got != 2 {
 		t.Fatalf("loads count %d connections, want 2", got)
 	}
@@ -174,27 +175,27 @@ func TestEngineNATBothChecksumPaths(t *testing.T) {
 					t.Fatal("partial state lost")
 				}
 			}
-			oracleChecks(t, frame, 14, false)
+			frametest.OracleChecks(t, frame, 14, false)
 
 			// The reply from 10.1.2.3:8080 goes back as VIP:80 to the client's MAC.
-			s := defaultSpec(layers.IPProtocolTCP, 32)
-			s.src, s.dst, s.sport, s.dport, s.flags, s.partial = [4]byte{10, 1, 2, 3}, client, 8080, 40000, 0x12, partial
-			rep := build(t, s)
+			s := frametest.DefaultSpec(layers.IPProtocolTCP, 32)
+			s.Src, s.Dst, s.SPort, s.DPort, s.Flags, s.Partial = [4]byte{10, 1, 2, 3}, frametest.Client, 8080, 40000, 0x12, partial
+			rep := frametest.Build(t, s)
 			copy(rep[0:6], ifaceMAC[:])
 			copy(rep[6:12], realMAC[:])
 			out = e.one(t, withVnet(rep, partial))
 			frame = out[packet.VnetHdrLen:]
-			if [4]byte(frame[26:30]) != vip || binary.BigEndian.Uint16(frame[34:]) != 80 {
+			if [4]byte(frame[26:30]) != frametest.VIP || binary.BigEndian.Uint16(frame[34:]) != 80 {
 				t.Fatalf("NAT reply: src %v:%d", frame[26:30], binary.BigEndian.Uint16(frame[34:]))
 			}
-			if [6]byte(frame[0:6]) != macA || [6]byte(frame[6:12]) != ifaceMAC {
-				t.Fatalf("reply MACs %x %x, want client hop %x", frame[0:6], frame[6:12], macA)
+			if [6]byte(frame[0:6]) != frametest.MACA || [6]byte(frame[6:12]) != ifaceMAC {
+				t.Fatalf("reply MACs %x %x, want client hop %x", frame[0:6], frame[6:12], frametest.MACA)
 			}
 			vh.Decode(out)
 			if partial && !packet.FinishChecksum(frame, &vh) {
 				t.Fatal("partial state lost on reply")
 			}
-			oracleChecks(t, frame, 14, false)
+			frametest.OracleChecks(t, frame, 14, false)
 			if e.stats.Replies.Load() != 1 {
 				t.Fatalf("replies %d", e.stats.Replies.Load())
 			}
@@ -205,18 +206,18 @@ func TestEngineNATBothChecksumPaths(t *testing.T) {
 func TestEngineARP(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
 	req := make([]byte, 64)
-	n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: vip})
+	n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: frametest.VIP})
 	out := e.one(t, withVnet(req[:n], false))
 	var p packet.Packet
 	var a packet.ARP
 	if packet.ParseL3(out[packet.VnetHdrLen:], &p) != packet.ClassARP || !packet.ParseARP(out[packet.VnetHdrLen:], &p, &a) {
 		t.Fatal("reply is not ARP")
 	}
-	if a.Op != packet.ARPReply || a.SenderIP != vip || a.SenderMAC != ifaceMAC || a.TargetMAC != macA {
+	if a.Op != packet.ARPReply || a.SenderIP != frametest.VIP || a.SenderMAC != ifaceMAC || a.TargetMAC != frametest.MACA {
 		t.Fatalf("reply %+v", a)
 	}
 	// A request for another address is not ours.
-	n = packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: [4]byte{203, 0, 113, 11}})
+	n = packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: [4]byte{203, 0, 113, 11}})
 	e.Reset()
 	e.Handle(withVnet(req[:n], false), 0)
 	if len(e.out) != 0 {
@@ -232,14 +233,14 @@ func TestEngineDrops(t *testing.T) {
 	}{
 		{"ack without connection", func(t *testing.T) []byte { return tcpFrame(t, 40000, 0x10, false) }, "tcp_no_conn"},
 		{"port without service", func(t *testing.T) []byte {
-			s := defaultSpec(layers.IPProtocolTCP, 8)
-			s.dport = 81
-			return withVnet(build(t, s), false)
+			s := frametest.DefaultSpec(layers.IPProtocolTCP, 8)
+			s.DPort = 81
+			return withVnet(frametest.Build(t, s), false)
 		}, "no_service"},
 		{"ip options", func(t *testing.T) []byte {
-			s := defaultSpec(layers.IPProtocolTCP, 8)
-			s.options = true
-			return withVnet(build(t, s), false)
+			s := frametest.DefaultSpec(layers.IPProtocolTCP, 8)
+			s.Options = true
+			return withVnet(frametest.Build(t, s), false)
 		}, "ip_options"},
 		{"truncated", func(t *testing.T) []byte { return tcpFrame(t, 40000, 0x02, false)[:packet.VnetHdrLen+14+20+10] }, "truncated_ip"},
 	}
@@ -259,9 +260,9 @@ func TestEngineDrops(t *testing.T) {
 
 func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "nat", 8080), 1024)
-	s := defaultSpec(layers.IPProtocolTCP, 8)
-	s.dst = [4]byte{203, 0, 113, 99}
-	e.Handle(withVnet(build(t, s), false), 0)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, 8)
+	s.Dst = [4]byte{203, 0, 113, 99}
+	e.Handle(withVnet(frametest.Build(t, s), false), 0)
 	e.Publish()
 	if len(e.out) != 0 || e.stats.Ignored.Load() != 1 || len(e.dropSummary()) != 0 {
 		t.Fatalf("out %d ignored %d drops %v", len(e.out), e.stats.Ignored.Load(), e.dropSummary())
@@ -271,7 +272,7 @@ func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 func TestEngineExpiryReleasesLoad(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
 	e.one(t, tcpFrame(t, 40000, 0x02, false))
-	svc := e.snap.lookupService(vip, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
 	if svc.Loads[0].Inactive()+svc.Loads[0].Active() != 1 {
 		t.Fatal("connection not counted")
 	}
@@ -296,9 +297,9 @@ type hotPath struct {
 
 // natReply is a reply from the NAT real 10.1.2.3:80 to the client's port sport.
 func natReply(tb testing.TB, sport uint16) []byte {
-	s := defaultSpec(layers.IPProtocolTCP, 32)
-	s.src, s.dst, s.sport, s.dport, s.flags = [4]byte{10, 1, 2, 3}, client, 80, sport, 0x10
-	rep := build(tb, s)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, 32)
+	s.Src, s.Dst, s.SPort, s.DPort, s.Flags = [4]byte{10, 1, 2, 3}, frametest.Client, 80, sport, 0x10
+	rep := frametest.Build(tb, s)
 	copy(rep[0:6], ifaceMAC[:])
 	copy(rep[6:12], realMAC[:])
 	return withVnet(rep, false)
@@ -324,7 +325,7 @@ func hotPaths() []hotPath {
 						copy(work, syn)
 						binary.BigEndian.PutUint32(work[packet.VnetHdrLen+26:], uint32(0xc6120000)|uint32(i>>16))
 						binary.BigEndian.PutUint16(work[packet.VnetHdrLen+34:], uint16(i))
-						fixIP(work[packet.VnetHdrLen:], 14)
+						frametest.FixIP(work[packet.VnetHdrLen:], 14)
 						e.Handle(work, 0)
 					}
 				},
@@ -342,7 +343,7 @@ func hotPaths() []hotPath {
 		hotPath{name: "arp", method: "dr",
 			setup: func(tb testing.TB, e *Engine) func(int) {
 				req := make([]byte, 64)
-				n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: vip})
+				n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: frametest.VIP})
 				frame := withVnet(req[:n], false)
 				work := make([]byte, len(frame))
 				return func(int) { copy(work, frame); e.Handle(work, 0) }
@@ -358,7 +359,7 @@ func hotPaths() []hotPath {
 				return func(i int) {
 					copy(work, syn)
 					binary.BigEndian.PutUint16(work[packet.VnetHdrLen+34:], uint16(i))
-					fixIP(work[packet.VnetHdrLen:], 14)
+					frametest.FixIP(work[packet.VnetHdrLen:], 14)
 					now += 61e9
 					e.Begin(e.snap, now)
 					e.Handle(work, 0)

@@ -7,14 +7,15 @@ import (
 
 	"github.com/google/gopacket/layers"
 
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
 func TestFragmentReassembledDatagram(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
-	s := defaultSpec(layers.IPProtocolUDP, 4000)
-	s.dport, s.df = 53, false
-	in := withVnet(build(t, s), false)
+	s := frametest.DefaultSpec(layers.IPProtocolUDP, 4000)
+	s.DPort, s.DF = 53, false
+	in := withVnet(frametest.Build(t, s), false)
 	payload := append([]byte(nil), in[packet.VnetHdrLen+14+20:]...) // UDP header + data
 	e.Reset()
 	e.Handle(in, 0)
@@ -47,9 +48,9 @@ func TestFragmentReassembledDatagram(t *testing.T) {
 
 	// With DF the datagram cannot be fragmented: counted, not sent, and the client is told
 	// the MTU (fragmentation needed from the VIP).
-	s.df = true
+	s.DF = true
 	e.Reset()
-	in = withVnet(build(t, s), false)
+	in = withVnet(frametest.Build(t, s), false)
 	orig := append([]byte(nil), in[packet.VnetHdrLen:]...)
 	e.Handle(in, 0)
 	if len(e.out) != 1 || e.dropSummary()["too_big"] != 1 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
@@ -35,9 +36,9 @@ func mtuEngine(t *testing.T, method string, mtu int) *Engine {
 // tcpBig is a TCP ACK segment from the client of ipLen bytes (IP packet), DF as given, with a
 // complete or a partial (CHECKSUM_PARTIAL) checksum.
 func tcpBig(t *testing.T, ipLen int, df, partial bool) []byte {
-	s := defaultSpec(layers.IPProtocolTCP, ipLen-40)
-	s.flags, s.df, s.partial = 0x10, df, partial
-	return withVnet(build(t, s), partial)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, ipLen-40)
+	s.Flags, s.DF, s.Partial = 0x10, df, partial
+	return withVnet(frametest.Build(t, s), partial)
 }
 
 // checkFragNeeded checks that out is ICMP fragmentation needed carrying mtu, from the VIP to
@@ -45,20 +46,20 @@ func tcpBig(t *testing.T, ipLen int, df, partial bool) []byte {
 func checkFragNeeded(t *testing.T, out, orig []byte, mtu int) {
 	t.Helper()
 	f := out[packet.VnetHdrLen:]
-	if [6]byte(f[0:6]) != macA || [6]byte(f[6:12]) != ifaceMAC {
+	if [6]byte(f[0:6]) != frametest.MACA || [6]byte(f[6:12]) != ifaceMAC {
 		t.Fatalf("ICMP MACs %x %x", f[0:6], f[6:12])
 	}
-	if [4]byte(f[26:30]) != vip || [4]byte(f[30:34]) != client || f[23] != packet.ProtoICMP {
+	if [4]byte(f[26:30]) != frametest.VIP || [4]byte(f[30:34]) != frametest.Client || f[23] != packet.ProtoICMP {
 		t.Fatalf("ICMP IP header %x", f[14:34])
 	}
-	if refSum(f[14:34]) != 0xffff {
+	if frametest.RefSum(f[14:34]) != 0xffff {
 		t.Fatal("ICMP IP header checksum")
 	}
 	m := f[34:]
 	if m[0] != packet.ICMPDestUnreachable || m[1] != packet.ICMPCodeFragNeeded || int(binary.BigEndian.Uint16(m[6:8])) != mtu {
 		t.Fatalf("ICMP %d/%d mtu %d, want 3/4 mtu %d", m[0], m[1], binary.BigEndian.Uint16(m[6:8]), mtu)
 	}
-	if refSum(m[:int(binary.BigEndian.Uint16(f[16:18]))-20]) != 0xffff {
+	if frametest.RefSum(m[:int(binary.BigEndian.Uint16(f[16:18]))-20]) != 0xffff {
 		t.Fatal("ICMP checksum")
 	}
 	// The quote is the client's own header (before any NAT rewrite) and 8 bytes of L4, so the
@@ -100,14 +101,14 @@ func TestEngineFragNeeded(t *testing.T) {
 // gsoBig is a TCP (or UDP) GSO super-frame from the client with payload bytes in segments of
 // mss, DF as given. GSO frames are always CHECKSUM_PARTIAL.
 func gsoBig(t *testing.T, proto layers.IPProtocol, payload, mss int, df bool) []byte {
-	s := defaultSpec(proto, payload)
-	s.flags, s.df, s.partial = 0x10, df, true
+	s := frametest.DefaultSpec(proto, payload)
+	s.Flags, s.DF, s.Partial = 0x10, df, true
 	hl, gso, off := 54, packet.VnetGSOTCPv4, packet.TCPCsumOff
 	if proto == layers.IPProtocolUDP {
-		s.dport = 53
+		s.DPort = 53
 		hl, gso, off = 42, packet.VnetGSOUDPL4, packet.UDPCsumOff
 	}
-	b := withVnet(build(t, s), true)
+	b := withVnet(frametest.Build(t, s), true)
 	vh := packet.VnetHdr{Flags: packet.VnetNeedsCsum, GSOType: uint8(gso), GSOSize: uint16(mss), HdrLen: uint16(hl), CsumStart: 34, CsumOffset: uint16(off)}
 	vh.Encode(b)
 	return b
@@ -178,9 +179,9 @@ func TestEngineFragmentsAtRouteMTU(t *testing.T) {
 	for _, method := range []string{"dr", "nat"} {
 		t.Run(method, func(t *testing.T) {
 			e := mtuEngine(t, method, 1000)
-			s := defaultSpec(layers.IPProtocolUDP, 1400)
-			s.dport, s.df = 53, false
-			e.Handle(withVnet(build(t, s), false), 0)
+			s := frametest.DefaultSpec(layers.IPProtocolUDP, 1400)
+			s.DPort, s.DF = 53, false
+			e.Handle(withVnet(frametest.Build(t, s), false), 0)
 			if len(e.out) != 2 {
 				t.Fatalf("%d frames out, want 2 fragments (drops %v)", len(e.out), e.dropSummary())
 			}
@@ -204,12 +205,12 @@ func TestEngineNATReplyFragNeeded(t *testing.T) {
 			syn := e.one(t, tcpFrame(t, 40000, 0x02, false))
 			dest := [4]byte(syn[packet.VnetHdrLen+30 : packet.VnetHdrLen+34])
 
-			s := defaultSpec(layers.IPProtocolTCP, 1401-40)
-			s.src, s.dst, s.sport, s.dport, s.flags, s.partial = dest, client, 8080, 40000, 0x10, partial
-			in := withVnet(build(t, s), partial)
+			s := frametest.DefaultSpec(layers.IPProtocolTCP, 1401-40)
+			s.Src, s.Dst, s.SPort, s.DPort, s.Flags, s.Partial = dest, frametest.Client, 8080, 40000, 0x10, partial
+			in := withVnet(frametest.Build(t, s), partial)
 			orig := append([]byte(nil), in[packet.VnetHdrLen:]...)
 			f := e.one(t, in)[packet.VnetHdrLen:]
-			if [6]byte(f[0:6]) != macA || [4]byte(f[26:30]) != [4]byte{10, 1, 2, 1} || [4]byte(f[30:34]) != dest {
+			if [6]byte(f[0:6]) != frametest.MACA || [4]byte(f[26:30]) != [4]byte{10, 1, 2, 1} || [4]byte(f[30:34]) != dest {
 				t.Fatalf("ICMP to the real: %x", f[:34])
 			}
 			m := f[34:]
@@ -223,9 +224,9 @@ func TestEngineNATReplyFragNeeded(t *testing.T) {
 				t.Fatalf("drops %v, replies %d", d, e.stats.Replies.Load())
 			}
 			// 1400 fits: rewritten to come from the VIP.
-			s.payload = s.payload[:1400-40]
-			out := e.one(t, withVnet(build(t, s), partial))[packet.VnetHdrLen:]
-			if [4]byte(out[26:30]) != vip || e.stats.Replies.Load() != 1 {
+			s.Payload = s.Payload[:1400-40]
+			out := e.one(t, withVnet(frametest.Build(t, s), partial))[packet.VnetHdrLen:]
+			if [4]byte(out[26:30]) != frametest.VIP || e.stats.Replies.Load() != 1 {
 				t.Fatalf("reply from %v, replies %d", out[26:30], e.stats.Replies.Load())
 			}
 		})

@@ -9,15 +9,16 @@ import (
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
 // synFrom is a SYN to the TCP service from client port sport and client address low byte c.
 func synFrom(t testing.TB, c byte, sport uint16) []byte {
-	s := defaultSpec(0x06, 8)
-	s.src = [4]byte{198, 51, 100, c}
-	s.sport, s.flags = sport, 0x02
-	return withVnet(build(t, s), false)
+	s := frametest.DefaultSpec(0x06, 8)
+	s.Src = [4]byte{198, 51, 100, c}
+	s.SPort, s.Flags = sport, 0x02
+	return withVnet(frametest.Build(t, s), false)
 }
 
 // TestEngineFloodedTableAdmitsAtOnce is issue 13 bug 2 through the engine: a table full of
@@ -26,7 +27,7 @@ func synFrom(t testing.TB, c byte, sport uint16) []byte {
 func TestEngineFloodedTableAdmitsAtOnce(t *testing.T) {
 	const capacity = 1024
 	e := newTestEngine(t, engineConfig(t, "dr", 80), capacity)
-	svc := e.snap.cls.service(vip, packet.ProtoTCP, 80)
+	svc := e.snap.cls.service(frametest.VIP, packet.ProtoTCP, 80)
 	for i := 0; i < capacity; i++ {
 		e.Reset()
 		e.Handle(synFrom(t, byte(i>>8), uint16(1000+i)), 0)
@@ -98,7 +99,7 @@ func TestEngineLoadsSurviveGrowingRebuild(t *testing.T) {
 		e.Handle(synFrom(t, 3, uint16(1000+i)), 0)
 		e.Expire()
 	}
-	svc := s2.cls.service(vip, packet.ProtoTCP, 80)
+	svc := s2.cls.service(frametest.VIP, packet.ProtoTCP, 80)
 	var total int32
 	for i := range svc.Loads {
 		total += svc.Loads[i].Active() + svc.Loads[i].Inactive()
@@ -120,7 +121,7 @@ func BenchmarkEngineBigTable(b *testing.B) {
 		copy(dst, src)
 		binary.BigEndian.PutUint32(dst[packet.VnetHdrLen+26:], uint32(0xc6120000)|i>>16)
 		binary.BigEndian.PutUint16(dst[packet.VnetHdrLen+34:], uint16(i))
-		fixIP(dst[packet.VnetHdrLen:], 14)
+		frametest.FixIP(dst[packet.VnetHdrLen:], 14)
 	}
 	work := make([]byte, len(syn))
 	for i := uint32(0); i < conns; i++ {
@@ -190,9 +191,9 @@ func TestStageMatchesHandle(t *testing.T) {
 	one, staged := newTestEngine(t, cfg, 4096), newTestEngine(t, cfg, 4096)
 	var frames [][]byte
 	arp := make([]byte, 64)
-	n := packet.BuildARP(arp, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: vip})
-	other := defaultSpec(0x06, 8)
-	other.dst = [4]byte{203, 0, 113, 99}
+	n := packet.BuildARP(arp, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: frametest.VIP})
+	other := frametest.DefaultSpec(0x06, 8)
+	other.Dst = [4]byte{203, 0, 113, 99}
 	for i := 0; i < 100; i++ {
 		sport := uint16(30000 + i%13)
 		switch i % 7 {
@@ -205,7 +206,7 @@ func TestStageMatchesHandle(t *testing.T) {
 		case 5:
 			frames = append(frames, withVnet(arp[:n], false))
 		case 6:
-			frames = append(frames, withVnet(build(t, other), false), tcpFrame(t, 9, 0x10, false))
+			frames = append(frames, withVnet(frametest.Build(t, other), false), tcpFrame(t, 9, 0x10, false))
 		}
 	}
 	var outOne, outStaged [][]byte
@@ -289,7 +290,7 @@ func BenchmarkEngineNewFlows(b *testing.B) {
 				copy(work, syn)
 				binary.BigEndian.PutUint32(work[packet.VnetHdrLen+26:], uint32(0xc6120000)|uint32(i>>16))
 				binary.BigEndian.PutUint16(work[packet.VnetHdrLen+34:], uint16(i))
-				fixIP(work[packet.VnetHdrLen:], 14)
+				frametest.FixIP(work[packet.VnetHdrLen:], 14)
 				if !staged {
 					e.Handle(work, 0)
 				} else if e.Stage(work, 0) {
@@ -319,7 +320,7 @@ func BenchmarkEngineNewFlows(b *testing.B) {
 // more service and real counters than the dirty list holds.
 func TestEngineCountersPublishedPerBlock(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
-	svc := e.snap.cls.service(vip, packet.ProtoTCP, 80)
+	svc := e.snap.cls.service(frametest.VIP, packet.ProtoTCP, 80)
 	e.Handle(tcpFrame(t, 40000, 0x02, false), 0)
 	if e.stats.Forwarded.Load() != 0 || e.stats.RxFrames.Load() != 0 || svc.Stats[0].InPkts.Load() != 0 {
 		t.Fatal("counts visible before the block was published")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
@@ -63,15 +64,15 @@ func (tp *testPlane) send(buf []byte) byte {
 func (tp *testPlane) at(ms int64) { tp.e.Begin(tp.e.snap, 1e9+ms*1e6) }
 
 func udpFrame(t testing.TB, src [4]byte, sport, dport uint16) []byte {
-	s := defaultSpec(layers.IPProtocolUDP, 16)
-	s.src, s.sport, s.dport = src, sport, dport
-	return withVnet(build(t, s), false)
+	s := frametest.DefaultSpec(layers.IPProtocolUDP, 16)
+	s.Src, s.SPort, s.DPort = src, sport, dport
+	return withVnet(frametest.Build(t, s), false)
 }
 
 func tcpFrom(t testing.TB, src [4]byte, sport, dport uint16, flags uint8) []byte {
-	s := defaultSpec(layers.IPProtocolTCP, 0)
-	s.src, s.sport, s.dport, s.flags = src, sport, dport, flags
-	return withVnet(build(t, s), false)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, 0)
+	s.Src, s.SPort, s.DPort, s.Flags = src, sport, dport, flags
+	return withVnet(frametest.Build(t, s), false)
 }
 
 const policyConfig = `
@@ -105,12 +106,12 @@ one_packet = true
 
 func TestPersistenceAcrossPortsAndExpiry(t *testing.T) {
 	tp := newTestPlane(t, fmt.Sprintf(policyConfig, 60, "", 1))
-	first := tp.send(tcpFrom(t, client, 1000, 80, 0x02))
+	first := tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x02))
 	if first == 0 {
 		t.Fatal("not forwarded")
 	}
 	for i := 0; i < 20; i++ {
-		c := client
+		c := frametest.Client
 		c[3] = byte(10 + i) // same /24
 		port := uint16(80)
 		if i%2 == 1 {
@@ -132,7 +133,7 @@ func TestPersistenceAcrossPortsAndExpiry(t *testing.T) {
 	if n := tp.e.ct.Len(); n != 0 {
 		t.Fatalf("%d entries left after expiry", n)
 	}
-	if got := tp.send(tcpFrom(t, client, 5000, 80, 0x02)); got == first {
+	if got := tp.send(tcpFrom(t, frametest.Client, 5000, 80, 0x02)); got == first {
 		t.Fatalf("after expiry still .%d", got)
 	}
 }
@@ -145,12 +146,12 @@ func TestQuiescentTemplate(t *testing.T) {
 				extra = "expire_quiescent_template = true"
 			}
 			tp := newTestPlane(t, fmt.Sprintf(policyConfig, 300, extra, 1))
-			first := tp.send(tcpFrom(t, client, 1000, 80, 0x02))
+			first := tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x02))
 			if first != 3 {
 				t.Fatalf("first connection to .%d, want .3 (rr starts at the first real)", first)
 			}
 			tp.load(fmt.Sprintf(policyConfig, 300, extra, 0)) // real .3 quiesced
-			got := tp.send(tcpFrom(t, client, 1001, 80, 0x02))
+			got := tp.send(tcpFrom(t, frametest.Client, 1001, 80, 0x02))
 			if want := byte(3); expire {
 				if got == want {
 					t.Fatal("template kept sending to the quiescent real")
@@ -159,7 +160,7 @@ func TestQuiescentTemplate(t *testing.T) {
 				t.Fatalf("template went to .%d, want the quiescent .3 (IPVS default)", got)
 			}
 			// The established connection continues either way.
-			if got := tp.send(tcpFrom(t, client, 1000, 80, 0x10)); got != 3 {
+			if got := tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x10)); got != 3 {
 				t.Fatalf("established connection moved to .%d", got)
 			}
 		})
@@ -168,8 +169,8 @@ func TestQuiescentTemplate(t *testing.T) {
 
 func TestOnePacketScheduling(t *testing.T) {
 	tp := newTestPlane(t, fmt.Sprintf(policyConfig, 60, "", 1))
-	a := tp.send(udpFrame(t, client, 7000, 53))
-	b := tp.send(udpFrame(t, client, 7000, 53))
+	a := tp.send(udpFrame(t, frametest.Client, 7000, 53))
+	b := tp.send(udpFrame(t, frametest.Client, 7000, 53))
 	if a == 0 || b == 0 || a == b {
 		t.Fatalf("one-packet datagrams of one flow went to .%d and .%d, want both reals", a, b)
 	}
@@ -189,7 +190,7 @@ port = 80
 `
 	tp := newTestPlane(t, src)
 	tp.e.Reset()
-	tp.e.Handle(tcpFrom(t, client, 1000, 80, 0x02), 0)
+	tp.e.Handle(tcpFrom(t, frametest.Client, 1000, 80, 0x02), 0)
 	if len(tp.e.out) != 1 {
 		t.Fatalf("%d frames out, want an ICMP error", len(tp.e.out))
 	}
@@ -197,13 +198,13 @@ port = 80
 	if f[23] != packet.ProtoICMP || f[34] != packet.ICMPDestUnreachable || f[35] != packet.ICMPCodePortUnreachable {
 		t.Fatalf("not a port unreachable: proto %d type %d code %d", f[23], f[34], f[35])
 	}
-	if [4]byte(f[26:30]) != vip || [4]byte(f[30:34]) != client || [6]byte(f[0:6]) != macA {
+	if [4]byte(f[26:30]) != frametest.VIP || [4]byte(f[30:34]) != frametest.Client || [6]byte(f[0:6]) != frametest.MACA {
 		t.Fatalf("ICMP from %v to %v via %x", f[26:30], f[30:34], f[0:6])
 	}
 	// Rate limited: a flood gets at most the burst.
 	for i := 0; i < 1000; i++ {
 		tp.e.Reset()
-		tp.e.Handle(tcpFrom(t, client, uint16(2000+i), 80, 0x02), 0)
+		tp.e.Handle(tcpFrom(t, frametest.Client, uint16(2000+i), 80, 0x02), 0)
 	}
 	if got := tp.e.stats.ICMPSent.Load(); got > icmpBurst+1 {
 		t.Fatalf("%d ICMP errors sent, limit %d", got, icmpBurst)
@@ -226,57 +227,57 @@ dead_real = "%s"
   address = "10.1.2.4"
 `
 	down := func(tp *testPlane, proto config.Protocol) {
-		tp.reg.health[healthKey(RealRef{VIP: netip.AddrFrom4(vip), Protocol: proto, Port: 80,
+		tp.reg.health[healthKey(RealRef{VIP: netip.AddrFrom4(frametest.VIP), Protocol: proto, Port: 80,
 			Addr: netip.MustParseAddr("10.1.2.3"), RPort: 80})] = Health{Up: false, Reason: "test"}
 	}
 	t.Run("udp expire reschedules within one packet", func(t *testing.T) {
 		cfg := fmt.Sprintf(src, "udp", "expire")
 		tp := newTestPlane(t, cfg)
-		if got := tp.send(udpFrame(t, client, 7000, 80)); got != 3 {
+		if got := tp.send(udpFrame(t, frametest.Client, 7000, 80)); got != 3 {
 			t.Fatalf("first datagram to .%d", got)
 		}
 		down(tp, config.UDP)
 		tp.load(cfg)
-		if got := tp.send(udpFrame(t, client, 7000, 80)); got != 4 {
+		if got := tp.send(udpFrame(t, frametest.Client, 7000, 80)); got != 4 {
 			t.Fatalf("after the real failed: .%d, want .4", got)
 		}
 	})
 	t.Run("tcp keep continues", func(t *testing.T) {
 		cfg := fmt.Sprintf(src, "tcp", "keep")
 		tp := newTestPlane(t, cfg)
-		tp.send(tcpFrom(t, client, 1000, 80, 0x02))
+		tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x02))
 		down(tp, config.TCP)
 		tp.load(cfg)
-		if got := tp.send(tcpFrom(t, client, 1000, 80, 0x10)); got != 3 {
+		if got := tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x10)); got != 3 {
 			t.Fatalf("kept connection went to .%d", got)
 		}
-		if got := tp.send(tcpFrom(t, client, 1001, 80, 0x02)); got != 4 {
+		if got := tp.send(tcpFrom(t, frametest.Client, 1001, 80, 0x02)); got != 4 {
 			t.Fatalf("new connection went to .%d, want the healthy .4", got)
 		}
 	})
 	t.Run("tcp reset", func(t *testing.T) {
 		cfg := fmt.Sprintf(src, "tcp", "reset")
 		tp := newTestPlane(t, cfg)
-		tp.send(tcpFrom(t, client, 1000, 80, 0x02))
+		tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x02))
 		down(tp, config.TCP)
 		tp.load(cfg)
 		tp.e.Reset()
-		tp.e.Handle(tcpFrom(t, client, 1000, 80, 0x10), 0)
+		tp.e.Handle(tcpFrom(t, frametest.Client, 1000, 80, 0x10), 0)
 		if len(tp.e.out) != 1 {
 			t.Fatalf("%d frames, want a RST", len(tp.e.out))
 		}
 		f := tp.e.out[0].Frame[packet.VnetHdrLen:]
-		if f[23] != packet.ProtoTCP || f[47]&packet.TCPRST == 0 || [4]byte(f[26:30]) != vip {
+		if f[23] != packet.ProtoTCP || f[47]&packet.TCPRST == 0 || [4]byte(f[26:30]) != frametest.VIP {
 			t.Fatalf("not a RST from the VIP: %x", f[:60])
 		}
 		if binary.BigEndian.Uint16(f[34:]) != 80 || binary.BigEndian.Uint16(f[36:]) != 1000 {
 			t.Fatal("RST ports")
 		}
-		oracleChecks(t, f, 14, false)
+		frametest.OracleChecks(t, f, 14, false)
 	})
 	t.Run("removed real drains under keep", func(t *testing.T) {
 		tp := newTestPlane(t, fmt.Sprintf(src, "tcp", "keep"))
-		tp.send(tcpFrom(t, client, 1000, 80, 0x02)) // to .3
+		tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x02)) // to .3
 		tp.load(`
 [director]
 interfaces = ["eth0"]
@@ -288,11 +289,11 @@ scheduler = "rr"
   [[service.real]]
   address = "10.1.2.4"
 `)
-		if got := tp.send(tcpFrom(t, client, 1000, 80, 0x10)); got != 3 {
+		if got := tp.send(tcpFrom(t, frametest.Client, 1000, 80, 0x10)); got != 3 {
 			t.Fatalf("draining connection went to .%d", got)
 		}
 		for i := 0; i < 4; i++ {
-			if got := tp.send(tcpFrom(t, client, uint16(2000+i), 80, 0x02)); got != 4 {
+			if got := tp.send(tcpFrom(t, frametest.Client, uint16(2000+i), 80, 0x02)); got != 4 {
 				t.Fatalf("new connection to removed real .%d", got)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 	"github.com/uvs-project/uvs/forward/statefile"
 )
@@ -29,8 +30,8 @@ persistence_timeout = "300s"
   port = 8080
 `
 	a := newTestPlane(t, src)
-	first := a.send(tcpFrom(t, client, 1000, 80, 0x02))
-	a.send(tcpFrom(t, client, 1000, 80, 0x10))
+	first := a.send(tcpFrom(t, frametest.Client, 1000, 80, 0x02))
+	a.send(tcpFrom(t, frametest.Client, 1000, 80, 0x10))
 	var entries []conntrack.Entry
 	a.e.ct.Range(func(e *conntrack.Entry) bool { entries = append(entries, *e); return true })
 	if len(entries) != 2 {
@@ -50,14 +51,14 @@ persistence_timeout = "300s"
 	if n := Restore(b.e.snap, []*Engine{b.e}, names, conns, b.e.nowMs); n != 2 {
 		t.Fatalf("restored %d, want 2", n)
 	}
-	if got := b.send(tcpFrom(t, client, 1000, 80, 0x10)); got != first {
+	if got := b.send(tcpFrom(t, frametest.Client, 1000, 80, 0x10)); got != first {
 		t.Fatalf("restored connection went to .%d, want .%d", got, first)
 	}
 	// The template holds the client on its real for new connections too.
-	if got := b.send(tcpFrom(t, client, 1001, 80, 0x02)); got != first {
+	if got := b.send(tcpFrom(t, frametest.Client, 1001, 80, 0x02)); got != first {
 		t.Fatalf("new connection under the restored template went to .%d, want .%d", got, first)
 	}
-	svc := b.e.snap.lookupService(vip, packet.ProtoTCP, 80)
+	svc := b.e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
 	slot := 0
 	if first == 4 {
 		slot = 1

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 	"github.com/uvs-project/uvs/lvssync"
 )
@@ -43,18 +44,18 @@ func TestSyncMasterToBackup(t *testing.T) {
 	a := newTestPlane(t, syncSrc)
 	out := lvssync.NewRing(64)
 	a.e.SetSync(out, nil, 3, 50)
-	first := a.send(tcpFrom(t, client, 1000, 80, packet.TCPSYN))
+	first := a.send(tcpFrom(t, frametest.Client, 1000, 80, packet.TCPSYN))
 	if recs := drainAll(out); len(recs) != 0 {
 		t.Fatalf("SYN_RECV synced: %+v", recs)
 	}
-	a.send(tcpFrom(t, client, 1000, 80, packet.TCPACK))
+	a.send(tcpFrom(t, frametest.Client, 1000, 80, packet.TCPACK))
 	recs := drainAll(out)
 	if len(recs) != 2 || !recs[0].Template() || recs[1].Template() {
 		t.Fatalf("want template then connection, got %+v", recs)
 	}
 	c := recs[1]
 	if c.State != lvssync.TCPEstablished || c.Timeout != 900 || c.Flags != lvssync.FlagMasq ||
-		c.Client != netip.AddrFrom4(client) || c.CPort != 1000 || c.VPort != 80 || c.DPort != 8080 ||
+		c.Client != netip.AddrFrom4(frametest.Client) || c.CPort != 1000 || c.VPort != 80 || c.DPort != 8080 ||
 		c.Real != netip.AddrFrom4([4]byte{10, 1, 2, first}) {
 		t.Fatalf("connection record %+v", c)
 	}
@@ -76,7 +77,7 @@ func TestSyncMasterToBackup(t *testing.T) {
 	if st := b.e.SyncStats(); st.Installed.Load() != 2 {
 		t.Fatalf("installed %d", st.Installed.Load())
 	}
-	key := conntrack.Key{Client: client, VIP: vip, CPort: 1000, VPort: 80, Proto: packet.ProtoTCP}
+	key := conntrack.Key{Client: frametest.Client, VIP: frametest.VIP, CPort: 1000, VPort: 80, Proto: packet.ProtoTCP}
 	ent := b.e.ct.Lookup(&key)
 	if ent == nil || ent.Flags&conntrack.FlagSynced == 0 || ent.Flags&conntrack.FlagNAT == 0 || ent.State != conntrack.StateEstablished {
 		t.Fatalf("installed entry %+v", ent)
@@ -84,7 +85,7 @@ func TestSyncMasterToBackup(t *testing.T) {
 	if left := ent.Expires - b.e.nowMs; left != 900_000 {
 		t.Fatalf("expires in %d ms, want the ESTABLISHED timeout", left)
 	}
-	if got := b.send(tcpFrom(t, client, 1000, 80, packet.TCPACK)); got != first {
+	if got := b.send(tcpFrom(t, frametest.Client, 1000, 80, packet.TCPACK)); got != first {
 		t.Fatalf("synced connection went to .%d, want .%d", got, first)
 	}
 	// The client's next hop was learnt from that packet, for NAT replies.
@@ -92,7 +93,7 @@ func TestSyncMasterToBackup(t *testing.T) {
 		t.Fatal("no hop learnt")
 	}
 	// The template travelled: a new connection of the client sticks to the same real.
-	if got := b.send(tcpFrom(t, client, 1001, 80, packet.TCPSYN)); got != first {
+	if got := b.send(tcpFrom(t, frametest.Client, 1001, 80, packet.TCPSYN)); got != first {
 		t.Fatalf("new connection under the synced template went to .%d, want .%d", got, first)
 	}
 }
@@ -102,14 +103,14 @@ func TestSyncInstallRules(t *testing.T) {
 	in := lvssync.NewRing(64)
 	b.e.SetSync(nil, in, 3, 50)
 	// A local connection, established here.
-	local := b.send(tcpFrom(t, client, 2000, 80, packet.TCPSYN))
-	b.send(tcpFrom(t, client, 2000, 80, packet.TCPACK))
+	local := b.send(tcpFrom(t, frametest.Client, 2000, 80, packet.TCPSYN))
+	b.send(tcpFrom(t, frametest.Client, 2000, 80, packet.TCPACK))
 	other := byte(3)
 	if local == 3 {
 		other = 4
 	}
 	rec := lvssync.Conn{Protocol: lvssync.ProtoTCP, Flags: lvssync.FlagMasq, State: lvssync.TCPEstablished, Timeout: 900,
-		Client: netip.AddrFrom4(client), CPort: 2000, VIP: netip.AddrFrom4(vip), VPort: 80,
+		Client: netip.AddrFrom4(frametest.Client), CPort: 2000, VIP: netip.AddrFrom4(frametest.VIP), VPort: 80,
 		Real: netip.AddrFrom4([4]byte{10, 1, 2, other}), DPort: 8080}
 	put := func(c lvssync.Conn) { in.Put(&c); b.e.DrainSync() }
 	put(rec) // a local active entry wins
@@ -132,7 +133,7 @@ func TestSyncInstallRules(t *testing.T) {
 		t.Fatalf("local %d nosvc %d noreal %d installed %d updated %d", st.LocalActive.Load(), st.NoService.Load(),
 			st.NoReal.Load(), st.Installed.Load(), st.Updated.Load())
 	}
-	ent := b.e.ct.Lookup(&conntrack.Key{Client: client, VIP: vip, CPort: 2002, VPort: 80, Proto: packet.ProtoTCP})
+	ent := b.e.ct.Lookup(&conntrack.Key{Client: frametest.Client, VIP: frametest.VIP, CPort: 2002, VPort: 80, Proto: packet.ProtoTCP})
 	if ent == nil || ent.State != conntrack.StateFinWait || ent.Expires-b.e.nowMs != 120_000 {
 		t.Fatalf("refreshed entry %+v", ent)
 	}
@@ -145,7 +146,7 @@ func TestSyncTableCap(t *testing.T) {
 	capacity := b.e.ct.Capacity()
 	for i := 0; i < capacity+10; i++ {
 		c := lvssync.Conn{Protocol: lvssync.ProtoTCP, Flags: lvssync.FlagMasq, State: lvssync.TCPEstablished, Timeout: 900,
-			Client: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), CPort: 3000, VIP: netip.AddrFrom4(vip), VPort: 80,
+			Client: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}), CPort: 3000, VIP: netip.AddrFrom4(frametest.VIP), VPort: 80,
 			Real: netip.MustParseAddr("10.1.2.3"), DPort: 8080}
 		in.Put(&c)
 	}
@@ -160,8 +161,8 @@ func TestSyncPacketAllocs(t *testing.T) {
 	a := newTestPlane(t, syncSrc)
 	out := lvssync.NewRing(1 << 16)
 	a.e.SetSync(out, nil, 3, 50)
-	a.send(tcpFrom(t, client, 1000, 80, packet.TCPSYN))
-	ack := tcpFrom(t, client, 1000, 80, packet.TCPACK)
+	a.send(tcpFrom(t, frametest.Client, 1000, 80, packet.TCPSYN))
+	ack := tcpFrom(t, frametest.Client, 1000, 80, packet.TCPACK)
 	a.send(append([]byte(nil), ack...)) // NAT rewrites the frame in place
 	frame := make([]byte, len(ack))
 	allocs := testing.AllocsPerRun(200, func() {
@@ -233,9 +234,9 @@ func TestSyncRefreshesSlowConnections(t *testing.T) {
 	a := newTestPlane(t, syncSrc)
 	out := lvssync.NewRing(1024)
 	a.e.SetSync(out, nil, 3, 50)
-	ack := tcpFrom(t, client, 1000, 80, packet.TCPACK)
+	ack := tcpFrom(t, frametest.Client, 1000, 80, packet.TCPACK)
 	send := func() { a.send(append([]byte(nil), ack...)) }
-	a.send(tcpFrom(t, client, 1000, 80, packet.TCPSYN))
+	a.send(tcpFrom(t, frametest.Client, 1000, 80, packet.TCPSYN))
 	send()
 	if n := len(drainAll(out)); n != 2 {
 		t.Fatalf("ESTABLISHED: %d records", n)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
@@ -45,8 +46,8 @@ func checkOuter(t *testing.T, out []byte, wantSrc, wantDst [4]byte, wantDF bool,
 	if tot := int(binary.BigEndian.Uint16(h[2:4])); tot != len(f)-14 || tot > mtu {
 		t.Fatalf("outer length %d, frame %d, mtu %d", tot, len(f)-14, mtu)
 	}
-	oracleChecks(t, f, 14, false) // outer header checksum
-	oracleChecks(t, f, 34, false) // inner checksums
+	frametest.OracleChecks(t, f, 14, false) // outer header checksum
+	frametest.OracleChecks(t, f, 34, false) // inner checksums
 	return f[34:]
 }
 
@@ -56,7 +57,7 @@ func TestTunnelEncapsulatesFullAndPartial(t *testing.T) {
 			e := tunEngine(t)
 			in := tcpFrame(t, 40000, 0x02, partial)
 			orig := append([]byte(nil), in[packet.VnetHdrLen+14:]...)
-			inner := checkOuter(t, e.one(t, in), [4]byte{10, 1, 2, 1}, realSrv, true, 1500)
+			inner := checkOuter(t, e.one(t, in), [4]byte{10, 1, 2, 1}, frametest.RealSrv, true, 1500)
 			if !partial && !bytes.Equal(inner, orig) {
 				t.Fatal("inner packet changed")
 			}
@@ -94,13 +95,13 @@ tunnel_source = "192.0.2.7"
 		t.Fatal(err)
 	}
 	e := newTestEngine(t, cfg, 64)
-	svc := e.snap.lookupService(vip, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
 	if svc.MSSClamp != 1200 || svc.Reals[0].SrcIP != [4]byte{192, 0, 2, 7} {
 		t.Fatalf("mss_clamp %d, outer source %v", svc.MSSClamp, svc.Reals[0].SrcIP)
 	}
 	a := append([]byte(nil), e.one(t, tcpFrame(t, 40000, 0x02, false))...)
 	b := e.one(t, tcpFrame(t, 40000, 0x10, false))
-	checkOuter(t, a, [4]byte{192, 0, 2, 7}, realSrv, true, 1500)
+	checkOuter(t, a, [4]byte{192, 0, 2, 7}, frametest.RealSrv, true, 1500)
 	if binary.BigEndian.Uint16(a[packet.VnetHdrLen+18:]) == binary.BigEndian.Uint16(b[packet.VnetHdrLen+18:]) {
 		t.Fatal("outer IP ID repeated")
 	}
@@ -109,9 +110,9 @@ tunnel_source = "192.0.2.7"
 // gsoFrame is a TCP super-frame of payload bytes from the client, CHECKSUM_PARTIAL, with GSO
 // segment size mss and the given TCP flags.
 func gsoFrame(t testing.TB, payload, mss int, flags uint8) []byte {
-	s := defaultSpec(layers.IPProtocolTCP, payload)
-	s.flags, s.partial = 0x10, true
-	b := withVnet(build(t, s), true)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, payload)
+	s.Flags, s.Partial = 0x10, true
+	b := withVnet(frametest.Build(t, s), true)
 	b[packet.VnetHdrLen+14+20+13] = flags // partial: the seed does not cover the flags
 	vh := packet.VnetHdr{Flags: packet.VnetNeedsCsum, GSOType: packet.VnetGSOTCPv4, GSOSize: uint16(mss), HdrLen: 54, CsumStart: 34, CsumOffset: packet.TCPCsumOff}
 	vh.Encode(b)
@@ -143,7 +144,7 @@ func TestTunnelSegmentsGSO(t *testing.T) {
 			}
 			var data []byte
 			for i, o := range e.out {
-				inner := checkOuter(t, o.Frame, [4]byte{10, 1, 2, 1}, realSrv, true, 1500)
+				inner := checkOuter(t, o.Frame, [4]byte{10, 1, 2, 1}, frametest.RealSrv, true, 1500)
 				pkt := gopacket.NewPacket(o.Frame[packet.VnetHdrLen:], layers.LayerTypeEthernet, gopacket.Default)
 				ls := pkt.Layers()
 				if len(ls) < 4 || ls[1].LayerType() != layers.LayerTypeIPv4 || ls[2].LayerType() != layers.LayerTypeIPv4 || ls[3].LayerType() != layers.LayerTypeTCP {
@@ -179,9 +180,9 @@ func TestTunnelSegmentsGSO(t *testing.T) {
 
 func TestTunnelGSOUDP(t *testing.T) {
 	e := tunEngine(t)
-	s := defaultSpec(layers.IPProtocolUDP, 3000)
-	s.dport, s.partial = 53, true
-	in := withVnet(build(t, s), true)
+	s := frametest.DefaultSpec(layers.IPProtocolUDP, 3000)
+	s.DPort, s.Partial = 53, true
+	in := withVnet(frametest.Build(t, s), true)
 	vh := packet.VnetHdr{Flags: packet.VnetNeedsCsum, GSOType: packet.VnetGSOUDPL4, GSOSize: 1200, HdrLen: 42, CsumStart: 34, CsumOffset: packet.UDPCsumOff}
 	vh.Encode(in)
 	e.Handle(in, 0)
@@ -189,7 +190,7 @@ func TestTunnelGSOUDP(t *testing.T) {
 		t.Fatalf("%d segments (drops %v)", len(e.out), e.dropSummary())
 	}
 	for _, o := range e.out {
-		inner := checkOuter(t, o.Frame, [4]byte{10, 1, 2, 1}, realSrv, true, 1500)
+		inner := checkOuter(t, o.Frame, [4]byte{10, 1, 2, 1}, frametest.RealSrv, true, 1500)
 		if int(binary.BigEndian.Uint16(inner[24:26])) != len(inner)-20 {
 			t.Fatal("udp length")
 		}
@@ -209,9 +210,9 @@ func TestTunnelGSONeedsScratch(t *testing.T) {
 }
 
 func bigFrame(t testing.TB, payload int, df bool) []byte {
-	s := defaultSpec(layers.IPProtocolTCP, payload)
-	s.flags, s.df = 0x10, df
-	return withVnet(build(t, s), false)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, payload)
+	s.Flags, s.DF = 0x10, df
+	return withVnet(frametest.Build(t, s), false)
 }
 
 func TestTunnelFragNeeded(t *testing.T) {
@@ -223,10 +224,10 @@ func TestTunnelFragNeeded(t *testing.T) {
 	orig := append([]byte(nil), in[packet.VnetHdrLen:]...)
 	out := e.one(t, in)
 	f := out[packet.VnetHdrLen:]
-	if [6]byte(f[0:6]) != macA || [6]byte(f[6:12]) != ifaceMAC {
+	if [6]byte(f[0:6]) != frametest.MACA || [6]byte(f[6:12]) != ifaceMAC {
 		t.Fatalf("ICMP MACs %x %x", f[0:6], f[6:12])
 	}
-	if [4]byte(f[26:30]) != vip || [4]byte(f[30:34]) != client || f[23] != packet.ProtoICMP {
+	if [4]byte(f[26:30]) != frametest.VIP || [4]byte(f[30:34]) != frametest.Client || f[23] != packet.ProtoICMP {
 		t.Fatalf("ICMP header %x", f[14:34])
 	}
 	m := f[34:]
@@ -236,12 +237,12 @@ func TestTunnelFragNeeded(t *testing.T) {
 	if !bytes.Equal(m[8:36], orig[14:42]) {
 		t.Fatal("quote is not the original header and 8 bytes")
 	}
-	oracleChecks(t, f, 14, false)
+	frametest.OracleChecks(t, f, 14, false)
 	// 1480 fits.
-	checkOuter(t, e.one(t, bigFrame(t, 1480-40, true)), [4]byte{10, 1, 2, 1}, realSrv, true, 1500)
+	checkOuter(t, e.one(t, bigFrame(t, 1480-40, true)), [4]byte{10, 1, 2, 1}, frametest.RealSrv, true, 1500)
 
 	// A GSO frame whose segments would not fit gets the same answer.
-	svc := e.snap.lookupService(vip, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
 	svc.Reals[0].MTU, svc.Reals[1].MTU = 1400, 1400
 	out = e.one(t, gsoFrame(t, 5000, 1448, 0x10))
 	if m := out[packet.VnetHdrLen+34:]; m[0] != packet.ICMPDestUnreachable || binary.BigEndian.Uint16(m[6:8]) != 1380 {
@@ -297,8 +298,8 @@ func TestTunnelFragmentsWithoutDF(t *testing.T) {
 	for i, o := range e.out {
 		f := o.Frame[packet.VnetHdrLen:]
 		inner := f[34:]
-		oracleChecks(t, f, 14, false)
-		if refSum(inner[:20]) != 0xffff {
+		frametest.OracleChecks(t, f, 14, false)
+		if frametest.RefSum(inner[:20]) != 0xffff {
 			t.Fatalf("fragment %d: inner header checksum", i)
 		}
 		if len(f)-14 > 1500 || binary.BigEndian.Uint16(f[20:22])&packet.IPFlagDF != 0 {
@@ -325,7 +326,7 @@ func TestTunnelFragmentsWithoutDF(t *testing.T) {
 // at an odd offset and spans two checksum words).
 func synWithMSS(t testing.TB, mss uint16, odd, partial bool) []byte {
 	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
-		SrcIP: net.IP(client[:]), DstIP: net.IP(vip[:])}
+		SrcIP: net.IP(frametest.Client[:]), DstIP: net.IP(frametest.VIP[:])}
 	opts := []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: binary.BigEndian.AppendUint16(nil, mss)},
 		{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}}
 	if odd {
@@ -333,15 +334,11 @@ func synWithMSS(t testing.TB, mss uint16, odd, partial bool) []byte {
 	}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, SYN: true, Window: 64240, Options: opts}
 	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(macA[:]), DstMAC: net.HardwareAddr(macB[:]), EthernetType: layers.EthernetTypeIPv4}
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
-		t.Fatal(err)
-	}
-	f := append([]byte(nil), buf.Bytes()...)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(frametest.MACA[:]), DstMAC: net.HardwareAddr(frametest.MACB[:]), EthernetType: layers.EthernetTypeIPv4}
+	f := frametest.Serialize(t, eth, ip, tcp)
 	f = f[:14+int(binary.BigEndian.Uint16(f[16:18]))]
 	if partial {
-		binary.BigEndian.PutUint16(f[34+16:], refPseudo(client, vip, 6, len(f)-34))
+		binary.BigEndian.PutUint16(f[34+16:], frametest.RefPseudo(frametest.Client, frametest.VIP, 6, len(f)-34))
 	}
 	return withVnet(f, partial)
 }
@@ -387,7 +384,7 @@ func TestClampMSS(t *testing.T) {
 						t.Fatal("finish")
 					}
 				}
-				oracleChecks(t, f, 14, false)
+				frametest.OracleChecks(t, f, 14, false)
 			})
 		}
 	}
@@ -397,7 +394,7 @@ func TestEngineMSSClampAllMethods(t *testing.T) {
 	for _, method := range []string{"dr", "nat", "tun"} {
 		t.Run(method, func(t *testing.T) {
 			e := newTestEngine(t, engineConfig(t, method, 80), 64)
-			e.snap.lookupService(vip, packet.ProtoTCP, 80).MSSClamp = 1300
+			e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80).MSSClamp = 1300
 			out := e.one(t, synWithMSS(t, 1460, true, false))
 			l3 := packet.VnetHdrLen + 14
 			if method == "tun" {
@@ -406,7 +403,7 @@ func TestEngineMSSClampAllMethods(t *testing.T) {
 			if got := mssOf(t, out[l3:]); got != 1300 {
 				t.Fatalf("mss %d", got)
 			}
-			oracleChecks(t, out[l3-14:], 14, false)
+			frametest.OracleChecks(t, out[l3-14:], 14, false)
 			if e.stats.MSSClamped.Load() != 1 {
 				t.Fatal("not counted")
 			}
@@ -463,13 +460,13 @@ func FuzzTunnel(f *testing.F) {
 	f.Add(synWithMSS(f, 1460, true, true))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		e := tunEngine(t)
-		e.snap.lookupService(vip, packet.ProtoTCP, 80).MSSClamp = 1200
+		e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80).MSSClamp = 1200
 		e.Handle(tcpFrame(t, 40000, 0x02, false), 0)
 		e.Reset()
 		e.Handle(in, 0)
 		for _, o := range e.out {
 			fr := o.Frame[packet.VnetHdrLen:]
-			if len(fr) < 34 || refSum(fr[14:34]) != 0xffff {
+			if len(fr) < 34 || frametest.RefSum(fr[14:34]) != 0xffff {
 				t.Fatalf("bad outer header %x", fr)
 			}
 			switch fr[23] {
@@ -496,19 +493,19 @@ func FuzzClampMSS(f *testing.F) {
 	f.Add([]byte{2, 4, 0xff, 0xff}, uint16(536))
 	f.Add([]byte{3, 0, 2, 4, 9, 0}, uint16(1000)) // a zero option length ends the walk
 	f.Fuzz(func(t *testing.T, opts []byte, mss uint16) {
-		s := defaultSpec(layers.IPProtocolTCP, 40+16)
-		s.flags = packet.TCPSYN
-		fr := build(t, s)
+		s := frametest.DefaultSpec(layers.IPProtocolTCP, 40+16)
+		s.Flags = packet.TCPSYN
+		fr := frametest.Build(t, s)
 		tcp := fr[34:]
 		tcp[12] = 15 << 4 // the first 40 payload bytes become options
 		copy(tcp[20:60], opts)
-		fixL4(fr[14:])
+		frametest.FixL4(fr[14:])
 		var p packet.Packet
 		if packet.ParseL3(fr, &p) != packet.ClassIPv4 || packet.ParseL4(fr, &p) != packet.FaultNone {
 			t.Fatal("parse")
 		}
 		changed := packet.ClampMSS(fr, &p, false, mss)
-		if s := packet.Fold32(uint32(refPseudo(client, vip, 6, len(tcp))) + uint32(refSum(tcp))); s != 0xffff {
+		if s := packet.Fold32(uint32(frametest.RefPseudo(frametest.Client, frametest.VIP, 6, len(tcp))) + uint32(frametest.RefSum(tcp))); s != 0xffff {
 			t.Fatalf("checksum does not verify after clamp (changed %v)", changed)
 		}
 		if changed {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
@@ -51,7 +52,7 @@ func TestEngineVRRPOwnership(t *testing.T) {
 	gw := [4]byte{203, 0, 113, 1}
 	arp := func(target [4]byte) int {
 		req := make([]byte, 64)
-		n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: target})
+		n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: target})
 		e.Reset()
 		e.Handle(withVnet(req[:n], false), 0)
 		return len(e.out)
@@ -76,7 +77,7 @@ func TestEngineVRRPOwnership(t *testing.T) {
 
 	// Backup: nothing answered, nothing forwarded.
 	build()
-	if arp(vip) != 0 || arp(gw) != 0 {
+	if arp(frametest.VIP) != 0 || arp(gw) != 0 {
 		t.Fatal("a backup answered ARP")
 	}
 	if syn() != 0 || e.dropSummary()["vrrp_backup"] != 1 {
@@ -84,7 +85,7 @@ func TestEngineVRRPOwnership(t *testing.T) {
 	}
 	// Master: ARP for the VIP and the gateway, and forwarding.
 	build("203.0.113.10", "203.0.113.1")
-	if arp(vip) != 1 || arp(gw) != 1 {
+	if arp(frametest.VIP) != 1 || arp(gw) != 1 {
 		t.Fatal("a master did not answer ARP")
 	}
 	if syn() != 1 {

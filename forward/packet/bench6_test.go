@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 // IPv6 beside the IPv4 benchmarks of bench_test.go: the same frame sizes and steps, so the
@@ -60,7 +61,7 @@ func BenchmarkRewriteDR6(b *testing.B) {
 			for b.Loop() {
 				f[21] = 64 // the hop limit, which no checksum covers
 				if ParseL3(f, &p) != ClassIPv6 || ParseL4(f, &p) != FaultNone || DecHopLimit(f, &p) != FaultNone ||
-					SetEthernet(f, &p, macC, macD) != 0 {
+					SetEthernet(f, &p, frametest.MACC, frametest.MACD) != 0 {
 					b.Fatal("dr")
 				}
 			}
@@ -98,7 +99,7 @@ func BenchmarkEncapIP6(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if EncapIP6(out, f[14:], macC, macD, vip6, real6) == 0 {
+				if EncapIP6(out, f[14:], frametest.MACC, frametest.MACD, vip6, real6) == 0 {
 					b.Fatal("encap")
 				}
 			}
@@ -113,7 +114,7 @@ func BenchmarkNDP(b *testing.B) {
 	var ns NS
 	b.ReportAllocs()
 	for b.Loop() {
-		if ParseL3(f, &p) != ClassIPv6 || ParseL4(f, &p) != FaultNone || !ParseNS(f, &p, &ns) || BuildNAReply(out, &ns, macD) == 0 {
+		if ParseL3(f, &p) != ClassIPv6 || ParseL4(f, &p) != FaultNone || !ParseNS(f, &p, &ns) || BuildNAReply(out, &ns, frametest.MACD) == 0 {
 			b.Fatal("ndp")
 		}
 	}

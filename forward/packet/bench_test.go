@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 // benchFrame returns a TCP frame of exactly size bytes (size >= 54).
 func benchFrame(tb testing.TB, size int) []byte {
-	f := build(tb, defaultSpec(layers.IPProtocolTCP, size-54))
+	f := frametest.Build(tb, frametest.DefaultSpec(layers.IPProtocolTCP, size-54))
 	if len(f) != size {
 		tb.Fatalf("frame is %d bytes, want %d", len(f), size)
 	}
@@ -24,12 +25,12 @@ var benchSizes = []struct {
 func TestHotPathAllocs(t *testing.T) {
 	f := benchFrame(t, 1400)
 	pf := func() []byte {
-		s := defaultSpec(layers.IPProtocolUDP, 100)
-		s.vlan, s.partial = true, true
-		return build(t, s)
+		s := frametest.DefaultSpec(layers.IPProtocolUDP, 100)
+		s.VLAN, s.Partial = true, true
+		return frametest.Build(t, s)
 	}()
 	arp := make([]byte, 60)
-	BuildGratuitousARP(arp, macA, vip)
+	BuildGratuitousARP(arp, frametest.MACA, frametest.VIP)
 	out := make([]byte, 2048)
 	var p Packet
 	var a ARP
@@ -39,12 +40,12 @@ func TestHotPathAllocs(t *testing.T) {
 		ParseL3(f, &p)
 		ParseL4(f, &p)
 		f[22] = 64 // keep the TTL from running out; checksum fixed below
-		SetEthernet(f, &p, macC, macD)
-		RewriteDst(f, &p, false, realSrv, 8080)
-		RewriteSrc(f, &p, false, vip, 80)
-		EncapIPIP(out, f[p.L3:p.L3+p.IPLen], macC, macD, vip, realSrv, 1)
-		BuildICMPError(out, f, &p, 3, 4, 1480, vip, macC, macD)
-		fixIP(f, 14)
+		SetEthernet(f, &p, frametest.MACC, frametest.MACD)
+		RewriteDst(f, &p, false, frametest.RealSrv, 8080)
+		RewriteSrc(f, &p, false, frametest.VIP, 80)
+		EncapIPIP(out, f[p.L3:p.L3+p.IPLen], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1)
+		BuildICMPError(out, f, &p, 3, 4, 1480, frametest.VIP, frametest.MACC, frametest.MACD)
+		frametest.FixIP(f, 14)
 
 		ParseL3(pf, &p)
 		ParseL4(pf, &p)
@@ -52,13 +53,13 @@ func TestHotPathAllocs(t *testing.T) {
 		vh.Encode(vhb)
 		vh.Decode(vhb)
 		vh.Check(&p, len(pf))
-		RewriteDst(pf, &p, true, realSrv, 8080)
+		RewriteDst(pf, &p, true, frametest.RealSrv, 8080)
 		FinishChecksum(pf[:p.L3+p.IPLen], &vh)
 
 		ParseL3(arp, &p)
 		ParseARP(arp, &p, &a)
-		BuildARPReply(out, &a, macB)
-		BuildGratuitousARP(out, macB, vip)
+		BuildARPReply(out, &a, frametest.MACB)
+		BuildGratuitousARP(out, frametest.MACB, frametest.VIP)
 		_ = FaultFragment.String()
 	})
 	if allocs != 0 {
@@ -90,7 +91,7 @@ func BenchmarkRewriteDR(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone || SetEthernet(f, &p, macC, macD) != 0 {
+				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone || SetEthernet(f, &p, frametest.MACC, frametest.MACD) != 0 {
 					b.Fatal("dr")
 				}
 			}
@@ -107,15 +108,15 @@ func BenchmarkRewriteNAT(b *testing.B) {
 			// each iteration does the full work on an identical frame.
 			ParseL3(f, &p)
 			ParseL4(f, &p)
-			RewriteDst(f, &p, false, realSrv, 8080)
+			RewriteDst(f, &p, false, frametest.RealSrv, 8080)
 			f[22] = 64
-			fixIP(f, 14)
+			frametest.FixIP(f, 14)
 			var saved [4]byte
 			copy(saved[:], f[22:26])
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone || RewriteDst(f, &p, false, realSrv, 8080) != FaultNone {
+				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone || RewriteDst(f, &p, false, frametest.RealSrv, 8080) != FaultNone {
 					b.Fatal("nat")
 				}
 				copy(f[22:26], saved[:])
@@ -133,7 +134,7 @@ func BenchmarkEncapIPIP(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if EncapIPIP(out, inner, macC, macD, vip, realSrv, 7) == 0 {
+				if EncapIPIP(out, inner, frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 7) == 0 {
 					b.Fatal("encap")
 				}
 			}

@@ -3,6 +3,8 @@ package packet
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 func TestChecksumMatchesReference(t *testing.T) {
@@ -13,7 +15,7 @@ func TestChecksumMatchesReference(t *testing.T) {
 	}
 	for n := 0; n < 70; n++ {
 		for _, init := range []uint16{0, 1, 0xfffe, 0xffff} {
-			want := Fold32(uint32(refSum(b[:n])) + uint32(init))
+			want := Fold32(uint32(frametest.RefSum(b[:n])) + uint32(init))
 			if n == 0 {
 				want = init
 			}
@@ -26,7 +28,7 @@ func TestChecksumMatchesReference(t *testing.T) {
 		for i := range b {
 			b[i] = v
 		}
-		if got, want := Checksum(b, 0), refSum(b); got != want {
+		if got, want := Checksum(b, 0), frametest.RefSum(b); got != want {
 			t.Fatalf("all %#x: %#04x, want %#04x", v, got, want)
 		}
 	}
@@ -38,7 +40,7 @@ func TestChecksumMatchesReference(t *testing.T) {
 
 func TestPseudoHeaderSum(t *testing.T) {
 	for _, n := range []int{0, 8, 20, 65535} {
-		if got, want := PseudoHeaderSum(client, vip, 6, uint16(n)), refPseudo(client, vip, 6, n); got != want {
+		if got, want := PseudoHeaderSum(frametest.Client, frametest.VIP, 6, uint16(n)), frametest.RefPseudo(frametest.Client, frametest.VIP, 6, n); got != want {
 			t.Fatalf("n=%d: %#04x, want %#04x", n, got, want)
 		}
 	}
@@ -56,7 +58,7 @@ func TestIncrementalUpdate(t *testing.T) {
 		if i%7 == 0 {
 			clear(b[:8]) // exercise the all-zero words
 		}
-		before := refSum(b)
+		before := frametest.RefSum(b)
 		hc := ^before
 		var old, nw [4]byte
 		copy(old[:], b[4:8])
@@ -71,11 +73,11 @@ func TestIncrementalUpdate(t *testing.T) {
 		d.add16(oldW, newW)
 		copy(b[4:8], nw[:])
 		b[10], b[11] = byte(newW>>8), byte(newW)
-		after := refSum(b)
-		if got := d.applyChecksum(hc); !csumEqual(got, ^after) {
+		after := frametest.RefSum(b)
+		if got := d.applyChecksum(hc); !frametest.CsumEqual(got, ^after) {
 			t.Fatalf("applyChecksum: %#04x, want %#04x", got, ^after)
 		}
-		if got := d.applySeed(before); !csumEqual(got, after) {
+		if got := d.applySeed(before); !frametest.CsumEqual(got, after) {
 			t.Fatalf("applySeed: %#04x, want %#04x", got, after)
 		}
 	}

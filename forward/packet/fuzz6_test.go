@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 // seedFrames6 are IPv6 frames of every kind, with extension-header chains, and the broken
@@ -41,7 +42,7 @@ func seedFrames6(tb testing.TB) [][]byte {
 	ParseL3(big, &p)
 	ParseL4(big, &p)
 	e := make([]byte, 2048)
-	n := BuildICMPv6Error(e, big, &p, ICMPv6PacketTooBig, 0, 1280, vip6, macC, macD)
+	n := BuildICMPv6Error(e, big, &p, ICMPv6PacketTooBig, 0, 1280, vip6, frametest.MACC, frametest.MACD)
 	return append(out, e[:n])
 }
 
@@ -74,7 +75,7 @@ func checkParsed6(t *testing.T, data []byte, p *Packet) {
 		t.Fatalf("accepted proto %d", p.Proto)
 	}
 	out := make([]byte, 2048)
-	if n := BuildICMPv6Error(out, data, p, ICMPv6PacketTooBig, 0, 1400, vip6, macC, macD); n > 0 {
+	if n := BuildICMPv6Error(out, data, p, ICMPv6PacketTooBig, 0, 1400, vip6, frametest.MACC, frametest.MACD); n > 0 {
 		verify6(t, out[:n])
 		var ep Packet
 		var q Quote6
@@ -85,15 +86,15 @@ func checkParsed6(t *testing.T, data []byte, p *Packet) {
 		ParseQuote6(out[:n], &ep, &q)
 	}
 	inner := data[p.L3 : p.L3+p.IPLen]
-	if n := EncapIP6(out, inner, macC, macD, vip6, real6); n != IP6IP6HdrLen+len(inner) || string(out[IP6IP6HdrLen:n]) != string(inner) {
+	if n := EncapIP6(out, inner, frametest.MACC, frametest.MACD, vip6, real6); n != IP6IP6HdrLen+len(inner) || string(out[IP6IP6HdrLen:n]) != string(inner) {
 		t.Fatalf("EncapIP6 = %d", n)
 	}
-	if n := Encap6in4(out, inner, macC, macD, vip, realSrv, 1); n != IPIPHdrLen+len(inner) || refSum(out[14:34]) != 0xffff {
+	if n := Encap6in4(out, inner, frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1); n != IPIPHdrLen+len(inner) || frametest.RefSum(out[14:34]) != 0xffff {
 		t.Fatalf("Encap6in4 = %d", n)
 	}
 	var ns NS
 	if ParseNS(data, p, &ns) {
-		n := BuildNAReply(out, &ns, macD)
+		n := BuildNAReply(out, &ns, frametest.MACD)
 		verify6(t, out[:n])
 		gp := gopacket.NewPacket(out[:n], layers.LayerTypeEthernet, gopacket.Default)
 		if gp.Layer(layers.LayerTypeICMPv6NeighborAdvertisement) == nil {
@@ -113,7 +114,7 @@ func verify6(t *testing.T, f []byte) {
 		t.Fatal("built frame does not parse")
 	}
 	seg := f[p.L4 : p.L3+p.IPLen]
-	if s := Fold32(uint32(refPseudo6(p.Src6, p.Dst6, p.Proto, len(seg))) + uint32(refSum(seg))); s != 0xffff {
+	if s := Fold32(uint32(refPseudo6(p.Src6, p.Dst6, p.Proto, len(seg))) + uint32(frametest.RefSum(seg))); s != 0xffff {
 		t.Fatalf("checksum does not verify (sum %#04x)", s)
 	}
 }
@@ -129,7 +130,7 @@ func fixL4v6(f []byte, p *Packet) {
 		off = UDPCsumOff
 	}
 	seg[off], seg[off+1] = 0, 0
-	c := ^Fold32(uint32(refPseudo6(p.Src6, p.Dst6, p.Proto, len(seg))) + uint32(refSum(seg)))
+	c := ^Fold32(uint32(refPseudo6(p.Src6, p.Dst6, p.Proto, len(seg))) + uint32(frametest.RefSum(seg)))
 	if c == 0 && p.Proto == ProtoUDP {
 		c = 0xffff
 	}
@@ -204,7 +205,7 @@ func FuzzRewrite6(f *testing.F) {
 		if r := fn(g, &q, true, addr, port); r != FaultNone || !FinishChecksum(g[:p.L3+p.IPLen], &vh) {
 			t.Fatalf("partial rewrite %v", r)
 		}
-		if !csumEqual(binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(frame[csumAt:])) {
+		if !frametest.CsumEqual(binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(frame[csumAt:])) {
 			t.Fatal("partial and full checksums differ")
 		}
 		copy(g[csumAt:csumAt+2], frame[csumAt:csumAt+2])

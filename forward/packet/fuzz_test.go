@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 // seedFrames are valid frames of every kind plus a few broken ones.
@@ -13,31 +14,31 @@ func seedFrames(tb testing.TB) [][]byte {
 	var out [][]byte
 	for _, proto := range []layers.IPProtocol{layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolICMPv4} {
 		for _, n := range []int{0, 1, 64} {
-			s := defaultSpec(proto, n)
-			out = append(out, build(tb, s))
-			s.vlan, s.pad, s.ttl = true, 4, 1
-			out = append(out, build(tb, s))
+			s := frametest.DefaultSpec(proto, n)
+			out = append(out, frametest.Build(tb, s))
+			s.VLAN, s.Pad, s.TTL = true, 4, 1
+			out = append(out, frametest.Build(tb, s))
 		}
 	}
-	s := defaultSpec(layers.IPProtocolUDP, 9)
-	s.noCsum = true
-	out = append(out, build(tb, s))
-	s = defaultSpec(layers.IPProtocolTCP, 9)
-	s.options = true
-	out = append(out, build(tb, s))
-	frag := build(tb, defaultSpec(layers.IPProtocolUDP, 20))
+	s := frametest.DefaultSpec(layers.IPProtocolUDP, 9)
+	s.NoCsum = true
+	out = append(out, frametest.Build(tb, s))
+	s = frametest.DefaultSpec(layers.IPProtocolTCP, 9)
+	s.Options = true
+	out = append(out, frametest.Build(tb, s))
+	frag := frametest.Build(tb, frametest.DefaultSpec(layers.IPProtocolUDP, 20))
 	frag[20] |= 0x20
-	fixIP(frag, 14)
+	frametest.FixIP(frag, 14)
 	out = append(out, frag)
 	arp := make([]byte, 60)
-	BuildGratuitousARP(arp, macA, vip)
+	BuildGratuitousARP(arp, frametest.MACA, frametest.VIP)
 	out = append(out, arp, arp[:41])
 	var a ARP
 	var p Packet
 	ParseL3(arp, &p)
 	ParseARP(arp, &p, &a)
 	reply := make([]byte, 60)
-	BuildARPReply(reply, &a, macB)
+	BuildARPReply(reply, &a, frametest.MACB)
 	out = append(out, reply)
 	return append(out, seedFrames6(tb)...)
 }
@@ -88,20 +89,20 @@ func FuzzParse(f *testing.F) {
 			checkAccepted(t, data, &p)
 			_ = vh.Check(&p, len(data))
 			out := make([]byte, 128)
-			if n := BuildICMPError(out, data, &p, 3, 4, 1400, vip, macC, macD); n > 0 {
-				oracleChecks(t, out[:n], 14, false)
+			if n := BuildICMPError(out, data, &p, 3, 4, 1400, frametest.VIP, frametest.MACC, frametest.MACD); n > 0 {
+				frametest.OracleChecks(t, out[:n], 14, false)
 			}
-			if n := EncapIPIP(out[:0:0], data[p.L3:p.L3+p.IPLen], macC, macD, vip, realSrv, 1); n != 0 {
+			if n := EncapIPIP(out[:0:0], data[p.L3:p.L3+p.IPLen], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1); n != 0 {
 				t.Fatal("EncapIPIP wrote into an empty buffer")
 			}
 			big := make([]byte, IPIPHdrLen+p.IPLen)
-			if n := EncapIPIP(big, data[p.L3:p.L3+p.IPLen], macC, macD, vip, realSrv, 1); n != len(big) {
+			if n := EncapIPIP(big, data[p.L3:p.L3+p.IPLen], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1); n != len(big) {
 				t.Fatalf("EncapIPIP = %d, want %d", n, len(big))
 			}
-			oracleChecks(t, big, 14, false)
+			frametest.OracleChecks(t, big, 14, false)
 			g := append([]byte(nil), data...)
 			q := p
-			off := SetEthernet(g, &q, macC, macD)
+			off := SetEthernet(g, &q, frametest.MACC, frametest.MACD)
 			if off < 0 || ParseL4(g[off:], &q) != FaultNone {
 				t.Fatalf("SetEthernet broke the frame (off %d)", off)
 			}
@@ -121,7 +122,7 @@ func checkAccepted(t *testing.T, data []byte, p *Packet) {
 		t.Fatalf("inconsistent %+v for %d bytes", p, len(data))
 	}
 	ip := data[p.L3 : p.L3+p.IPLen]
-	if refSum(ip[:20]) != 0xffff || ip[0] != 0x45 || ip[9] != p.Proto || ip[8] != p.TTL {
+	if frametest.RefSum(ip[:20]) != 0xffff || ip[0] != 0x45 || ip[9] != p.Proto || ip[8] != p.TTL {
 		t.Fatalf("accepted a bad header %x", ip[:20])
 	}
 	l4 := ip[20:]
@@ -171,11 +172,11 @@ func FuzzRewrite(f *testing.F) {
 		// Make the IP header checksum right so that mutated header fields
 		// reach the rewrite instead of stopping at bad_ip_checksum.
 		frame[p.L3+10], frame[p.L3+11] = 0, 0
-		binary.BigEndian.PutUint16(frame[p.L3+10:], ^refSum(frame[p.L3:p.L3+IPv4HdrLen]))
+		binary.BigEndian.PutUint16(frame[p.L3+10:], ^frametest.RefSum(frame[p.L3:p.L3+IPv4HdrLen]))
 		if ParseL4(frame, &p) != FaultNone {
 			return
 		}
-		fixL4(frame[p.L3 : p.L3+p.IPLen])
+		frametest.FixL4(frame[p.L3 : p.L3+p.IPLen])
 		orig := append([]byte(nil), frame...)
 		var addr [4]byte
 		binary.BigEndian.PutUint32(addr[:], addr32)
@@ -195,7 +196,7 @@ func FuzzRewrite(f *testing.F) {
 			t.Fatalf("rewrite %v", r)
 		}
 		udp0 := p.Proto == ProtoUDP && orig[p.L4+6] == 0 && orig[p.L4+7] == 0
-		oracleChecks(t, frame, p.L3, udp0)
+		frametest.OracleChecks(t, frame, p.L3, udp0)
 
 		// Only TTL, IP checksum, the address, and (TCP/UDP) port and
 		// checksum may change.
@@ -237,7 +238,7 @@ func FuzzRewrite(f *testing.F) {
 		var s, d [4]byte
 		copy(s[:], g[p.L3+12:])
 		copy(d[:], g[p.L3+16:])
-		binary.BigEndian.PutUint16(g[csumAt:], refPseudo(s, d, p.Proto, p.IPLen-20))
+		binary.BigEndian.PutUint16(g[csumAt:], frametest.RefPseudo(s, d, p.Proto, p.IPLen-20))
 		vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: uint16(csumAt - p.L4)}
 		if vh.Check(&p, len(g)) != FaultNone {
 			t.Fatal("Check refused a consistent header")
@@ -249,7 +250,7 @@ func FuzzRewrite(f *testing.F) {
 		if !FinishChecksum(g[:p.L3+p.IPLen], &vh) {
 			t.Fatal("FinishChecksum")
 		}
-		if !csumEqual(binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(frame[csumAt:])) {
+		if !frametest.CsumEqual(binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(frame[csumAt:])) {
 			t.Fatalf("partial %#04x != full %#04x", binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(frame[csumAt:]))
 		}
 		copy(g[csumAt:csumAt+2], frame[csumAt:csumAt+2])

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 // IPv6 test frames are built with gopacket (the oracle) and extension headers are inserted
@@ -52,12 +53,12 @@ func refPseudo6(src, dst [16]byte, proto uint8, n int) uint16 {
 	copy(b[16:32], dst[:])
 	binary.BigEndian.PutUint32(b[32:], uint32(n))
 	b[39] = proto
-	return refSum(b[:])
+	return frametest.RefSum(b[:])
 }
 
 func build6(t testing.TB, s spec6) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(macA[:]), DstMAC: net.HardwareAddr(macB[:]), EthernetType: layers.EthernetTypeIPv6}
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(frametest.MACA[:]), DstMAC: net.HardwareAddr(frametest.MACB[:]), EthernetType: layers.EthernetTypeIPv6}
 	ls := []gopacket.SerializableLayer{eth}
 	if s.vlan {
 		eth.EthernetType = layers.EthernetTypeDot1Q
@@ -86,11 +87,7 @@ func build6(t testing.TB, s spec6) []byte {
 		ls = append(ls, ic)
 	}
 	ls = append(ls, gopacket.Payload(s.payload))
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
-	}
-	f := append([]byte(nil), buf.Bytes()...)
+	f := frametest.Serialize(t, ls...)
 	l3 := 14
 	if s.vlan {
 		l3 = 18
@@ -139,7 +136,7 @@ func oracle6(t testing.TB, f []byte, l3 int) gopacket.Packet {
 		t.Fatalf("does not parse: %x", f)
 	}
 	seg := f[p.L4 : p.L3+p.IPLen]
-	if s := Fold32(uint32(refPseudo6(p.Src6, p.Dst6, p.Proto, len(seg))) + uint32(refSum(seg))); s != 0xffff {
+	if s := Fold32(uint32(refPseudo6(p.Src6, p.Dst6, p.Proto, len(seg))) + uint32(frametest.RefSum(seg))); s != 0xffff {
 		t.Fatalf("proto %d checksum does not verify (sum %#04x)", p.Proto, s)
 	}
 	gp := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
@@ -374,9 +371,9 @@ func TestRewrite6HopLimit(t *testing.T) {
 
 func TestEncap6(t *testing.T) {
 	in6 := build6(t, defaultSpec6(layers.IPProtocolTCP, 50))
-	s4 := defaultSpec(layers.IPProtocolUDP, 20)
-	s4.tos = 0xb8
-	in4 := build(t, s4)
+	s4 := frametest.DefaultSpec(layers.IPProtocolUDP, 20)
+	s4.TOS = 0xb8
+	in4 := frametest.Build(t, s4)
 	dir6 := netip.MustParseAddr("2001:db8:2::1").As16()
 	out := make([]byte, 512)
 	for _, tt := range []struct {
@@ -384,7 +381,7 @@ func TestEncap6(t *testing.T) {
 		inner []byte
 		next  layers.IPProtocol
 	}{{"6in6", in6[14:], layers.IPProtocolIPv6}, {"4in6", in4[14:], layers.IPProtocolIPv4}} {
-		n := EncapIP6(out, tt.inner, macC, macD, dir6, real6)
+		n := EncapIP6(out, tt.inner, frametest.MACC, frametest.MACD, dir6, real6)
 		if n != IP6IP6HdrLen+len(tt.inner) {
 			t.Fatalf("%s: n = %d", tt.name, n)
 		}
@@ -401,10 +398,10 @@ func TestEncap6(t *testing.T) {
 	// In place, into headroom.
 	g := make([]byte, IP6IP6HdrLen+len(in6)-14)
 	copy(g[IP6IP6HdrLen:], in6[14:])
-	if EncapIP6(g, g[IP6IP6HdrLen:], macC, macD, dir6, real6) != len(g) || string(g[IP6IP6HdrLen:]) != string(in6[14:]) {
+	if EncapIP6(g, g[IP6IP6HdrLen:], frametest.MACC, frametest.MACD, dir6, real6) != len(g) || string(g[IP6IP6HdrLen:]) != string(in6[14:]) {
 		t.Fatal("in place")
 	}
-	n := Encap6in4(out, in6[14:], macC, macD, vip, realSrv, 7)
+	n := Encap6in4(out, in6[14:], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 7)
 	gp := gopacket.NewPacket(out[:n], layers.LayerTypeEthernet, gopacket.Default)
 	ip4, _ := gp.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	if n != IPIPHdrLen+len(in6)-14 || ip4 == nil || ip4.Protocol != layers.IPProtocolIPv6 || ip4.Flags != layers.IPv4DontFragment ||
@@ -415,14 +412,14 @@ func TestEncap6(t *testing.T) {
 	if gp.Layer(layers.LayerTypeTCP) == nil {
 		t.Fatal("6in4: gopacket finds no inner TCP")
 	}
-	if Encap6in4(out, in4[14:], macC, macD, vip, realSrv, 7) != 0 || EncapIP6(out[:60], in6[14:], macC, macD, dir6, real6) != 0 {
+	if Encap6in4(out, in4[14:], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 7) != 0 || EncapIP6(out[:60], in6[14:], frametest.MACC, frametest.MACD, dir6, real6) != 0 {
 		t.Fatal("wrong inner or short buffer accepted")
 	}
 }
 
 func oracleChecksIPv4Header(t *testing.T, h []byte) {
 	t.Helper()
-	if refSum(h) != 0xffff {
+	if frametest.RefSum(h) != 0xffff {
 		t.Fatal("IPv4 header checksum")
 	}
 }
@@ -436,7 +433,7 @@ func TestBuildICMPv6Error(t *testing.T) {
 		t.Fatal("parse")
 	}
 	out := make([]byte, 2048)
-	n := BuildICMPv6Error(out, big, &p, ICMPv6PacketTooBig, 0, 1400, dir6, macA, macB)
+	n := BuildICMPv6Error(out, big, &p, ICMPv6PacketTooBig, 0, 1400, dir6, frametest.MACA, frametest.MACB)
 	if n != 14+ICMPv6MinMTU {
 		t.Fatalf("n = %d, want %d (the error fills the minimum MTU)", n, 14+ICMPv6MinMTU)
 	}
@@ -456,7 +453,7 @@ func TestBuildICMPv6Error(t *testing.T) {
 		t.Fatal("addresses")
 	}
 	// An MTU below 1280 is raised (RFC 8201 section 4).
-	BuildICMPv6Error(out, big, &p, ICMPv6PacketTooBig, 0, 1000, dir6, macA, macB)
+	BuildICMPv6Error(out, big, &p, ICMPv6PacketTooBig, 0, 1000, dir6, frametest.MACA, frametest.MACB)
 	if binary.BigEndian.Uint32(out[14+40+4:]) != ICMPv6MinMTU {
 		t.Fatal("mtu below 1280")
 	}
@@ -466,7 +463,7 @@ func TestBuildICMPv6Error(t *testing.T) {
 	small := build6(t, s)
 	ParseL3(small, &p)
 	ParseL4(small, &p)
-	n = BuildICMPv6Error(out, small, &p, ICMPv6DestUnreachable, ICMPv6CodePortUnreachable, 0, dir6, macA, macB)
+	n = BuildICMPv6Error(out, small, &p, ICMPv6DestUnreachable, ICMPv6CodePortUnreachable, 0, dir6, frametest.MACA, frametest.MACB)
 	if n != len(small)+14+40+8-14 {
 		t.Fatalf("n = %d", n)
 	}
@@ -481,7 +478,7 @@ func TestBuildICMPv6Error(t *testing.T) {
 		var p Packet
 		ParseL3(f, &p)
 		ParseL4(f, &p)
-		if BuildICMPv6Error(out, f, &p, typ, 0, 1280, dir6, macA, macB) != 0 {
+		if BuildICMPv6Error(out, f, &p, typ, 0, 1280, dir6, frametest.MACA, frametest.MACB) != 0 {
 			t.Fatalf("%s: error built", name)
 		}
 	}
@@ -493,13 +490,13 @@ func TestBuildICMPv6Error(t *testing.T) {
 	refuse("to multicast", mc, ICMPv6DestUnreachable)
 	ParseL3(mc, &p)
 	ParseL4(mc, &p)
-	if BuildICMPv6Error(out, mc, &p, ICMPv6PacketTooBig, 0, 1280, dir6, macA, macB) == 0 {
+	if BuildICMPv6Error(out, mc, &p, ICMPv6PacketTooBig, 0, 1280, dir6, frametest.MACA, frametest.MACB) == 0 {
 		t.Fatal("packet too big about a multicast packet refused")
 	}
 	s = defaultSpec6(layers.IPProtocolUDP, 10)
 	s.src = [16]byte{}
 	refuse("from unspecified", build6(t, s), ICMPv6PacketTooBig)
-	if BuildICMPv6Error(out[:100], big, &p, ICMPv6PacketTooBig, 0, 1280, dir6, macA, macB) != 0 {
+	if BuildICMPv6Error(out[:100], big, &p, ICMPv6PacketTooBig, 0, 1280, dir6, frametest.MACA, frametest.MACB) != 0 {
 		t.Fatal("short buffer")
 	}
 }
@@ -514,7 +511,7 @@ func TestEchoReply6(t *testing.T) {
 	}
 	gp := oracle6(t, f, 14)
 	ic := gp.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
-	if ic.TypeCode.Type() != ICMPv6EchoReply || p.Dst6 != client6 || p.Src6 != vip6 || string(f[0:6]) != string(macA[:]) {
+	if ic.TypeCode.Type() != ICMPv6EchoReply || p.Dst6 != client6 || p.Src6 != vip6 || string(f[0:6]) != string(frametest.MACA[:]) {
 		t.Fatal("not a reply")
 	}
 	if EchoReply6(f, &p) {
@@ -545,19 +542,15 @@ func nsFrame(t testing.TB, src, target [16]byte) []byte {
 	t.Helper()
 	dst := SolicitedNode(target)
 	dmac := MulticastMAC6(dst)
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(macA[:]), DstMAC: net.HardwareAddr(dmac[:]), EthernetType: layers.EthernetTypeIPv6}
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(frametest.MACA[:]), DstMAC: net.HardwareAddr(dmac[:]), EthernetType: layers.EthernetTypeIPv6}
 	ip := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6, SrcIP: net.IP(src[:]), DstIP: net.IP(dst[:])}
 	ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(135, 0)}
 	ic.SetNetworkLayerForChecksum(ip)
 	ns := &layers.ICMPv6NeighborSolicitation{TargetAddress: net.IP(target[:])}
 	if src != ([16]byte{}) {
-		ns.Options = layers.ICMPv6Options{{Type: layers.ICMPv6OptSourceAddress, Data: macC[:]}}
+		ns.Options = layers.ICMPv6Options{{Type: layers.ICMPv6OptSourceAddress, Data: frametest.MACC[:]}}
 	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, ic, ns); err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
+	return frametest.Serialize(t, eth, ip, ic, ns)
 }
 
 func TestNDP(t *testing.T) {
@@ -569,7 +562,7 @@ func TestNDP(t *testing.T) {
 		ipDst   [16]byte
 		solicit bool
 	}{
-		{"unicast", client6, macC, client6, true},
+		{"unicast", client6, frametest.MACC, client6, true},
 		{"dad", [16]byte{}, MulticastMAC6(allNodes), allNodes, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -579,18 +572,18 @@ func TestNDP(t *testing.T) {
 			if ParseL3(f, &p) != ClassIPv6 || ParseL4(f, &p) != FaultNone || !ParseNS(f, &p, &ns) || ns.Target != vip6 {
 				t.Fatalf("ParseNS %+v", ns)
 			}
-			n := BuildNAReply(out, &ns, macD)
+			n := BuildNAReply(out, &ns, frametest.MACD)
 			gp := oracle6(t, out[:n], 14)
 			na, _ := gp.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement)
 			ip := gp.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
 			if na == nil || string(na.TargetAddress) != string(vip6[:]) || na.Solicited() != tt.solicit || !na.Override() || na.Router() ||
 				string(out[0:6]) != string(tt.ethDst[:]) || string(ip.DstIP) != string(tt.ipDst[:]) || string(ip.SrcIP) != string(vip6[:]) ||
-				ip.HopLimit != 255 || len(na.Options) != 1 || string(na.Options[0].Data) != string(macD[:]) {
+				ip.HopLimit != 255 || len(na.Options) != 1 || string(na.Options[0].Data) != string(frametest.MACD[:]) {
 				t.Fatalf("advertisement %+v %+v", na, ip)
 			}
 		})
 	}
-	n := BuildUnsolicitedNA(out, macD, vip6)
+	n := BuildUnsolicitedNA(out, frametest.MACD, vip6)
 	gp := oracle6(t, out[:n], 14)
 	na := gp.Layer(layers.LayerTypeICMPv6NeighborAdvertisement).(*layers.ICMPv6NeighborAdvertisement)
 	if na.Solicited() || !na.Override() || string(out[0:6]) != "\x33\x33\x00\x00\x00\x01" {
@@ -638,9 +631,9 @@ func TestHotPathAllocs6(t *testing.T) {
 		RewriteDst6(f, &p, false, real6, 8080)
 		RewriteSrc6(f, &p, false, vip6, 80)
 		DecHopLimit(f, &p)
-		EncapIP6(out, f[p.L3:p.L3+p.IPLen], macC, macD, vip6, real6)
-		Encap6in4(out, f[p.L3:p.L3+p.IPLen], macC, macD, vip, realSrv, 1)
-		n := BuildICMPv6Error(out, f, &p, ICMPv6PacketTooBig, 0, 1280, vip6, macC, macD)
+		EncapIP6(out, f[p.L3:p.L3+p.IPLen], frametest.MACC, frametest.MACD, vip6, real6)
+		Encap6in4(out, f[p.L3:p.L3+p.IPLen], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1)
+		n := BuildICMPv6Error(out, f, &p, ICMPv6PacketTooBig, 0, 1280, vip6, frametest.MACC, frametest.MACD)
 		ParseL3(out[:n], &p)
 		ParseL4(out[:n], &p)
 		ParseQuote6(out[:n], &p, &q)
@@ -649,8 +642,8 @@ func TestHotPathAllocs6(t *testing.T) {
 		ParseL3(nsf, &p)
 		ParseL4(nsf, &p)
 		ParseNS(nsf, &p, &ns)
-		BuildNAReply(out, &ns, macD)
-		BuildUnsolicitedNA(out, macD, vip6)
+		BuildNAReply(out, &ns, frametest.MACD)
+		BuildUnsolicitedNA(out, frametest.MACD, vip6)
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per packet", allocs)

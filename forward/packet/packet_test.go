@@ -5,30 +5,31 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 func TestParseValid(t *testing.T) {
-	tcp := defaultSpec(layers.IPProtocolTCP, 10)
-	udp := defaultSpec(layers.IPProtocolUDP, 5)
-	icmp := defaultSpec(layers.IPProtocolICMPv4, 4)
-	vlan := defaultSpec(layers.IPProtocolTCP, 10)
-	vlan.vlan, vlan.tci = true, 0x2064
-	padded := defaultSpec(layers.IPProtocolUDP, 1)
-	padded.pad, padded.df = 60-14-20-8-1, false
+	tcp := frametest.DefaultSpec(layers.IPProtocolTCP, 10)
+	udp := frametest.DefaultSpec(layers.IPProtocolUDP, 5)
+	icmp := frametest.DefaultSpec(layers.IPProtocolICMPv4, 4)
+	vlan := frametest.DefaultSpec(layers.IPProtocolTCP, 10)
+	vlan.VLAN, vlan.TCI = true, 0x2064
+	padded := frametest.DefaultSpec(layers.IPProtocolUDP, 1)
+	padded.Pad, padded.DF = 60-14-20-8-1, false
 	tests := []struct {
 		name string
-		s    spec
+		s    frametest.Spec
 		want Packet
 	}{
-		{"tcp", tcp, Packet{L3: 14, L4: 34, IPLen: 50, Proto: 6, TTL: 64, Src: client, Dst: vip, SrcPort: 40000, DstPort: 80, TCPFlags: 0x12, DF: true}},
-		{"udp", udp, Packet{L3: 14, L4: 34, IPLen: 33, Proto: 17, TTL: 64, Src: client, Dst: vip, SrcPort: 40000, DstPort: 80, DF: true}},
-		{"icmp", icmp, Packet{L3: 14, L4: 34, IPLen: 32, Proto: 1, TTL: 64, Src: client, Dst: vip, ICMPType: 8, DF: true}},
-		{"vlan tcp", vlan, Packet{VLAN: true, VLANTCI: 0x2064, L3: 18, L4: 38, IPLen: 50, Proto: 6, TTL: 64, Src: client, Dst: vip, SrcPort: 40000, DstPort: 80, TCPFlags: 0x12, DF: true}},
-		{"udp with ethernet padding", padded, Packet{L3: 14, L4: 34, IPLen: 29, Proto: 17, TTL: 64, Src: client, Dst: vip, SrcPort: 40000, DstPort: 80}},
+		{"tcp", tcp, Packet{L3: 14, L4: 34, IPLen: 50, Proto: 6, TTL: 64, Src: frametest.Client, Dst: frametest.VIP, SrcPort: 40000, DstPort: 80, TCPFlags: 0x12, DF: true}},
+		{"udp", udp, Packet{L3: 14, L4: 34, IPLen: 33, Proto: 17, TTL: 64, Src: frametest.Client, Dst: frametest.VIP, SrcPort: 40000, DstPort: 80, DF: true}},
+		{"icmp", icmp, Packet{L3: 14, L4: 34, IPLen: 32, Proto: 1, TTL: 64, Src: frametest.Client, Dst: frametest.VIP, ICMPType: 8, DF: true}},
+		{"vlan tcp", vlan, Packet{VLAN: true, VLANTCI: 0x2064, L3: 18, L4: 38, IPLen: 50, Proto: 6, TTL: 64, Src: frametest.Client, Dst: frametest.VIP, SrcPort: 40000, DstPort: 80, TCPFlags: 0x12, DF: true}},
+		{"udp with ethernet padding", padded, Packet{L3: 14, L4: 34, IPLen: 29, Proto: 17, TTL: 64, Src: frametest.Client, Dst: frametest.VIP, SrcPort: 40000, DstPort: 80}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := build(t, tt.s)
+			f := frametest.Build(t, tt.s)
 			p := Packet{Proto: 99, L4: 77} // stale values must be reset
 			if c := ParseL3(f, &p); c != ClassIPv4 {
 				t.Fatalf("ParseL3 = %v, want ipv4", c)
@@ -45,13 +46,13 @@ func TestParseValid(t *testing.T) {
 
 func TestParseL3Class(t *testing.T) {
 	arp := make([]byte, 60)
-	BuildGratuitousARP(arp, macA, vip)
+	BuildGratuitousARP(arp, frametest.MACA, frametest.VIP)
 	vlanARP := append(append(append([]byte(nil), arp[:12]...), 0x81, 0x00, 0x00, 0x05), arp[12:]...)
-	ipv6 := build(t, defaultSpec(layers.IPProtocolTCP, 0))
+	ipv6 := frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolTCP, 0))
 	ipv6[12], ipv6[13] = 0x86, 0xdd
-	qinq := build(t, spec{vlan: true, proto: layers.IPProtocolUDP, ttl: 3})
+	qinq := frametest.Build(t, frametest.Spec{VLAN: true, Proto: layers.IPProtocolUDP, TTL: 3})
 	qinq[16], qinq[17] = 0x81, 0x00 // a second tag
-	short := build(t, defaultSpec(layers.IPProtocolTCP, 0))[:14+19]
+	short := frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolTCP, 0))[:14+19]
 	tests := []struct {
 		name  string
 		frame []byte
@@ -76,7 +77,7 @@ func TestParseL3Class(t *testing.T) {
 			}
 			if tt.want == ClassARP {
 				var a ARP
-				if !ParseARP(tt.frame, &p, &a) || a.SenderIP != vip || a.TargetIP != vip || a.SenderMAC != macA || a.Op != ARPRequest {
+				if !ParseARP(tt.frame, &p, &a) || a.SenderIP != frametest.VIP || a.TargetIP != frametest.VIP || a.SenderMAC != frametest.MACA || a.Op != ARPRequest {
 					t.Fatalf("ParseARP: %+v", a)
 				}
 			}
@@ -85,14 +86,14 @@ func TestParseL3Class(t *testing.T) {
 }
 
 func TestParseDrops(t *testing.T) {
-	tcp := func(t *testing.T) []byte { return build(t, defaultSpec(layers.IPProtocolTCP, 10)) }
-	udp := func(t *testing.T) []byte { return build(t, defaultSpec(layers.IPProtocolUDP, 10)) }
+	tcp := func(t *testing.T) []byte { return frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolTCP, 10)) }
+	udp := func(t *testing.T) []byte { return frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolUDP, 10)) }
 	// ip applies mut to the IPv4 header and fixes its checksum.
 	ip := func(base func(*testing.T) []byte, mut func(h []byte)) func(*testing.T) []byte {
 		return func(t *testing.T) []byte {
 			f := base(t)
 			mut(f[14:34])
-			fixIP(f, 14)
+			frametest.FixIP(f, 14)
 			return f
 		}
 	}
@@ -106,9 +107,9 @@ func TestParseDrops(t *testing.T) {
 		{"version 6", ip(tcp, func(h []byte) { h[0] = 0x65 }), FaultBadIPVersion},
 		{"ihl 4", ip(tcp, func(h []byte) { h[0] = 0x44 }), FaultBadIHL},
 		{"ip options", func(t *testing.T) []byte {
-			s := defaultSpec(layers.IPProtocolTCP, 10)
-			s.options = true
-			return build(t, s)
+			s := frametest.DefaultSpec(layers.IPProtocolTCP, 10)
+			s.Options = true
+			return frametest.Build(t, s)
 		}, FaultIPOptions},
 		{"total length below header", ip(tcp, setLen(19)), FaultBadIPLength},
 		{"bad ip checksum", func(t *testing.T) []byte { f := tcp(t); f[24] ^= 1; return f }, FaultBadIPChecksum},
@@ -117,9 +118,9 @@ func TestParseDrops(t *testing.T) {
 		{"tcp shorter than 20", ip(tcp, setLen(20+19)), FaultTruncatedL4},
 		{"udp shorter than 8", ip(udp, setLen(20+7)), FaultTruncatedL4},
 		{"icmp shorter than 8", func(t *testing.T) []byte {
-			f := build(t, defaultSpec(layers.IPProtocolICMPv4, 0))
+			f := frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolICMPv4, 0))
 			binary.BigEndian.PutUint16(f[16:], 27)
-			fixIP(f, 14)
+			frametest.FixIP(f, 14)
 			return f
 		}, FaultTruncatedL4},
 		{"udp length 7", func(t *testing.T) []byte { f := udp(t); f[34+5] = 7; return f }, FaultBadUDPLength},
@@ -174,19 +175,19 @@ func TestFaultString(t *testing.T) {
 
 func TestSetEthernet(t *testing.T) {
 	for _, vlan := range []bool{false, true} {
-		s := defaultSpec(layers.IPProtocolTCP, 20)
-		s.vlan, s.tci = vlan, 7
-		f := build(t, s)
+		s := frametest.DefaultSpec(layers.IPProtocolTCP, 20)
+		s.VLAN, s.TCI = vlan, 7
+		f := frametest.Build(t, s)
 		var p Packet
 		ParseL3(f, &p)
 		if r := ParseL4(f, &p); r != FaultNone {
 			t.Fatal(r)
 		}
-		off := SetEthernet(f, &p, macC, macD)
-		s.vlan = false
-		want := build(t, s)
-		copy(want[0:6], macC[:])
-		copy(want[6:12], macD[:])
+		off := SetEthernet(f, &p, frametest.MACC, frametest.MACD)
+		s.VLAN = false
+		want := frametest.Build(t, s)
+		copy(want[0:6], frametest.MACC[:])
+		copy(want[6:12], frametest.MACD[:])
 		if vlan != (off == 4) || string(f[off:]) != string(want) {
 			t.Fatalf("vlan=%v: off %d\n got %x\nwant %x", vlan, off, f[off:], want)
 		}
@@ -198,7 +199,7 @@ func TestSetEthernet(t *testing.T) {
 		}
 	}
 	p := Packet{VLAN: true}
-	if SetEthernet(make([]byte, 17), &p, macC, macD) != -1 {
+	if SetEthernet(make([]byte, 17), &p, frametest.MACC, frametest.MACD) != -1 {
 		t.Fatal("short frame accepted")
 	}
 }

@@ -7,17 +7,18 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 // natCase is one NAT rewrite: frame before (in) and the frame gopacket
 // builds directly with the new values and TTL-1 (out).
 type natCase struct {
 	name  string
-	in    spec
+	in    frametest.Spec
 	dir   string // "dst" or "src"
 	addr  [4]byte
 	port  uint16
-	out   spec
+	out   frametest.Spec
 	l3    int
 	noUDP bool
 }
@@ -31,34 +32,34 @@ func natCases() []natCase {
 	for _, pr := range protos {
 		for _, n := range []int{0, 1, 33, 1400} {
 			for _, vlan := range []bool{false, true} {
-				in := defaultSpec(pr.proto, n)
-				in.vlan, in.tci = vlan, 100
-				in.pad = 3 * n % 5 // trailing padding must be ignored
+				in := frametest.DefaultSpec(pr.proto, n)
+				in.VLAN, in.TCI = vlan, 100
+				in.Pad = 3 * n % 5 // trailing padding must be ignored
 				l3 := 14
 				if vlan {
 					l3 = 18
 				}
 				// Request: client -> VIP:80 becomes client -> real:8080.
 				out := in
-				out.dst, out.dport, out.ttl = realSrv, 8080, in.ttl-1
+				out.Dst, out.DPort, out.TTL = frametest.RealSrv, 8080, in.TTL-1
 				if pr.proto == layers.IPProtocolICMPv4 {
-					out.dport = in.dport
+					out.DPort = in.DPort
 				}
 				name := pr.name + "/" + itoa(n) + map[bool]string{false: "", true: "/vlan"}[vlan]
-				cs = append(cs, natCase{name: name + "/dst", in: in, dir: "dst", addr: realSrv, port: 8080, out: out, l3: l3})
+				cs = append(cs, natCase{name: name + "/dst", in: in, dir: "dst", addr: frametest.RealSrv, port: 8080, out: out, l3: l3})
 				// Reply: real:8080 -> client becomes VIP:80 -> client.
 				in2 := in
-				in2.src, in2.sport, in2.dst, in2.dport, in2.ttl = realSrv, 8080, client, 40000, 2
+				in2.Src, in2.SPort, in2.Dst, in2.DPort, in2.TTL = frametest.RealSrv, 8080, frametest.Client, 40000, 2
 				out2 := in2
-				out2.src, out2.sport, out2.ttl = vip, 80, 1
+				out2.Src, out2.SPort, out2.TTL = frametest.VIP, 80, 1
 				if pr.proto == layers.IPProtocolICMPv4 {
-					out2.sport = in2.sport
+					out2.SPort = in2.SPort
 				}
-				cs = append(cs, natCase{name: name + "/src", in: in2, dir: "src", addr: vip, port: 80, out: out2, l3: l3})
+				cs = append(cs, natCase{name: name + "/src", in: in2, dir: "src", addr: frametest.VIP, port: 80, out: out2, l3: l3})
 				if pr.proto == layers.IPProtocolUDP {
 					in3, out3 := in, out
-					in3.noCsum, out3.noCsum = true, true
-					cs = append(cs, natCase{name: name + "/dst/nocsum", in: in3, dir: "dst", addr: realSrv, port: 8080, out: out3, l3: l3, noUDP: true})
+					in3.NoCsum, out3.NoCsum = true, true
+					cs = append(cs, natCase{name: name + "/dst/nocsum", in: in3, dir: "dst", addr: frametest.RealSrv, port: 8080, out: out3, l3: l3, noUDP: true})
 				}
 			}
 		}
@@ -92,7 +93,7 @@ func sameFrame(t *testing.T, got, want []byte, csumAt int) {
 		t.Fatalf("length %d, want %d", len(got), len(want))
 	}
 	g := append([]byte(nil), got...)
-	if csumAt > 0 && csumEqual(binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(want[csumAt:])) {
+	if csumAt > 0 && frametest.CsumEqual(binary.BigEndian.Uint16(g[csumAt:]), binary.BigEndian.Uint16(want[csumAt:])) {
 		copy(g[csumAt:csumAt+2], want[csumAt:csumAt+2])
 	}
 	if string(g) != string(want) {
@@ -117,7 +118,7 @@ func l4CsumAt(proto layers.IPProtocol, l4 int) int {
 func TestRewriteFullChecksum(t *testing.T) {
 	for _, tc := range natCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			f := build(t, tc.in)
+			f := frametest.Build(t, tc.in)
 			var p Packet
 			ParseL3(f, &p)
 			if r := ParseL4(f, &p); r != FaultNone {
@@ -126,8 +127,8 @@ func TestRewriteFullChecksum(t *testing.T) {
 			if r := doRewrite(f, &p, tc.dir, false, tc.addr, tc.port); r != FaultNone {
 				t.Fatalf("rewrite: %v", r)
 			}
-			oracleChecks(t, f, tc.l3, tc.noUDP)
-			sameFrame(t, f, build(t, tc.out), l4CsumAt(tc.in.proto, p.L4))
+			frametest.OracleChecks(t, f, tc.l3, tc.noUDP)
+			sameFrame(t, f, frametest.Build(t, tc.out), l4CsumAt(tc.in.Proto, p.L4))
 			var q Packet
 			ParseL3(f, &q)
 			if r := ParseL4(f, &q); r != FaultNone || q != p {
@@ -139,20 +140,20 @@ func TestRewriteFullChecksum(t *testing.T) {
 
 func TestRewritePartialChecksum(t *testing.T) {
 	for _, tc := range natCases() {
-		if tc.in.proto == layers.IPProtocolICMPv4 || tc.noUDP {
+		if tc.in.Proto == layers.IPProtocolICMPv4 || tc.noUDP {
 			continue // CHECKSUM_PARTIAL is a TCP/UDP offload
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.in
-			in.partial = true
-			f := build(t, in)
+			in.Partial = true
+			f := frametest.Build(t, in)
 			var p Packet
 			ParseL3(f, &p)
 			if r := ParseL4(f, &p); r != FaultNone {
 				t.Fatal(r)
 			}
 			vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: TCPCsumOff}
-			if in.proto == layers.IPProtocolUDP {
+			if in.Proto == layers.IPProtocolUDP {
 				vh.CsumOffset = UDPCsumOff
 			}
 			if r := vh.Check(&p, len(f)); r != FaultNone {
@@ -163,53 +164,53 @@ func TestRewritePartialChecksum(t *testing.T) {
 			}
 			// The seed must now be the pseudo-header sum of the new addresses.
 			out := tc.out
-			out.partial = true
-			sameFrame(t, f, build(t, out), 0)
+			out.Partial = true
+			sameFrame(t, f, frametest.Build(t, out), 0)
 			if !FinishChecksum(f[:p.L3+p.IPLen], &vh) || vh.Partial() {
 				t.Fatal("FinishChecksum failed")
 			}
-			oracleChecks(t, f, tc.l3, false)
-			sameFrame(t, f, build(t, tc.out), l4CsumAt(tc.in.proto, p.L4))
+			frametest.OracleChecks(t, f, tc.l3, false)
+			sameFrame(t, f, frametest.Build(t, tc.out), l4CsumAt(tc.in.Proto, p.L4))
 		})
 	}
 }
 
 func TestRewritePartialAfterVLANStrip(t *testing.T) {
-	s := defaultSpec(layers.IPProtocolTCP, 100)
-	s.vlan, s.partial = true, true
-	f := build(t, s)
+	s := frametest.DefaultSpec(layers.IPProtocolTCP, 100)
+	s.VLAN, s.Partial = true, true
+	f := frametest.Build(t, s)
 	var p Packet
 	ParseL3(f, &p)
 	if r := ParseL4(f, &p); r != FaultNone {
 		t.Fatal(r)
 	}
 	vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: TCPCsumOff}
-	off := SetEthernet(f, &p, macC, macD)
+	off := SetEthernet(f, &p, frametest.MACC, frametest.MACD)
 	vh.Shift(-off)
 	g := f[off:]
 	if vh.CsumStart != 34 || vh.Check(&p, len(g)) != FaultNone {
 		t.Fatalf("vnet header after strip: %+v", vh)
 	}
-	if r := RewriteDst(g, &p, true, realSrv, 8080); r != FaultNone {
+	if r := RewriteDst(g, &p, true, frametest.RealSrv, 8080); r != FaultNone {
 		t.Fatal(r)
 	}
 	if !FinishChecksum(g, &vh) {
 		t.Fatal("FinishChecksum")
 	}
-	oracleChecks(t, g, 14, false)
-	s.vlan, s.partial, s.dst, s.dport, s.ttl = false, false, realSrv, 8080, 63
-	want := build(t, s)
-	copy(want[0:6], macC[:])
-	copy(want[6:12], macD[:])
+	frametest.OracleChecks(t, g, 14, false)
+	s.VLAN, s.Partial, s.Dst, s.DPort, s.TTL = false, false, frametest.RealSrv, 8080, 63
+	want := frametest.Build(t, s)
+	copy(want[0:6], frametest.MACC[:])
+	copy(want[6:12], frametest.MACD[:])
 	sameFrame(t, g, want, 34+16)
 }
 
 func TestRewriteTTL(t *testing.T) {
 	for _, ttl := range []uint8{0, 1, 2, 255} {
 		for _, partial := range []bool{false, true} {
-			s := defaultSpec(layers.IPProtocolUDP, 8)
-			s.ttl, s.partial = ttl, partial
-			f := build(t, s)
+			s := frametest.DefaultSpec(layers.IPProtocolUDP, 8)
+			s.TTL, s.Partial = ttl, partial
+			f := frametest.Build(t, s)
 			orig := append([]byte(nil), f...)
 			var p Packet
 			ParseL3(f, &p)
@@ -217,7 +218,7 @@ func TestRewriteTTL(t *testing.T) {
 				t.Fatal(r)
 			}
 			for _, dir := range []string{"dst", "src"} {
-				r := doRewrite(f, &p, dir, partial, realSrv, 1)
+				r := doRewrite(f, &p, dir, partial, frametest.RealSrv, 1)
 				if ttl <= 1 {
 					if r != FaultTTLExceeded || string(f) != string(orig) {
 						t.Fatalf("ttl %d: %v, frame changed: %v", ttl, r, string(f) != string(orig))
@@ -236,7 +237,7 @@ func TestRewriteTTL(t *testing.T) {
 }
 
 func TestRewriteBadOffsets(t *testing.T) {
-	f := build(t, defaultSpec(layers.IPProtocolTCP, 10))
+	f := frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolTCP, 10))
 	var good Packet
 	ParseL3(f, &good)
 	if r := ParseL4(f, &good); r != FaultNone {
@@ -260,14 +261,14 @@ func TestRewriteBadOffsets(t *testing.T) {
 			p := good
 			tt.mut(&p)
 			defer copy(f, orig)
-			if r := RewriteDst(f, &p, false, realSrv, 1); r != tt.want || string(f) != string(orig) {
+			if r := RewriteDst(f, &p, false, frametest.RealSrv, 1); r != tt.want || string(f) != string(orig) {
 				t.Fatalf("RewriteDst = %v, changed %v", r, string(f) != string(orig))
 			}
 		})
 	}
 	g := append([]byte(nil), f...)
 	g[23] = 47
-	if r := RewriteSrc(g, &good, false, vip, 1); r != FaultUnsupportedProto {
+	if r := RewriteSrc(g, &good, false, frametest.VIP, 1); r != FaultUnsupportedProto {
 		t.Fatalf("gre: %v", r)
 	}
 }
@@ -275,10 +276,10 @@ func TestRewriteBadOffsets(t *testing.T) {
 func TestFinishChecksum(t *testing.T) {
 	for _, proto := range []layers.IPProtocol{layers.IPProtocolTCP, layers.IPProtocolUDP} {
 		for _, n := range []int{0, 1, 2, 3, 1401} {
-			s := defaultSpec(proto, n)
-			full := build(t, s)
-			s.partial = true
-			f := build(t, s)
+			s := frametest.DefaultSpec(proto, n)
+			full := frametest.Build(t, s)
+			s.Partial = true
+			f := frametest.Build(t, s)
 			vh := VnetHdr{Flags: VnetNeedsCsum | VnetDataValid, CsumStart: 34, CsumOffset: uint16(l4CsumAt(proto, 0))}
 			if !FinishChecksum(f, &vh) || vh != (VnetHdr{Flags: VnetDataValid}) {
 				t.Fatalf("FinishChecksum: %+v", vh)
@@ -303,10 +304,10 @@ func TestFinishChecksum(t *testing.T) {
 
 func TestEncapIPIP(t *testing.T) {
 	for _, df := range []bool{false, true} {
-		s := defaultSpec(layers.IPProtocolTCP, 300)
-		s.df, s.tos = df, 0xb8
-		s.pad = 7
-		f := build(t, s)
+		s := frametest.DefaultSpec(layers.IPProtocolTCP, 300)
+		s.DF, s.TOS = df, 0xb8
+		s.Pad = 7
+		f := frametest.Build(t, s)
 		var p Packet
 		ParseL3(f, &p)
 		if r := ParseL4(f, &p); r != FaultNone {
@@ -314,7 +315,7 @@ func TestEncapIPIP(t *testing.T) {
 		}
 		inner := f[p.L3 : p.L3+p.IPLen]
 		dst := make([]byte, 2000)
-		n := EncapIPIP(dst, inner, macC, macD, [4]byte{192, 0, 2, 1}, realSrv, 0xbeef)
+		n := EncapIPIP(dst, inner, frametest.MACC, frametest.MACD, [4]byte{192, 0, 2, 1}, frametest.RealSrv, 0xbeef)
 		if n != 14+20+len(inner) {
 			t.Fatalf("n = %d", n)
 		}
@@ -330,7 +331,7 @@ func TestEncapIPIP(t *testing.T) {
 				break
 			}
 		}
-		if string(eth.DstMAC) != string(macC[:]) || string(eth.SrcMAC) != string(macD[:]) || eth.EthernetType != layers.EthernetTypeIPv4 {
+		if string(eth.DstMAC) != string(frametest.MACC[:]) || string(eth.SrcMAC) != string(frametest.MACD[:]) || eth.EthernetType != layers.EthernetTypeIPv4 {
 			t.Fatalf("ethernet %+v", eth)
 		}
 		wantFlags := layers.IPv4Flag(0)
@@ -341,8 +342,8 @@ func TestEncapIPIP(t *testing.T) {
 			outer.TOS != 0xb8 || int(outer.Length) != 20+len(inner) || !outer.SrcIP.Equal(net.IPv4(192, 0, 2, 1)) || !outer.DstIP.Equal(net.IPv4(10, 1, 2, 3)) {
 			t.Fatalf("outer %+v", outer)
 		}
-		oracleChecks(t, dst[:n], 14, false)
-		oracleChecks(t, dst[:n], 34, false)
+		frametest.OracleChecks(t, dst[:n], 14, false)
+		frametest.OracleChecks(t, dst[:n], 34, false)
 		if string(dst[34:n]) != string(inner) {
 			t.Fatal("inner not copied")
 		}
@@ -350,15 +351,15 @@ func TestEncapIPIP(t *testing.T) {
 		for _, at := range []int{34, 14, 0, 50} {
 			buf := make([]byte, 2000)
 			copy(buf[at:], inner)
-			if m := EncapIPIP(buf, buf[at:at+len(inner)], macC, macD, [4]byte{192, 0, 2, 1}, realSrv, 0xbeef); m != n || string(buf[:m]) != string(dst[:n]) {
+			if m := EncapIPIP(buf, buf[at:at+len(inner)], frametest.MACC, frametest.MACD, [4]byte{192, 0, 2, 1}, frametest.RealSrv, 0xbeef); m != n || string(buf[:m]) != string(dst[:n]) {
 				t.Fatalf("in place at %d: differs", at)
 			}
 		}
-		if EncapIPIP(dst[:n-1], inner, macC, macD, vip, realSrv, 1) != 0 || EncapIPIP(dst, inner[:19], macC, macD, vip, realSrv, 1) != 0 {
+		if EncapIPIP(dst[:n-1], inner, frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1) != 0 || EncapIPIP(dst, inner[:19], frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1) != 0 {
 			t.Fatal("short buffers accepted")
 		}
 	}
-	if EncapIPIP(make([]byte, 70000), make([]byte, 65516), macC, macD, vip, realSrv, 1) != 0 {
+	if EncapIPIP(make([]byte, 70000), make([]byte, 65516), frametest.MACC, frametest.MACD, frametest.VIP, frametest.RealSrv, 1) != 0 {
 		t.Fatal("oversize accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+	"github.com/uvs-project/uvs/forward/internal/frametest"
 )
 
 func TestVnetHdrRoundTrip(t *testing.T) {
@@ -32,11 +33,11 @@ func TestVnetHdrRoundTrip(t *testing.T) {
 }
 
 func TestVnetHdrCheck(t *testing.T) {
-	f := build(t, defaultSpec(layers.IPProtocolTCP, 100))
+	f := frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolTCP, 100))
 	var tcp Packet
 	ParseL3(f, &tcp)
 	ParseL4(f, &tcp)
-	u := build(t, defaultSpec(layers.IPProtocolUDP, 100))
+	u := frametest.Build(t, frametest.DefaultSpec(layers.IPProtocolUDP, 100))
 	var udp Packet
 	ParseL3(u, &udp)
 	ParseL4(u, &udp)
