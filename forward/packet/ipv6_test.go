@@ -69,18 +69,14 @@ func build6(t testing.TB, s spec6) []byte {
 	ls = append(ls, ip)
 	switch s.proto {
 	case layers.IPProtocolTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.sport), DstPort: layers.TCPPort(s.dport), Seq: 1000, Ack: 2000, Window: 512,
-			SYN: s.flags&0x02 != 0, ACK: s.flags&0x10 != 0, FIN: s.flags&0x01 != 0}
+		tcp := frametest.TCP(s.sport, s.dport, s.flags, ip)
 		if s.mss != 0 {
 			tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindNop, OptionLength: 1},
 				{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: binary.BigEndian.AppendUint16(nil, s.mss)}}
 		}
-		tcp.SetNetworkLayerForChecksum(ip)
 		ls = append(ls, tcp)
 	case layers.IPProtocolUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(s.sport), DstPort: layers.UDPPort(s.dport)}
-		udp.SetNetworkLayerForChecksum(ip)
-		ls = append(ls, udp)
+		ls = append(ls, frametest.UDP(s.sport, s.dport, ip))
 	case layers.IPProtocolICMPv6:
 		ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(s.icmpType, 0)}
 		ic.SetNetworkLayerForChecksum(ip)

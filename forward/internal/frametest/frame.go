@@ -87,14 +87,9 @@ func Build(t testing.TB, s Spec) []byte {
 	ls = append(ls, ip)
 	switch s.Proto {
 	case layers.IPProtocolTCP:
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(s.SPort), DstPort: layers.TCPPort(s.DPort), Seq: 1000, Ack: 2000, Window: 512,
-			SYN: s.Flags&0x02 != 0, ACK: s.Flags&0x10 != 0, FIN: s.Flags&0x01 != 0, PSH: s.Flags&0x08 != 0}
-		tcp.SetNetworkLayerForChecksum(ip)
-		ls = append(ls, tcp)
+		ls = append(ls, TCP(s.SPort, s.DPort, s.Flags, ip))
 	case layers.IPProtocolUDP:
-		udp := &layers.UDP{SrcPort: layers.UDPPort(s.SPort), DstPort: layers.UDPPort(s.DPort)}
-		udp.SetNetworkLayerForChecksum(ip)
-		ls = append(ls, udp)
+		ls = append(ls, UDP(s.SPort, s.DPort, ip))
 	case layers.IPProtocolICMPv4:
 		ls = append(ls, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(s.ICMPType, 0), Id: 7, Seq: 9})
 	}
@@ -115,4 +110,20 @@ func Build(t testing.TB, s Spec) []byte {
 		binary.BigEndian.PutUint16(f[l4+6:], RefPseudo(s.Src, s.Dst, 17, len(f)-l4))
 	}
 	return append(f, make([]byte, s.Pad)...)
+}
+
+// TCP returns the TCP header of the test frames (IPv4 and IPv6): seq 1000, ack 2000, window
+// 512, the FIN, SYN, PSH and ACK bits of flags (as in Spec.Flags), checksummed over ip.
+func TCP(sport, dport uint16, flags uint8, ip gopacket.NetworkLayer) *layers.TCP {
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1000, Ack: 2000, Window: 512,
+		SYN: flags&0x02 != 0, ACK: flags&0x10 != 0, FIN: flags&0x01 != 0, PSH: flags&0x08 != 0}
+	_ = tcp.SetNetworkLayerForChecksum(ip)
+	return tcp
+}
+
+// UDP returns the UDP header of the test frames, checksummed over ip.
+func UDP(sport, dport uint16, ip gopacket.NetworkLayer) *layers.UDP {
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	return udp
 }
