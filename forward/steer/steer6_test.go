@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
-
-	"golang.org/x/net/bpf"
 )
 
 // ipv6Packet builds a minimal IPv6 packet with next header proto and a port pair after the
@@ -46,26 +44,9 @@ func steer6Fixture() ([]SteerVIP, []SteerNAT) {
 	return vips, nat
 }
 
-func steer6VM(t *testing.T, vips []SteerVIP, nat []SteerNAT) *bpf.VM {
-	t.Helper()
-	raw, err := BuildSteerProgram(vips, nat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insns, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatal("disassemble")
-	}
-	vm, err := bpf.NewVM(insns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vm
-}
-
 func TestSteerProgramMatchesReference6(t *testing.T) {
 	vips, nat := steer6Fixture()
-	vm := steer6VM(t, vips, nat)
+	vm := steerVM(t, vips, nat)
 	addrs := [][16]byte{a6("2001:db8::100"), a6("2001:db8::101"), a6("2001:db8::102"), a6("fd00::11"), a6("fd00::12"),
 		a6("2001:db8:1::7"), a6("2001:db8:1:0:ffff::9")}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -92,7 +73,7 @@ func TestSteerProgramMatchesReference6(t *testing.T) {
 
 func TestSteerKeepsIPv6FlowsTogether(t *testing.T) {
 	vips, nat := steer6Fixture()
-	vm := steer6VM(t, vips, nat)
+	vm := steerVM(t, vips, nat)
 	client := a6("2001:db8:1::7")
 	for sport := uint16(1024); sport < 1100; sport++ {
 		// NAT: request to the VIP and reply from the real server, persistent /64 on 443.

@@ -23,6 +23,25 @@ func ipv4Packet(src, dst [4]byte, proto uint8, sport, dport uint16, fragOff uint
 	return b
 }
 
+// steerVM compiles the steering program for vips and nat and loads it into a classic BPF
+// interpreter.
+func steerVM(t *testing.T, vips []SteerVIP, nat []SteerNAT) *bpf.VM {
+	t.Helper()
+	raw, err := BuildSteerProgram(vips, nat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("disassemble")
+	}
+	vm, err := bpf.NewVM(insns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
+}
+
 func runSteer(t *testing.T, vm *bpf.VM, pkt []byte) uint32 {
 	t.Helper()
 	v, err := vm.Run(pkt)
@@ -46,18 +65,7 @@ func TestSteerProgramMatchesReference(t *testing.T) {
 		{Addr: [4]byte{198, 18, 3, 12}, Port: 8443, Bits: 24},
 		{Addr: [4]byte{198, 18, 3, 13}, Port: 0, Bits: 16},
 	}
-	raw, err := BuildSteerProgram(vips, nat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insns, ok := bpf.Disassemble(raw)
-	if !ok {
-		t.Fatal("disassemble")
-	}
-	vm, err := bpf.NewVM(insns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := steerVM(t, vips, nat)
 	rng := rand.New(rand.NewPCG(1, 2))
 	addrs := [][4]byte{vip, vip2, {198, 18, 1, 102}, {198, 18, 3, 11}, {198, 18, 3, 12}, {198, 18, 3, 13}, {198, 18, 2, 10}, {198, 18, 2, 11}}
 	for i := 0; i < 20000; i++ {
