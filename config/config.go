@@ -55,6 +55,7 @@ type Director struct {
 	MetricsListen string   // host:port for Prometheus /metrics; "" means off.
 	TXMode        TXMode   // Key tx_mode.
 	AnswerPing    bool     // Key answer_ping: reply to ICMP echo sent to a VIP.
+	Backend       Backend  // Key backend: afpacket, afxdp or auto (the default).
 }
 
 // Conntrack is the [conntrack] table.

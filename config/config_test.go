@@ -52,6 +52,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 			MetricsListen: "127.0.0.1:9750",
 			TXMode:        TXRing,
 			AnswerPing:    true,
+			Backend:       BackendAuto,
 		},
 		Conntrack: Conntrack{MaxConnections: 1048576},
 		Timeouts:  Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},

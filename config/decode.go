@@ -400,7 +400,7 @@ func decode(name string, data []byte) (*decoder, *Config) {
 }
 
 func (d *decoder) director(t *table, dir *Director) {
-	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true}
+	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true, Backend: BackendAuto}
 	t.strings("interfaces", &dir.Interfaces)
 	t.int("workers", &dir.Workers)
 	if dir.Workers == 0 {
@@ -410,6 +410,7 @@ func (d *decoder) director(t *table, dir *Director) {
 	t.str("metrics_listen", &dir.MetricsListen)
 	enum(t, "tx_mode", ParseTXMode, &dir.TXMode)
 	t.boolean("answer_ping", &dir.AnswerPing)
+	enum(t, "backend", ParseBackend, &dir.Backend)
 	t.done()
 }
 

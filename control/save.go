@@ -28,6 +28,9 @@ func ConfigTOML(cfg *config.Config) string {
 		fmt.Fprintf(&b, "tx_mode = %s\n", config.Quote(d.TXMode.String()))
 	}
 	fmt.Fprintf(&b, "answer_ping = %t\n", d.AnswerPing)
+	if d.Backend != 0 {
+		fmt.Fprintf(&b, "backend = %s\n", config.Quote(d.Backend.String()))
+	}
 
 	fmt.Fprintf(&b, "\n[conntrack]\nmax_connections = %d\nsloppy_tcp = %t\n", cfg.Conntrack.MaxConnections, cfg.Conntrack.SloppyTCP)
 	fmt.Fprintf(&b, "\n[timeouts]\ntcp = %s\ntcp_fin = %s\nudp = %s\n",
