@@ -83,6 +83,8 @@ const (
 	stMask  = -32 // best rule's mask
 	stPos   = -36 // best rule's position
 	stProto = -40
+	stL4    = -44 // offset of the L4 header from the frame start (14 + IHL)
+	stBuf   = -64 // 16 bytes that bpf_xdp_load_bytes copies into
 )
 
 const (
@@ -171,14 +173,21 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 		// Ports, where the packet has them: sync and BGP always go to the stack.
 		asm.Mov.Imm(R1, 0), asm.StoreMem(FP, stSP, R1, asm.Word), asm.StoreMem(FP, stDP, R1, asm.Word),
 		asm.StoreMem(FP, stFlags, R1, asm.Word), asm.StoreMem(FP, stMask, R1, asm.Word), asm.StoreMem(FP, stPos, R1, asm.Word))
-	l4 := func() { // R3 = L4 header (IPv4 header + IHL), R2 clobbered
-		add(asm.LoadMem(R2, R9, 0, asm.Byte), asm.And.Imm(R2, 0xf), asm.LSh.Imm(R2, 2),
-			asm.Mov.Reg(R3, R9), asm.Add.Reg(R3, R2))
+	// Bytes at a variable offset (after the IPv4 header, whose length varies) are read with
+	// bpf_xdp_load_bytes (Linux 5.18) into the stack: adding a variable to a packet pointer
+	// needs CAP_PERFMON (the verifier's Spectre v1 rule), which uvs does not keep.
+	add(asm.LoadMem(R2, R9, 0, asm.Byte), asm.And.Imm(R2, 0xf), asm.LSh.Imm(R2, 2), asm.Add.Imm(R2, 14),
+		asm.StoreMem(FP, stL4, R2, asm.Word))
+	// lb copies n bytes at L4+off into stBuf, or jumps to fail where the frame is shorter.
+	lb := func(off, n int32, fail string) {
+		add(asm.LoadMem(R2, FP, stL4, asm.Word), asm.Add.Imm(R2, off),
+			asm.Mov.Reg(R1, R6), asm.Mov.Reg(R3, FP), asm.Add.Imm(R3, stBuf), asm.Mov.Imm(R4, n),
+			asm.FnXdpLoadBytes.Call(),
+			asm.JNE.Imm(R0, 0, fail))
 	}
-	l4()
-	add(asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 4), asm.JGT.Reg(R1, R8, "classify"),
-		asm.LoadMem(R2, R3, 0, asm.Half), asm.HostTo(asm.BE, R2, asm.Half),
-		asm.LoadMem(R4, R3, 2, asm.Half), asm.HostTo(asm.BE, R4, asm.Half),
+	lb(0, 4, "classify")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half),
+		asm.LoadMem(R4, FP, stBuf+2, asm.Half), asm.HostTo(asm.BE, R4, asm.Half),
 		asm.LoadMem(R1, FP, stProto, asm.Word),
 		asm.JNE.Imm(R1, 17, "notudp"),
 		asm.JEq.Imm(R2, 8848, "pass"), asm.JEq.Imm(R4, 8848, "pass"))
@@ -203,9 +212,8 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 		asm.JEq.Imm(R1, 6, "natl4"),
 		asm.JNE.Imm(R1, 17, "pass"))
 	label("natl4", asm.JNE.Imm(R2, 0, "ours")) // a later fragment: no ports to match
-	l4()
-	add(asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 2), asm.JGT.Reg(R1, R8, "pass"),
-		asm.LoadMem(R2, R3, 0, asm.Half), asm.HostTo(asm.BE, R2, asm.Half),
+	lb(0, 2, "pass")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half),
 		asm.LoadMem(R1, FP, stProto, asm.Word), asm.LSh.Imm(R1, 16), asm.Or.Reg(R2, R1),
 		asm.StoreMem(FP, stKey+4, R2, asm.Word))
 	lookup(fd.natreal)
@@ -214,42 +222,42 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	lookup(fd.natreal)
 	add(asm.JNE.Imm(R0, 0, "ours"), asm.Ja.Label("pass"))
 	label("naticmp", asm.Mov.Imm(R0, 0))
-	l4()
-	add(asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 1), asm.JGT.Reg(R1, R8, "pass"),
-		asm.LoadMem(R2, R3, 0, asm.Byte),
+	lb(0, 1, "pass")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Byte),
 		asm.JEq.Imm(R2, 3, "ours"), asm.JEq.Imm(R2, 11, "ours"), asm.JEq.Imm(R2, 12, "ours"),
 		asm.Ja.Label("pass"))
 
 	// Ours: compute steer's hash. ICMP errors take the reversed quoted header.
 	label("ours", asm.Mov.Imm(R0, 0))
-	l4()
 	add(asm.LoadMem(R1, FP, stProto, asm.Word),
-		asm.JNE.Imm(R1, 1, "normal"),
-		asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 1), asm.JGT.Reg(R1, R8, "hash0"),
-		asm.LoadMem(R2, R3, 0, asm.Byte),
+		asm.JNE.Imm(R1, 1, "normal"))
+	lb(0, 1, "hash0")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Byte),
 		asm.JEq.Imm(R2, 3, "icmperr"), asm.JEq.Imm(R2, 11, "icmperr"), asm.JNE.Imm(R2, 12, "normal"))
-	label("icmperr", asm.Mov.Reg(R1, R3))
-	add(asm.Add.Imm(R1, 28), asm.JGT.Reg(R1, R8, "hash0"),
-		asm.LoadMem(R2, R3, 24, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stS, R2, asm.Word),
-		asm.LoadMem(R2, R3, 20, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stD, R2, asm.Word),
-		asm.Mov.Imm(R4, 0),
-		asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 30), asm.JGT.Reg(R1, R8, "rule_flags"),
-		asm.LoadMem(R2, R3, 28, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stDP, R2, asm.Word),
-		asm.Or.Imm(R4, flOkD),
-		asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 32), asm.JGT.Reg(R1, R8, "rule_flags"),
-		asm.LoadMem(R2, R3, 30, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stSP, R2, asm.Word),
-		asm.Or.Imm(R4, flOkS),
-		asm.Ja.Label("rule_flags"))
-	label("normal", asm.Mov.Imm(R4, 0))
+	label("icmperr", asm.Mov.Imm(R0, 0))
+	lb(20, 8, "hash0")
+	add(asm.LoadMem(R2, FP, stBuf+4, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stS, R2, asm.Word),
+		asm.LoadMem(R2, FP, stBuf, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stD, R2, asm.Word),
+		asm.Mov.Imm(R7, 0)) // R7 (data) is not needed any more: the flags
+	lb(28, 2, "icmp_flags")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stDP, R2, asm.Word),
+		asm.Or.Imm(R7, flOkD))
+	lb(30, 2, "icmp_flags")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stSP, R2, asm.Word),
+		asm.Or.Imm(R7, flOkS))
+	label("icmp_flags", asm.Mov.Reg(R4, R7))
+	add(asm.Ja.Label("rule_flags"))
+	label("normal", asm.Mov.Imm(R7, 0))
 	add(asm.LoadMem(R2, R9, 6, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.And.Imm(R2, 0x3fff),
-		asm.JEq.Imm(R2, 0, "nofrag"), asm.Or.Imm(R4, flFrag))
-	label("nofrag", asm.Mov.Reg(R1, R3))
-	add(asm.Add.Imm(R1, 2), asm.JGT.Reg(R1, R8, "rule_flags"),
-		asm.LoadMem(R2, R3, 0, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stSP, R2, asm.Word),
-		asm.Or.Imm(R4, flOkS),
-		asm.Mov.Reg(R1, R3), asm.Add.Imm(R1, 4), asm.JGT.Reg(R1, R8, "rule_flags"),
-		asm.LoadMem(R2, R3, 2, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stDP, R2, asm.Word),
-		asm.Or.Imm(R4, flOkD))
+		asm.JEq.Imm(R2, 0, "nofrag"), asm.Or.Imm(R7, flFrag))
+	label("nofrag", asm.Mov.Imm(R0, 0))
+	lb(0, 2, "normal_flags")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stSP, R2, asm.Word),
+		asm.Or.Imm(R7, flOkS))
+	lb(2, 2, "normal_flags")
+	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half), asm.StoreMem(FP, stDP, R2, asm.Word),
+		asm.Or.Imm(R7, flOkD))
+	label("normal_flags", asm.Mov.Reg(R4, R7))
 	label("rule_flags", asm.StoreMem(FP, stFlags, R4, asm.Word))
 
 	// steer.SteerRule: a VIP first.

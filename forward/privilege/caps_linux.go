@@ -32,7 +32,18 @@ const capsEnv = "UVS_CAPS_DROPPED"
 // the new image then holds exactly those two. It returns nil without doing anything when
 // there is nothing to drop, and an error (the process keeps running as it was) when the
 // kernel refuses a step.
-func DropCapabilities() error {
+func DropCapabilities() error { return DropCapabilitiesKeeping(neededCaps) }
+
+// AFXDPCaps are the capabilities the AF_XDP backend needs beyond neededCaps: CAP_BPF for its
+// XDP program and maps, and CAP_IPC_LOCK because the kernel charges the UMEM to
+// RLIMIT_MEMLOCK unless the process has it.
+const AFXDPCaps = 1<<unix.CAP_BPF | 1<<unix.CAP_IPC_LOCK
+
+// DropCapabilitiesKeeping is DropCapabilities keeping CAP_NET_RAW, CAP_NET_ADMIN and the
+// capabilities in extra (a mask of 1<<CAP_X, such as AFXDPCaps).
+func DropCapabilitiesKeeping(extra uint64) error {
+	needed := uint64(neededCaps) | extra
+	lo, hi := uint32(needed), uint32(needed>>32)
 	if os.Getenv(capsEnv) != "" {
 		return nil
 	}
@@ -41,10 +52,10 @@ func DropCapabilities() error {
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("forward: capget: %w", err)
 	}
-	if data[0].Effective&^neededCaps == 0 && data[1].Effective == 0 {
+	if data[0].Effective&^lo == 0 && data[1].Effective&^hi == 0 {
 		return nil // nothing beyond what is needed (e.g. systemd gave us exactly these)
 	}
-	if data[0].Permitted&neededCaps != neededCaps {
+	if data[0].Permitted&lo != lo || data[1].Permitted&hi != hi {
 		return nil // we cannot keep them; the run fails later with its own clear error
 	}
 	exe, err := os.Executable()
@@ -57,12 +68,15 @@ func DropCapabilities() error {
 	if err := unix.Prctl(unix.PR_SET_SECUREBITS, secbitNoRoot|secbitNoRootLocked, 0, 0, 0); err != nil {
 		return fmt.Errorf("forward: prctl PR_SET_SECUREBITS: %w", err)
 	}
-	data[0].Inheritable = neededCaps
-	data[1].Inheritable = 0
+	data[0].Inheritable = lo
+	data[1].Inheritable = hi
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("forward: capset: %w", err)
 	}
-	for _, c := range []uintptr{unix.CAP_NET_RAW, unix.CAP_NET_ADMIN} {
+	for c := uintptr(0); c < 64; c++ {
+		if needed&(1<<c) == 0 {
+			continue
+		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c, 0, 0); err != nil {
 			return fmt.Errorf("forward: prctl PR_CAP_AMBIENT_RAISE: %w", err)
 		}
