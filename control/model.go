@@ -10,6 +10,8 @@ type Status struct {
 	Services      []Service `json:"services"`
 	// Drops counts dropped packets by reason, over all workers (shown by --stats --json).
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// Director describes the data plane (see backend.go).
+	Director *DirectorStatus `json:"director,omitempty"`
 }
 
 // Timeouts are the ipvsadm --set timeouts in seconds.

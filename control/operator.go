@@ -344,6 +344,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	for _, ws := range o.d.Stats() {
 		ws.EachDrop(func(reason string, n uint64) { st.Drops[reason] += n })
 	}
+	st.Director = o.directorStatus()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, s := range svcs {

@@ -158,14 +158,6 @@ func (d *Director) closeUMEM() {
 	}
 }
 
-// BackendInfo is what `uvs list --json` reports of the backend in its director object.
-type BackendInfo struct {
-	Backend     string        // afpacket or afxdp
-	XDPAttached bool          // afxdp: every interface's program is attached
-	XSKMode     string        // afxdp: copy or zero-copy
-	Interfaces  []afxdp.Iface // afxdp: per interface, the XDP mode and program id
-}
-
 // Backend describes the running backend.
 func (d *Director) Backend() BackendInfo {
 	d.mu.Lock()
@@ -176,7 +168,9 @@ func (d *Director) Backend() BackendInfo {
 	}
 	if d.xdp != nil {
 		bi.XDPAttached = d.xdp.Attached()
-		bi.Interfaces = d.xdp.Interfaces()
+		for _, ifc := range d.xdp.Interfaces() {
+			bi.Interfaces = append(bi.Interfaces, XDPIface{Name: ifc.Name, Mode: ifc.Mode, ProgID: ifc.ProgID, Queues: ifc.Queues})
+		}
 		bi.XSKMode = "copy"
 		if d.umem != nil && d.umem.ZeroCopy() {
 			bi.XSKMode = "zero-copy"
