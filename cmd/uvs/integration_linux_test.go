@@ -134,6 +134,7 @@ func (r *labRun) runDirector(cfgPath string, extra ...string) {
 		r.t.Fatal(err)
 	}
 	r.stderr = &syncBuffer{}
+	applyBackend(r.t, cfgPath)
 	if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfgPath, r.stderr, extra...); err != nil {
 		r.t.Fatal(err)
 	}
@@ -145,6 +146,7 @@ func (r *labRun) runDirector(cfgPath string, extra ...string) {
 		}
 	})
 	r.waitVIP()
+	checkBackend(r.t, cfgPath)
 }
 
 // waitVIP waits up to 15 s until a request to the VIP is answered.
@@ -288,6 +290,7 @@ func (r *labRun) stopAndCheckClean() {
 	if s := strings.TrimSpace(string(out)); s != "" {
 		r.t.Errorf("nftables not clean after SIGTERM:\n%s", s)
 	}
+	r.checkXDPDetached()
 }
 
 // stoppedCounters parses the director's final counter line.
@@ -336,12 +339,17 @@ func capEff(t *testing.T, r *labRun) []string {
 
 func TestIntegrationDR(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testDR)
+}
+
+func testDR(t *testing.T) {
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
-			// Started as root, the director keeps only CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
-			if m := capEff(t, r); len(m) != 1 || m[0] != "0000000000003000" {
-				t.Errorf("director capabilities %v, want [0000000000003000]", m)
+			// Started as root, the director keeps only CAP_NET_ADMIN (12) and CAP_NET_RAW (13),
+			// and with afxdp CAP_IPC_LOCK (14) and CAP_BPF (39).
+			if m := capEff(t, r); len(m) != 1 || m[0] != wantCaps(t) {
+				t.Errorf("director capabilities %v, want [%s]", m, wantCaps(t))
 			}
 			checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
 			r.download(10_000_000)
@@ -354,6 +362,10 @@ func TestIntegrationDR(t *testing.T) {
 
 func TestIntegrationNAT(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testNAT)
+}
+
+func testNAT(t *testing.T) {
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r := startLab(t, bench.TopologyNAT, "nat", 8080, txOff)

@@ -1,0 +1,137 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run once per backend: eachBackend makes subtests named backend=NAME,
+// and runDirector writes director.backend = NAME into the config of a test running under one
+// (applyBackend) and checks, once the VIP answers, that `uvs list --json` reports that backend
+// and, for afxdp, its XDP program attached (checkBackend).
+
+var testBackends = []string{"afpacket", "afxdp"}
+
+// eachBackend runs f as a subtest per backend.
+func eachBackend(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	for _, b := range testBackends {
+		t.Run("backend="+b, f)
+	}
+}
+
+var backendInName = regexp.MustCompile(`(?:^|/)backend=(\w+)`)
+
+// testBackend returns the backend t runs under, or "" (the config's own choice).
+func testBackend(t *testing.T) string {
+	if m := backendInName.FindStringSubmatch(t.Name()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// applyBackend sets director.backend in the config file at path to t's backend, unless the
+// file sets one.
+func applyBackend(t *testing.T, path string) {
+	t.Helper()
+	b := testBackend(t)
+	if b == "" {
+		return
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(text)
+	if regexp.MustCompile(`(?m)^backend\s*=`).MatchString(s) {
+		return
+	}
+	s = strings.Replace(s, "[director]\n", "[director]\nbackend = \""+b+"\"\n", 1)
+	writeFile(t, path, s)
+}
+
+// listDirector is the director object of `uvs list --json`.
+type listDirector struct {
+	Backend string `json:"backend"`
+	XDP     *struct {
+		Attached   bool `json:"attached"`
+		Interfaces []struct {
+			Name   string `json:"name"`
+			Mode   string `json:"mode"`
+			ProgID uint32 `json:"prog_id"`
+		} `json:"interfaces"`
+	} `json:"xdp"`
+}
+
+// checkBackend asks the director started from cfgPath which backend it runs and fails t if
+// it is not t's backend, or is afxdp without its program attached.
+func checkBackend(t *testing.T, cfgPath string) {
+	t.Helper()
+	want := testBackend(t)
+	if want == "" {
+		return
+	}
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^control_socket\s*=\s*"([^"]+)"`).FindSubmatch(text)
+	if m == nil {
+		t.Fatalf("no control_socket in %s", cfgPath)
+	}
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "list", "--json", "--socket", string(m[1])).Output()
+	if err != nil {
+		t.Fatalf("uvs list --json: %v", err)
+	}
+	var st struct {
+		Director *listDirector `json:"director"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("uvs list --json: %v", err)
+	}
+	d := st.Director
+	switch {
+	case d == nil:
+		t.Fatalf("uvs list --json has no director object:\n%s", out)
+	case d.Backend != want:
+		t.Fatalf("uvs list --json: backend %q, want %q", d.Backend, want)
+	case want == "afxdp" && (d.XDP == nil || !d.XDP.Attached || len(d.XDP.Interfaces) == 0 || d.XDP.Interfaces[0].ProgID == 0):
+		t.Fatalf("uvs list --json: backend afxdp without its XDP program attached:\n%s", out)
+	}
+}
+
+// checkXDPDetached fails t if an interface of the director's namespace still has an XDP
+// program (the director detaches its own on exit by closing the bpf_link).
+func (r *labRun) checkXDPDetached() {
+	r.t.Helper()
+	out, err := r.lab.Director.Command(context.Background(), "ip", "-d", "link", "show").CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("ip link show: %v: %s", err, out)
+	}
+	if regexp.MustCompile(`prog/xdp|xdpgeneric|xdpdrv|\bxdp\b`).Match(out) {
+		r.t.Errorf("an XDP program is still attached after the director stopped:\n%s", out)
+	}
+}
+
+// wantCaps is the CapEff mask a director started as root keeps: CAP_NET_ADMIN (12) and
+// CAP_NET_RAW (13), and with afxdp also CAP_IPC_LOCK (14) and CAP_BPF (39).
+func wantCaps(t *testing.T) string {
+	if testBackend(t) == "afxdp" {
+		return "0000008000007000"
+	}
+	return "0000000000003000"
+}
