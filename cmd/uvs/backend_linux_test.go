@@ -7,10 +7,14 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 // The end-to-end tests run once per backend: eachBackend makes subtests named backend=NAME,
@@ -67,6 +71,7 @@ type listDirector struct {
 			Name   string `json:"name"`
 			Mode   string `json:"mode"`
 			ProgID uint32 `json:"prog_id"`
+			Queues int    `json:"queues"`
 		} `json:"interfaces"`
 	} `json:"xdp"`
 }
@@ -79,6 +84,19 @@ func checkBackend(t *testing.T, cfgPath string) {
 	if want == "" {
 		return
 	}
+	d := listBackend(t, cfgPath)
+	switch {
+	case d.Backend != want:
+		t.Fatalf("uvs list --json: backend %q, want %q", d.Backend, want)
+	case want == "afxdp" && (d.XDP == nil || !d.XDP.Attached || len(d.XDP.Interfaces) == 0 || d.XDP.Interfaces[0].ProgID == 0):
+		t.Fatalf("uvs list --json: backend afxdp without its XDP program attached: %+v", d)
+	}
+}
+
+// listBackend returns the director object of `uvs list --json` of the director started from
+// cfgPath.
+func listBackend(t *testing.T, cfgPath string) *listDirector {
+	t.Helper()
 	text, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -103,15 +121,10 @@ func checkBackend(t *testing.T, cfgPath string) {
 	if err := json.Unmarshal(out, &st); err != nil {
 		t.Fatalf("uvs list --json: %v", err)
 	}
-	d := st.Director
-	switch {
-	case d == nil:
+	if st.Director == nil {
 		t.Fatalf("uvs list --json has no director object:\n%s", out)
-	case d.Backend != want:
-		t.Fatalf("uvs list --json: backend %q, want %q", d.Backend, want)
-	case want == "afxdp" && (d.XDP == nil || !d.XDP.Attached || len(d.XDP.Interfaces) == 0 || d.XDP.Interfaces[0].ProgID == 0):
-		t.Fatalf("uvs list --json: backend afxdp without its XDP program attached:\n%s", out)
 	}
+	return st.Director
 }
 
 // checkXDPDetached fails t if an interface of the director's namespace still has an XDP
@@ -134,4 +147,45 @@ func wantCaps(t *testing.T) string {
 		return "0000008000007000"
 	}
 	return "0000000000003000"
+}
+
+// TestIntegrationAFXDPMultiQueue runs DR through a director whose veth has four RX queues:
+// afxdp opens a socket per queue and worker, the program picks the socket of the frame's
+// queue, and traffic that arrives on several queues is forwarded.
+func TestIntegrationAFXDPMultiQueue(t *testing.T) {
+	testenv.RequireRoot(t)
+	const queues = 4
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyDR, DirectorQueues: queues})
+	if err := lab.PrepareReals("dr"); err != nil {
+		t.Fatal(err)
+	}
+	startServers(t, lab, 80, bench.UDPPort)
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	writeFile(t, cfgPath, strings.Replace(lab.Config("dr", "rr", 80, 80, tmp), "[director]\n", "[director]\nbackend = \"afxdp\"\n", 1))
+	r := newRun(t, lab)
+	r.runDirector(cfgPath)
+	d := listBackend(t, cfgPath)
+	if d.Backend != "afxdp" || d.XDP == nil || len(d.XDP.Interfaces) != 1 || d.XDP.Interfaces[0].Queues != queues {
+		t.Fatalf("uvs list --json director: %+v, want afxdp with %d queues", d, queues)
+	}
+	checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
+	checkEven(t, "UDP echo through DR", r.udpEcho(10), 10)
+	// veth counts XDP verdicts per RX queue: frames were redirected on more than one.
+	out, err := lab.Director.Command(context.Background(), "ethtool", "-S", "eth0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ethtool -S: %v: %s", err, out)
+	}
+	used := 0
+	for _, m := range regexp.MustCompile(`rx_queue_(\d+)_xdp_redirect: (\d+)`).FindAllStringSubmatch(string(out), -1) {
+		if m[2] != "0" {
+			used++
+		}
+	}
+	t.Logf("RX queues with redirected frames: %d of %d", used, queues)
+	if used < 2 {
+		t.Errorf("frames were redirected on %d RX queues, want at least 2:\n%s", used, out)
+	}
+	r.kernelQuiet()
+	r.stopAndCheckClean()
 }
