@@ -278,9 +278,6 @@ func (d *Director) Reload(cfg *config.Config) error {
 	if !sameStrings(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
-	if cfg.Director.Backend != d.cfg.Director.Backend {
-		return errors.New("forward: director.backend cannot change on reload; restart uvs")
-	}
 	d.mu.Lock()
 	old := d.cfg
 	d.cfg = cfg

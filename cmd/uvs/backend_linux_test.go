@@ -46,20 +46,24 @@ func testBackend(t *testing.T) string {
 // file sets one.
 func applyBackend(t *testing.T, path string) {
 	t.Helper()
-	b := testBackend(t)
-	if b == "" {
+	if testBackend(t) == "" {
 		return
 	}
 	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(text)
-	if regexp.MustCompile(`(?m)^backend\s*=`).MatchString(s) {
-		return
+	writeFile(t, path, withBackend(t, string(text)))
+}
+
+// withBackend returns the config text with director.backend set to t's backend, unless the
+// text sets one or t runs under none.
+func withBackend(t *testing.T, text string) string {
+	b := testBackend(t)
+	if b == "" || regexp.MustCompile(`(?m)^backend\s*=`).MatchString(text) {
+		return text
 	}
-	s = strings.Replace(s, "[director]\n", "[director]\nbackend = \""+b+"\"\n", 1)
-	writeFile(t, path, s)
+	return strings.Replace(text, "[director]\n", "[director]\nbackend = \""+b+"\"\n", 1)
 }
 
 // listDirector is the director object of `uvs list --json`.

@@ -95,11 +95,12 @@ func (c *ctlLab) startDirector(ctx context.Context, bin string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	checkBackend(t, c.cfgPath)
 }
 
 func (c *ctlLab) writeConfig(text string) {
 	c.t.Helper()
-	if err := os.WriteFile(c.cfgPath, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(c.cfgPath, []byte(withBackend(c.t, text)), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -524,6 +525,10 @@ func twoReals(n int, weights map[int]int) func(l *bench.Lab, dir string) string 
 // long-lived connection and the counters; a broken file changes nothing.
 func TestIntegrationControlReload(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testControlReload)
+}
+
+func testControlReload(t *testing.T) {
 	c := startCtlLab(t, 3, twoReals(2, nil))
 	keep := c.dialKeep()
 	first := keep.get(t)
