@@ -88,7 +88,19 @@ func checkBackend(t *testing.T, cfgPath string) {
 	if want == "" {
 		return
 	}
-	d := listBackend(t, cfgPath)
+	checkBackendIs(t, want, listBackend(t, cfgPath))
+}
+
+// checkBackendAt is checkBackend for the director at a control socket.
+func checkBackendAt(t *testing.T, socket string) {
+	t.Helper()
+	if want := testBackend(t); want != "" {
+		checkBackendIs(t, want, listBackendAt(t, socket))
+	}
+}
+
+func checkBackendIs(t *testing.T, want string, d *listDirector) {
+	t.Helper()
 	switch {
 	case d.Backend != want:
 		t.Fatalf("uvs list --json: backend %q, want %q", d.Backend, want)
@@ -109,13 +121,19 @@ func listBackend(t *testing.T, cfgPath string) *listDirector {
 	if m == nil {
 		t.Fatalf("no control_socket in %s", cfgPath)
 	}
+	return listBackendAt(t, string(m[1]))
+}
+
+// listBackendAt returns the director object of `uvs list --json --socket socket`.
+func listBackendAt(t *testing.T, socket string) *listDirector {
+	t.Helper()
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "list", "--json", "--socket", string(m[1])).Output()
+	out, err := exec.CommandContext(ctx, bin, "list", "--json", "--socket", socket).Output()
 	if err != nil {
 		t.Fatalf("uvs list --json: %v", err)
 	}
