@@ -665,14 +665,25 @@ func TestIntegrationControlDrain(t *testing.T) {
 }
 
 // TestIntegrationControlUnprivileged runs the director as docs/uvs.service does: as an
-// unprivileged user with only CAP_NET_RAW and CAP_NET_ADMIN as ambient capabilities and
-// no_new_privs, and checks that it forwards, serves the control socket and cleans up.
+// unprivileged user with only CAP_NET_RAW and CAP_NET_ADMIN as ambient capabilities (and
+// with afxdp CAP_BPF and CAP_IPC_LOCK, as the unit's comment says) and no_new_privs, and
+// checks that it forwards, serves the control socket and cleans up.
 func TestIntegrationControlUnprivileged(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		testenv.SkipOrFail(t, "no setpriv(1) (util-linux): %v", err)
 	}
+	eachBackend(t, testControlUnprivileged)
+}
+
+func testControlUnprivileged(t *testing.T) {
 	const uid = 65534 // nobody
+	caps := "+net_raw,+net_admin"
+	if testBackend(t) == "afxdp" {
+		// CAP_IPC_LOCK rather than the unit's alternative, LimitMEMLOCK: raising the limit
+		// needs CAP_SYS_RESOURCE, which a test runner in a container may not have.
+		caps += ",+bpf,+ipc_lock"
+	}
 	wrap := func(dir, bin string) string {
 		// The binary, config and socket directory must be reachable by the user.
 		for _, d := range []string{filepath.Dir(bin), dir, filepath.Dir(dir)} {
@@ -688,8 +699,7 @@ func TestIntegrationControlUnprivileged(t *testing.T) {
 		}
 		script := filepath.Join(dir, "uvs-as-nobody")
 		text := fmt.Sprintf("#!/bin/sh\nexec setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs "+
-			"--inh-caps=-all,+net_raw,+net_admin --ambient-caps=-all,+net_raw,+net_admin "+
-			"--bounding-set=-all,+net_raw,+net_admin %s \"$@\"\n", uid, uid, bin)
+			"--inh-caps=-all,%s --ambient-caps=-all,%s --bounding-set=-all,%s %s \"$@\"\n", uid, uid, caps, caps, caps, bin)
 		if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
 			t.Fatal(err)
 		}
