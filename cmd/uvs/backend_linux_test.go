@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/vishvananda/netlink"
+
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/internal/testenv"
 )
@@ -210,4 +214,104 @@ func TestIntegrationAFXDPMultiQueue(t *testing.T) {
 	}
 	r.kernelQuiet()
 	r.stopAndCheckClean()
+}
+
+// TestIntegrationAFXDPKilledRun kills an afxdp director with SIGKILL: its bpf_link dies with
+// it, so the XDP program is detached at once (VIP traffic goes to the stack until the next
+// start, see operations.md), and the next start attaches a fresh one and forwards.
+func TestIntegrationAFXDPKilledRun(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Run("backend=afxdp", func(t *testing.T) {
+		r := startLab(t, bench.TopologyDR, "dr", 80, false)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "ip", "netns", "pids", r.lab.Director.NS).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-9", pid).Run()
+		}
+		<-r.dir.Exited()
+		r.checkXDPDetached()
+		cfg := filepath.Join(t.TempDir(), "uvs.toml")
+		writeFile(t, cfg, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg)))
+		r.runDirector(cfg)
+		checkEven(t, "after restart", r.distribution(20), 20)
+		r.stopAndCheckClean()
+	})
+}
+
+// attachXDPByNetlink loads a program that passes every frame, named name, and attaches it to
+// dev in n's namespace through netlink (no bpf_link): what another tool, or an older uvs,
+// leaves behind.
+func attachXDPByNetlink(t *testing.T, n *bench.Node, dev, name string) {
+	t.Helper()
+	err := n.Do(func() error {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: name, Type: ebpf.XDP, License: "MIT",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		l, err := netlink.LinkByName(dev)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetXdpFd(l, prog.FD())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIntegrationAFXDPForeignProgram: uvs refuses to start over an XDP program it did not
+// attach, and replaces a uvs program left attached without a link (where it may read the
+// program's name).
+func TestIntegrationAFXDPForeignProgram(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Run("backend=afxdp", func(t *testing.T) {
+		r := startLab(t, bench.TopologyDR, "dr", 80, false)
+		if err := r.dir.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		bin, err := uvsBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := filepath.Join(t.TempDir(), "uvs.toml")
+		writeFile(t, cfg, withBackend(t, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg))))
+
+		attachXDPByNetlink(t, r.lab.Director, "eth0", "other_xdp")
+		var stderr syncBuffer
+		d, err := r.lab.StartDirector(context.Background(), bin, cfg, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-d.Exited():
+		case <-time.After(30 * time.Second):
+			_ = d.Stop()
+			t.Fatalf("director started over a foreign XDP program:\n%s", stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "uvs did not attach") {
+			t.Errorf("refusal does not name the foreign program:\n%s", stderr.String())
+		}
+		if out, _ := r.lab.Director.Command(context.Background(), "ip", "link", "show", "eth0").CombinedOutput(); !strings.Contains(string(out), "xdp") {
+			t.Errorf("the foreign program was removed:\n%s", out)
+		}
+		if out, err := r.lab.Director.Command(context.Background(), "ip", "link", "set", "dev", "eth0", "xdp", "off").CombinedOutput(); err != nil {
+			t.Fatalf("ip link set xdp off: %v: %s", err, out)
+		}
+
+		// Naming the program needs CAP_SYS_ADMIN (BPF_PROG_GET_FD_BY_ID), which only a
+		// director that keeps its capabilities has.
+		attachXDPByNetlink(t, r.lab.Director, "eth0", "uvs_xdp")
+		r.runDirector(cfg, "--keep-capabilities")
+		if !strings.Contains(r.stderr.String(), "replaced a leftover uvs XDP program") {
+			t.Errorf("no log line about the replaced leftover:\n%s", r.stderr.String())
+		}
+		checkEven(t, "after replacing the leftover", r.distribution(20), 20)
+		r.stopAndCheckClean()
+	})
 }

@@ -182,7 +182,10 @@ func (x *XDP) clearLeftover(ifc *Iface) error {
 	if xa == nil || xa.ProgId == 0 {
 		return nil
 	}
-	name := "?"
+	// Its name needs a file descriptor, and BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN, which
+	// uvs normally does not keep: a program it cannot name is not replaced. uvs itself
+	// attaches only through bpf_links, which die with the process, so it leaves none behind.
+	name := ""
 	if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(xa.ProgId)); err == nil {
 		if info, err := p.Info(); err == nil {
 			name = info.Name
@@ -190,7 +193,11 @@ func (x *XDP) clearLeftover(ifc *Iface) error {
 		p.Close()
 	}
 	if name != ProgName {
-		return fmt.Errorf("afxdp: interface %s already has an XDP program uvs did not attach (id %d, name %q); uvs does not replace it", ifc.Name, xa.ProgId, name)
+		what := fmt.Sprintf("name %q", name)
+		if name == "" {
+			what = "bpftool prog show id " + fmt.Sprint(xa.ProgId) + " names it"
+		}
+		return fmt.Errorf("afxdp: interface %s already has an XDP program uvs did not attach (id %d, %s); uvs does not replace it", ifc.Name, xa.ProgId, what)
 	}
 	// Ours, from an earlier uvs. Attached through a bpf_link it belongs to a uvs that still
 	// runs (a link dies with its process): netlink cannot detach it.
