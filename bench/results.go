@@ -57,7 +57,8 @@ type CandidateInfo struct {
 	Kind    string            `json:"kind"` // uvs, kernel, nftables
 	Workers int               `json:"workers,omitempty"`
 	TXMode  string            `json:"tx_mode,omitempty"`
-	Pinned  bool              `json:"pinned"` // director (and its receive softirq) on director_cpu only
+	Backend string            `json:"backend,omitempty"` // uvs: afpacket or afxdp
+	Pinned  bool              `json:"pinned"`            // director (and its receive softirq) on director_cpu only
 	Stopped map[string]string `json:"director_counters,omitempty"`
 }
 

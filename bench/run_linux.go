@@ -197,7 +197,7 @@ func (r *runner) candidates() []*candidate {
 	var out []*candidate
 	uvs := func(w int, m config.TXMode) *candidate {
 		return &candidate{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-%s-w%d", m, w), Kind: "uvs", Workers: w, TXMode: m.String(),
-			Pinned: w == 1 && r.dirCPU >= 0}}
+			Backend: "afpacket", Pinned: w == 1 && r.dirCPU >= 0}}
 	}
 	var base []*candidate
 	for _, c := range r.b.Compare {
@@ -205,11 +205,14 @@ func (r *runner) candidates() []*candidate {
 	}
 	for i, w := range r.b.Workers {
 		for j, m := range r.b.TXModes {
-			out = append(out, uvs(w, m))
+			if r.benchAFPacket() {
+				out = append(out, uvs(w, m))
+			}
 			if i == 0 && j < len(base) {
 				out = append(out, base[j])
 			}
 		}
+		out = append(out, r.afxdpCandidates(w)...)
 	}
 	for j := len(r.b.TXModes); j < len(base); j++ {
 		out = append(out, base[j])
@@ -418,6 +421,7 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		if err != nil {
 			return err
 		}
+		derived = withBackendKey(derived, c.Backend)
 		path := filepath.Join(r.st.LogDir, "bench-"+c.Name+".toml")
 		if err := os.WriteFile(path, []byte(derived), 0o644); err != nil {
 			return fmt.Errorf("bench: %w", err)

@@ -30,3 +30,21 @@ func (v *validator) backend(d *Director) {
 		v.problem("director.tx_mode", 0, "applies to backend \"afpacket\" only (backend is \"afxdp\")")
 	}
 }
+
+// benchBackends decodes bench.backends: afpacket or afxdp (auto measures nothing of its own).
+func (d *decoder) benchBackends(t *table, dst *[]Backend) {
+	var names []string
+	if !t.strings("backends", &names) {
+		return
+	}
+	*dst = (*dst)[:0]
+	for i, n := range names {
+		b, err := ParseBackend(n)
+		if err != nil || b == BackendAuto {
+			d.problem(indexKey(t.key("backends"), i), "unknown backend %q (want afpacket or afxdp)", n)
+			d.hush(t.key("backends"))
+			continue
+		}
+		*dst = append(*dst, b)
+	}
+}

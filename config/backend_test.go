@@ -41,3 +41,19 @@ func TestBackend(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchBackends(t *testing.T) {
+	head := "[director]\ninterfaces = [\"eth0\"]\n[bench]\n"
+	c, err := Parse("x.toml", []byte(head+"backends = [\"afxdp\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Bench.Backends) != 1 || c.Bench.Backends[0] != BackendAFXDP {
+		t.Errorf("backends = %v", c.Bench.Backends)
+	}
+	for _, bad := range []string{`["auto"]`, `["dpdk"]`, `[]`} {
+		if _, err := Parse("x.toml", []byte(head+"backends = "+bad+"\n")); err == nil || !strings.Contains(err.Error(), "bench.backends") {
+			t.Errorf("backends = %s: err %v", bad, err)
+		}
+	}
+}

@@ -93,7 +93,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
 			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,
 			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables"},
-			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
+			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, Backends: []Backend{BackendAFPacket, BackendAFXDP}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
 		},
 	}
 	if !reflect.DeepEqual(c, want) {
