@@ -319,7 +319,8 @@ scheduler = "rr"
 		t.Errorf("meta incomplete: %+v", res.Meta)
 	}
 	want := map[string]bool{}
-	for _, c := range []string{"uvs-ring-w1", "kernel", "nftables"} {
+	// bench.backends defaults to both: uvs-afxdp-w1 runs beside uvs-ring-w1.
+	for _, c := range []string{"uvs-ring-w1", "uvs-afxdp-w1", "kernel", "nftables"} {
 		for _, test := range []string{"udp", "tcp", "syn", "connect", "latency"} {
 			want[c+" "+test] = true
 		}
