@@ -121,6 +121,8 @@ func (d *Director) openXDP() error {
 	mode := "copy"
 	if d.umem.ZeroCopy() {
 		mode = "zero-copy"
+	} else if err := d.umem.ZeroCopyRefused(); err != nil {
+		d.log.Info("afxdp: zero-copy refused by the driver, using copy mode", logErr, err)
 	}
 	if err := d.xdp.Attach(); err != nil {
 		return err

@@ -33,28 +33,15 @@ type vipValue struct {
 	FirstMask uint32
 }
 
-// portKey is the key of the persist and natsteer maps: (address, port). In natsteer, Port
-// natMarker says "this address has entries".
-type portKey struct {
-	Addr uint32
-	Port uint32
-}
+// The other maps hold two u32 words per key and value:
+//   - persist and natsteer: key (address, port), value (mask, position in steer's rule order;
+//     the first matching entry wins); in natsteer, port natMarker says "this address has
+//     entries";
+//   - natreal: key (address, protocol<<16|port; port 0 is any port), value 1;
+//   - nataddr and local: key address, value 1.
 
 // natMarker is the port of natsteer's per-address marker entry (beyond any real port).
 const natMarker = 0x10000
-
-// ruleValue is the value of the persist and natsteer maps: the mask to apply and the entry's
-// position in steer's rule order (the first matching entry wins).
-type ruleValue struct {
-	Mask uint32
-	Pos  uint32
-}
-
-// natRealKey is the key of the natreal map: address and protocol<<16|port (port 0: any).
-type natRealKey struct {
-	Addr      uint32
-	ProtoPort uint32
-}
 
 // Steering constants, as package steer's.
 const (

@@ -35,7 +35,6 @@ func testDescRing(size uint32) *descRing {
 var (
 	testVIP    = [4]byte{198, 18, 1, 100}
 	testClient = [4]byte{198, 19, 0, 7}
-	testReal   = [4]byte{198, 18, 1, 11}
 )
 
 // testWorker returns a worker of a one-worker DR director (VIP:80 to testReal) with one fake

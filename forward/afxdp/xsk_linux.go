@@ -45,7 +45,8 @@ type UMEM struct {
 	chunks int
 	fd     int // the socket the UMEM is registered on; -1 until then
 	pools  []*Pool
-	zc     bool // bound in zero-copy mode
+	zc     bool  // bound in zero-copy mode
+	zcErr  error // why zero-copy was refused (copy mode in use), for the log
 }
 
 // Pool is the fill and completion ring of one (interface, queue): the kernel takes RX chunks
@@ -95,6 +96,9 @@ func (u *UMEM) Chunks() int { return u.chunks }
 // ZeroCopy reports whether the sockets were bound in zero-copy mode.
 func (u *UMEM) ZeroCopy() bool { return u.zc }
 
+// ZeroCopyRefused returns why the first bind in zero-copy mode failed (nil if it did not).
+func (u *UMEM) ZeroCopyRefused() error { return u.zcErr }
+
 // Close unmaps the UMEM; every socket must be closed first.
 func (u *UMEM) Close() {
 	for _, p := range u.pools {
@@ -131,6 +135,7 @@ func (u *UMEM) OpenSocket(ifindex, queue, slot int) (*Socket, error) {
 			u.zc = true
 			return s, nil
 		}
+		u.zcErr = err
 		if s, err = u.openSocket(ifindex, queue, slot, unix.XDP_COPY); err != nil {
 			return nil, err
 		}
