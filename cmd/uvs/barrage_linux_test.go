@@ -118,8 +118,9 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 }
 
 func testMalformedBarrage(t *testing.T) {
-	// With afxdp the XDP program hands lone fragments to a worker (no kernel reassembly),
-	// which drops them, and passes frames that are not for a VIP to the kernel uncounted.
+	// With afxdp the XDP program hands lone fragments to a worker, whose bounded reassembly
+	// gives them up under "fragment" (they all share one IP id, so they overlap), and passes
+	// frames that are not for a VIP to the kernel uncounted.
 	xdp := testBackend(t) == "afxdp"
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -20,6 +20,12 @@ import (
 // to the real server, whose echo must come back complete.
 func TestIntegrationFragmentedUDP(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testFragmentedUDP)
+}
+
+// testFragmentedUDP: with afxdp the worker reassembles (forward/afxdp/defrag.go), bounded as
+// the kernel is.
+func testFragmentedUDP(t *testing.T) {
 	for _, tc := range []struct {
 		topo   bench.Topology
 		method string

@@ -49,6 +49,8 @@ type Worker struct {
 	pfds  []unix.PollFd
 	epoch time.Time
 
+	frag *defrag // IPv4 reassembly (the kernel's is bypassed)
+
 	free []uint64 // chunk addresses this worker owns; cap = every chunk of the UMEM
 	held []uint8  // per chunk: 1 while an RX chunk of this batch is queued for TX
 
@@ -67,7 +69,7 @@ type dumpRequest struct {
 // count); sockets are added with Open.
 func NewWorker(id int, eng *engine.Engine, u *UMEM, first, count int, snap *atomic.Pointer[engine.Snapshot], stop *atomic.Bool, epoch time.Time) (*Worker, error) {
 	w := &Worker{id: id, eng: eng, umem: u, snap: snap, stop: stop, wake: -1, epoch: epoch,
-		free: make([]uint64, 0, u.chunks), held: make([]uint8, u.chunks)}
+		frag: newDefrag(), free: make([]uint64, 0, u.chunks), held: make([]uint8, u.chunks)}
 	for c := first + count - 1; c >= first; c-- {
 		w.free = append(w.free, uint64(c)*ChunkBytes)
 	}
@@ -127,8 +129,10 @@ func (w *Worker) Run() {
 		if busy {
 			continue
 		}
-		w.eng.Begin(w.snap.Load(), int64(time.Since(w.epoch)))
+		now := int64(time.Since(w.epoch))
+		w.eng.Begin(w.snap.Load(), now)
 		w.eng.Expire()
+		w.fragDrops(w.frag.expire(now))
 		for _, s := range w.socks {
 			w.tend(s.pool)
 		}
@@ -137,6 +141,16 @@ func (w *Worker) Run() {
 			var b [8]byte
 			_, _ = unix.Read(w.wake, b[:])
 		}
+	}
+	w.fragDrops(w.frag.dropAll())
+}
+
+// fragDrops counts n fragments given up by reassembly as received and dropped.
+func (w *Worker) fragDrops(n uint64) {
+	if n != 0 {
+		st := w.eng.Stats()
+		bump64(&st.RxFrames, n)
+		bump64(&st.Drops[packet.DropFragment], n)
 	}
 }
 
@@ -151,7 +165,8 @@ func (w *Worker) batch(s *Socket) bool {
 	}
 	n = min(n, rxBatch)
 	e := w.eng
-	e.Begin(w.snap.Load(), int64(time.Since(w.epoch)))
+	now := int64(time.Since(w.epoch))
+	e.Begin(w.snap.Load(), now)
 	mem := w.umem.mem
 	var chunks [rxBatch]uint64
 	for i := uint32(0); i < n; i++ {
@@ -165,10 +180,18 @@ func (w *Worker) batch(s *Socket) bool {
 			continue
 		}
 		buf := mem[d.Addr-packet.VnetHdrLen : d.Addr+uint64(d.Len)]
+		res, dg, dropped := w.frag.add(buf[packet.VnetHdrLen:], now)
+		w.fragDrops(dropped)
+		switch res {
+		case fragHeld:
+			continue // copied: the chunk goes back to the free stack
+		case fragComplete:
+			buf = dg
+		}
 		rxVnetHdr(buf, buf[packet.VnetHdrLen:])
 		e.Handle(buf, s.Slot)
-		if e.Full() {
-			w.flush()
+		if e.Full() || res == fragComplete {
+			w.flush() // a reassembled datagram's buffer is reused by the next one
 		}
 	}
 	s.rxCons += n
