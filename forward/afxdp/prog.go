@@ -70,7 +70,8 @@ const (
 	stMask  = -32 // best rule's mask
 	stPos   = -36 // best rule's position
 	stProto = -40
-	stL4    = -44 // offset of the L4 header from the frame start (14 + IHL)
+	stL4    = -44 // offset of the L4 header from the frame start (L3 + IHL)
+	stL3    = -48 // offset of the IPv4 header: 14, or 18 behind one 802.1Q tag
 	stBuf   = -64 // 16 bytes that bpf_xdp_load_bytes copies into
 )
 
@@ -148,12 +149,25 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	add(asm.JNE.Imm32(R3, 0xffff, "pass"), asm.Mov.Imm(R9, 1))
 	label("macok", asm.LoadMem(R2, R7, 12, asm.Half))
 	add(asm.JEq.Imm32(R2, be16(0x0806), "arp"),
+		asm.JNE.Imm(R9, 0, "pass"), // broadcast: only ARP is ours
+		asm.JEq.Imm32(R2, be16(0x8100), "vlan"),
 		asm.JNE.Imm32(R2, be16(0x0800), "pass"),
-		asm.JNE.Imm(R9, 0, "pass"),
 		asm.Mov.Reg(R1, R7), asm.Add.Imm(R1, 34),
 		asm.JGT.Reg(R1, R8, "pass"),
 		asm.Mov.Reg(R9, R7), asm.Add.Imm(R9, 14), // R9 = IPv4 header
-		asm.LoadMem(R2, R9, 16, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stD, R2, asm.Word),
+		asm.StoreImm(FP, stL3, 14, asm.Word),
+		asm.Ja.Label("ipv4"))
+	// One 802.1Q tag inline (a device without VLAN offload, such as veth): the IPv4 header
+	// follows it, and the hash is the untagged packet's, as the kernel untags before the
+	// AF_PACKET fanout.
+	label("vlan", asm.Mov.Reg(R1, R7))
+	add(asm.Add.Imm(R1, 38), asm.JGT.Reg(R1, R8, "pass"),
+		asm.LoadMem(R2, R7, 16, asm.Half),
+		asm.JNE.Imm32(R2, be16(0x0800), "pass"),
+		asm.Mov.Reg(R9, R7), asm.Add.Imm(R9, 18),
+		asm.StoreImm(FP, stL3, 18, asm.Word))
+	label("ipv4", asm.LoadMem(R2, R9, 16, asm.Word))
+	add(asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stD, R2, asm.Word),
 		asm.LoadMem(R2, R9, 12, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stS, R2, asm.Word),
 		asm.LoadMem(R2, R9, 9, asm.Byte), asm.StoreMem(FP, stProto, R2, asm.Word),
 		asm.JEq.Imm(R2, 112, "pass"), // VRRP
@@ -163,7 +177,8 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	// Bytes at a variable offset (after the IPv4 header, whose length varies) are read with
 	// bpf_xdp_load_bytes (Linux 5.18) into the stack: adding a variable to a packet pointer
 	// needs CAP_PERFMON (the verifier's Spectre v1 rule), which uvs does not keep.
-	add(asm.LoadMem(R2, R9, 0, asm.Byte), asm.And.Imm(R2, 0xf), asm.LSh.Imm(R2, 2), asm.Add.Imm(R2, 14),
+	add(asm.LoadMem(R2, R9, 0, asm.Byte), asm.And.Imm(R2, 0xf), asm.LSh.Imm(R2, 2),
+		asm.LoadMem(R3, FP, stL3, asm.Word), asm.Add.Reg(R2, R3),
 		asm.StoreMem(FP, stL4, R2, asm.Word))
 	// lb copies n bytes at L4+off into stBuf, or jumps to fail where the frame is shorter.
 	lb := func(off, n int32, fail string) {

@@ -114,7 +114,11 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 			}
 			return
 		}
-		want := steer.Hash(f[14:], vips, nat)
+		l3 := 14
+		if binary.BigEndian.Uint16(f[12:]) == 0x8100 {
+			l3 = 18
+		}
+		want := steer.Hash(f[l3:], vips, nat)
 		if ret != testBase+want {
 			t.Errorf("%s: ret %#x, want socket %#x (frame % x)", name, ret, testBase+want, f)
 		}
@@ -123,6 +127,9 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 	// Fixed cases.
 	client := [4]byte{198, 19, 7, 9}
 	check("tcp to vip", frame(testMAC, 0x0800, ipv4(client, vip, 6, 0, ports(40000, 80, 20))), true)
+	tagged := frame(testMAC, 0x8100, append([]byte{0, 7, 0x08, 0x00}, ipv4(client, vip, 6, 0, ports(40000, 80, 20))...))
+	check("tagged tcp to vip", tagged, true)
+	check("tagged ipv6", frame(testMAC, 0x8100, append([]byte{0, 7, 0x86, 0xdd}, make([]byte, 40)...)), false)
 	check("vrrp", frame(testMAC, 0x0800, ipv4(client, vip, 112, 0, ports(0, 0, 8))), false)
 	check("bgp to vip", frame(testMAC, 0x0800, ipv4(client, vip, 6, 0, ports(40000, 179, 20))), false)
 	check("sync to vip", frame(testMAC, 0x0800, ipv4(client, vip, 17, 0, ports(8848, 8848, 8))), false)
@@ -230,6 +237,10 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 		}
 		if ours {
 			redirected++
+		}
+		if rng.IntN(8) == 0 { // the same frame behind an 802.1Q tag
+			tagged := append(append(append([]byte{}, f[:12]...), 0x81, 0x00, 0, 7), f[12:]...)
+			check("random tagged", tagged, ours)
 		}
 		check("random", f, ours)
 		if t.Failed() {
