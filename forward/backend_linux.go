@@ -46,9 +46,19 @@ func (d *Director) chooseBackend() (config.Backend, error) {
 		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
 		return config.BackendAFPacket, nil
 	}
-	if !autoPicksAFXDP {
-		d.log.Info("backend", "backend", "afpacket", "why", "auto: afxdp could run here, but "+autoKeepsAFPacket+"; set backend = \"afxdp\" to use it")
+	queues := 0
+	for _, ifc := range d.ifaces {
+		queues += afxdp.Queues(ifc.Name)
+	}
+	if err := afxdp.ProbeMemlock(afxdp.UMEMBytes(d.cfg.Director.Workers, queues)); err != nil {
+		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
 		return config.BackendAFPacket, nil
+	}
+	for _, ifc := range d.ifaces {
+		if ifc.MTU+14 > afxdp.MaxFrame {
+			d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: interface %s has MTU %d, above what afxdp takes (%d)", ifc.Name, ifc.MTU, afxdp.MaxFrame-14))
+			return config.BackendAFPacket, nil
+		}
 	}
 	for _, ifc := range d.ifaces {
 		if l, err := netlink.LinkByIndex(ifc.Index); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.ProgId != 0 {
@@ -56,17 +66,9 @@ func (d *Director) chooseBackend() (config.Backend, error) {
 			return config.BackendAFPacket, nil
 		}
 	}
-	d.log.Info("backend", "backend", "afxdp", "why", "auto: the kernel has AF_XDP sockets and XSKMAP, and uvs may use them")
+	d.log.Info("backend", "backend", "afxdp", "why", "auto: the kernel has AF_XDP sockets, XSKMAP and XDP, and uvs may use them")
 	return config.BackendAFXDP, nil
 }
-
-// autoPicksAFXDP says whether auto takes afxdp where it can run. Not yet: afxdp does not do
-// everything afpacket does (autoKeepsAFPacket says what is missing), and auto must not lose
-// traffic that an explicit afpacket would forward.
-const autoPicksAFXDP = false
-
-// autoKeepsAFPacket is why auto keeps afpacket, for its log line.
-const autoKeepsAFPacket = "auto keeps afpacket until afxdp forwards IPv4 fragments (afpacket has the kernel reassemble them; afxdp drops them under \"fragment\")"
 
 // newXDPWorker creates worker i of nw around eng; the first one also creates the UMEM (sized
 // for every interface's queues) and the XDP maps.
@@ -204,7 +206,7 @@ func BackendCapabilities(cfg *config.Config) uint64 {
 	case config.BackendAFXDP:
 		return privilege.AFXDPCaps
 	}
-	if !autoPicksAFXDP || afxdp.Probe() != nil {
+	if afxdp.Probe() != nil {
 		return 0
 	}
 	return privilege.AFXDPCaps

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/forward/afxdp"
 	"github.com/uvs-project/uvs/internal/testenv"
 )
 
@@ -314,4 +315,22 @@ func TestIntegrationAFXDPForeignProgram(t *testing.T) {
 		checkEven(t, "after replacing the leftover", r.distribution(20), 20)
 		r.stopAndCheckClean()
 	})
+}
+
+// TestIntegrationAutoPicksAFXDP: with director.backend unset (auto), a director started as
+// root on this kernel runs afxdp and says why in one log line.
+func TestIntegrationAutoPicksAFXDP(t *testing.T) {
+	testenv.RequireRoot(t)
+	if err := afxdp.Probe(); err != nil {
+		testenv.SkipOrFail(t, "afxdp cannot run here: %v", err)
+	}
+	r := startLab(t, bench.TopologyDR, "dr", 80, false)
+	d := listBackend(t, r.cfg)
+	if d.Backend != "afxdp" || d.XDP == nil || !d.XDP.Attached {
+		t.Errorf("auto: uvs list --json director %+v, want afxdp attached", d)
+	}
+	if n := strings.Count(r.stderr.String(), "msg=backend "); n != 1 || !strings.Contains(r.stderr.String(), `msg=backend backend=afxdp why="auto:`) {
+		t.Errorf("want one log line saying auto chose afxdp:\n%s", r.stderr.String())
+	}
+	r.stopAndCheckClean()
 }

@@ -64,6 +64,7 @@ type labRun struct {
 	vip    netip.Addr
 	port   int
 	nstat0 map[string]uint64
+	cfg    string // the config file runDirector started the director with
 }
 
 var labSeq struct {
@@ -135,6 +136,7 @@ func (r *labRun) runDirector(cfgPath string, extra ...string) {
 	}
 	r.stderr = &syncBuffer{}
 	applyBackend(r.t, cfgPath)
+	r.cfg = cfgPath
 	if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfgPath, r.stderr, extra...); err != nil {
 		r.t.Fatal(err)
 	}
@@ -381,10 +383,15 @@ func testNAT(t *testing.T) {
 	}
 }
 
-// TestIntegrationKilledRunCleanedAtStart kills a director with SIGKILL, which leaves its
-// nftables shield behind, and checks that the next start replaces it and a SIGTERM removes it.
+// TestIntegrationKilledRunCleanedAtStart kills an afpacket director with SIGKILL, which leaves
+// its nftables shield behind, and checks that the next start replaces it and a SIGTERM
+// removes it. (afxdp installs no shield: TestIntegrationAFXDPKilledRun.)
 func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
 	testenv.RequireRoot(t)
+	t.Run("backend=afpacket", testKilledRunCleanedAtStart)
+}
+
+func testKilledRunCleanedAtStart(t *testing.T) {
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

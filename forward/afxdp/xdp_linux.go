@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -357,5 +358,33 @@ func Probe() error {
 		return bpfError("create XSKMAP", err)
 	}
 	m.Close()
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "uvs_probe", Type: ebpf.XDP, License: "Dual BSD/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()}})
+	if err != nil {
+		return bpfError("load an XDP program", err)
+	}
+	p.Close()
 	return nil
 }
+
+// ProbeMemlock says whether a UMEM of umemBytes can be registered: the kernel charges it to
+// RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK.
+func ProbeMemlock(umemBytes int) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err == nil && data[0].Effective&(1<<unix.CAP_IPC_LOCK) != 0 {
+		return nil
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err != nil {
+		return fmt.Errorf("afxdp: getrlimit RLIMIT_MEMLOCK: %w", err)
+	}
+	if rl.Cur != unix.RLIM_INFINITY && rl.Cur < uint64(umemBytes) {
+		return fmt.Errorf("afxdp: RLIMIT_MEMLOCK is %d bytes, the UMEM needs %d, and there is no CAP_IPC_LOCK", rl.Cur, umemBytes)
+	}
+	return nil
+}
+
+// UMEMBytes is the size of the UMEM of a director with workers workers and queues RX queues
+// over all its interfaces.
+func UMEMBytes(workers, queues int) int { return workers * queues * chunksPerWorkerQueue * ChunkBytes }

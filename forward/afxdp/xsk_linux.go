@@ -82,7 +82,7 @@ type Socket struct {
 // NewUMEM maps memory for workers × queues × chunksPerWorkerQueue chunks. The kernel charges
 // it to RLIMIT_MEMLOCK when it is registered, unless the process has CAP_IPC_LOCK.
 func NewUMEM(workers, queues int) (*UMEM, error) {
-	n := workers * queues * chunksPerWorkerQueue
+	n := UMEMBytes(workers, queues) / ChunkBytes
 	mem, err := unix.Mmap(-1, 0, n*ChunkBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, fmt.Errorf("afxdp: mmap UMEM (%d MiB): %w", n*ChunkBytes>>20, err)
