@@ -385,6 +385,3 @@ func ProbeMemlock(umemBytes int) error {
 	return nil
 }
 
-// UMEMBytes is the size of the UMEM of a director with workers workers and queues RX queues
-// over all its interfaces.
-func UMEMBytes(workers, queues int) int { return workers * queues * chunksPerWorkerQueue * ChunkBytes }

@@ -32,9 +32,16 @@ const (
 	compRingSize = 1024
 )
 
-// chunksPerWorkerQueue is how many chunks each worker brings per (interface, queue): enough to
-// fill its share of the fill ring, its RX and TX rings, and the batch in hand.
-const chunksPerWorkerQueue = 2048
+// UMEMBytes is the size of the UMEM of a director with workers workers and queues RX queues
+// over all its interfaces. The kernel can only hold chunks the workers gave it through a fill
+// ring (whatever sits in RX rings came from there), so each queue needs its fill ring's worth
+// and as many again for frames on their way out (TX and completion rings); each worker
+// needs its reserve for generated frames and a batch in hand. The size grows with workers
+// plus queues, not with their product: 8 MiB per queue and 3.5 MiB per worker.
+func UMEMBytes(workers, queues int) int {
+	chunks := queues*(fillRingSize+compRingSize) + workers*(txReserve+2*rxBatch+txRingSize)
+	return chunks * ChunkBytes
+}
 
 // UMEM is the packet memory every socket of the director shares: one anonymous mapping cut
 // into ChunkBytes chunks, registered on the first socket and shared by the others
@@ -79,8 +86,8 @@ type Socket struct {
 	Queue  int
 }
 
-// NewUMEM maps memory for workers × queues × chunksPerWorkerQueue chunks. The kernel charges
-// it to RLIMIT_MEMLOCK when it is registered, unless the process has CAP_IPC_LOCK.
+// NewUMEM maps UMEMBytes(workers, queues) of memory. The kernel charges it to
+// RLIMIT_MEMLOCK when it is registered, unless the process has CAP_IPC_LOCK.
 func NewUMEM(workers, queues int) (*UMEM, error) {
 	n := UMEMBytes(workers, queues) / ChunkBytes
 	mem, err := unix.Mmap(-1, 0, n*ChunkBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
