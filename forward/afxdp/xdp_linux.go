@@ -384,4 +384,3 @@ func ProbeMemlock(umemBytes int) error {
 	}
 	return nil
 }
-
