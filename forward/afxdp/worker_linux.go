@@ -54,8 +54,9 @@ type Worker struct {
 	free []uint64 // chunk addresses this worker owns; cap = every chunk of the UMEM
 	held []uint8  // per chunk: 1 while an RX chunk of this batch is queued for TX
 
-	// Cumulative TX outcomes, stored into the engine's counters after each flush.
-	sent, full, errs, oversize, noChunk uint64
+	// Frames the kernel took from the TX rings, stored into the engine's TxFrames after each
+	// flush. Drops are counted as they happen (Engine.EDrop).
+	sent uint64
 
 	dump atomic.Pointer[dumpRequest]
 }
@@ -256,17 +257,18 @@ func (w *Worker) flush() {
 	mem := w.umem.mem
 	for _, f := range e.Out() {
 		if f.Iface >= len(w.tx) || w.tx[f.Iface] == nil {
+			e.EDrop(engine.DropTxError)
 			continue
 		}
 		s := w.tx[f.Iface]
 		frame := finishTX(f.Frame)
 		if frame == nil || len(frame) > MaxFrame {
-			w.oversize++
+			e.EDrop(engine.DropTxOversize)
 			continue
 		}
 		t := s.tx
 		if s.txProd-t.loadConsumer() >= t.size {
-			w.full++
+			e.EDrop(engine.DropTxRingFull)
 			continue
 		}
 		var addr uint64
@@ -275,7 +277,7 @@ func (w *Worker) flush() {
 			w.held[off/ChunkBytes] = 1
 		} else {
 			if len(w.free) == 0 {
-				w.noChunk++
+				e.EDrop(engine.DropScratchFull) // no free chunk to copy the frame into
 				continue
 			}
 			addr = w.free[len(w.free)-1]
@@ -291,12 +293,7 @@ func (w *Worker) flush() {
 		}
 	}
 	e.Reset()
-	st := e.Stats()
-	st.EDrops[engine.DropTxRingFull].Store(w.full)
-	st.EDrops[engine.DropTxError].Store(w.errs)
-	st.EDrops[engine.DropTxOversize].Store(w.oversize)
-	st.EDrops[engine.DropScratchFull].Store(w.noChunk)
-	st.TxFrames.Store(w.sent)
+	e.Stats().TxFrames.Store(w.sent)
 }
 
 // kick publishes s's new TX descriptors and asks the kernel to send them, until it took them
@@ -318,12 +315,13 @@ func (w *Worker) kick(s *Socket) {
 			case 0, unix.EAGAIN, unix.EBUSY, unix.ENOBUFS:
 				// EAGAIN: the per-call budget ran out, or the completion ring is full;
 				// tend() drains it. Call again.
-				if e == unix.ENOBUFS || e == unix.EBUSY {
+				if e != 0 && t.loadConsumer() == cons {
 					w.tend(s.pool)
 				}
 			default:
-				// ENETDOWN, ENXIO: the link is down; the frames stay queued.
-				w.errs++
+				// ENETDOWN, ENXIO: the link is down; the frames stay queued and leave
+				// when it is up again (or the ring fills and later frames are dropped).
+				bump64(&w.eng.Stats().LinkErrors, 1)
 				return
 			}
 		}
