@@ -22,14 +22,17 @@ const ChunkBytes = 4096
 // socket's XDP_STATISTICS rx_dropped.
 const MaxFrame = ChunkBytes - unix.XDP_PACKET_HEADROOM
 
-// Ring sizes (entries, powers of two). A worker takes at most rxBatch frames per round, so an
-// RX and a TX ring of 512 hold several rounds; the fill and completion rings, shared by every
-// worker on one queue, are twice that.
+// Ring sizes (entries, powers of two). The fill ring of a queue is what the kernel can buffer
+// for the workers: 4096 frames absorb a burst of a few thousand (the malformed-frame barrage
+// sends 2,400 back to back) while the workers catch up; an RX ring holds half of that, since
+// a queue's frames spread over its workers' sockets. A worker takes at most rxBatch frames
+// per round, so a TX ring of 512 holds several rounds; the completion ring, shared by every
+// worker on the queue, takes what their TX rings send.
 const (
-	rxRingSize   = 512
+	rxRingSize   = 2048
 	txRingSize   = 512
-	fillRingSize = 1024
-	compRingSize = 1024
+	fillRingSize = 4096
+	compRingSize = 2048
 )
 
 // UMEMBytes is the size of the UMEM of a director with workers workers and queues RX queues
@@ -37,7 +40,7 @@ const (
 // ring (whatever sits in RX rings came from there), so each queue needs its fill ring's worth
 // and as many again for frames on their way out (TX and completion rings); each worker
 // needs its reserve for generated frames and a batch in hand. The size grows with workers
-// plus queues, not with their product: 8 MiB per queue and 3.5 MiB per worker.
+// plus queues, not with their product: 24 MiB per queue and 3.5 MiB per worker.
 func UMEMBytes(workers, queues int) int {
 	chunks := queues*(fillRingSize+compRingSize) + workers*(txReserve+2*rxBatch+txRingSize)
 	return chunks * ChunkBytes
