@@ -10,9 +10,9 @@ import (
 	"strings"
 )
 
-// withDirectorKeys returns the TOML text with workers and tx_mode of
-// [director] replaced.
-func withDirectorKeys(text string, workers int, txMode string) (string, error) {
+// withDirectorKeys returns the TOML text with workers, tx_mode and (if
+// rxRing is not empty) rx_ring of [director] replaced.
+func withDirectorKeys(text string, workers int, txMode, rxRing string) (string, error) {
 	var out []string
 	in, found := false, false
 	for _, line := range strings.Split(text, "\n") {
@@ -23,12 +23,15 @@ func withDirectorKeys(text string, workers int, txMode string) (string, error) {
 			if in {
 				found = true
 				out = append(out, fmt.Sprintf("workers = %d", workers), fmt.Sprintf("tx_mode = %q", txMode))
+				if rxRing != "" {
+					out = append(out, fmt.Sprintf("rx_ring = %q", rxRing))
+				}
 			}
 			continue
 		}
 		if in {
 			k, _, _ := strings.Cut(t, "=")
-			if k = strings.TrimSpace(k); k == "workers" || k == "tx_mode" {
+			if k = strings.TrimSpace(k); k == "workers" || k == "tx_mode" || k == "rx_ring" && rxRing != "" {
 				continue
 			}
 		}

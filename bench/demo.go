@@ -109,6 +109,19 @@ forward = "tun"
   address = "198.18.5.12"
 `
 
+// DemoConfig returns the demo's configuration for a lab whose namespaces start with prefix
+// and whose director listens on socket: DR (HTTP on port 80, UDP echo on 9000) through
+// 198.18.1.100 to rs1 and rs2, NAT with port mapping (80 to 8080) through 198.18.1.101 to rs3
+// and rs4 and, with withTUN, a TUN service through 198.18.1.102 to rs5 and rs6 behind the
+// router. Integration tests use it as their lab fixture, so that there is one.
+func DemoConfig(socket, prefix string, withTUN bool) string {
+	src := fmt.Sprintf(demoTOML, socket, prefix)
+	if withTUN {
+		src += demoTUN
+	}
+	return src
+}
+
 // RunDemo builds the lab of an embedded configuration (DR and NAT services,
 // and TUN once `uvs realserver` exists) with LabUp, sends HTTP requests and
 // UDP echoes through each VIP from the client, writes which real server
@@ -144,10 +157,7 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 		return fmt.Errorf("bench: demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	src := fmt.Sprintf(demoTOML, filepath.Join(dir, "uvs.sock"), c.prefix)
-	if HasCommand(c.uvs, "realserver") {
-		src += demoTUN
-	}
+	src := DemoConfig(filepath.Join(dir, "uvs.sock"), c.prefix, HasCommand(c.uvs, "realserver"))
 	path := filepath.Join(dir, "uvs-demo.toml")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		return fmt.Errorf("bench: demo: %w", err)

@@ -13,7 +13,12 @@ import (
 // ctx ends, the director gets SIGTERM and, StopTimeout later, SIGKILL; Lab.Close
 // stops it too. It gets SIGKILL if this process dies first (PR_SET_PDEATHSIG).
 func (l *Lab) StartDirector(ctx context.Context, uvsBinary, configPath string, stderr io.Writer, extra ...string) (*Director, error) {
-	cmd := l.Director.Command(ctx, uvsBinary, append([]string{"run", "--config", configPath}, extra...)...)
+	return l.StartDirectorIn(ctx, l.Director, uvsBinary, configPath, stderr, extra...)
+}
+
+// StartDirectorIn is StartDirector in node n, one of l.Directors.
+func (l *Lab) StartDirectorIn(ctx context.Context, n *Node, uvsBinary, configPath string, stderr io.Writer, extra ...string) (*Director, error) {
+	cmd := n.Command(ctx, uvsBinary, append([]string{"run", "--config", configPath}, extra...)...)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = StopTimeout

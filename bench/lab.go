@@ -24,7 +24,10 @@ var (
 const (
 	MaxReals   = 88
 	MaxClients = 50
-	maxPrefix  = 24
+	// MaxDirectors bounds the directors of an ECMP lab: they take host numbers
+	// .2 to .9 of segment B.
+	MaxDirectors = 8
+	maxPrefix    = 24
 )
 
 // LabSpec describes a lab. The zero value of each optional field means its
@@ -43,6 +46,9 @@ type LabSpec struct {
 	Clients int
 	// MTU of every lab link and bridge; 0 means 1500.
 	MTU int
+	// Directors is the number of directors of a TopologyECMP lab; 0 means 1.
+	// Other topologies have one.
+	Directors int
 	// DirectorTxOff turns TX checksum offload off (ethtool -K DEV tx off) on
 	// the director's links and their switch-side peers, so that frames the
 	// director sends carry complete checksums.
@@ -61,9 +67,15 @@ type Lab struct {
 	Client *Node
 	// Clients are all client nodes: "client", "client2", ...
 	Clients []*Node
-	// Director is the namespace the director binary runs in.
+	// Director is the namespace the director binary runs in (Directors[0]).
 	Director *Node
-	// Router is the router between segments A and C; nil unless TopologyTUN.
+	// Director2 is the second director of a VRRP pair (a config with [[vrrp]]); nil
+	// otherwise.
+	Director2 *Node
+	// Directors are all directors: "director", "director2", ... (TopologyECMP).
+	Directors []*Node
+	// Router is the router between segments A and C (TopologyTUN), or in
+	// front of the directors (TopologyECMP); nil otherwise.
 	Router *Node
 	// Reals are the real servers "rs1", "rs2", ...
 	Reals []*Node
@@ -128,6 +140,9 @@ func (s LabSpec) withDefaults() (LabSpec, error) {
 	if s.Clients == 0 {
 		s.Clients = 1
 	}
+	if s.Directors == 0 {
+		s.Directors = 1
+	}
 	if s.MTU == 0 {
 		s.MTU = 1500
 	}
@@ -137,6 +152,13 @@ func (s LabSpec) withDefaults() (LabSpec, error) {
 	}
 	switch s.Topology {
 	case TopologyDR, TopologyNAT, TopologyTUN:
+		if s.Directors != 1 {
+			errs = append(errs, fmt.Errorf("%w: %d directors: only an ecmp lab has several", ErrSpec, s.Directors))
+		}
+	case TopologyECMP:
+		if s.Directors < 1 || s.Directors > MaxDirectors {
+			errs = append(errs, fmt.Errorf("%w: directors %d not in [1, %d]", ErrSpec, s.Directors, MaxDirectors))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("%w: topology %v", ErrSpec, s.Topology))
 	}
@@ -173,7 +195,10 @@ func checkPrefix(p string) error {
 // Nodes returns every node of l: clients, director, router (TUN), reals.
 func (l *Lab) Nodes() []*Node {
 	ns := append([]*Node(nil), l.Clients...)
-	ns = append(ns, l.Director)
+	ns = append(ns, l.Directors...)
+	if l.Director2 != nil {
+		ns = append(ns, l.Director2)
+	}
 	if l.Router != nil {
 		ns = append(ns, l.Router)
 	}
@@ -202,10 +227,16 @@ func labFromPlan(spec LabSpec, p plan) *Lab {
 		case roleClient:
 			l.Clients = append(l.Clients, n)
 		case roleDirector:
+			l.Directors = append(l.Directors, n)
+			if l.Director != nil {
+				break
+			}
 			l.Director = n
 			for _, i := range n.Ifaces {
 				l.DirectorIfaces = append(l.DirectorIfaces, i.Name)
 			}
+		case roleDirector2:
+			l.Director2 = n
 		case roleRouter:
 			l.Router = n
 		case roleReal:

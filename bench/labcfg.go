@@ -105,6 +105,12 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if cfg.BGP.Present {
+		return layoutBGP(cfg, reals, vips)
+	}
+	if cfg.Lab.Directors > 1 {
+		return nil, fmt.Errorf("%w: lab.directors = %d needs [bgp]: several directors share the traffic only behind a router that spreads it", ErrLayout, cfg.Lab.Directors)
+	}
 	s24 := func(a netip.Addr) netip.Prefix { p, _ := a.Prefix(24); return p }
 	// The clients' segment.
 	front := s24(vips[0])
@@ -180,6 +186,9 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 	for _, r := range reals {
 		mark(r.Addr)
 	}
+	for _, a := range pairAddrs(cfg) {
+		mark(a)
+	}
 	take := func(seg netip.Prefix, prefer ...int) (netip.Prefix, bool) {
 		if used[seg] == nil {
 			used[seg] = map[int]bool{0: true, 255: true}
@@ -254,6 +263,27 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 		dir.routes = []planRoute{{dst: tunSeg, via: routerFront.Addr()}}
 	}
 	p.nodes = append(p.nodes, dir)
+	natGateway := dirNat.Addr()
+	if isPair(cfg) {
+		var addrs []netip.Prefix
+		for _, l := range dir.links {
+			a, _ := take(s24(l.prefix.Addr()), hostDirector+1)
+			addrs = append(addrs, a)
+		}
+		p.nodes = append(p.nodes, pairNode(dir, addrs))
+		if natSeg.IsValid() {
+			gw, err := pairGateway(cfg, natSeg)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			natGateway = gw
+		}
+		for _, v := range vips {
+			if !front.Contains(v) {
+				bad("vip %s is not on the clients' segment %s: a director pair needs its VIPs on-link, where VRRP moves them", v, front)
+			}
+		}
+	}
 	if tunSeg.IsValid() {
 		p.nodes = append(p.nodes, planNode{name: "router", role: roleRouter, links: []planLink{
 			mk("router", 0, "eth0", 0, routerFront), mk("router", 1, "eth1", tunIdx, routerTun)}})
@@ -264,7 +294,7 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 		switch {
 		case r.Forward == config.NAT:
 			segIdx = natIdx
-			routes = []planRoute{{via: dirNat.Addr()}}
+			routes = []planRoute{{via: natGateway}}
 		case seg == tunSeg:
 			segIdx = tunIdx
 			routes = []planRoute{{via: routerTun.Addr()}}

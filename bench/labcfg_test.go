@@ -129,14 +129,14 @@ func TestLayoutConfigErrors(t *testing.T) {
 
 func TestWithDirectorKeys(t *testing.T) {
 	src := "# c\n[director]\ninterfaces = [\"eth0\"]\nworkers = 4\ntx_mode = \"ring\"\n[lab]\nworkers = 9\n"
-	got, err := withDirectorKeys(src, 2, "mmsg")
+	got, err := withDirectorKeys(src, 2, "mmsg", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := config.Parse("t.toml", []byte(got)); err == nil {
 		t.Fatalf("[lab] workers should still be there and rejected:\n%s", got)
 	}
-	got, _ = withDirectorKeys(strings.Replace(src, "[lab]\nworkers = 9\n", "", 1), 2, "mmsg")
+	got, _ = withDirectorKeys(strings.Replace(src, "[lab]\nworkers = 9\n", "", 1), 2, "mmsg", "")
 	c, err := config.Parse("t.toml", []byte(got))
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,14 @@ func TestWithDirectorKeys(t *testing.T) {
 	if c.Director.Workers != 2 || c.Director.TXMode != config.TXMMsg {
 		t.Errorf("director = %+v", c.Director)
 	}
-	if _, err := withDirectorKeys("director = { interfaces = [\"eth0\"] }\n", 1, "ring"); err == nil {
+	got, _ = withDirectorKeys(strings.Replace(src, "[lab]\nworkers = 9\n", "rx_ring = \"v3\"\n", 1), 1, "ring", "v2")
+	if c, err = config.Parse("t.toml", []byte(got)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Director.RXRing != config.RXRingV2 {
+		t.Errorf("rx_ring = %v, want v2:\n%s", c.Director.RXRing, got)
+	}
+	if _, err := withDirectorKeys("director = { interfaces = [\"eth0\"] }\n", 1, "ring", ""); err == nil {
 		t.Error("inline [director] accepted")
 	}
 }

@@ -82,7 +82,7 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 		switch {
 		case slices.Contains(l.Clients, n):
 			sn.Role = "client"
-		case n == l.Director:
+		case slices.Contains(l.Directors, n), n == l.Director2:
 			sn.Role = "director"
 		case n == l.Router:
 			sn.Role = "router"
@@ -152,15 +152,33 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 		}
 		st.Procs = append(st.Procs, p)
 	}
-	p, err := st.startDirector(l.Director, uvs, cfgPath)
-	if err != nil {
-		return nil, err
+	if cfg.BGP.Present {
+		if err := st.startBGP(ctx, l, cfg, cfgPath, uvs); err != nil {
+			return nil, err
+		}
+	} else {
+		p, err := st.startDirector(l.Director, uvs, cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		st.Procs = append(st.Procs, p)
 	}
-	st.Procs = append(st.Procs, p)
+	if l.Director2 != nil {
+		// The same file, its own control socket (labpair.go).
+		p, err := st.startDirector(l.Director2, uvs, cfgPath, "--control-socket", st.Director2Socket())
+		if err != nil {
+			return nil, err
+		}
+		st.Procs = append(st.Procs, p)
+	}
 	if err := st.write(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "lab %s: director and %d real servers started; waiting for the VIPs\n", st.Prefix, len(lay.Reals))
+	dirs := "director"
+	if l.Director2 != nil {
+		dirs = "directors (a VRRP pair)"
+	}
+	fmt.Fprintf(out, "lab %s: %s and %d real servers started; waiting for the VIPs\n", st.Prefix, dirs, len(lay.Reals))
 	if err := st.WaitReady(ctx, cfg, readyTimeout); err != nil {
 		return nil, err
 	}
@@ -445,8 +463,20 @@ func (s *LabState) Status(ctx context.Context, w io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(w, "\ndirector counters (uvs list --stats):\n%s", out)
+	if _, ok := s.Node(pairDirector2); ok {
+		out, err := exec.CommandContext(lctx, s.UVS, "list", "-n", "--stats", "--socket", s.Director2Socket()).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(w, "\ndirector2 counters: not reachable at %s: %s\n", s.Director2Socket(), strings.TrimSpace(string(out)))
+			return nil
+		}
+		fmt.Fprintf(w, "\ndirector2 counters (uvs list --stats --socket %s):\n%s", s.Director2Socket(), out)
+	}
 	return nil
 }
+
+// Director2Socket is the control socket of a pair's second director (uvs lab up starts it
+// with --control-socket).
+func (s *LabState) Director2Socket() string { return filepath.Join(s.LogDir, pairDirector2+".sock") }
 
 // Exec runs argv in the node's namespace with the given stdio and returns
 // its exit status (-1 if it could not run).

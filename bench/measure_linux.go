@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -103,11 +104,16 @@ func rxCounts(nodes []*Node) (map[string]uint64, error) {
 	return m, nil
 }
 
-// latencyProbe sends UDP probes from n to dst one at a time until d passes
-// or max probes were sent, and returns the round-trip times of those
-// answered. Answers may come from any address (nftables DNAT answers from
-// the real server's), and are matched by sequence number.
-func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Duration, maxProbes int) ([]time.Duration, int, error) {
+// latencyProbe sends UDP probes from n to dst on a fixed, open-loop
+// schedule: a Poisson process of rate probes per second for d (at most
+// maxProbes), each sent when its time comes whatever the answers of earlier
+// ones, so that no probe is timed by the forwarder's previous answer (a
+// closed loop lands every probe just after a ring block retires and reports
+// that phase, not what a user sees). It returns the round-trip times of the
+// answered probes and how many went unanswered. Answers may come from any
+// address (nftables DNAT answers from the real server's) and are matched by
+// sequence number.
+func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Duration, rate float64, maxProbes int) ([]time.Duration, int, error) {
 	var pc net.PacketConn
 	if err := n.Do(func() error {
 		var err error
@@ -117,29 +123,58 @@ func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Durat
 		return nil, 0, fmt.Errorf("bench: latency probe: %w", err)
 	}
 	defer pc.Close()
-	to := net.UDPAddrFromAddrPort(dst)
-	buf := make([]byte, 2048)
-	var rtts []time.Duration
-	lost := 0
-	end := time.Now().Add(d)
-	for seq := 0; seq < maxProbes && time.Now().Before(end) && ctx.Err() == nil; seq++ {
-		msg := "probe" + strconv.Itoa(seq)
-		t0 := time.Now()
-		if _, err := pc.WriteTo([]byte(msg), to); err != nil {
-			return nil, 0, fmt.Errorf("bench: latency probe: %w", err)
-		}
-		_ = pc.SetReadDeadline(t0.Add(200 * time.Millisecond))
+	total := min(maxProbes, max(1, int(d.Seconds()*rate)))
+	sentAt := make([]time.Time, total)
+	recvAt := make([]time.Time, total) // written by the reader only
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 2048)
 		for {
 			m, _, err := pc.ReadFrom(buf)
 			if err != nil {
-				lost++
-				break
+				return // closed, or the deadline after the last probe
 			}
-			if _, p, ok := strings.Cut(string(buf[:m]), ":"); ok && p == msg {
-				rtts = append(rtts, time.Since(t0))
-				break
+			now := time.Now()
+			_, p, ok := strings.Cut(string(buf[:m]), ":")
+			if !ok || !strings.HasPrefix(p, "probe") {
+				continue
+			}
+			if seq, err := strconv.Atoi(p[len("probe"):]); err == nil && seq >= 0 && seq < total && recvAt[seq].IsZero() {
+				recvAt[seq] = now
 			}
 		}
+	})
+	to := net.UDPAddrFromAddrPort(dst)
+	start := time.Now()
+	due := start
+	sent := 0
+	var werr error
+	for seq := 0; seq < total && ctx.Err() == nil; seq++ {
+		// Exponential gaps: no phase lock with any timer of the forwarder.
+		due = due.Add(time.Duration(rand.ExpFloat64() / rate * 1e9))
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		sentAt[seq] = time.Now()
+		if _, err := pc.WriteTo([]byte("probe"+strconv.Itoa(seq)), to); err != nil {
+			werr = fmt.Errorf("bench: latency probe: %w", err)
+			break
+		}
+		sent++
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	wg.Wait()
+	if werr != nil {
+		return nil, 0, werr
+	}
+	var rtts []time.Duration
+	lost := 0
+	for i := 0; i < sent; i++ {
+		if recvAt[i].IsZero() {
+			lost++
+			continue
+		}
+		rtts = append(rtts, recvAt[i].Sub(sentAt[i]))
 	}
 	return rtts, lost, nil
 }

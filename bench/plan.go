@@ -64,6 +64,7 @@ const (
 	roleDirector
 	roleRouter
 	roleReal
+	roleDirector2 // the second director of a VRRP pair (labpair.go)
 )
 
 // host returns host number h of the /24 p, with p's length.
@@ -75,6 +76,9 @@ func host(p netip.Prefix, h int) netip.Prefix {
 
 // newPlan lays out the lab for a spec that withDefaults accepted.
 func newPlan(s LabSpec) plan {
+	if s.Topology == TopologyECMP {
+		return newECMPPlan(s)
+	}
 	var p plan
 	var front, back netip.Prefix // clients' segment; real servers' segment
 	switch s.Topology {

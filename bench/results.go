@@ -57,6 +57,7 @@ type CandidateInfo struct {
 	Kind    string            `json:"kind"` // uvs, kernel, nftables
 	Workers int               `json:"workers,omitempty"`
 	TXMode  string            `json:"tx_mode,omitempty"`
+	RXRing  string            `json:"rx_ring,omitempty"` // uvs and floor: v2 or v3
 	Backend string            `json:"backend,omitempty"` // uvs: afpacket or afxdp
 	Pinned  bool              `json:"pinned"`            // director (and its receive softirq) on director_cpu only
 	Stopped map[string]string `json:"director_counters,omitempty"`
@@ -73,6 +74,7 @@ type Row struct {
 	LossPercent   float64           `json:"loss_percent"`
 	NoLossPPS     float64           `json:"rate_at_max_loss_pps,omitempty"` // highest delivered rate of a step within max_loss_percent
 	DirectorBusy  float64           `json:"director_cpu_busy"`
+	ProcBusy      float64           `json:"director_process_cpu,omitempty"` // uvs: CPU time of the director's threads over the window, as a fraction of it
 	GeneratorBusy float64           `json:"generator_cpu_busy"`
 	NsPerPkt      float64           `json:"director_cpu_ns_per_packet,omitempty"`
 	ProcNsPerPkt  float64           `json:"director_process_ns_per_packet,omitempty"`
@@ -98,6 +100,11 @@ type Ratio struct {
 	Size      int     `json:"size,omitempty"`
 	PPS       float64 `json:"delivered_pps_ratio,omitempty"`
 	NsPerPkt  float64 `json:"ns_per_packet_ratio,omitempty"`
+	// ThreadNsPerPkt compares the forwarders' own threads' CPU time per
+	// packet (uvs and floor only): it leaves out the receive softirq, which
+	// is the same kernel work for both, and the other jobs of a loaded
+	// machine, which the director CPU's busy time counts.
+	ThreadNsPerPkt float64 `json:"thread_ns_per_packet_ratio,omitempty"`
 }
 
 // Target is one of the issue's benchmark targets and whether it was met.
@@ -160,6 +167,15 @@ func (r *Results) WriteTable(w io.Writer) {
 			if x.AddedP50us != 0 || x.AddedP99us != 0 {
 				other = append(other, fmt.Sprintf("added p50 %+.0fus p99 %+.0fus", x.AddedP50us, x.AddedP99us))
 			}
+			if x.Lost > 0 {
+				other = append(other, fmt.Sprintf("%d of %d lost", x.Lost, x.Probes))
+			}
+			if x.ProcBusy > 0 {
+				other = append(other, fmt.Sprintf("director threads %.2f%% CPU", 100*x.ProcBusy))
+			}
+		}
+		if x.ProcNsPerPkt > 0 && x.ProcNsPerPkt != x.NsPerPkt {
+			other = append(other, fmt.Sprintf("thread %.0f ns/pkt", x.ProcNsPerPkt))
 		}
 		if len(x.PerReal) > 0 {
 			other = append(other, perRealString(x.PerReal))
@@ -182,9 +198,13 @@ func (r *Results) WriteTable(w io.Writer) {
 			x.Bottleneck, strings.Join(other, "; "))
 	}
 	if len(r.Ratios) > 0 {
-		fmt.Fprintln(w, "\nratios (uvs / baseline): delivered pps, director ns per packet")
+		fmt.Fprintln(w, "\nratios (candidate / baseline): delivered pps, director ns per packet, own threads' ns per packet")
 		for _, x := range r.Ratios {
-			fmt.Fprintf(w, "  %-14s / %-9s %-4s %5d  pps %.2fx  ns/pkt %.2fx\n", x.Candidate, x.Baseline, x.Test, x.Size, x.PPS, x.NsPerPkt)
+			th := ""
+			if x.ThreadNsPerPkt > 0 {
+				th = fmt.Sprintf("  thread ns/pkt %.2fx", x.ThreadNsPerPkt)
+			}
+			fmt.Fprintf(w, "  %-14s / %-9s %-4s %5d  pps %.2fx  ns/pkt %.2fx%s\n", x.Candidate, x.Baseline, x.Test, x.Size, x.PPS, x.NsPerPkt, th)
 		}
 	}
 	if len(r.Targets) > 0 {

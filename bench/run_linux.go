@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,9 @@ const (
 // candidate is one forwarder under test.
 type candidate struct {
 	CandidateInfo
-	proc *StateProc // running uvs director
+	proc  *StateProc   // running uvs director
+	floor *Floor       // running floor forwarder
+	undo  func() error // removes the floor's ingress drop
 }
 
 // runner holds one bench run.
@@ -62,6 +65,7 @@ type runner struct {
 	done     int
 	dirCPU   int
 	genCPU   int
+	direct   *[2]float64 // p50 and p99 in us of probes straight to the first real server
 }
 
 // RunBench runs the [bench] profile of o.Config against its lab: the lab
@@ -195,28 +199,42 @@ func mustNode(st *LabState, name string) *Node {
 // other worker counts, so that uvs and the baselines alternate.
 func (r *runner) candidates() []*candidate {
 	var out []*candidate
-	uvs := func(w int, m config.TXMode) *candidate {
-		return &candidate{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-%s-w%d", m, w), Kind: "uvs", Workers: w, TXMode: m.String(),
-			Backend: "afpacket", Pinned: w == 1 && r.dirCPU >= 0}}
+	rings := r.b.RXRings
+	if len(rings) == 0 {
+		rings = []config.RXRing{config.DefaultRXRing}
+	}
+	uvs := func(w int, m config.TXMode, ring config.RXRing) *candidate {
+		name := fmt.Sprintf("uvs-%s-w%d", m, w)
+		if len(rings) > 1 {
+			name += "-" + ring.String()
+		}
+		return &candidate{CandidateInfo: CandidateInfo{Name: name, Kind: "uvs", Workers: w, TXMode: m.String(),
+			RXRing: ring.String(), Backend: "afpacket", Pinned: w == 1 && r.dirCPU >= 0}}
 	}
 	var base []*candidate
 	for _, c := range r.b.Compare {
-		base = append(base, &candidate{CandidateInfo: CandidateInfo{Name: c, Kind: c, Pinned: r.dirCPU >= 0}})
+		ci := CandidateInfo{Name: c, Kind: c, Pinned: r.dirCPU >= 0}
+		if ring, ok := strings.CutPrefix(c, "floor-"); ok {
+			ci.Kind, ci.RXRing = "floor", ring
+		}
+		base = append(base, &candidate{CandidateInfo: ci})
 	}
+	j := 0
 	for i, w := range r.b.Workers {
-		for j, m := range r.b.TXModes {
-			if r.benchAFPacket() {
-				out = append(out, uvs(w, m))
-			}
-			if i == 0 && j < len(base) {
-				out = append(out, base[j])
+		for _, m := range r.b.TXModes {
+			for _, ring := range rings {
+				if r.benchAFPacket() {
+					out = append(out, uvs(w, m, ring))
+				}
+				if i == 0 && j < len(base) {
+					out = append(out, base[j])
+					j++
+				}
 			}
 		}
 		out = append(out, r.afxdpCandidates(w)...)
 	}
-	for j := len(r.b.TXModes); j < len(base); j++ {
-		out = append(out, base[j])
-	}
+	out = append(out, base[min(j, len(base)):]...)
 	return out
 }
 
@@ -234,7 +252,7 @@ func (r *runner) stepsPerCandidate() int {
 	if r.has("udp") {
 		n += len(r.b.PacketSizes)
 	}
-	for _, t := range []string{"tcp", "syn", "connect", "latency"} {
+	for _, t := range []string{"tcp", "syn", "connect", "latency", "overload"} {
 		if r.has(t) {
 			n++
 		}
@@ -363,6 +381,40 @@ func ifaceMAC(n *Node, dev string) (net.HardwareAddr, error) {
 	return mac, nil
 }
 
+// counters returns a uvs candidate's drop counters so far, from `uvs list --stats --json`
+// on its control socket, or nil.
+func (c *candidate) counters(r *runner) map[string]uint64 {
+	if c.Kind != "uvs" || c.proc == nil {
+		return nil
+	}
+	out, err := exec.Command(r.st.UVS, "list", "--stats", "--json", "--socket", r.o.Config.Director.ControlSocket).Output()
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Drops map[string]uint64 `json:"drops"`
+	}
+	if json.Unmarshal(out, &st) != nil {
+		return nil
+	}
+	if st.Drops == nil {
+		st.Drops = map[string]uint64{}
+	}
+	return st.Drops
+}
+
+// cpu returns the CPU time of c's own threads (uvs: the director process;
+// floor: its forwarding thread), or 0 for the kernel baselines.
+func (c *candidate) cpu() time.Duration {
+	switch {
+	case c.proc != nil:
+		return procCPU(c.proc.PID)
+	case c.floor != nil:
+		return c.floor.CPU()
+	}
+	return 0
+}
+
 // runCandidate starts c, runs every test against it and stops it.
 func (r *runner) runCandidate(ctx context.Context, c *candidate) (err error) {
 	r.progress(c.Name + " starting")
@@ -406,6 +458,58 @@ func (r *runner) runCandidate(ctx context.Context, c *candidate) (err error) {
 		}
 		r.done++
 	}
+	if r.has("overload") {
+		r.progress(c.Name + " overload")
+		if err := r.overloadTest(ctx, c); err != nil {
+			return err
+		}
+		r.done++
+	}
+	return nil
+}
+
+// overloadMultiples are the offered loads of the overload test, in multiples of the
+// candidate's loss-free 64-byte rate; 0 is the generator unpaced.
+var overloadMultiples = []float64{1, 2, 0}
+
+// overloadTest offers 64-byte UDP at multiples of the candidate's loss-free rate (from its
+// udp row) and unpaced, and records what was delivered at each: a forwarder that livelocks
+// delivers less as more is offered. Rows "overload-1x", "overload-2x", "overload-max".
+func (r *runner) overloadTest(ctx context.Context, c *candidate) error {
+	base := 0.0
+	if p := r.res.find(c.Name, "udp", 64); p != nil {
+		base = p.NoLossPPS
+	}
+	for _, m := range overloadMultiples {
+		name := fmt.Sprintf("overload-%gx", m)
+		if m == 0 {
+			name = "overload-max"
+		}
+		row := Row{Candidate: c.Name, Test: name, Size: 64, Flows: r.b.Flows}
+		if m > 0 && base == 0 {
+			row.Note = "skipped: no loss-free rate"
+			r.res.Rows = append(r.res.Rows, row)
+			continue
+		}
+		before := c.counters(r)
+		s, err := r.measure(c, GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: 64,
+			Flows: r.b.Flows, Duration: r.b.Duration, Rate: base * m})
+		if err != nil {
+			return err
+		}
+		r.fill(&row, c, s)
+		parts := []string{fmt.Sprintf("received by the director %d, not delivered %d", s.dirRx, s.dirRx-min(s.dirRx, s.delivered))}
+		if after := c.counters(r); before != nil && after != nil {
+			for _, k := range []string{"tx_ring_full", "tx_busy", "tx_stuck"} {
+				parts = append(parts, fmt.Sprintf("%s %d", k, after[k]-before[k]))
+			}
+		}
+		row.Note = strings.Join(parts, ", ")
+		r.res.Rows = append(r.res.Rows, row)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 
@@ -417,7 +521,7 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
-		derived, err := withDirectorKeys(string(text), c.Workers, c.TXMode)
+		derived, err := withDirectorKeys(string(text), c.Workers, c.TXMode, c.RXRing)
 		if err != nil {
 			return err
 		}
@@ -439,11 +543,13 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		tmp := *r.st
 		tmp.Procs = []StateProc{p}
 		return tmp.WaitReady(ctx, r.o.Config, UpReadyTimeout)
+	case "floor":
+		return r.startFloor(ctx, c)
 	case "kernel", "nftables":
 		lines := []string{}
-		real := r.udpSvc.Reals[0].Address
+		rs := r.udpSvc.Reals[0].Address
 		if c.Kind == "kernel" {
-			lines = append(lines, "route replace "+r.udpSvc.VIP.String()+"/32 via "+real.String())
+			lines = append(lines, "route replace "+r.udpSvc.VIP.String()+"/32 via "+rs.String())
 			if r.tcpSvc != nil && r.tcpSvc.VIP != r.udpSvc.VIP {
 				lines = append(lines, "route replace "+r.tcpSvc.VIP.String()+"/32 via "+r.tcpSvc.Reals[0].Address.String())
 			}
@@ -466,6 +572,32 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		return nil
 	}
 	return fmt.Errorf("bench: unknown candidate %q", c.Kind)
+}
+
+// startFloor starts the floor forwarder (floor_linux.go) on the director's
+// first interface, sending everything to the first real server, and drops
+// the kernel's copy of every frame on tcx ingress, after the AF_PACKET taps.
+func (r *runner) startFloor(ctx context.Context, c *candidate) error {
+	ring := map[string]FloorRing{"v2": FloorV2, "v3": FloorV3}[c.RXRing]
+	if ring == FloorInvalid {
+		return fmt.Errorf("bench: unknown floor ring %q", c.RXRing)
+	}
+	rs := r.reals[0]
+	realMAC, err := ifaceMAC(rs, rs.Ifaces[0].Name)
+	if err != nil {
+		return err
+	}
+	dev := r.director.Ifaces[0].Name
+	undo, err := dropIngress(r.director, dev)
+	if err != nil {
+		return err
+	}
+	f, err := StartFloor(r.director, FloorConfig{Iface: dev, SrcMAC: r.dirMAC, DstMAC: realMAC, Ring: ring, CPU: r.dirCPU})
+	if err != nil {
+		return errors.Join(err, undo())
+	}
+	c.floor, c.undo = f, undo
+	return nil
 }
 
 // nftRules load-balances the UDP and TCP services by DNAT with numgen, as
@@ -497,6 +629,20 @@ func (r *runner) stop(c *candidate) error {
 			c.Stopped = stoppedCounters(c.proc.Log)
 		}
 		return nil
+	case "floor":
+		var errs []error
+		if c.floor != nil {
+			fc, err := c.floor.Stop()
+			c.floor = nil
+			errs = append(errs, err)
+			c.Stopped = map[string]string{"forwarded": strconv.FormatUint(fc.Forwarded, 10), "ignored": strconv.FormatUint(fc.Ignored, 10),
+				"truncated": strconv.FormatUint(fc.Truncated, 10), "tx_dropped": strconv.FormatUint(fc.TxDropped, 10)}
+		}
+		if c.undo != nil {
+			errs = append(errs, c.undo())
+			c.undo = nil
+		}
+		return errors.Join(errs...)
 	default:
 		var errs []error
 		if c.Kind == "nftables" {
@@ -546,11 +692,7 @@ func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	pid := 0
-	if c.proc != nil {
-		pid = c.proc.PID
-	}
-	p0 := procCPU(pid)
+	p0 := c.cpu()
 	t0, err := readCPUTimes()
 	if err != nil {
 		return sample{}, err
@@ -571,7 +713,7 @@ func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
 		return sample{}, err
 	}
 	wall := time.Since(start)
-	p1 := procCPU(pid)
+	p1 := c.cpu()
 	d1, err := readNetDev(r.director)
 	if err != nil {
 		return sample{}, err
@@ -742,19 +884,55 @@ func (r *runner) connectTest(ctx context.Context, c *candidate) {
 	r.res.Rows = append(r.res.Rows, row)
 }
 
-// latencyTest probes UDP round trips through the candidate while the
-// generator offers latency_load_percent of the candidate's 64-byte peak, and
-// the same path straight to the first real server without the director.
+// Latency probing (open loop, see latencyProbe).
+const (
+	trickleRate     = 50.0            // probes per second at the trickle: one every 20 ms on average
+	trickleMin      = 4 * time.Second // at least 200 probes at the trickle
+	loadedProbeRate = 500.0           // probes per second beside the background load
+)
+
+// latencyTest probes UDP round trips through the candidate on an open-loop
+// schedule, twice: at a trickle (trickleRate probes per second and nothing
+// else, row "latency-trickle") and while the generator offers
+// latency_load_percent of the candidate's 64-byte peak (row "latency"). The
+// added figures subtract the same probes straight to the first real server,
+// at the trickle, without the director.
 func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
-	row := Row{Candidate: c.Name, Test: "latency", Size: 64}
+	dst := netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port)
+	direct := netip.AddrPortFrom(r.udpSvc.Reals[0].Address, r.udpSvc.Port)
+	if r.direct == nil && r.client.Ifaces[0].Prefix.Contains(direct.Addr()) {
+		drtts, _, err := latencyProbe(ctx, r.client, direct, max(r.b.Duration, trickleMin), trickleRate, maxProbes)
+		if err == nil && len(drtts) > 0 {
+			r.direct = &[2]float64{us(percentile(drtts, 50)), us(percentile(drtts, 99))}
+			r.res.Notes = append(r.res.Notes, fmt.Sprintf("latency: straight to %s without the director, %.0f probes/s: p50 %.0fus p99 %.0fus",
+				direct.Addr(), trickleRate, r.direct[0], r.direct[1]))
+		}
+	}
+	// The trickle, with the director's CPU over the window: an idle
+	// worker must sleep in poll(), not spin.
+	row := Row{Candidate: c.Name, Test: "latency-trickle", Size: 64, Note: fmt.Sprintf("%.0f probes/s, no other traffic", trickleRate)}
+	p0, t0, w0 := c.cpu(), mustCPUTimes(), time.Now()
+	rtts, lost, err := latencyProbe(ctx, r.client, dst, max(r.b.Duration, trickleMin), trickleRate, maxProbes)
+	if err != nil {
+		return err
+	}
+	p1, t1, wall := c.cpu(), mustCPUTimes(), time.Since(w0)
+	if r.dirCPU >= 0 && t0 != nil && t1 != nil {
+		row.DirectorBusy = busy(t0, t1, r.dirCPU)
+	}
+	if p1 > p0 {
+		row.ProcBusy = float64(p1-p0) / float64(wall)
+	}
+	r.fillLatency(&row, rtts, lost)
+	r.res.Rows = append(r.res.Rows, row)
+
+	row = Row{Candidate: c.Name, Test: "latency", Size: 64}
 	peak := 0.0
 	if p := r.res.find(c.Name, "udp", 64); p != nil {
 		peak = p.DeliveredPPS
 	}
 	load := peak * float64(r.b.LatencyLoad) / 100
 	row.LoadPPS = load
-	dst := netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port)
-	direct := netip.AddrPortFrom(r.udpSvc.Reals[0].Address, r.udpSvc.Port)
 	bg := make(chan error, 1)
 	if load > 0 {
 		gc := GenConfig{Dst: dst, Proto: GenUDP, Size: 64, Flows: r.b.Flows, Rate: load, Duration: r.b.Duration,
@@ -763,49 +941,77 @@ func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
 	} else {
 		bg <- nil
 	}
-	rtts, lost, err := latencyProbe(ctx, r.client, dst, r.b.Duration, maxProbes)
+	rtts, lost, err = latencyProbe(ctx, r.client, dst, r.b.Duration, loadedProbeRate, maxProbes)
 	if gerr := <-bg; err == nil {
 		err = gerr
 	}
 	if err != nil {
 		return err
 	}
-	row.Probes, row.Lost = len(rtts)+lost, lost
-	row.P50us = float64(percentile(rtts, 50).Nanoseconds()) / 1e3
-	row.P99us = float64(percentile(rtts, 99).Nanoseconds()) / 1e3
-	if r.client.Ifaces[0].Prefix.Contains(direct.Addr()) {
-		drtts, _, err := latencyProbe(ctx, r.client, direct, min(r.b.Duration, time.Second), maxProbes)
-		if err == nil && len(drtts) > 0 {
-			row.AddedP50us = row.P50us - float64(percentile(drtts, 50).Nanoseconds())/1e3
-			row.AddedP99us = row.P99us - float64(percentile(drtts, 99).Nanoseconds())/1e3
-			row.Note = fmt.Sprintf("direct to %s: p50 %.0fus p99 %.0fus", direct.Addr(), float64(percentile(drtts, 50).Nanoseconds())/1e3, float64(percentile(drtts, 99).Nanoseconds())/1e3)
-		}
-	}
+	r.fillLatency(&row, rtts, lost)
+	row.Note = fmt.Sprintf("%.0f probes/s beside %d%% of the 64-byte peak", loadedProbeRate, r.b.LatencyLoad)
 	r.res.Rows = append(r.res.Rows, row)
 	return nil
+}
+
+func (r *runner) fillLatency(row *Row, rtts []time.Duration, lost int) {
+	row.Probes, row.Lost = len(rtts)+lost, lost
+	if len(rtts) == 0 {
+		return
+	}
+	row.P50us = us(percentile(rtts, 50))
+	row.P99us = us(percentile(rtts, 99))
+	if r.direct != nil {
+		row.AddedP50us = row.P50us - r.direct[0]
+		row.AddedP99us = row.P99us - r.direct[1]
+	}
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+func mustCPUTimes() map[int]cpuTimes {
+	t, _ := readCPUTimes()
+	return t
 }
 
 // compare fills the ratios and the targets of the issue.
 func (r *runner) compare() {
 	res := r.res
+	ratio := func(cand, base string) {
+		for _, test := range []string{"udp", "tcp", "syn"} {
+			for _, size := range r.b.PacketSizes {
+				u, k := res.find(cand, test, size), res.find(base, test, size)
+				if u == nil || k == nil || k.DeliveredPPS == 0 {
+					continue
+				}
+				q := Ratio{Candidate: cand, Baseline: base, Test: test, Size: size, PPS: u.DeliveredPPS / k.DeliveredPPS}
+				if k.NsPerPkt > 0 {
+					q.NsPerPkt = u.NsPerPkt / k.NsPerPkt
+				}
+				if u.ProcNsPerPkt > 0 && k.ProcNsPerPkt > 0 {
+					q.ThreadNsPerPkt = u.ProcNsPerPkt / k.ProcNsPerPkt
+				}
+				res.Ratios = append(res.Ratios, q)
+			}
+		}
+	}
+	// The floors against the kernel first: a lazy floor shows here.
+	for _, c := range res.Candidates {
+		if c.Kind != "floor" {
+			continue
+		}
+		for _, b := range r.b.Compare {
+			if b == "kernel" || b == "nftables" {
+				ratio(c.Name, b)
+			}
+		}
+	}
 	for _, c := range res.Candidates {
 		if c.Kind != "uvs" {
 			continue
 		}
 		for _, b := range r.b.Compare {
-			for _, test := range []string{"udp", "tcp", "syn"} {
-				for _, size := range r.b.PacketSizes {
-					u, k := res.find(c.Name, test, size), res.find(b, test, size)
-					if u == nil || k == nil || k.DeliveredPPS == 0 {
-						continue
-					}
-					q := Ratio{Candidate: c.Name, Baseline: b, Test: test, Size: size, PPS: u.DeliveredPPS / k.DeliveredPPS}
-					if k.NsPerPkt > 0 {
-						q.NsPerPkt = u.NsPerPkt / k.NsPerPkt
-					}
-					res.Ratios = append(res.Ratios, q)
-				}
-			}
+			ratio(c.Name, b)
 		}
 		if c.Workers == 1 {
 			u := res.find(c.Name, "udp", 64)
@@ -816,6 +1022,49 @@ func (r *runner) compare() {
 			if k := res.find("kernel", "udp", 64); u != nil && k != nil && k.NsPerPkt > 0 {
 				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP ns/pkt <= 1.8x kernel forwarding", Value: u.NsPerPkt / k.NsPerPkt, Limit: 1.8,
 					Met: u.NsPerPkt <= 1.8*k.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, k.NsPerPkt, u.NsPerPkt/k.NsPerPkt)})
+			}
+			ring := c.RXRing
+			if ring == "" {
+				ring = "v3"
+			}
+			if f := res.find("floor-"+ring, "udp", 64); u != nil && f != nil && f.NsPerPkt > 0 {
+				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP ns/pkt <= 1.15x floor-" + ring, Value: u.NsPerPkt / f.NsPerPkt, Limit: 1.15,
+					Met: u.NsPerPkt <= 1.15*f.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, f.NsPerPkt, u.NsPerPkt/f.NsPerPkt)})
+			}
+			if f := res.find("floor-"+ring, "udp", 64); u != nil && f != nil && u.ProcNsPerPkt > 0 && f.ProcNsPerPkt > 0 {
+				v := u.ProcNsPerPkt / f.ProcNsPerPkt
+				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP thread ns/pkt <= 1.15x floor-" + ring + " (own threads only)", Value: v, Limit: 1.15,
+					Met: v <= 1.15, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.ProcNsPerPkt, f.ProcNsPerPkt, v)})
+			}
+		}
+		for _, test := range []string{"latency-trickle", "latency"} {
+			x := res.find(c.Name, test, 64)
+			if x == nil || x.Probes == 0 || r.direct == nil {
+				continue
+			}
+			t := Target{What: c.Name + " " + test + " added p50 <= 30us and p99 <= 100us", Value: x.AddedP50us, Limit: 30,
+				Met:    x.AddedP50us <= 30 && x.AddedP99us <= 100,
+				Detail: fmt.Sprintf("added p50 %+.0fus p99 %+.0fus", x.AddedP50us, x.AddedP99us)}
+			res.Targets = append(res.Targets, t)
+			if test == "latency-trickle" && x.ProcBusy > 0 {
+				res.Targets = append(res.Targets, Target{What: c.Name + " director CPU < 2% at the trickle", Value: 100 * x.ProcBusy, Limit: 2,
+					Met: x.ProcBusy < 0.02, Detail: fmt.Sprintf("%.2f%% of a CPU (director threads)", 100*x.ProcBusy)})
+			}
+		}
+		if u := res.find(c.Name, "udp", 64); u != nil && u.NoLossPPS > 0 {
+			var got []string
+			met, any := true, false
+			for _, test := range []string{"overload-1x", "overload-2x", "overload-max"} {
+				if x := res.find(c.Name, test, 64); x != nil && x.OfferedPPS > 0 {
+					any = true
+					got = append(got, fmt.Sprintf("%s offered %.3f delivered %.3f Mpps", test[len("overload-"):], x.OfferedPPS/1e6, x.DeliveredPPS/1e6))
+					met = met && x.DeliveredPPS >= 0.95*u.NoLossPPS
+				}
+			}
+			if any {
+				res.Targets = append(res.Targets, Target{What: c.Name + " overloaded: delivers >= 95% of its loss-free rate at every offered load",
+					Value: u.NoLossPPS, Limit: 0.95 * u.NoLossPPS, Met: met,
+					Detail: fmt.Sprintf("loss-free %.3f Mpps; %s", u.NoLossPPS/1e6, strings.Join(got, "; "))})
 			}
 		}
 		syn, est := res.find(c.Name, "syn", 64), res.find(c.Name, "tcp", 64)

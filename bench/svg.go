@@ -75,18 +75,21 @@ func (r *Results) SVG() string {
 			}
 		}
 	}
-	var lat, conn panel
-	lat.title = "UDP round trip under load: p50 (bar) and p99, microseconds"
+	var trickle, lat, conn panel
+	trickle.title = "UDP round trip at a trickle (50 probes/s, open loop): p50 (bar) and p99, microseconds"
+	lat.title = "UDP round trip beside 50% of the peak (open loop): p50 (bar) and p99, microseconds"
 	conn.title = "new TCP connections per second through the VIP"
 	for _, x := range r.Rows {
 		switch {
+		case x.Test == "latency-trickle" && x.Probes > 0:
+			trickle.bars = append(trickle.bars, bar{x.Candidate, fmt.Sprintf("p50 %.0f us, p99 %.0f us (added %+.0f / %+.0f)", x.P50us, x.P99us, x.AddedP50us, x.AddedP99us), x.P50us, color[x.Candidate]})
 		case x.Test == "latency" && x.Probes > 0:
 			lat.bars = append(lat.bars, bar{x.Candidate, fmt.Sprintf("p50 %.0f us, p99 %.0f us", x.P50us, x.P99us), x.P50us, color[x.Candidate]})
 		case x.Test == "connect" && x.ConnsPerSec > 0:
 			conn.bars = append(conn.bars, bar{x.Candidate, fmt.Sprintf("%.0f conn/s", x.ConnsPerSec), x.ConnsPerSec, color[x.Candidate]})
 		}
 	}
-	for _, p := range []panel{lat, conn} {
+	for _, p := range []panel{trickle, lat, conn} {
 		if len(p.bars) > 0 {
 			panels = append(panels, p)
 		}

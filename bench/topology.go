@@ -21,6 +21,12 @@ const (
 	// the real servers through the router; the real servers answer the
 	// clients through the router directly, never through the director.
 	TopologyTUN
+	// TopologyECMP puts the clients on segment A behind a router namespace, and
+	// LabSpec.Directors directors with the DR real servers on segment B. The
+	// directors announce the VIP to the router over BGP (see StartBird); the
+	// router spreads flows over them by ECMP on the layer-4 hash. The real
+	// servers answer through the router.
+	TopologyECMP
 )
 
 // String returns the lower-case name of t.
@@ -32,6 +38,8 @@ func (t Topology) String() string {
 		return "nat"
 	case TopologyTUN:
 		return "tun"
+	case TopologyECMP:
+		return "ecmp"
 	}
 	return "Topology(" + strconv.Itoa(int(t)) + ")"
 }

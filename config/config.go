@@ -45,17 +45,23 @@ type Config struct {
 	Services  []Service
 	Lab       Lab   // [lab]; defaults when absent.
 	Bench     Bench // [bench]; defaults when absent.
+	BGP       BGP   // [bgp]; Present false when absent.
+
+	VRRP           []VRRP          // [[vrrp]] instances (vrrp.go).
+	VRRPSyncGroups []VRRPSyncGroup // [[vrrp_sync_group]].
 }
 
 // Director is the [director] table.
 type Director struct {
-	Interfaces    []string // Interfaces that receive VIP traffic and NAT replies; syntax checked, not existence.
-	Workers       int      // Worker goroutines; 0 or absent in the file means runtime.NumCPU().
-	ControlSocket string   // Unix socket path for uvs list and friends.
-	MetricsListen string   // host:port for Prometheus /metrics; "" means off.
-	TXMode        TXMode   // Key tx_mode.
-	AnswerPing    bool     // Key answer_ping: reply to ICMP echo sent to a VIP.
-	Backend       Backend  // Key backend: afpacket, afxdp or auto (the default).
+	Interfaces    []string   // Interfaces that receive VIP traffic and NAT replies; syntax checked, not existence.
+	Workers       int        // Worker goroutines; 0 or absent in the file means runtime.NumCPU().
+	ControlSocket string     // Unix socket path for uvs list and friends.
+	MetricsListen string     // host:port for Prometheus /metrics; "" means off.
+	TXMode        TXMode     // Key tx_mode.
+	RXRing        RXRing     // Key rx_ring: the AF_PACKET receive ring (afpacket backend).
+	Shield        ShieldMode // Key shield: how VIP traffic is kept from the director's kernel.
+	AnswerPing    bool       // Key answer_ping: reply to ICMP echo sent to a VIP.
+	Backend       Backend    // Key backend: afpacket, afxdp or auto (the default).
 }
 
 // Conntrack is the [conntrack] table.

@@ -51,6 +51,8 @@ func TestLoadInterfaceExample(t *testing.T) {
 			ControlSocket: "/run/uvs/uvs.sock",
 			MetricsListen: "127.0.0.1:9750",
 			TXMode:        TXRing,
+			RXRing:        DefaultRXRing,
+			Shield:        ShieldAuto,
 			AnswerPing:    true,
 			Backend:       BackendAuto,
 		},
@@ -88,12 +90,12 @@ func TestLoadInterfaceExample(t *testing.T) {
 			}},
 			Line: 15,
 		}},
-		Lab: Lab{Prefix: DefaultLabPrefix, Clients: 1, Router: true, MTU: 1500, TXOffload: true},
+		Lab: Lab{Prefix: DefaultLabPrefix, Clients: 1, Router: true, MTU: 1500, TXOffload: true, Directors: 1},
 		Bench: Bench{
 			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
 			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,
-			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables"},
-			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, Backends: []Backend{BackendAFPacket, BackendAFXDP}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
+			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables", "floor-v2"},
+			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, RXRings: []RXRing{DefaultRXRing}, Backends: []Backend{BackendAFPacket, BackendAFXDP}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -392,15 +392,23 @@ func decode(name string, data []byte) (*decoder, *Config) {
 	d.lab(lt, &c.Lab, ok)
 	bt, ok := root.sub("bench")
 	d.bench(bt, &c.Bench, ok)
+	gt, ok := root.sub("bgp")
+	d.bgp(gt, &c.BGP, ok)
 	for _, st := range root.tables("service") {
 		c.Services = append(c.Services, d.service(st))
+	}
+	for _, vt := range root.tables("vrrp") {
+		c.VRRP = append(c.VRRP, d.vrrp(vt))
+	}
+	for _, gt := range root.tables("vrrp_sync_group") {
+		c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.vrrpSyncGroup(gt))
 	}
 	root.done()
 	return d, c
 }
 
 func (d *decoder) director(t *table, dir *Director) {
-	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true, Backend: BackendAuto}
+	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true, RXRing: DefaultRXRing, Shield: ShieldAuto, Backend: BackendAuto}
 	t.strings("interfaces", &dir.Interfaces)
 	t.int("workers", &dir.Workers)
 	if dir.Workers == 0 {
@@ -409,6 +417,8 @@ func (d *decoder) director(t *table, dir *Director) {
 	t.str("control_socket", &dir.ControlSocket)
 	t.str("metrics_listen", &dir.MetricsListen)
 	enum(t, "tx_mode", ParseTXMode, &dir.TXMode)
+	enum(t, "rx_ring", ParseRXRing, &dir.RXRing)
+	enum(t, "shield", ParseShieldMode, &dir.Shield)
 	t.boolean("answer_ping", &dir.AnswerPing)
 	enum(t, "backend", ParseBackend, &dir.Backend)
 	t.done()
@@ -562,20 +572,9 @@ func (d *decoder) netmask(t *table, k string, bits *int) {
 		}
 		*bits = int(v)
 	case string:
-		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			d.problem(t.key(k), "invalid netmask %q: want a dotted IPv4 mask, as in \"255.255.255.0\", or a prefix length", v)
-			return
-		}
-		b := a.As4()
-		m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		ones := 0
-		for m&(1<<31) != 0 {
-			m <<= 1
-			ones++
-		}
-		if m != 0 {
-			d.problem(t.key(k), "netmask %q is not contiguous", v)
+		ones, err := ParseNetmask(v)
+		if err != nil {
+			d.problem(t.key(k), "%v", err)
 			return
 		}
 		*bits = ones

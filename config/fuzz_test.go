@@ -23,7 +23,10 @@ func FuzzParse(f *testing.F) {
 	for _, tt := range problemCases {
 		f.Add([]byte(tt.src))
 	}
+	f.Add([]byte(vrrpPair))
+	f.Add([]byte(vhead + "[[vrrp]]\nname = \"a\"\ninterface = \"eth0\"\nvirtual_router_id = 1\nadvert_int = 0.5\nversion = 3\n"))
 	f.Add([]byte(svc + "service = 1\n"))
+	f.Add([]byte(bgpHead + "password_file = \"/k\"\nbfd = true\nhold_time = \"9s\"\n[bgp.x]\n"))
 	f.Add([]byte(head + "service = [{vip = \"10.0.0.1\", port = 80, real = [{address = \"10.0.0.2\"}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.toml", data)

@@ -41,6 +41,12 @@ port = 80
   address = "198.18.1.11"
     [service.real.check]
     type = "tcp"
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+  [[bgp.neighbor]]
+  address = "198.18.1.1"
+  asn = 65000
 `
 	if _, err := Parse("all.toml", []byte(src)); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ const (
 const (
 	MaxLabPrefix    = 20                     // MaxLabPrefix bounds lab.prefix: namespace names are prefix + role.
 	MaxLabClients   = 50                     // MaxLabClients bounds lab.clients.
+	MaxLabDirectors = 8                      // MaxLabDirectors bounds lab.directors.
 	MaxBenchFlows   = 1 << 24                // MaxBenchFlows bounds bench.flows and bench.syn_flows.
 	MinPacketSize   = 64                     // MinPacketSize is the least Ethernet frame (FCS included).
 	MaxPacketSize   = 9018                   // MaxPacketSize is a jumbo frame.
@@ -43,6 +44,7 @@ type Lab struct {
 	Router    bool   // Key router: put TUN real servers behind a router namespace (required for tun).
 	MTU       int    // Key mtu: MTU of every lab link and bridge.
 	TXOffload bool   // Key tx_offload: false turns TX checksum offload off on the director's links.
+	Directors int    // Key directors: directors behind the router (with [bgp] only); default 1.
 	Present   bool   // The file has a [lab] table.
 }
 
@@ -56,9 +58,10 @@ type Bench struct {
 	MaxLossPercent  float64       // Key max_loss_percent: loss a step may have and still count.
 	LatencyLoad     int           // Key latency_load_percent: background load, in percent of the peak, while latency is measured.
 	ConnectParallel int           // Key connect_parallel: concurrent connections of the connection-rate test.
-	Compare         []string      // Key compare: baselines, "kernel" and "nftables".
+	Compare         []string      // Key compare: baselines, "kernel", "nftables", "floor-v3" and "floor-v2".
 	Workers         []int         // Key workers: director worker counts to measure.
 	TXModes         []TXMode      // Key tx_modes: director TX paths to measure (backend afpacket).
+	RXRings         []RXRing      // Key rx_rings: director receive rings to measure (afpacket).
 	Backends        []Backend     // Key backends: director backends to measure; afxdp runs once per worker count.
 	Tests           []string      // Key tests: which measurements to run.
 	Rounds          int           // Key rounds: times every candidate is measured, alternately; the least disturbed round is kept.
@@ -68,10 +71,11 @@ type Bench struct {
 }
 
 // BenchTests are the measurements bench.tests may name, in the order they run.
-var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency"}
+var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency", "overload"}
 
 // BenchBaselines are the names bench.compare accepts.
-var BenchBaselines = []string{"kernel", "nftables"}
+// The floors are the smallest forwarders on uvs's rings (bench/floor_linux.go).
+var BenchBaselines = []string{"kernel", "nftables", "floor-v3", "floor-v2"}
 
 func (d *decoder) lab(t *table, l *Lab, present bool) {
 	*l = Lab{Prefix: DefaultLabPrefix, Router: true, MTU: DefaultLabMTU, TXOffload: true, Present: present}
@@ -83,6 +87,10 @@ func (d *decoder) lab(t *table, l *Lab, present bool) {
 	t.boolean("router", &l.Router)
 	t.int("mtu", &l.MTU)
 	t.boolean("tx_offload", &l.TXOffload)
+	t.int("directors", &l.Directors)
+	if l.Directors == 0 {
+		l.Directors = 1
+	}
 	t.done()
 }
 
@@ -96,9 +104,10 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 		MaxLossPercent:  DefaultBenchMaxLoss,
 		LatencyLoad:     DefaultLatencyLoad,
 		ConnectParallel: DefaultConnParallel,
-		Compare:         []string{"kernel", "nftables"},
+		Compare:         []string{"kernel", "nftables", "floor-v2"},
 		Workers:         []int{1, 2},
 		TXModes:         []TXMode{TXRing, TXMMsg},
+		RXRings:         []RXRing{DefaultRXRing},
 		Backends:        []Backend{BackendAFPacket, BackendAFXDP},
 		Tests:           slices.Clone(BenchTests),
 		Rounds:          1,
@@ -127,6 +136,19 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 				continue
 			}
 			b.TXModes = append(b.TXModes, tm)
+		}
+	}
+	var rings []string
+	if t.strings("rx_rings", &rings) {
+		b.RXRings = b.RXRings[:0]
+		for i, m := range rings {
+			r, err := ParseRXRing(m)
+			if err != nil {
+				d.problem(indexKey(t.key("rx_rings"), i), "unknown rx ring %q (want %s)", m, oneOf(rxRingNames[1:]))
+				d.hush(t.key("rx_rings"))
+				continue
+			}
+			b.RXRings = append(b.RXRings, r)
 		}
 	}
 	d.benchBackends(t, &b.Backends)
@@ -190,6 +212,9 @@ func (v *validator) lab(l *Lab) {
 	// 68 is the IPv4 minimum (RFC 791); 65535 is the veth maximum.
 	if l.MTU < 68 || l.MTU > 65535 {
 		v.problem("lab.mtu", 0, "%d is out of range 68..65535", l.MTU)
+	}
+	if l.Directors < 1 || l.Directors > MaxLabDirectors {
+		v.problem("lab.directors", 0, "%d is out of range 1..%d", l.Directors, MaxLabDirectors)
 	}
 }
 

@@ -10,18 +10,6 @@ import (
 	"strings"
 )
 
-// schedulers are the IPVS scheduler names uvs accepts, as ipvsadm -s.
-var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
-
-// schedulerFlags maps each scheduler flag (ipvsadm -b) to the scheduler it
-// belongs to.
-var schedulerFlags = map[string]string{
-	"sh-fallback": "sh",
-	"sh-port":     "sh",
-	"mh-fallback": "mh",
-	"mh-port":     "mh",
-}
-
 // unixPathMax is sizeof(sockaddr_un.sun_path) less the NUL, from
 // include/uapi/linux/un.h.
 const unixPathMax = 107
@@ -46,8 +34,10 @@ func validate(c *Config, line func(string) int) []Problem {
 	v.conntrack(&c.Conntrack)
 	v.timeouts(&c.Timeouts)
 	v.services(c.Services)
+	v.vrrp(c)
 	v.lab(&c.Lab)
 	v.bench(&c.Bench)
+	v.bgp(c)
 	return v.problems
 }
 
@@ -205,12 +195,12 @@ func (v *validator) service(k string, s *Service) {
 		v.problem(k+".port", at, "port 0 (all ports) needs persistence_timeout, as in IPVS")
 	}
 
-	if !slices.Contains(schedulers, s.Scheduler) {
-		v.problem(k+".scheduler", at, "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(schedulers, " "))
+	if !slices.Contains(Schedulers, s.Scheduler) {
+		v.problem(k+".scheduler", at, "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(Schedulers, " "))
 	}
 	for i, f := range s.SchedulerFlags {
 		fk := indexKey(k+".scheduler_flags", i)
-		sched, ok := schedulerFlags[f]
+		sched, ok := SchedulerFlags[f]
 		switch {
 		case !ok:
 			v.problem(fk, at, "unknown scheduler flag %q (want sh-port, sh-fallback, mh-port or mh-fallback)", f)

@@ -2,14 +2,8 @@ package control
 
 import "github.com/uvs-project/uvs/forward"
 
-// DirectorStatus is the director object of `uvs list --json`: which backend runs and, for
-// afxdp, whether its XDP program is attached.
-type DirectorStatus struct {
-	Backend string     `json:"backend"` // afpacket or afxdp
-	XDP     *XDPStatus `json:"xdp,omitempty"`
-}
-
-// XDPStatus describes the afxdp backend's program and sockets.
+// XDPStatus describes the afxdp backend's program and sockets: the xdp member of the
+// director object of `uvs list --json`.
 type XDPStatus struct {
 	Attached   bool           `json:"attached"` // every interface's program is attached
 	XSKMode    string         `json:"xsk_mode"` // copy or zero-copy
@@ -30,19 +24,20 @@ type backendReporter interface {
 	Backend() forward.BackendInfo
 }
 
-func (o *Operator) directorStatus() *DirectorStatus {
+// xdpStatus returns the xdp member of the director object, or nil when the backend is not
+// afxdp.
+func (o *Operator) xdpStatus() *XDPStatus {
 	br, ok := o.d.(backendReporter)
 	if !ok {
 		return nil
 	}
 	bi := br.Backend()
-	ds := &DirectorStatus{Backend: bi.Backend}
-	if bi.Backend == "afxdp" {
-		x := &XDPStatus{Attached: bi.XDPAttached, XSKMode: bi.XSKMode, Interfaces: []XDPInterface{}}
-		for _, i := range bi.Interfaces {
-			x.Interfaces = append(x.Interfaces, XDPInterface{Name: i.Name, Mode: i.Mode, ProgID: i.ProgID, Queues: i.Queues})
-		}
-		ds.XDP = x
+	if bi.Backend != "afxdp" {
+		return nil
 	}
-	return ds
+	x := &XDPStatus{Attached: bi.XDPAttached, XSKMode: bi.XSKMode, Interfaces: []XDPInterface{}}
+	for _, i := range bi.Interfaces {
+		x.Interfaces = append(x.Interfaces, XDPInterface{Name: i.Name, Mode: i.Mode, ProgID: i.ProgID, Queues: i.Queues})
+	}
+	return x
 }

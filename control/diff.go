@@ -81,7 +81,8 @@ func Diff(cur, next *config.Config) []string {
 			out = append(out, fmt.Sprintf("- %s (its connections are no longer forwarded)", name(o)))
 		}
 	}
-	return out
+	out = append(out, diffBGP(&cur.BGP, &next.BGP)...)
+	return append(out, diffVRRP(cur, next)...)
 }
 
 func diffReals(svc string, o, n *config.Service) []string {

@@ -30,6 +30,9 @@ const editSource = "running config"
 // applies it with Director.Reload. On any problem nothing changes. Zeroing counters
 // changes no config.
 func (o *Operator) Edit(e *Edit) (string, []string, error) {
+	if e.Command == EditDrainDirector || e.Command == EditUndrainDirector {
+		return o.drainDirector(e.Command == EditDrainDirector)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if e.Command == EditZero {
@@ -44,6 +47,7 @@ func (o *Operator) Edit(e *Edit) (string, []string, error) {
 	if err != nil {
 		return "", problemLines(err), errors.New("edit rejected; the running config stays")
 	}
+	cfg.BGP = cur.BGP // the rendering leaves inline passwords out; an edit never changes [bgp]
 	if err := o.d.Reload(cfg); err != nil {
 		return "", nil, fmt.Errorf("edit rejected; the running config stays: %w", err)
 	}
@@ -238,21 +242,7 @@ func netmaskBits(s string) (int, error) {
 	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= 32 {
 		return n, nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return 0, fmt.Errorf("netmask %q: want a dotted IPv4 mask or a prefix length", s)
-	}
-	b := a.As4()
-	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	ones := 0
-	for m&(1<<31) != 0 {
-		m <<= 1
-		ones++
-	}
-	if m != 0 {
-		return 0, fmt.Errorf("netmask %q is not contiguous", s)
-	}
-	return ones, nil
+	return config.ParseNetmask(s)
 }
 
 // cloneConfig copies cfg deeply enough that edits to services and reals leave it alone.

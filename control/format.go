@@ -55,8 +55,10 @@ func WriteList(w io.Writer, st *Status, l Layout) error {
 			writeService(&b, &st.Services[i], port, l)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	return writeVRRP(w, st.VRRP)
 }
 
 // servicePorts lists the ports a service is listed under: a multi-port service is shown as

@@ -157,6 +157,16 @@ func MetricsHandler(d metricsSource) (http.Handler, error) {
 			return nil, fmt.Errorf("control: register collector: %w", err)
 		}
 	}
+	if v, ok := d.(VRRPReporter); ok {
+		if err := reg.Register(newVRRPCollector(v)); err != nil {
+			return nil, fmt.Errorf("control: register vrrp collector: %w", err)
+		}
+	}
+	if b, ok := d.(BGPSource); ok {
+		if err := reg.Register(newBGPCollector(b)); err != nil {
+			return nil, fmt.Errorf("control: register bgp collector: %w", err)
+		}
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}), nil
 }
 

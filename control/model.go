@@ -1,5 +1,7 @@
 package control
 
+import "github.com/uvs-project/uvs/vrrp"
+
 // Status is what `uvs list` shows: the services of the running director with their real
 // servers, counters and rates. Field names of the JSON form are pinned by INTERFACE.md;
 // fields beyond them are extensions.
@@ -10,8 +12,23 @@ type Status struct {
 	Services      []Service `json:"services"`
 	// Drops counts dropped packets by reason, over all workers (shown by --stats --json).
 	Drops map[string]uint64 `json:"drops,omitempty"`
-	// Director describes the data plane (see backend.go).
-	Director *DirectorStatus `json:"director,omitempty"`
+	// Director says which data-plane mechanisms run (INTERFACE.md: backend, shield, rx_ring).
+	Director *DirectorInfo `json:"director,omitempty"`
+	// VRRP lists the VRRP instances (INTERFACE.md: name, interface, state, priority,
+	// master, transitions), when any is configured.
+	VRRP []vrrp.Status `json:"vrrp,omitempty"`
+	// BGP is the embedded speaker's sessions and routes; absent without [bgp].
+	BGP *BGPStatus `json:"bgp,omitempty"`
+}
+
+// DirectorInfo is the director object of uvs list --json.
+type DirectorInfo struct {
+	Backend string `json:"backend"`           // "afpacket" or "afxdp"
+	Shield  string `json:"shield"`            // "tcx" or "nftables"; "none" with afxdp
+	RXRing  string `json:"rx_ring,omitempty"` // afpacket: "v2" or "v3"
+	TXMode  string `json:"tx_mode,omitempty"` // afpacket: "ring" or "mmsg"
+	// XDP describes the afxdp backend's program and sockets (backend.go).
+	XDP *XDPStatus `json:"xdp,omitempty"`
 }
 
 // Timeouts are the ipvsadm --set timeouts in seconds.

@@ -61,6 +61,8 @@ type Operator struct {
 
 	// dumping admits one connection dump at a time: the workers serve one request each.
 	dumping chan struct{}
+
+	bgp BGP // nil without a BGP announcer (SetBGP)
 }
 
 // NewOperator returns an operator for d, whose config file is configPath (what reload
@@ -344,7 +346,14 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	for _, ws := range o.d.Stats() {
 		ws.EachDrop(func(reason string, n uint64) { st.Drops[reason] += n })
 	}
-	st.Director = o.directorStatus()
+	if dp, ok := o.d.(interface{ DataPlane() forward.DataPlane }); ok {
+		p := dp.DataPlane()
+		st.Director = &DirectorInfo{Backend: p.Backend, Shield: p.Shield, RXRing: p.RXRing, TXMode: p.TXMode}
+		st.Director.XDP = o.xdpStatus()
+	}
+	if o.bgp != nil {
+		st.BGP = o.bgp.BGPStatus()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, s := range svcs {
@@ -400,6 +409,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 		st.Services = append(st.Services, out)
 	}
 	sortServices(st.Services)
+	st.VRRP = vrrpStatus(o.d)
 	return st, nil
 }
 

@@ -128,7 +128,7 @@ func TestStatusCountersAndLoads(t *testing.T) {
 	s.Reals[0].Stats[1].Conns.Store(4)
 	s.Loads[0].Add(2, 3, nil)
 	s.Loads[1].Add(-1, 0, nil) // a transient negative count is shown as 0
-	f.stats[0].Drops[1].Store(9)
+	f.stats[0].Faults[1].Store(9)
 	op := NewOperator(f, "", nil)
 	st, err := op.Status(context.Background(), nil, false)
 	if err != nil {

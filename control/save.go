@@ -27,6 +27,12 @@ func ConfigTOML(cfg *config.Config) string {
 	if d.TXMode != 0 {
 		fmt.Fprintf(&b, "tx_mode = %s\n", config.Quote(d.TXMode.String()))
 	}
+	if d.RXRing != 0 {
+		fmt.Fprintf(&b, "rx_ring = %s\n", config.Quote(d.RXRing.String()))
+	}
+	if d.Shield != 0 {
+		fmt.Fprintf(&b, "shield = %s\n", config.Quote(d.Shield.String()))
+	}
 	fmt.Fprintf(&b, "answer_ping = %t\n", d.AnswerPing)
 	if d.Backend != 0 {
 		fmt.Fprintf(&b, "backend = %s\n", config.Quote(d.Backend.String()))
@@ -118,6 +124,8 @@ func ConfigTOML(cfg *config.Config) string {
 			}
 		}
 	}
+	writeVRRPTOML(&b, cfg)
+	writeBGPTOML(&b, &cfg.BGP)
 	return b.String()
 }
 

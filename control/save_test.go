@@ -25,6 +25,26 @@ import (
 // pooled value can set valid fails the test until the pool (or a baseline) learns it.
 func TestConfigTOMLKnowsEveryField(t *testing.T) {
 	baselines := []string{
+		// TCP DR with [bgp]: a neighbour with a password file and BFD.
+		`[director]
+interfaces = ["eth0"]
+[conntrack]
+sloppy_tcp = true
+[[service]]
+vip = "198.18.1.100"
+port = 80
+scheduler = "mh"
+  [[service.real]]
+  address = "198.18.1.11"
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+  [[bgp.neighbor]]
+  address = "198.18.1.1"
+  asn = 65000
+  password_file = "/etc/uvs/bgp.key"
+  bfd = true
+`,
 		// TCP, a tunnelled Maglev service with persistence and an HTTP check; the real
 		// has its own HTTPS check.
 		`[director]
@@ -72,6 +92,46 @@ forward = "dr"
   [[service.real]]
   address = "198.18.1.11"
 `,
+		// VRRP: a v3 instance that owns a NAT gateway address, a v2 one (with PASS
+		// authentication) that owns the service VIP by default, in a sync group.
+		`[director]
+interfaces = ["eth0", "eth1"]
+[[service]]
+name = "web"
+vip = "198.18.1.100"
+port = 80
+  [[service.real]]
+  address = "198.18.1.11"
+[[vrrp_sync_group]]
+name = "G1"
+instances = ["VI_1", "VI_2"]
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+version = 3
+vips = ["198.18.3.1"]
+[[vrrp]]
+name = "VI_2"
+interface = "eth0"
+virtual_router_id = 52
+`,
+		`[director]
+interfaces = ["eth0", "eth1"]
+[[service]]
+name = "web"
+vip = "198.18.1.100"
+port = 80
+  [[service.real]]
+  address = "198.18.1.11"
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+vips = ["198.18.1.100"]
+auth_type = "pass"
+auth_pass = "x"
+`,
 		// TCP NAT with a TCP check, thresholds and a quorum.
 		`[director]
 interfaces = ["eth0"]
@@ -93,7 +153,11 @@ quorum = 3
 	// came from; Lab and Bench describe the namespace lab and the benchmark profile (uvs lab,
 	// uvs bench), which the running director ignores, so the running state that save
 	// prints and edits render leaves them out.
-	skip := map[string]bool{"Config.Source": true, "Config.Lab": true, "Config.Bench": true, "Service.Line": true, "Real.Line": true}
+	// BGP.Present is implied by [bgp] being written at all; an inline BGP password is never
+	// written (Edit carries the running [bgp] over to the edited config instead).
+	skip := map[string]bool{"Config.Source": true, "Config.Lab": true, "Config.Bench": true, "Service.Line": true, "Real.Line": true,
+		"BGP.Line": true, "BGP.Present": true, "Neighbor.Line": true, "Neighbor.Password": true,
+		"VRRP.Line": true, "VRRPSyncGroup.Line": true}
 	covered := map[string]bool{}
 	tried := map[string]bool{}
 	for bi, src := range baselines {
@@ -119,7 +183,7 @@ quorum = 3
 				case f.Type.Kind() == reflect.Struct && !leafStruct(f.Type):
 					walk(fv, path+"."+f.Name)
 					continue
-				case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && !leafStruct(f.Type.Elem()):
 					if fv.Len() > 0 {
 						walk(fv.Index(0), path+"."+f.Name+"[0]")
 					}
@@ -189,6 +253,11 @@ func sameConfig(a, b *config.Config) bool {
 	norm := func(c *config.Config) config.Config {
 		n := *c
 		n.Source, n.Lab, n.Bench = "", config.Lab{}, config.Bench{}
+		n.BGP.Line = 0
+		n.BGP.Neighbors = append([]config.Neighbor(nil), c.BGP.Neighbors...)
+		for i := range n.BGP.Neighbors {
+			n.BGP.Neighbors[i].Line = 0
+		}
 		n.Services = make([]config.Service, len(c.Services))
 		for i, s := range c.Services {
 			s.Line = 0
@@ -197,6 +266,14 @@ func sameConfig(a, b *config.Config) bool {
 				s.Reals[j].Line = 0
 			}
 			n.Services[i] = s
+		}
+		n.VRRP = append([]config.VRRP(nil), c.VRRP...)
+		for i := range n.VRRP {
+			n.VRRP[i].Line = 0
+		}
+		n.VRRPSyncGroups = append([]config.VRRPSyncGroup(nil), c.VRRPSyncGroups...)
+		for i := range n.VRRPSyncGroups {
+			n.VRRPSyncGroups[i].Line = 0
 		}
 		return n
 	}
@@ -215,17 +292,21 @@ func candidates(t reflect.Type) []reflect.Value {
 		vs = []any{netip.MustParseAddr("198.18.9.9"), netip.MustParseAddr("198.18.1.77")}
 	case reflect.TypeOf(netip.AddrPort{}):
 		vs = []any{netip.MustParseAddrPort("198.18.1.99:80")}
+	case reflect.TypeOf([]netip.Addr{}):
+		vs = []any{[]netip.Addr{netip.MustParseAddr("198.18.9.9")}, []netip.Addr{netip.MustParseAddr("198.18.1.77"), netip.MustParseAddr("198.18.9.9")}}
 	}
 	if vs == nil {
 		switch t.Kind() {
 		case reflect.String:
-			vs = []any{"rr", "/healthz", "www.example.com", "127.0.0.1:9100", "0123456789abcdef0123456789abcdef", "/run/uvs/other.sock", "^ok"}
+			vs = []any{"rr", "eth1", "/healthz", "www.example.com", "127.0.0.1:9100", "0123456789abcdef0123456789abcdef", "/run/uvs/other.sock", "^ok"}
 		case reflect.Bool:
 			vs = []any{true, false}
 		case reflect.Int:
-			vs = []any{1, 2, 3, 7, 24, 1400, 4099, 9000}
+			vs = []any{1, 2, 3, 7, 24, 1400, 4099, 9000, -60}
 		case reflect.Uint16:
 			vs = []any{443, 8443}
+		case reflect.Uint32:
+			vs = []any{65010, 4200000000}
 		case reflect.Uint8: // the enums: every value up to a few past the last
 			for i := 1; i < 8; i++ {
 				vs = append(vs, i)
@@ -233,7 +314,7 @@ func candidates(t reflect.Type) []reflect.Value {
 		case reflect.Slice:
 			switch t.Elem().Kind() {
 			case reflect.String:
-				vs = []any{[]string{"eth1", "eth2"}, []string{"sh-port"}, []string{"mh-port", "mh-fallback"}, []string{"/bin/sh", "-c", "true"}}
+				vs = []any{[]string{"eth1", "eth2"}, []string{"web"}, []string{"VI_2", "VI_1"}, []string{"sh-port"}, []string{"mh-port", "mh-fallback"}, []string{"/bin/sh", "-c", "true"}}
 			case reflect.Int:
 				vs = []any{[]int{200, 204}}
 			case reflect.Uint16:
@@ -272,7 +353,7 @@ func TestConfigTOMLCandidatesCoverTypes(t *testing.T) {
 			case typ.Name() == "Config" && (f.Name == "Lab" || f.Name == "Bench"):
 			case ft.Kind() == reflect.Struct && !leafStruct(ft):
 				walk(ft)
-			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && !leafStruct(ft.Elem()):
 				walk(ft.Elem())
 			case len(candidates(ft)) == 0:
 				seen = append(seen, typ.Name()+"."+f.Name+" ("+ft.String()+")")

@@ -24,6 +24,7 @@ type worker interface {
 	Engine() *engine.Engine
 	Dump(ctx context.Context) ([]conntrack.Entry, error)
 	CollectRingStats()
+	Heartbeat() uint64
 }
 
 // chooseBackend resolves director.backend: auto takes afxdp where the kernel and the

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,8 +78,10 @@ type Director struct {
 	stop     atomic.Bool
 	wg       sync.WaitGroup
 	shield   *shield.Shield
+	rxRing   config.RXRing // the receive ring every worker reads
 	resolver *egress.Resolver
 	epoch    time.Time
+	live     liveness // Alive's state
 }
 
 // NewDirector opens every socket and ring and installs the shield, but forwards nothing until
@@ -116,7 +119,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		return nil, err
 	}
 	if d.backend == config.BackendAFPacket {
-		if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log}); err != nil {
+		if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: cfg.Director.Shield}); err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +129,12 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	to := conntrack.DefaultTimeouts()
 	to.SetIPVS(cfg.Timeouts.TCP, cfg.Timeouts.TCPFin, cfg.Timeouts.UDP)
 	perWorker := max(cfg.Conntrack.MaxConnections/nw, 1024)
+	if opts.Ring.Version == 0 {
+		opts.Ring.Version = cfg.Director.RXRing
+	}
 	ring := opts.Ring.WithDefaults()
+	ring.Solo = nw == 1
+	d.rxRing = ring.Version
 	for i := 0; i < nw; i++ {
 		ct, err := conntrack.New(conntrack.Config{Capacity: perWorker, Timeouts: to, SloppyTCP: cfg.Conntrack.SloppyTCP})
 		if err != nil {
@@ -217,7 +225,8 @@ func (d *Director) Run(ctx context.Context) error {
 		ctBytes += w.Engine().Table().MemoryBytes()
 	}
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
-		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes)
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes, "backend", BackendAFPacket, "rx_ring", d.rxRing.String(),
+		"tx_mode", d.cfg.Director.TXMode.String(), "shield", d.shield.Kind())
 
 	var err error
 	tick := time.NewTicker(time.Second)
@@ -275,7 +284,7 @@ func (d *Director) waitResolved(ctx context.Context) {
 // Reload applies a new, validated config. Unchanged services keep their connections,
 // counters and persistence; on error the running state is unchanged.
 func (d *Director) Reload(cfg *config.Config) error {
-	if !sameStrings(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
+	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
 	d.mu.Lock()
@@ -332,7 +341,7 @@ func (d *Director) publish() error {
 	if err != nil {
 		return err
 	}
-	if !sameProgram(prog, d.steer) {
+	if !slices.Equal(prog, d.steer) {
 		filter := make([]unix.SockFilter, len(prog))
 		for i, ins := range prog {
 			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
@@ -372,22 +381,25 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
-func (d *Director) egress(addr [4]byte) (int, [6]byte, [6]byte, [4]byte, int) {
+func (d *Director) egress(addr [4]byte) engine.Egress {
 	e := d.resolver.Lookup(addr)
 	if !e.Valid {
-		return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+		return engine.NoEgress
 	}
 	for slot, ifc := range d.ifaces {
 		if ifc.Index == e.Ifindex {
-			return slot, e.SrcMAC, e.DstMAC, e.SrcAddr, e.MTU
+			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, MTU: e.MTU}
 		}
 	}
 	d.log.Warn("real server egress is not a listened interface", logReal, net.IP(addr[:]).String(), logIface, e.Ifname)
-	return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0
+	return engine.NoEgress
 }
 
 // announce sends gratuitous ARP for VIPs that are new since old (all of them when old is nil).
 func (d *Director) announce(old *config.Config) {
+	if len(d.cfg.VRRP) > 0 {
+		return // the VRRP speaker announces the VIPs its master instances own
+	}
 	had := map[[4]byte]bool{}
 	if old != nil {
 		for _, s := range old.Services {
@@ -475,6 +487,21 @@ func (d *Director) Stats() []*engine.EngineStats {
 	return out
 }
 
+// DataPlane returns the mechanisms this director runs with.
+func (d *Director) DataPlane() DataPlane {
+	d.mu.Lock()
+	p := DataPlane{Backend: BackendAFPacket, RXRing: d.rxRing.String(), TXMode: d.cfg.Director.TXMode.String()}
+	if d.shield != nil {
+		p.Shield = d.shield.Kind()
+	}
+	if d.backend == config.BackendAFXDP {
+		// The XDP program keeps VIP traffic from the stack itself: no shield, no rings.
+		p = DataPlane{Backend: "afxdp", Shield: "none"}
+	}
+	d.mu.Unlock()
+	return p
+}
+
 // Snapshot returns the snapshot the workers currently forward by.
 func (d *Director) Snapshot() *engine.Snapshot { return d.snap.Load() }
 
@@ -496,30 +523,6 @@ func realTargets(cfg *config.Config) [][4]byte {
 		}
 	}
 	return out
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameProgram(a, b []bpf.RawInstruction) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // collectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset

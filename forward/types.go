@@ -23,3 +23,14 @@ type (
 func BuildSnapshot(cfg *config.Config, workers int) (*Snapshot, error) {
 	return engine.BuildSnapshot(cfg, workers)
 }
+
+// BackendAFPacket names the AF_PACKET data plane (director.backend).
+const BackendAFPacket = "afpacket"
+
+// DataPlane says which mechanisms run (uvs list --json's director object).
+type DataPlane struct {
+	Backend string // "afpacket" or "afxdp"
+	Shield  string // "tcx" or "nftables"; "none" with afxdp
+	RXRing  string // "v2" or "v3"
+	TXMode  string // "ring" or "mmsg"
+}

@@ -104,6 +104,8 @@ type check struct {
 	mu   sync.Mutex // guards subs; held while reporting so Apply cannot interleave
 	subs []*sub
 
+	ran atomic.Bool // a probe has run and its result was reported (Settled)
+
 	// Owned by the run goroutine.
 	st         State
 	reason     string    // the last probe failure
@@ -351,7 +353,9 @@ func (ck *check) run(ctx context.Context, first time.Duration) {
 		case <-timer.C:
 		}
 		now := time.Now()
+		probed := false
 		if !now.Before(next) {
+			probed = true
 			pctx, cancel := context.WithTimeout(ctx, ck.conf.Timeout)
 			err := ck.probe(pctx)
 			cancel()
@@ -371,6 +375,9 @@ func (ck *check) run(ctx context.Context, first time.Duration) {
 		}
 		now = time.Now()
 		ramping := ck.report(now)
+		if probed && !ck.ran.Load() {
+			ck.ran.Store(true)
+		}
 		wait := next.Sub(now)
 		if ramping {
 			step := rampStep - now.Sub(ck.upSince)%rampStep

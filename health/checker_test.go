@@ -115,14 +115,14 @@ func (f *flipServer) stop() {
 	}
 }
 
-// twoServices is a config whose two services share the real at real, with check c.
-func twoServices(real netip.AddrPort, c *config.Check, mod func(s *config.Service)) *config.Config {
+// twoServices is a config whose two services share the real server at rs, with check c.
+func twoServices(rs netip.AddrPort, c *config.Check, mod func(s *config.Service)) *config.Config {
 	cfg := &config.Config{}
 	for i, vip := range []string{"198.18.0.100", "198.18.0.101"} {
 		s := config.Service{
-			VIP: netip.MustParseAddr(vip), Protocol: config.TCP, Port: real.Port(),
+			VIP: netip.MustParseAddr(vip), Protocol: config.TCP, Port: rs.Port(),
 			OnFailure: config.FailQuiesce, Quorum: 1, Check: c,
-			Reals: []config.Real{{Address: real.Addr(), Port: real.Port(), Weight: 1, Forward: config.DR}},
+			Reals: []config.Real{{Address: rs.Addr(), Port: rs.Port(), Weight: 1, Forward: config.DR}},
 		}
 		if i == 1 && mod != nil {
 			mod(&s)

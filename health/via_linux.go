@@ -38,9 +38,9 @@ func newVIPRoutes(log *slog.Logger) *vipRoutes {
 	return &vipRoutes{log: log, marks: map[netip.Addr]uint32{}}
 }
 
-// mark returns the fwmark routing probes at real, installing its rule and route first.
-func (v *vipRoutes) mark(real netip.Addr) (uint32, error) {
-	if m, ok := v.marks[real]; ok {
+// mark returns the fwmark routing probes at addr (a real server), installing its rule and route first.
+func (v *vipRoutes) mark(addr netip.Addr) (uint32, error) {
+	if m, ok := v.marks[addr]; ok {
 		return m, nil
 	}
 	if !v.swept {
@@ -61,30 +61,25 @@ func (v *vipRoutes) mark(real netip.Addr) (uint32, error) {
 	if m == 0 {
 		return 0, errors.New("health: too many via = \"vip\" real servers")
 	}
-	routes, err := netlink.RouteGet(real.AsSlice())
+	routes, err := netlink.RouteGet(addr.AsSlice())
 	if err != nil || len(routes) == 0 {
-		return 0, fmt.Errorf("health: via vip: route to %s: %w", real, err)
+		return 0, fmt.Errorf("health: via vip: route to %s: %w", addr, err)
 	}
 	rt := &netlink.Route{
 		Table:     int(m),
 		LinkIndex: routes[0].LinkIndex,
-		Gw:        net.IP(real.AsSlice()),
+		Gw:        net.IP(addr.AsSlice()),
 		Flags:     int(netlink.FLAG_ONLINK),
 	}
 	if err := netlink.RouteReplace(rt); err != nil {
-		return 0, fmt.Errorf("health: via vip: route table %d via %s: %w", m, real, err)
+		return 0, fmt.Errorf("health: via vip: route table %d via %s: %w", m, addr, err)
 	}
-	rule := netlink.NewRule()
-	rule.Family = unix.AF_INET
-	rule.Mark = m
-	rule.Mask = ptr(uint32(0xffffffff))
-	rule.Table = int(m)
-	rule.Priority = vipRulePrio
+	rule := vipRule(m)
 	if err := netlink.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
 		_ = netlink.RouteDel(rt)
 		return 0, fmt.Errorf("health: via vip: rule fwmark %#x: %w", m, err)
 	}
-	v.marks[real] = m
+	v.marks[addr] = m
 	return m, nil
 }
 
@@ -113,14 +108,20 @@ func (v *vipRoutes) close() error {
 	return nil
 }
 
-// remove deletes the rule and table of mark m.
-func (v *vipRoutes) remove(m uint32) {
+// vipRule is the policy rule that sends probes with mark m to route table m.
+func vipRule(m uint32) *netlink.Rule {
 	rule := netlink.NewRule()
 	rule.Family = unix.AF_INET
 	rule.Mark = m
 	rule.Mask = ptr(uint32(0xffffffff))
 	rule.Table = int(m)
 	rule.Priority = vipRulePrio
+	return rule
+}
+
+// remove deletes the rule and table of mark m.
+func (v *vipRoutes) remove(m uint32) {
+	rule := vipRule(m)
 	if err := netlink.RuleDel(rule); err != nil {
 		v.log.Warn("remove via-vip rule", "table", m, logErr, err)
 	}

@@ -88,6 +88,15 @@ func FuzzImportKeepalived(f *testing.F) {
 	f.Add([]byte("virtual_server fwmark 1 {\nreal_server 10.0.1.1 8080 {\nHTTP_GET {\nurl {\npath x\"\n}\n}\n}\n}\n"))
 	// Found misc_path in SSL_GET giving an https check a command.
 	f.Add([]byte("virtual_server fwmark 1{delay_loop 1!000000000\nreal_server 0.0.0.0{SSL_GET{misc_path\"0\" }}}"))
+	// Found a vrrp_instance without virtual_router_id converted to a [[vrrp]] config rejects.
+	f.Add([]byte("vrrp_instance 0{interface 0}"))
+	// Found virtual_router_id 01 written as a TOML integer with a leading zero.
+	f.Add([]byte("vrrp_instance 0000{\ninterface 0000\nvirtual_router_id 01}"))
+	// Found a vrrp_sync_group without instances carried over.
+	f.Add([]byte("vrrp_sync_group 00{}"))
+	// Found a keyword given twice in a vrrp_instance written as a duplicate TOML key.
+	f.Add([]byte("vrrp_instance 0000{\ninterface 0\nvirtual_router_id 1\nvirtual_router_id 1}"))
+	f.Add([]byte(kaVRRPConf))
 	inc := &Include{FS: fstest.MapFS{"inc.conf": {Data: []byte("virtual_server 10.0.0.9 80 {\nlb_kind DR\n}\n")}}, Dir: "/etc/keepalived"}
 	opt := Options{Include: inc, Fwmarks: map[uint32]Fwmark{1: {VIP: mustAddr("10.0.0.1"), Ports: []uint16{80, 443}, Protocol: "udp"}}}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Options tunes an import. The zero value follows no includes and knows no
@@ -239,16 +241,12 @@ func (im *ipvsadmImporter) line(at Problem, text string) {
 			im.d.services = slices.DeleteFunc(im.d.services, func(x *service) bool { return x == s })
 		}
 	case "-d":
-		s := im.lookup(at, l)
-		if s == nil {
-			return
-		}
-		addr, port, ok := im.realAddr(at, l.opts["-r"], s)
+		s, addr, port, ok := im.serviceReal(at, l)
 		if !ok {
 			return
 		}
 		n := len(s.reals)
-		s.reals = slices.DeleteFunc(s.reals, func(r *real) bool { return sameReal(s, r, addr, port) })
+		s.reals = slices.DeleteFunc(s.reals, func(r *dest) bool { return sameReal(s, r, addr, port) })
 		if len(s.reals) == n {
 			im.fail(at, "-d: no real server %s in this service", l.opts["-r"])
 		}
@@ -343,7 +341,7 @@ func (im *ipvsadmImporter) service(at Problem, origin string, l *ipvsadmLine) {
 	}
 	if v, ok := l.opts["-s"]; ok {
 		switch {
-		case slices.Contains(schedulers, v):
+		case slices.Contains(config.Schedulers, v):
 			s.scheduler = v
 		default:
 			s.note(at, "-s %s: uvs has no such scheduler; it uses wlc, the ipvsadm default", v)
@@ -367,7 +365,7 @@ func (im *ipvsadmImporter) service(at Problem, origin string, l *ipvsadmLine) {
 	}
 	if v, ok := l.opts["-b"]; ok {
 		for _, f := range strings.Split(v, ",") {
-			sched, known := schedulerFlags[f]
+			sched, known := config.SchedulerFlags[f]
 			switch {
 			case !known:
 				s.note(at, "-b %s: uvs has no scheduler flag %q", v, f)
@@ -517,7 +515,7 @@ func fwmarkService(opt Options, marks map[uint32]*markRule, at Problem, mark uin
 
 // hostPort parses host[:port] or [v6]:port. Names are reported, never
 // resolved. A missing port is 0.
-func (im *ipvsadmImporter) hostPort(at Problem, v string, real bool) (netip.Addr, int, bool) {
+func (im *ipvsadmImporter) hostPort(at Problem, v string, isReal bool) (netip.Addr, int, bool) {
 	host, port := v, ""
 	switch {
 	case strings.HasPrefix(v, "["):
@@ -535,7 +533,7 @@ func (im *ipvsadmImporter) hostPort(at Problem, v string, real bool) (netip.Addr
 		host, port, _ = strings.Cut(v, ":")
 	}
 	what := "service address"
-	if real {
+	if isReal {
 		what = "real server address"
 	}
 	a, err := netip.ParseAddr(host)
@@ -589,19 +587,25 @@ func (im *ipvsadmImporter) realAddr(at Problem, v string, s *service) (string, i
 	return a.String(), port, true
 }
 
+// serviceReal finds the service of an -a, -e or -d line and parses its -r real server.
+func (im *ipvsadmImporter) serviceReal(at Problem, l *ipvsadmLine) (*service, string, int, bool) {
+	s := im.lookup(at, l)
+	if s == nil {
+		return nil, "", 0, false
+	}
+	addr, port, ok := im.realAddr(at, l.opts["-r"], s)
+	return s, addr, port, ok
+}
+
 func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 	if !im.checkOpts(at, l, realOpts) {
 		return
 	}
-	s := im.lookup(at, l)
-	if s == nil {
-		return
-	}
-	addr, port, ok := im.realAddr(at, l.opts["-r"], s)
+	s, addr, port, ok := im.serviceReal(at, l)
 	if !ok {
 		return
 	}
-	r := &real{at: at, addr: addr, port: port, weight: 1, forward: "dr"}
+	r := &dest{at: at, addr: addr, port: port, weight: 1, forward: "dr"}
 	methods := 0
 	for o, f := range map[string]string{"-g": "dr", "-i": "tun", "-m": "nat"} {
 		if hasKey(l.opts, o) {
@@ -651,7 +655,7 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 	// Compare with the port IPVS would use, so that 10.0.1.1 and
 	// 10.0.1.1:8080 are one DR real server.
 	fitRealPort(at, s, r)
-	i := slices.IndexFunc(s.reals, func(x *real) bool { return sameReal(s, x, r.addr, r.port) })
+	i := slices.IndexFunc(s.reals, func(x *dest) bool { return sameReal(s, x, r.addr, r.port) })
 	switch {
 	case l.cmd == "-a" && i >= 0:
 		im.fail(at, "real server %s already in this service (line %d)", l.opts["-r"], s.reals[i].at.Line)
@@ -670,7 +674,7 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 
 // sameReal reports whether x is the real server addr:port of s; port -1
 // means the service's port.
-func sameReal(s *service, x *real, addr string, port int) bool {
+func sameReal(s *service, x *dest, addr string, port int) bool {
 	eff := func(p int) int {
 		if p < 0 {
 			return s.port
@@ -682,7 +686,7 @@ func sameReal(s *service, x *real, addr string, port int) bool {
 
 // fitRealPort drops a real's port where uvs (and IPVS) cannot use it: with
 // DR and TUN the real's port is the service's.
-func fitRealPort(at Problem, s *service, r *real) {
+func fitRealPort(at Problem, s *service, r *dest) {
 	multi := len(s.ports) > 0 || s.placeholder
 	if r.port == 0 && multi || r.port == s.port && !multi {
 		r.port = -1 // The default: the service port, or the client's.

@@ -165,7 +165,7 @@ func TestIpvsadmErrors(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("error %v (%T), want *Error", err, err)
 			}
-			if got := strings.Split(e.Error(), "\n"); !equalStrings(got, tt.want) {
+			if got := strings.Split(e.Error(), "\n"); !slices.Equal(got, tt.want) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
@@ -196,7 +196,7 @@ func TestParseFwmark(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err %v, wantErr %v", err, tt.wantErr)
 			}
-			if err == nil && (mark != tt.mark || !equalU16(fm.Ports, tt.ports) || fm.Protocol != tt.proto) {
+			if err == nil && (mark != tt.mark || !slices.Equal(fm.Ports, tt.ports) || fm.Protocol != tt.proto) {
 				t.Errorf("got %d %+v", mark, fm)
 			}
 		})
@@ -225,18 +225,4 @@ func TestIpvsadmDelete(t *testing.T) {
 	if c, _ := config.Parse("x", res.TOML); c == nil || len(c.Services) != 0 {
 		t.Errorf("-C left services:\n%s", res.TOML)
 	}
-}
-
-func equalStrings(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
-
-func equalU16(a, b []uint16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -2,14 +2,19 @@ package migrate
 
 import (
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"math"
 	"net/netip"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Include says where keepalived include directives may be followed.
@@ -64,6 +69,7 @@ type kaImporter struct {
 	marks    map[uint32]*markRule // From opt.Iptables.
 	groups   map[string]*kaNode   // virtual_server_group blocks by name.
 	used     map[string]bool      // Groups a virtual_server refers to.
+	vrrpDef  vrrpDefaults         // VRRP defaults from global_defs.
 }
 
 // Keepalived converts the virtual_server blocks of a keepalived.conf read
@@ -76,6 +82,7 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 		for _, n := range nodes {
 			k.top(n)
 		}
+		k.checkVRRP()
 		for _, n := range nodes {
 			if n.name() == "virtual_server_group" && len(n.words) == 2 && !k.used[n.words[1]] {
 				k.d.note(n.at, "virtual_server_group %s: no virtual_server uses it", n.words[1])
@@ -84,6 +91,7 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 	}
 	if len(k.problems) == 0 {
 		k.problems = append(k.problems, overlaps(k.d)...)
+		k.d.finishVRRP()
 	}
 	if len(k.problems) > 0 {
 		return nil, &Error{Problems: k.problems}
@@ -285,8 +293,14 @@ func (k *kaImporter) top(n *kaNode) {
 		k.fail(n.at, "virtual_server needs a { ... } block")
 	case n.name() == "virtual_server_group":
 		// Read by collectGroups, converted with the virtual_servers that use it.
+	case n.name() == "global_defs" && n.block:
+		k.globalDefs(n)
+	case n.name() == "vrrp_instance":
+		k.vrrpInstance(n)
+	case n.name() == "vrrp_sync_group":
+		k.vrrpSyncGroup(n)
 	case n.block:
-		k.d.note(n.at, "%s block: not carried over: uvs import converts virtual_server blocks only (VRRP, failover and notification stay with keepalived)", strings.Join(n.words, " "))
+		k.d.note(n.at, "%s block: not carried over: uvs import converts virtual_server, vrrp_instance and vrrp_sync_group blocks only", strings.Join(n.words, " "))
 	default:
 		k.d.note(n.at, "%s: not carried over: not part of a virtual_server", strings.Join(n.words, " "))
 	}
@@ -491,10 +505,10 @@ func (k *kaImporter) service(n *kaNode, origin string, setVIP func(*service)) {
 	if len(s.flags) > 0 {
 		var keep []string
 		for _, f := range s.flags {
-			if schedulerFlags[f] == cmp.Or(s.scheduler, "wlc") {
+			if config.SchedulerFlags[f] == cmp.Or(s.scheduler, "wlc") {
 				keep = append(keep, f)
 			} else {
-				s.note(n.at, "scheduler flag %s: applies only to the %s scheduler", f, schedulerFlags[f])
+				s.note(n.at, "scheduler flag %s: applies only to the %s scheduler", f, config.SchedulerFlags[f])
 			}
 		}
 		s.flags = keep
@@ -508,7 +522,7 @@ func (k *kaImporter) service(n *kaNode, origin string, setVIP func(*service)) {
 		if r == nil {
 			continue
 		}
-		if i := slices.IndexFunc(s.reals, func(x *real) bool { return sameReal(s, x, r.addr, r.port) }); i >= 0 {
+		if i := slices.IndexFunc(s.reals, func(x *dest) bool { return sameReal(s, x, r.addr, r.port) }); i >= 0 {
 			k.fail(c.at, "real_server %s is already in this virtual_server (line %d)", strings.Join(c.words[1:], " "), s.reals[i].at.Line)
 			continue
 		}
@@ -528,7 +542,7 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 		if !ok {
 			return
 		}
-		if slices.Contains(schedulers, a[0]) {
+		if slices.Contains(config.Schedulers, a[0]) {
 			s.scheduler = a[0]
 		} else {
 			s.note(c.at, "%s %s: uvs has no such scheduler; it uses wlc", c.name(), a[0])
@@ -685,7 +699,7 @@ func (k *kaImporter) duration(n *kaNode) (int, bool) {
 	return max(1, int(math.Round(f*1000))), true
 }
 
-func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
+func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *dest {
 	a, ok := k.args(n, 1, 2)
 	if !ok {
 		return nil
@@ -696,7 +710,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 		return nil
 	}
 	addr = addr.Unmap()
-	r := &real{at: n.at, addr: addr.String(), port: -1, weight: 1, forward: s.forward}
+	r := &dest{at: n.at, addr: addr.String(), port: -1, weight: 1, forward: s.forward}
 	if r.forward == "" {
 		r.forward = "dr"
 	}
@@ -713,6 +727,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 		return nil
 	}
 	fitRealPort(n.at, s, r)
+	droppedCheck := false
 	for _, c := range n.kids {
 		switch c.name() {
 		case "weight":
@@ -744,7 +759,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 			} else {
 				r.lower = int(v)
 			}
-		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "UDP_CHECK", "SMTP_CHECK":
 			if !c.block {
 				k.fail(c.at, "%s needs a { ... } block", c.name())
 				continue
@@ -755,8 +770,14 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 			}
 			r.check = k.check(vs, c, r)
 		default:
+			if c.block && strings.HasSuffix(c.name(), "_CHECK") {
+				droppedCheck = true
+			}
 			r.note(c.at, "%s: not carried over: uvs has no equivalent", strings.Join(c.words, " "))
 		}
+	}
+	if droppedCheck && r.check == nil {
+		r.note(n.at, "real_server %s: no health check carried over: uvs will never mark this real server down", a[0])
 	}
 	if r.upper > 0 && r.lower > r.upper {
 		r.note(n.at, "lthreshold %d: above uthreshold %d; left out", r.lower, r.upper)
@@ -770,7 +791,7 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *real {
 }
 
 // check converts a keepalived checker block.
-func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
+func (k *kaImporter) check(vs kaVS, n *kaNode, r *dest) *check {
 	c := &check{interval: cmp.Or(vs.delayLoop, keepalivedDelayLoop), timeout: keepalivedConnectTimeout}
 	switch n.name() {
 	case "TCP_CHECK":
@@ -782,7 +803,17 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 	case "MISC_CHECK":
 		c.typ = "exec"
 		c.timeout = 0 // misc_timeout defaults to the interval.
+	case "UDP_CHECK":
+		c.typ = "udp"
+	case "SMTP_CHECK":
+		// keepalived speaks SMTP (EHLO/HELO, QUIT); uvs connects and waits for the
+		// 220 greeting, which is what tells a live SMTP server from an open port.
+		// connect_port defaults to 25, as in keepalived's check_smtp.c.
+		c.typ, c.port = "tcp", 25
+		c.extra = append(c.extra, keyValue{key: "expect", value: quote("^220"), at: n.at})
+		r.note(n.at, "SMTP_CHECK: converted to a tcp check that expects the 220 greeting; uvs does not send HELO")
 	}
+	requireReply := false
 	urls := 0
 	for _, o := range n.kids {
 		switch o.name() {
@@ -833,6 +864,10 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 				continue
 			}
 			k.url(o, c, r)
+		case "payload", "require_reply", "min_reply_length", "max_reply_length", "helo_name":
+			if !k.udpOrSMTPOption(n, o, c, r, &requireReply) {
+				r.note(o.at, "%s in %s: not carried over: uvs has no equivalent", strings.Join(o.words, " "), n.name())
+			}
 		case "misc_path":
 			if c.typ != "exec" {
 				r.note(o.at, "misc_path in %s: not carried over: it belongs in MISC_CHECK", n.name())
@@ -859,6 +894,11 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 		k.fail(n.at, "MISC_CHECK needs misc_path")
 		return nil
 	}
+	if n.name() == "UDP_CHECK" && !requireReply {
+		// check_udp.c passes a check without require_reply unless an ICMP port
+		// unreachable comes back; uvs's udp check always waits for a reply.
+		r.note(n.at, "UDP_CHECK: without require_reply keepalived passes unless an ICMP port unreachable comes back; uvs's udp check needs a reply, so a real server that never answers will be marked down")
+	}
 	if c.timeout == 0 {
 		c.timeout = c.interval // misc_timeout's default.
 	}
@@ -870,7 +910,7 @@ func (k *kaImporter) check(vs kaVS, n *kaNode, r *real) *check {
 }
 
 // url converts an HTTP_GET url block: path, status_code, digest.
-func (k *kaImporter) url(n *kaNode, c *check, r *real) {
+func (k *kaImporter) url(n *kaNode, c *check, r *dest) {
 	for _, o := range n.kids {
 		switch o.name() {
 		case "path":
@@ -960,7 +1000,7 @@ func fitQuorum(s *service) {
 // matter.
 func onFailure(s *service) {
 	checked := s.check != nil
-	var inhibit []*real
+	var inhibit []*dest
 	for _, r := range s.reals {
 		checked = checked || r.check != nil
 		if r.inhibit != nil {
@@ -1037,4 +1077,40 @@ func overlaps(d *doc) []Problem {
 		}
 	}
 	return out
+}
+
+// udpOrSMTPOption converts the options of UDP_CHECK (payload, require_reply and the reply
+// lengths, hex as in check_udp.c) and SMTP_CHECK (helo_name). It reports false for an
+// option that does not belong to n's checker.
+func (k *kaImporter) udpOrSMTPOption(n, o *kaNode, c *check, r *dest, requireReply *bool) bool {
+	switch {
+	case n.name() == "SMTP_CHECK" && o.name() == "helo_name":
+		r.note(o.at, "helo_name in SMTP_CHECK: not carried over: uvs does not send HELO")
+		return true
+	case n.name() != "UDP_CHECK" || o.name() == "helo_name":
+		return false
+	}
+	switch o.name() {
+	case "payload", "require_reply":
+		if o.name() == "require_reply" {
+			*requireReply = true
+			if len(o.words) == 1 {
+				return true
+			}
+		}
+		data, err := hex.DecodeString(strings.Join(o.words[1:], ""))
+		if err != nil || len(data) == 0 || !utf8.Valid(data) {
+			r.note(o.at, "%s in UDP_CHECK: not carried over: uvs takes text, and %q is not hex for valid UTF-8 text (a masked reply is not supported either)", o.name(), strings.Join(o.words[1:], " "))
+			return true
+		}
+		if o.name() == "payload" {
+			c.extra = append(c.extra, keyValue{key: "payload", value: quote(string(data)), at: o.at})
+		} else {
+			// keepalived compares the first bytes of the reply with the data.
+			c.extra = append(c.extra, keyValue{key: "expect", value: quote("^" + regexp.QuoteMeta(string(data))), at: o.at})
+		}
+	default: // min_reply_length, max_reply_length
+		r.note(o.at, "%s in UDP_CHECK: not carried over: uvs checks the reply's content, not its length", strings.Join(o.words, " "))
+	}
+	return true
 }

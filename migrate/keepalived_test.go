@@ -9,9 +9,9 @@ import (
 )
 
 // vs wraps body in a virtual_server with one real server whose block is
-// real.
-func vs(body, real string) string {
-	return "virtual_server 10.0.0.1 80 {\n" + body + "real_server 10.0.1.1 80 {\n" + real + "}\n}\n"
+// rs.
+func vs(body, rs string) string {
+	return "virtual_server 10.0.0.1 80 {\n" + body + "real_server 10.0.1.1 80 {\n" + rs + "}\n}\n"
 }
 
 // TestKeepalivedKeywords checks that each keyword lands on its uvs key.
@@ -49,6 +49,9 @@ func TestKeepalivedKeywords(t *testing.T) {
 		{"checker virtualhost", vs("virtualhost a.example\n", "HTTP_GET {\nvirtualhost b.example\nurl {\npath /\n}\n}\n"), []string{`host = "b.example"`}},
 		{"relative path", vs("", "HTTP_GET {\nurl {\npath index.html\n}\n}\n"), []string{`path = "/index.html"`}},
 		{"misc", vs("", "MISC_CHECK {\nmisc_path \"/bin/check 10.0.1.1\"\nmisc_timeout 3\n}\n"), []string{`type = "exec"`, `command = ["/bin/check", "10.0.1.1"]`, `timeout = "3s"`}},
+		{"udp", vs("protocol UDP\n", "UDP_CHECK {\nconnect_port 53\npayload 70696e67\nrequire_reply 706f6e67\n}\n"),
+			[]string{`type = "udp"`, "check_port = 53", `payload = "ping"`, `expect = "^pong"`}},
+		{"smtp", vs("", "SMTP_CHECK {\n}\n"), []string{`type = "tcp"`, "check_port = 25", `expect = "^220"`}},
 		{"misc shell", vs("", "MISC_CHECK {\nmisc_path \"/bin/check | grep ok\"\n}\n"), []string{`command = ["/bin/sh", "-c", "/bin/check | grep ok"]`}},
 		{"per-real checks", "virtual_server 10.0.0.1 80 {\nreal_server 10.0.1.1 80 {\nTCP_CHECK {\n}\n}\nreal_server 10.0.1.2 80 {\n}\n}\n",
 			[]string{"[service.real.check]"}},
@@ -107,7 +110,13 @@ func TestKeepalivedNotes(t *testing.T) {
 		{"unknown checker keyword", vs("", "TCP_CHECK {\nbindto 10.0.0.9\n}\n"), "k:4: bindto 10.0.0.9 in TCP_CHECK: not carried over: uvs has no equivalent"},
 		{"unknown url keyword", vs("", "HTTP_GET {\nurl {\npath /\nregex ok\n}\n}\n"), "k:6: regex ok in url: not carried over: uvs has no equivalent"},
 		{"misc_path elsewhere", vs("", "TCP_CHECK {\nmisc_path /bin/x\n}\n"), "k:4: misc_path in TCP_CHECK: not carried over: it belongs in MISC_CHECK"},
-		{"other checker", vs("", "SMTP_CHECK {\n}\n"), "k:3: SMTP_CHECK: not carried over: uvs has no equivalent"},
+		{"other checker", vs("", "PING_CHECK {\n}\n"), "k:3: PING_CHECK: not carried over: uvs has no equivalent"},
+		{"dropped check", vs("", "PING_CHECK {\n}\n"), "k:2: real_server 10.0.1.1: no health check carried over: uvs will never mark this real server down"},
+		{"smtp check", vs("", "SMTP_CHECK {\nhelo_name x\n}\n"), "k:3: SMTP_CHECK: converted to a tcp check that expects the 220 greeting; uvs does not send HELO"},
+		{"smtp helo", vs("", "SMTP_CHECK {\nhelo_name x\n}\n"), "k:4: helo_name in SMTP_CHECK: not carried over: uvs does not send HELO"},
+		{"udp without require_reply", vs("", "UDP_CHECK {\n}\n"), "k:3: UDP_CHECK: without require_reply keepalived passes unless an ICMP port unreachable comes back; uvs's udp check needs a reply, so a real server that never answers will be marked down"},
+		{"udp reply length", vs("", "UDP_CHECK {\nrequire_reply\nmin_reply_length 4\n}\n"), "k:5: min_reply_length 4 in UDP_CHECK: not carried over: uvs checks the reply's content, not its length"},
+		{"udp binary payload", vs("", "UDP_CHECK {\npayload ff00\nrequire_reply\n}\n"), `k:4: payload in UDP_CHECK: not carried over: uvs takes text, and "ff00" is not hex for valid UTF-8 text (a masked reply is not supported either)`},
 		{"second checker", vs("", "TCP_CHECK {\n}\nHTTP_GET {\n}\n"), "k:5: HTTP_GET: uvs runs one check per real server; the first one is kept"},
 		{"second url", vs("", "HTTP_GET {\nurl {\npath /a\n}\nurl {\npath /b\n}\n}\n"), "k:7: url: uvs checks one path per real server; the first url is kept"},
 		{"timeout over interval", vs("delay_loop 2\n", "TCP_CHECK {\nconnect_timeout 5\n}\n"), "k:4: TCP_CHECK: timeout 5s is longer than the interval 2s; uvs caps it at the interval"},
@@ -117,7 +126,7 @@ func TestKeepalivedNotes(t *testing.T) {
 		{"ops on tcp", vs("ops\n", ""), "k:2: ops: one-packet scheduling applies only to protocol UDP"},
 		{"dr port", "virtual_server 10.0.0.1 80 {\nlb_kind DR\nreal_server 10.0.1.1 8080 {\n}\n}\n", "k:3: port 8080: with dr the real server receives the service port 80, as in IPVS; left out"},
 		{"lthreshold above", vs("", "uthreshold 5\nlthreshold 9\n"), "k:2: lthreshold 9: above uthreshold 5; left out"},
-		{"global block", "global_defs {\nrouter_id x\n}\n", "k:1: global_defs block: not carried over: uvs import converts virtual_server blocks only (VRRP, failover and notification stay with keepalived)"},
+		{"global block", "global_defs {\nrouter_id x\n}\n", "k:2: global_defs router_id x: not carried over"},
 		{"top-level statement", "net_namespace blue\n", "k:1: net_namespace blue: not carried over: not part of a virtual_server"},
 		{"unused group", "virtual_server_group G {\n10.0.0.1 80\n}\n", "k:1: virtual_server_group G: no virtual_server uses it"},
 		{"group port 0", "virtual_server_group G {\n10.0.0.1 0\n10.0.0.1 80\n}\nvirtual_server group G {\npersistence_timeout 60\n}\n",
@@ -199,7 +208,7 @@ func TestKeepalivedErrors(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("error %v (%T), want *Error", err, err)
 			}
-			if got := strings.Split(e.Error(), "\n"); !equalStrings(got, tt.want) {
+			if got := strings.Split(e.Error(), "\n"); !slices.Equal(got, tt.want) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
@@ -235,7 +244,7 @@ func TestKeepalivedInclude(t *testing.T) {
 			res, err := Keepalived("k", []byte(tt.src), Options{Include: inc})
 			if tt.err != nil {
 				var e *Error
-				if !errors.As(err, &e) || !equalStrings(strings.Split(e.Error(), "\n"), tt.err) {
+				if !errors.As(err, &e) || !slices.Equal(strings.Split(e.Error(), "\n"), tt.err) {
 					t.Fatalf("error %v, want %q", err, tt.err)
 				}
 				return

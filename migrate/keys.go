@@ -21,15 +21,6 @@ var targetKeys = map[string]bool{
 	"on_failure":   true,
 	"digest":       true,
 	"warmup":       true,
-}
-
-// schedulers are the IPVS schedulers uvs has (config's list).
-var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
-
-// schedulerFlags maps each ipvsadm -b flag uvs has to its scheduler.
-var schedulerFlags = map[string]string{
-	"sh-fallback": "sh",
-	"sh-port":     "sh",
-	"mh-fallback": "mh",
-	"mh-port":     "mh",
+	"payload":      true,
+	"expect":       true,
 }

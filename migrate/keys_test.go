@@ -19,6 +19,8 @@ func TestTargetKeys(t *testing.T) {
 		"on_failure":   head + "on_failure = \"remove\"\n",
 		"digest":       head + "[service.check]\ntype = \"http\"\ndigest = \"9e107d9d372bb6826bd81d3542a419d6\"\n",
 		"warmup":       head + "[service.check]\ntype = \"tcp\"\nwarmup = \"3s\"\n",
+		"payload":      head + "[service.check]\ntype = \"udp\"\npayload = \"ping\"\n",
+		"expect":       head + "[service.check]\ntype = \"tcp\"\nexpect = \"^220\"\n",
 	}
 	for key, supported := range targetKeys {
 		t.Run(key, func(t *testing.T) {

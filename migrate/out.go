@@ -33,11 +33,11 @@ type service struct {
 	check     *check
 	extra     []keyValue // Target keys (see targetKeys).
 	notes     []Problem
-	reals     []*real
+	reals     []*dest
 }
 
-// real is a real server being converted.
-type real struct {
+// dest is a real server being converted (IPVS calls it a destination; "real" is a builtin).
+type dest struct {
 	at      Problem
 	addr    string
 	port    int // -1 = the service's port.
@@ -97,6 +97,9 @@ type doc struct {
 	notes    []Problem // Notes not tied to a service.
 	timeouts [3]int    // tcp, tcp_fin, udp in seconds; 0 = default.
 	services []*service
+
+	vrrp       []*kaVRRP      // Converted vrrp_instance blocks (keepalived_vrrp.go).
+	syncGroups []*kaSyncGroup // Converted vrrp_sync_group blocks.
 }
 
 // note records a global note.
@@ -108,7 +111,7 @@ func (s *service) note(at Problem, format string, args ...any) {
 	s.notes = append(s.notes, Problem{File: at.File, Line: at.Line, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (r *real) note(at Problem, format string, args ...any) {
+func (r *dest) note(at Problem, format string, args ...any) {
 	r.notes = append(r.notes, Problem{File: at.File, Line: at.Line, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -150,9 +153,14 @@ func (d *doc) render() ([]byte, []Problem) {
 		w.importNote("", n)
 	}
 	w.b.WriteString("\n[director]\n")
-	w.comment("", "uvs import: fill in the interfaces that receive VIP traffic (and NAT replies);")
-	w.comment("", `uvs import: "eth0" is a placeholder, nothing in the input names them.`)
-	w.b.WriteString("interfaces = [\"eth0\"]\n")
+	if ifs := d.vrrpInterfaces(); len(ifs) > 0 {
+		w.comment("", "uvs import: the interfaces of the vrrp_instances; add any other that receives VIP traffic (and NAT replies).")
+		w.line("", "interfaces = %s", strList(ifs))
+	} else {
+		w.comment("", "uvs import: fill in the interfaces that receive VIP traffic (and NAT replies);")
+		w.comment("", `uvs import: "eth0" is a placeholder, nothing in the input names them.`)
+		w.b.WriteString("interfaces = [\"eth0\"]\n")
+	}
 	if d.timeouts != [3]int{} {
 		w.b.WriteString("\n[timeouts]\n")
 		for i, k := range []string{"tcp", "tcp_fin", "udp"} {
@@ -164,6 +172,7 @@ func (d *doc) render() ([]byte, []Problem) {
 	for _, s := range d.services {
 		w.service(s)
 	}
+	w.vrrpTOML(d)
 	return []byte(w.b.String()), w.notes
 }
 
@@ -220,7 +229,7 @@ func (w *writer) service(s *service) {
 	}
 }
 
-func (w *writer) real(s *service, r *real) {
+func (w *writer) real(s *service, r *dest) {
 	w.line("", "")
 	sortNotes(r.notes)
 	for _, n := range r.notes {

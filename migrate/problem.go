@@ -1,8 +1,9 @@
 package migrate
 
 import (
-	"strconv"
 	"strings"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Problem is one fault in the input, or one setting that was not carried
@@ -14,19 +15,9 @@ type Problem struct {
 }
 
 // String formats p as "FILE:LINE: message", leaving out the parts that are
-// unknown.
+// unknown: config's format without a key path.
 func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(p.Line))
-	}
-	if b.Len() > 0 {
-		b.WriteString(": ")
-	}
-	b.WriteString(p.Msg)
-	return b.String()
+	return config.Problem{File: p.File, Line: p.Line, Msg: p.Msg}.String()
 }
 
 // Error is the error returned for input that cannot be converted. It holds

@@ -186,7 +186,7 @@ func TestRoundTripKeepalived(t *testing.T) {
 		`testdata/keepalived/two.conf:27: sorry_server = "192.168.0.250:8080": uvs has no sorry_server key yet`,
 		`testdata/keepalived/two.conf:23: on_failure = "remove": uvs has no on_failure key yet`,
 		`testdata/keepalived/two.conf:38: delay_before_retry 3 in HTTP_GET: not carried over: uvs has no equivalent`,
-		`testdata/keepalived/two.conf:6: vrrp_instance VI_1 block: not carried over: uvs import converts virtual_server blocks only (VRRP, failover and notification stay with keepalived)`,
+		`testdata/keepalived/two.conf:12: authentication: auth_type PASS carried over for compatibility: a clear-text password is no security`,
 	} {
 		if !hasNoteOrSetting(res.TOML, s) {
 			t.Errorf("output lacks %q:\n%s", s, res.TOML)

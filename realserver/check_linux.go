@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // Check inspects the host for cfg.VIPs and cfg.Method and returns what is wrong, each with its
@@ -86,7 +88,7 @@ func Check(c Config) ([]Problem, []string, error) {
 	if arpOK {
 		oks = append(oks, "ARP suppressed (arp_ignore, arp_announce)")
 	}
-	if cfg.Method == MethodTUN {
+	if cfg.Method == config.TUN {
 		probs, oks = checkDecap(&cfg, links, probs, oks)
 	}
 	return probs, oks, nil

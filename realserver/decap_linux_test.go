@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // ipip builds an IPIP datagram around an inner IPv4 packet of n payload bytes and protocol.
@@ -99,7 +101,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("ParseVIPs(%q) accepted", bad)
 		}
 	}
-	if m, err := ParseMethod("tun"); err != nil || m != MethodTUN || m.String() != "tun" {
+	if m, err := ParseMethod("tun"); err != nil || m != config.TUN || m.String() != "tun" {
 		t.Fatal(m, err)
 	}
 	if _, err := ParseMethod("nat"); err == nil {

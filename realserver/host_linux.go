@@ -16,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/config"
 )
 
 // changeKind is one kind of recorded change.
@@ -105,7 +107,7 @@ func Up(c Config) (_ *Host, err error) {
 			return nil, err
 		}
 	}
-	if cfg.Method == MethodTUN {
+	if cfg.Method == config.TUN {
 		if err := h.upTUN(); err != nil {
 			return nil, err
 		}

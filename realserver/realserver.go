@@ -7,38 +7,19 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+
+	"github.com/uvs-project/uvs/config"
 )
 
-// Method is how the director reaches this real server.
-type Method uint8
-
-// Methods a real server can be prepared for.
-const (
-	MethodInvalid Method = iota
-	MethodDR             // direct routing: VIP on lo, ARP suppressed
-	MethodTUN            // IPIP tunnelling: as DR, plus decapsulation
-)
-
-// String returns the method's name as the --method flag spells it.
-func (m Method) String() string {
-	switch m {
-	case MethodDR:
-		return "dr"
-	case MethodTUN:
-		return "tun"
+// ParseMethod parses the forwarding method a real server can be prepared for, "dr" or "tun",
+// as the --method flag spells it. The method is config's Forward: a NAT real server needs
+// nothing here but its route back through the director.
+func ParseMethod(s string) (config.Forward, error) {
+	f, err := config.ParseForward(s)
+	if err != nil || (f != config.DR && f != config.TUN) {
+		return 0, fmt.Errorf("realserver: method %q: want dr or tun", s)
 	}
-	return "invalid"
-}
-
-// ParseMethod parses "dr" or "tun".
-func ParseMethod(s string) (Method, error) {
-	switch s {
-	case "dr":
-		return MethodDR, nil
-	case "tun":
-		return MethodTUN, nil
-	}
-	return MethodInvalid, fmt.Errorf("realserver: method %q: want dr or tun", s)
+	return f, nil
 }
 
 // Decap selects how TUN traffic is decapsulated.
@@ -90,9 +71,9 @@ var ErrUnsupported = errors.New("realserver: needs linux")
 
 // Config says what to prepare. The zero value of each optional field means its default.
 type Config struct {
-	VIPs   []netip.Addr // required, IPv4
-	Method Method       // required
-	Decap  Decap        // TUN only; default DecapAuto
+	VIPs   []netip.Addr   // required, IPv4
+	Method config.Forward // required: config.DR or config.TUN
+	Decap  Decap          // TUN only; default DecapAuto
 	// TUNName is the user-space decapsulator's device; default DefaultTUNName.
 	TUNName string
 	// StatePath is where Up records its changes for a later Down; default
@@ -125,7 +106,7 @@ func (c *Config) withDefaults() (Config, error) {
 			return d, fmt.Errorf("realserver: VIP %s: only IPv4", v)
 		}
 	}
-	if d.Method != MethodDR && d.Method != MethodTUN {
+	if d.Method != config.DR && d.Method != config.TUN {
 		return d, errors.New("realserver: method must be dr or tun")
 	}
 	if len(d.TUNName) > 15 {

@@ -167,13 +167,13 @@ func (r *labRun) checkXDPDetached() {
 	}
 }
 
-// wantCaps is the CapEff mask a director started as root keeps: CAP_NET_ADMIN (12) and
-// CAP_NET_RAW (13), and with afxdp also CAP_IPC_LOCK (14) and CAP_BPF (39).
+// wantCaps is the CapEff mask a director started as root keeps: CAP_NET_ADMIN (12),
+// CAP_NET_RAW (13) and CAP_BPF (39), and with afxdp also CAP_IPC_LOCK (14).
 func wantCaps(t *testing.T) string {
 	if testBackend(t) == "afxdp" {
 		return "0000008000007000"
 	}
-	return "0000000000003000"
+	return "0000008000003000"
 }
 
 // TestIntegrationAFXDPMultiQueue runs DR through a director whose veth has four RX queues:

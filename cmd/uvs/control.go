@@ -234,6 +234,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	default:
 		_ = control.WriteList(stdout, st, control.Layout{Stats: *stats, Rate: *rate, Thresholds: *thresholds,
 			PersistentConn: *persistent, Exact: *exact, One: ref != nil})
+		_ = control.WriteBGP(stdout, st.BGP)
 	}
 	return 0
 }
@@ -259,19 +260,24 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	drain := fs.Bool("drain", false, "set the real's weight to 0: no new connections, existing ones continue (as -e -w 0)")
 	var svc serviceFlags
 	svc.add(fs)
-	sched := fs.String("s", "", "scheduler (rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)")
+	sched := fs.String("s", "", "scheduler ("+strings.Join(config.Schedulers, " ")+")")
 	persist := fs.Int64("p", 0, "persistence timeout in `SECONDS` (0 = off)")
 	netmask := fs.String("M", "", "persistence `NETMASK` (255.255.255.0 or a prefix length)")
 	name := fs.String("name", "", "service name")
-	real := fs.String("r", "", "real server `ADDR[:PORT]`")
+	realFlag := fs.String("r", "", "real server `ADDR[:PORT]`")
 	dr := fs.Bool("g", false, "direct routing (Route)")
 	tun := fs.Bool("i", false, "IPIP tunnel (Tunnel)")
 	nat := fs.Bool("m", false, "masquerading (Masq)")
 	weight := fs.Int("w", 1, "weight (0 = quiescent)")
 	upper := fs.Int("x", 0, "upper connection threshold (0 = none)")
 	lower := fs.Int("y", 0, "lower connection threshold (0 = none)")
+	drainDirector := fs.Bool("drain-director", false, "withdraw every BGP route of this director; forwarding goes on")
+	undrainDirector := fs.Bool("undrain-director", false, "announce this director's BGP routes again")
 	if err := fs.Parse(args); err != nil {
 		return 1
+	}
+	if *drainDirector || *undrainDirector {
+		return editDirector(fs, *socket, *drainDirector, stdout, stderr)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "uvs: edit: unexpected argument %q\n", fs.Arg(0))
@@ -326,7 +332,7 @@ func cmdEdit(args []string, stdout, stderr io.Writer) int {
 	if set["name"] {
 		e.Name = name
 	}
-	e.Real = *real
+	e.Real = *realFlag
 	methods := 0
 	for _, m := range []struct {
 		on   bool

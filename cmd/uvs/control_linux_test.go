@@ -664,10 +664,12 @@ func TestIntegrationControlDrain(t *testing.T) {
 	c.stopAndCheckClean()
 }
 
-// TestIntegrationControlUnprivileged runs the director as docs/uvs.service does: as an
-// unprivileged user with only CAP_NET_RAW and CAP_NET_ADMIN as ambient capabilities (and
-// with afxdp CAP_BPF and CAP_IPC_LOCK, as the unit's comment says) and no_new_privs, and
-// checks that it forwards, serves the control socket and cleans up.
+// TestIntegrationControlUnprivileged runs the director as an unprivileged user with
+// no_new_privs and only ambient capabilities, per backend: afpacket with CAP_NET_RAW and
+// CAP_NET_ADMIN alone (docs/uvs.service less CAP_BPF: it must forward with the nftables
+// shield, the fallback of director.shield = "auto"), and afxdp with exactly the unit's
+// CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF and CAP_IPC_LOCK. It checks that the director
+// forwards, serves the control socket and cleans up.
 func TestIntegrationControlUnprivileged(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
@@ -714,8 +716,13 @@ func testControlUnprivileged(t *testing.T) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Uid != uid || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket %v owned by %v", fi.Mode(), fi.Sys())
 	}
-	if s := findSvc(t, c.status("--stats"), "tcp", 80); s.Stats.Conns < 10 {
+	st := c.status("--stats")
+	if s := findSvc(t, st, "tcp", 80); s.Stats.Conns < 10 {
 		t.Errorf("stats %+v", s.Stats)
+	}
+	// Without CAP_BPF, director.shield = "auto" falls back to the nftables table, and says so.
+	if d := st.Director; d == nil || d.Backend != "afpacket" || d.Shield != "nftables" || d.RXRing == "" {
+		t.Errorf("list --json director = %+v, want afpacket with the nftables shield", d)
 	}
 	c.stopAndCheckClean()
 }

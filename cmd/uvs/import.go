@@ -7,16 +7,19 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/migrate"
 )
 
 const importUsage = `usage: uvs import ipvsadm [flags] FILE|-     convert ipvsadm-save -n output
        uvs import keepalived [flags] FILE|-  convert keepalived.conf virtual_server blocks
 
-flags: --out FILE, --fwmark MARK=VIP:PORT[,PORT...][/udp], --iptables FILE (iptables-save)
+flags: --out FILE, --fwmark MARK=VIP:PORT[,PORT...][/udp], --iptables FILE (iptables-save),
+       --allow-empty (exit 0 even if no service is carried over)
 
 The uvs configuration goes to stdout (or --out FILE); settings that could not be
-carried over are "# uvs import:" comments in it.
+carried over are "# uvs import:" comments in it. If no service is carried over,
+it says so on stderr and exits 1 (unless --allow-empty).
 `
 
 // cmdImport runs `uvs import ipvsadm|keepalived FILE|-`.
@@ -38,6 +41,7 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		opt.Fwmarks[mark] = fm
 		return nil
 	})
+	allowEmpty := fs.Bool("allow-empty", false, "exit 0 even if no service is carried over")
 	iptables := fs.String("iptables", "", "iptables-save output `FILE` whose mangle MARK rules say what fwmark services select")
 	// Flags may come before or after FILE.
 	var files []string
@@ -102,6 +106,15 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(res.Notes) > 0 {
 		fmt.Fprintf(stderr, "uvs import: %d setting(s) not carried over; see the \"# uvs import:\" comments\n", len(res.Notes))
+	}
+	// The file is written either way (its commented-out stubs are where to start), but a
+	// configuration that serves nothing must not pass for a successful conversion: a
+	// script that imports and then reloads would take every service down.
+	if cfg, err := config.Parse(name, res.TOML); err == nil && len(cfg.Services) == 0 {
+		fmt.Fprintln(stderr, "uvs import: WARNING: no service was carried over (fwmark-only or IPv6 services are written commented out): this configuration serves nothing")
+		if !*allowEmpty {
+			return 1
+		}
 	}
 	return 0
 }

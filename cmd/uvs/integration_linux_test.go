@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +19,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/internal/testenv"
@@ -177,6 +181,32 @@ func (r *labRun) waitVIP() {
 // scheduler rr, and waits until the VIP answers.
 func startLab(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool) *labRun {
 	t.Helper()
+	return startLabShield(t, topo, method, realPort, txOff, "")
+}
+
+// startLabShield is startLab with director.shield set to shield ("" leaves the default).
+func startLabShield(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield string) *labRun {
+	t.Helper()
+	return startLabWorkers(t, topo, method, realPort, txOff, shield, 0)
+}
+
+// startLabRing is startLabShield with director.rx_ring set to ring.
+func startLabRing(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield, ring string) *labRun {
+	t.Helper()
+	return startLabKeys(t, topo, method, realPort, txOff, shield, 0, ring)
+}
+
+// startLabWorkers is startLabShield with director.workers set to workers (0 leaves the
+// lab's 2).
+func startLabWorkers(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield string, workers int) *labRun {
+	t.Helper()
+	return startLabKeys(t, topo, method, realPort, txOff, shield, workers, "")
+}
+
+// startLabKeys starts a lab whose director has the given shield, workers and rx_ring (zero
+// values leave the defaults).
+func startLabKeys(t *testing.T, topo bench.Topology, method string, realPort int, txOff bool, shield string, workers int, ring string) *labRun {
+	t.Helper()
 	lab := newLab(t, bench.LabSpec{Topology: topo, DirectorTxOff: txOff})
 	if err := lab.PrepareReals(method); err != nil {
 		t.Fatal(err)
@@ -184,10 +214,62 @@ func startLab(t *testing.T, topo bench.Topology, method string, realPort int, tx
 	startServers(t, lab, realPort, bench.UDPPort)
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	writeFile(t, cfgPath, lab.Config(method, "rr", 80, realPort, tmp))
+	text := lab.Config(method, "rr", 80, realPort, tmp)
+	if shield != "" {
+		text = strings.Replace(text, "[director]\n", "[director]\nshield = \""+shield+"\"\n", 1)
+	}
+	if workers > 0 {
+		text = strings.Replace(text, "\nworkers = 2\n", fmt.Sprintf("\nworkers = %d\n", workers), 1)
+	}
+	if ring != "" {
+		text = strings.Replace(text, "[director]\n", "[director]\nrx_ring = \""+ring+"\"\n", 1)
+	}
+	writeFile(t, cfgPath, text)
 	r := newRun(t, lab)
 	r.runDirector(cfgPath)
+	if shield != "" && !waitLog(r, "shield installed", "shield="+shield) {
+		t.Fatalf("the director does not say that the %s shield runs:\n%s", shield, r.stderr.String())
+	}
 	return r
+}
+
+// waitLog waits (bounded) until a line of the director's log holds every one of parts.
+func waitLog(r *labRun, parts ...string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(r.stderr.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// tcxPrograms counts the programs attached to dev's tcx ingress in node n.
+func tcxPrograms(t *testing.T, n *bench.Node, dev string) int {
+	t.Helper()
+	count := 0
+	if err := n.Do(func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifi.Index, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			return err
+		}
+		count = len(res.Programs)
+		return nil
+	}); err != nil {
+		t.Fatalf("query tcx programs on %s: %v", dev, err)
+	}
+	return count
 }
 
 // curl fetches path from the VIP with the real curl binary in the client namespace.
@@ -293,6 +375,11 @@ func (r *labRun) stopAndCheckClean() {
 		r.t.Errorf("nftables not clean after SIGTERM:\n%s", s)
 	}
 	r.checkXDPDetached()
+	for _, i := range r.lab.Director.Ifaces {
+		if n := tcxPrograms(r.t, r.lab.Director, i.Name); n != 0 {
+			r.t.Errorf("%d tcx programs left on %s after SIGTERM", n, i.Name)
+		}
+	}
 }
 
 // stoppedCounters parses the director's final counter line.
@@ -344,12 +431,41 @@ func TestIntegrationDR(t *testing.T) {
 	eachBackend(t, testDR)
 }
 
-func testDR(t *testing.T) {
+// labCases are the cases of the DR and NAT tests. On afpacket each shield and each receive
+// ring runs one of the two: the tcx program and the V2 ring with offloads on, the nftables
+// table and the V3 ring with them off. afxdp has neither shield nor ring.
+func labCases(t *testing.T) []struct {
+	name         string
+	txOff        bool
+	shield, ring string
+} {
+	var out []struct {
+		name         string
+		txOff        bool
+		shield, ring string
+	}
 	for _, txOff := range []bool{false, true} {
-		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
-			r := startLab(t, bench.TopologyDR, "dr", 80, txOff)
-			// Started as root, the director keeps only CAP_NET_ADMIN (12) and CAP_NET_RAW (13),
-			// and with afxdp CAP_IPC_LOCK (14) and CAP_BPF (39).
+		shield := map[bool]string{false: "tcx", true: "nftables"}[txOff]
+		ring := map[bool]string{false: "v2", true: "v3"}[txOff]
+		name := fmt.Sprintf("txoff=%v/shield=%s/rx_ring=%s", txOff, shield, ring)
+		if testBackend(t) == "afxdp" {
+			shield, ring, name = "", "", fmt.Sprintf("txoff=%v", txOff)
+		}
+		out = append(out, struct {
+			name         string
+			txOff        bool
+			shield, ring string
+		}{name, txOff, shield, ring})
+	}
+	return out
+}
+
+func testDR(t *testing.T) {
+	for _, tc := range labCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startLabRing(t, bench.TopologyDR, "dr", 80, tc.txOff, tc.shield, tc.ring)
+			// Started as root, the director keeps only CAP_NET_ADMIN (12), CAP_NET_RAW (13)
+			// and CAP_BPF (39), and with afxdp CAP_IPC_LOCK (14).
 			if m := capEff(t, r); len(m) != 1 || m[0] != wantCaps(t) {
 				t.Errorf("director capabilities %v, want [%s]", m, wantCaps(t))
 			}
@@ -368,48 +484,68 @@ func TestIntegrationNAT(t *testing.T) {
 }
 
 func testNAT(t *testing.T) {
-	for _, txOff := range []bool{false, true} {
-		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
-			r := startLab(t, bench.TopologyNAT, "nat", 8080, txOff)
+	// With offloads on, the downloads come back through the director as GSO super-frames:
+	// on the V2 ring they are larger than a slot and take the PACKET_COPY_THRESH path.
+	for _, tc := range labCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startLabRing(t, bench.TopologyNAT, "nat", 8080, tc.txOff, tc.shield, tc.ring)
 			checkEven(t, "100 curls through the NAT VIP", r.distribution(100), 100)
 			r.download(10_000_000)
 			checkEven(t, "UDP echo through NAT", r.udpEcho(10), 10)
 			r.kernelQuiet()
 			r.stopAndCheckClean()
-			if c := r.stoppedCounters(); c["nat_replies"] == 0 {
+			c := r.stoppedCounters()
+			if c["nat_replies"] == 0 {
 				t.Errorf("no NAT replies counted: %v", c)
 			}
+			// Every frame larger than a V2 slot was read whole from the socket.
+			if c["drop_truncated_frame"] != 0 || c["drop_scratch_full"] != 0 {
+				t.Errorf("frames lost to the ring: %v", c)
+			}
+			t.Logf("counters %v", c)
 		})
 	}
 }
 
-// TestIntegrationKilledRunCleanedAtStart kills an afpacket director with SIGKILL, which leaves
-// its nftables shield behind, and checks that the next start replaces it and a SIGTERM
-// removes it. (afxdp installs no shield: TestIntegrationAFXDPKilledRun.)
+// TestIntegrationKilledRunCleanedAtStart kills an afpacket director with SIGKILL. An nftables
+// shield is left behind, and the next start (with the default shield, tcx here) removes it; a
+// tcx shield dies with the process. A SIGTERM then leaves nothing. (afxdp installs no shield:
+// TestIntegrationAFXDPKilledRun.)
 func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
 	testenv.RequireRoot(t)
 	t.Run("backend=afpacket", testKilledRunCleanedAtStart)
 }
 
 func testKilledRunCleanedAtStart(t *testing.T) {
-	r := startLab(t, bench.TopologyDR, "dr", 80, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", r.lab.Director.NS).Output(); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, pid := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", pid).Run()
-		}
+	for _, shield := range []string{"nftables", "tcx"} {
+		t.Run(shield, func(t *testing.T) {
+			r := startLabShield(t, bench.TopologyDR, "dr", 80, false, shield)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", r.lab.Director.NS).Output(); err != nil {
+				t.Fatal(err)
+			} else {
+				for _, pid := range strings.Fields(string(out)) {
+					_ = exec.Command("kill", "-9", pid).Run()
+				}
+			}
+			<-r.dir.Exited()
+			out, err := r.lab.Director.Command(ctx, "nft", "list", "tables").CombinedOutput()
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := strings.Contains(string(out), "netdev uvs")
+			if shield == "nftables" && !left {
+				t.Fatalf("expected the killed run's nftables shield to remain: %s", out)
+			}
+			if shield == "tcx" && (left || tcxPrograms(t, r.lab.Director, "eth0") != 0) {
+				t.Fatalf("a killed tcx run left a shield: tables %q, tcx programs %d", out, tcxPrograms(t, r.lab.Director, "eth0"))
+			}
+			cfg := filepath.Join(t.TempDir(), "uvs.toml")
+			writeFile(t, cfg, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg)))
+			r.runDirector(cfg)
+			checkEven(t, "after restart", r.distribution(20), 20)
+			r.stopAndCheckClean()
+		})
 	}
-	<-r.dir.Exited()
-	out, err := r.lab.Director.Command(ctx, "nft", "list", "tables").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "netdev uvs") {
-		t.Fatalf("expected the killed run's shield to remain: %v %s", err, out)
-	}
-	cfg := filepath.Join(t.TempDir(), "uvs.toml")
-	writeFile(t, cfg, r.lab.Config("dr", "rr", 80, 80, filepath.Dir(cfg)))
-	r.runDirector(cfg)
-	checkEven(t, "after restart", r.distribution(20), 20)
-	r.stopAndCheckClean()
 }

@@ -20,62 +20,10 @@ import (
 	"github.com/uvs-project/uvs/internal/testenv"
 )
 
-// labTOML is a lab config with a DR service (TCP and UDP), a NAT service
-// with port mapping and, when withTUN, a TUN service behind the router.
+// labTOML is the demo's configuration (bench.DemoConfig): a DR service (TCP and UDP), a NAT
+// service with port mapping and, when withTUN, a TUN service behind the router.
 func labTOML(prefix string, withTUN bool) string {
-	s := fmt.Sprintf(`[director]
-interfaces = ["eth0", "eth1"]
-workers = 1
-control_socket = "/run/uvs/%ssock"
-
-[lab]
-prefix = %q
-
-[[service]]
-vip = "198.18.1.100"
-port = 80
-scheduler = "rr"
-forward = "dr"
-  [[service.real]]
-  address = "198.18.1.11"
-  [[service.real]]
-  address = "198.18.1.12"
-
-[[service]]
-vip = "198.18.1.100"
-protocol = "udp"
-port = 9000
-scheduler = "rr"
-forward = "dr"
-  [[service.real]]
-  address = "198.18.1.11"
-
-[[service]]
-vip = "198.18.1.101"
-port = 80
-scheduler = "rr"
-forward = "nat"
-  [[service.real]]
-  address = "198.18.3.11"
-  port = 8080
-  [[service.real]]
-  address = "198.18.3.12"
-  port = 8080
-`, prefix, prefix)
-	if withTUN {
-		s += `
-[[service]]
-vip = "198.18.1.102"
-port = 80
-scheduler = "rr"
-forward = "tun"
-  [[service.real]]
-  address = "198.18.5.11"
-  [[service.real]]
-  address = "198.18.5.12"
-`
-	}
-	return s
+	return bench.DemoConfig("/run/uvs/"+prefix+"sock", prefix, withTUN)
 }
 
 // uvsCmd runs the uvs binary and returns its combined output.
@@ -270,7 +218,7 @@ packet_sizes = [64, 1400]
 flows = 1000
 syn_flows = 10000
 rate_steps = [50]
-compare = ["kernel", "nftables"]
+compare = ["kernel", "nftables", "floor-v2"]
 workers = [1]
 tx_modes = ["ring"]
 
@@ -320,8 +268,8 @@ scheduler = "rr"
 	}
 	want := map[string]bool{}
 	// bench.backends defaults to both: uvs-afxdp-w1 runs beside uvs-ring-w1.
-	for _, c := range []string{"uvs-ring-w1", "uvs-afxdp-w1", "kernel", "nftables"} {
-		for _, test := range []string{"udp", "tcp", "syn", "connect", "latency"} {
+	for _, c := range []string{"uvs-ring-w1", "uvs-afxdp-w1", "kernel", "nftables", "floor-v2"} {
+		for _, test := range []string{"udp", "tcp", "syn", "connect", "latency", "latency-trickle", "overload-1x", "overload-2x", "overload-max"} {
 			want[c+" "+test] = true
 		}
 	}

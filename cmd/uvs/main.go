@@ -22,6 +22,7 @@ import (
 	"github.com/uvs-project/uvs/forward"
 	"github.com/uvs-project/uvs/forward/privilege"
 	"github.com/uvs-project/uvs/health"
+	"github.com/uvs-project/uvs/vrrp"
 )
 
 const usage = `usage: uvs <command> [flags]
@@ -35,6 +36,8 @@ commands:
                          list the running director, as ipvsadm -Ln
   edit -A|-E|-D|-a|-e|-d|-Z ...
                          change the running director, as ipvsadm (the file is unchanged)
+  edit --drain-director|--undrain-director
+                         withdraw (announce again) this director's BGP routes
   save [--ipvsadm]       print the running config as TOML (or as ipvsadm-save -n)
   reload                 make the running director re-read its config file (as SIGHUP)
   diff --config FILE     show what reloading FILE would change
@@ -135,6 +138,7 @@ func printConfigError(err error, stderr io.Writer) {
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
 	path := configFlag(fs)
+	allowEmpty := fs.Bool("allow-empty", false, "accept a file without services (for a director filled by uvs edit)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -142,11 +146,27 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	for _, w := range config.Warnings(cfg) {
+		fmt.Fprintln(stderr, w.String())
+	}
 	reals := 0
 	for _, s := range cfg.Services {
 		reals += len(s.Reals)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers)\n", *path, len(cfg.Services), reals)
+	if len(cfg.Services) == 0 {
+		// Valid TOML, but a director that serves nothing: an import that dropped every
+		// service, or a typo in [[service]]. Say so loudly; --allow-empty is for a
+		// director that uvs edit fills at run time.
+		fmt.Fprintf(stderr, "%s: WARNING: no services: uvs run with this file would serve nothing\n", *path)
+		if !*allowEmpty {
+			return 1
+		}
+	}
+	vrrp := ""
+	if len(cfg.VRRP) > 0 {
+		vrrp = fmt.Sprintf(", %d vrrp instances", len(cfg.VRRP))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d services, %d real servers%s)\n", *path, len(cfg.Services), reals, vrrp)
 	return 0
 }
 
@@ -172,7 +192,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
-	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW and CAP_NET_ADMIN at start")
+	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF at start")
+	controlSocket := fs.String("control-socket", "", "serve the control socket at `PATH` instead of director.control_socket (a second director on one host: uvs lab's pair)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -193,6 +214,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	if *controlSocket != "" {
+		c := *cfg // the parsed config is shared read-only: change a copy
+		c.Director.ControlSocket = *controlSocket
+		cfg = &c
+	}
 	if !*keepCaps {
 		if err := privilege.DropCapabilitiesKeeping(forward.BackendCapabilities(cfg)); err != nil {
 			log.Warn("running with all capabilities", "err", err)
@@ -203,8 +229,28 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
-	d, err := forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	ann, err := newBGP(cfg, log) // before the director: a failure here leaves nothing to undo
 	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	defer ann.close()
+	// The VRRP speaker opens its sockets before the director changes anything on the host,
+	// so that a missing interface or address is reported first; it starts after the
+	// director exists.
+	var d *forward.Director
+	vs, err := newVRRP(cfg, func() *forward.Director { return d }, log)
+	if err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	d, err = forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
+	if err != nil {
+		if vs != nil {
+			vs.Stop()
+		}
 		cp.close()
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
@@ -219,6 +265,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := hc.Apply(cfg); err != nil {
 		log.Error("health checks", "err", err)
 	}
+	if vs != nil {
+		vs.Start()
+		defer vs.Stop()
+	}
 	defer func() {
 		if err := hc.Close(); err != nil {
 			log.Error("stop health checks", "err", err)
@@ -226,9 +276,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	op := control.NewOperator(withHealth{d, hc}, *path, log)
+	ann.start(d, hc)
+	dir := withBGP{withHealth{d, hc, vs}, ann}
+	op := control.NewOperator(dir, *path, log)
+	op.SetBGP(ann)
 	cctx, cancel := context.WithCancel(ctx)
-	cp.start(cctx, op, d)
+	cp.start(cctx, op, dir)
 	defer func() {
 		cancel()
 		cp.close()
@@ -246,7 +299,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	if err := d.Run(ctx); err != nil {
+	if err := d.Run(ann.runContext(ctx)); err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
@@ -255,6 +308,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", stderr)
+	failover := fs.Bool("failover", false, "show VRRP failover between two uvs directors instead")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -263,7 +317,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stop()
-	if err := bench.RunDemo(ctx, self, stdout); err != nil {
+	run := bench.RunDemo
+	if *failover {
+		run = bench.RunFailoverDemo
+	}
+	if err := run(ctx, self, stdout); err != nil {
 		fmt.Fprintf(stderr, "uvs: demo: %v\n", err)
 		return 1
 	}
@@ -296,14 +354,33 @@ var version = "0.1.0-dev"
 type withHealth struct {
 	*forward.Director
 	hc *health.Checker
+	vs *vrrp.Speaker // nil without [[vrrp]]
 }
 
-// Reload applies cfg to the director, then to the health checker.
+// Reload applies cfg to the director, then to the health checker and the VRRP speaker.
+// A VRRP change that needs a restart is rejected first, so the old config keeps running.
 func (w withHealth) Reload(cfg *config.Config) error {
+	if err := checkVRRPReload(w.vs, w.Director.Config(), cfg); err != nil {
+		return err
+	}
 	if err := w.Director.Reload(cfg); err != nil {
 		return err
 	}
-	return w.hc.Apply(cfg)
+	if err := w.hc.Apply(cfg); err != nil {
+		return err
+	}
+	if w.vs != nil {
+		return w.vs.Reload(cfg)
+	}
+	return nil
+}
+
+// VRRPStatus reports the VRRP instances for uvs list and the metrics.
+func (w withHealth) VRRPStatus() []vrrp.Status {
+	if w.vs == nil {
+		return nil
+	}
+	return w.vs.Status()
 }
 
 // startCPUProfile starts a pprof CPU profile into path; the returned func

@@ -297,8 +297,8 @@ func TestIntegrationTUNPMTU(t *testing.T) {
 		t.Errorf("client received %d destination unreachable, want the datagram's and the connection's", d)
 	}
 	r.stopAndCheckClean()
-	if c := r.stoppedCounters(); c["tun_frag_needed"] < 2 {
-		t.Errorf("director counted %d frag-needed: %v", c["tun_frag_needed"], c)
+	if c := r.stoppedCounters(); c["frag_needed"] < 2 {
+		t.Errorf("director counted %d frag-needed: %v", c["frag_needed"], c)
 	} else {
 		t.Logf("director counters: %v", c)
 	}

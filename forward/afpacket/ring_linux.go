@@ -7,17 +7,37 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/forward/packet"
 )
 
-// RingConfig sizes one TPACKET_V3 receive ring. The zero value means defaults.
+// RingConfig sizes one receive ring. The zero value means defaults.
 type RingConfig struct {
+	// Version is the ring layout: config.RXRingV2 (a slot per frame, a wakeup per frame) or
+	// config.RXRingV3 (frames packed into blocks, a wakeup per block). Zero means
+	// config.DefaultRXRing.
+	Version config.RXRing
+	// Spin is how long a worker whose rings hold a V2 ring keeps looking for the next frame
+	// after the last one before it sleeps in poll(). A wakeup costs the sender's softirq a
+	// scheduler call and the worker several microseconds; the next frame of a burst is
+	// usually closer than that. Default 50 us: at a trickle of 50 requests per second that
+	// is 0.25% of a CPU.
+	Spin time.Duration
+	// Solo says that this ring is the only one on its interface (one worker). Its fanout
+	// group then uses PACKET_FANOUT_LB, which picks the only member without running a
+	// steering program, instead of PACKET_FANOUT_CBPF. It stays in a group for
+	// PACKET_FANOUT_FLAG_DEFRAG (the engine expects reassembled datagrams, engine/frag.go)
+	// and PACKET_FANOUT_FLAG_IGNORE_OUTGOING.
+	Solo bool
 	// BlockBytes is the size of one ring block. A block must hold the largest frame veth hands
 	// us: a 64 KiB GSO super-frame plus the 10-byte virtio_net_hdr and the 48-byte
 	// tpacket3_hdr, so the minimum is 128 KiB; the default 256 KiB holds two such frames or
 	// about 2000 minimum-size ones.
 	BlockBytes int
-	// Blocks is the number of blocks (default 32: 8 MiB per ring), enough to absorb a burst
-	// of about 60000 small frames while the worker is busy with earlier blocks.
+	// Blocks is the number of blocks (default 32 for V3: 8 MiB per ring, enough to absorb a
+	// burst of about 60000 small frames while the worker is busy with earlier blocks; 64 for
+	// V2: 16 MiB, 8192 slots of 2 KiB).
 	Blocks int
 	// BlockTimeout is tp_retire_blk_tov: how long the kernel keeps a partly filled block
 	// before handing it to the worker. It bounds the latency the ring adds at low rates.
@@ -30,14 +50,40 @@ func (c RingConfig) WithDefaults() RingConfig {
 	if c.BlockBytes == 0 {
 		c.BlockBytes = 256 << 10
 	}
+	if c.Version == 0 {
+		c.Version = config.DefaultRXRing
+	}
 	if c.Blocks == 0 {
 		c.Blocks = 32
+		if c.Version == config.RXRingV2 {
+			// A V2 slot takes 2 KiB whatever the frame's size: 64 blocks (16 MiB) hold
+			// 8192 frames, about 25 ms at 300,000 frames per second.
+			c.Blocks = 64
+		}
 	}
 	if c.BlockTimeout == 0 {
 		c.BlockTimeout = time.Millisecond
 	}
+	if c.Spin == 0 {
+		c.Spin = 50 * time.Microsecond
+	}
 	return c
 }
+
+// rxSlotBytes is a V2 receive slot: the tpacket2_hdr, sockaddr_ll and virtio_net_hdr (76
+// bytes to the MAC header) and a frame of up to 1972 bytes, a 1500-byte MTU with room to
+// spare. A larger frame (a GSO super-frame from veth, a jumbo frame) is truncated in its slot
+// and marked TP_STATUS_COPY, and the kernel queues the whole frame on the socket
+// (PACKET_COPY_THRESH), where the worker reads it with recvmsg, in order.
+const rxSlotBytes = 2048
+
+// rxCopyBytes is the buffer a TP_STATUS_COPY frame is read into: the virtio_net_hdr and
+// a 64 KiB GSO super-frame with its link header.
+const rxCopyBytes = packet.VnetHdrLen + 65535 + 14 + 4
+
+// sllPkttypeOff2 is the offset of sll_pkttype in a V2 slot: the sockaddr_ll follows the
+// tpacket2_hdr at TPACKET_ALIGN(32) = 32.
+const sllPkttypeOff2 = 32 + 10
 
 // minBlockBytes is the smallest block that holds a 64 KiB frame with its headers.
 const minBlockBytes = 128 << 10
@@ -53,8 +99,11 @@ type rxRing struct {
 	mem       []byte // the mmap'd ring; blocks are BlockBytes apart
 	blockSize int
 	blocks    int
-	next      int // index of the next block to read
+	next      int // index of the next block (V3) or slot (V2) to read
 	iface     int // interface slot (index into the director's interface list)
+	v2        bool
+	slots     int  // V2: slots in the ring
+	solo      bool // RingConfig.Solo
 }
 
 // openRX creates the socket in the order the kernel requires: PACKET_VERSION and
@@ -70,13 +119,17 @@ func openRX(ifindex, iface int, cfg RingConfig) (_ *rxRing, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("forward: socket AF_PACKET: %w", err)
 	}
-	r := &rxRing{fd: fd, blockSize: cfg.BlockBytes, blocks: cfg.Blocks, iface: iface}
+	r := &rxRing{fd: fd, blockSize: cfg.BlockBytes, blocks: cfg.Blocks, iface: iface, v2: cfg.Version == config.RXRingV2, solo: cfg.Solo}
 	defer func() {
 		if err != nil {
 			r.close()
 		}
 	}()
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+	version := unix.TPACKET_V3
+	if r.v2 {
+		version = unix.TPACKET_V2
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, version); err != nil {
 		return nil, fmt.Errorf("forward: setsockopt PACKET_VERSION: %w", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
@@ -86,19 +139,39 @@ func openRX(ifindex, iface int, cfg RingConfig) (_ *rxRing, err error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		return nil, fmt.Errorf("forward: setsockopt PACKET_IGNORE_OUTGOING: %w", err)
 	}
-	tov := uint32(cfg.BlockTimeout / time.Millisecond)
-	if tov == 0 {
-		tov = 1
-	}
-	req := unix.TpacketReq3{
-		Block_size:     uint32(cfg.BlockBytes),
-		Block_nr:       uint32(cfg.Blocks),
-		Frame_size:     rxFrameSize,
-		Frame_nr:       uint32(cfg.BlockBytes / rxFrameSize * cfg.Blocks),
-		Retire_blk_tov: tov,
-	}
-	if err := setsockoptTpacketReq3(fd, unix.PACKET_RX_RING, &req); err != nil {
-		return nil, fmt.Errorf("forward: setsockopt PACKET_RX_RING: %w", err)
+	if r.v2 {
+		// Frames too large for a slot are queued whole on the socket as well.
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_COPY_THRESH, 1); err != nil {
+			return nil, fmt.Errorf("forward: setsockopt PACKET_COPY_THRESH: %w", err)
+		}
+		// The copies are charged to the receive buffer: room for a ring's worth of
+		// super-frames.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+		r.slots = cfg.BlockBytes / rxSlotBytes * cfg.Blocks
+		req := unix.TpacketReq{
+			Block_size: uint32(cfg.BlockBytes),
+			Block_nr:   uint32(cfg.Blocks),
+			Frame_size: rxSlotBytes,
+			Frame_nr:   uint32(r.slots),
+		}
+		if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+			return nil, fmt.Errorf("forward: setsockopt PACKET_RX_RING: %w", err)
+		}
+	} else {
+		tov := uint32(cfg.BlockTimeout / time.Millisecond)
+		if tov == 0 {
+			tov = 1
+		}
+		req := unix.TpacketReq3{
+			Block_size:     uint32(cfg.BlockBytes),
+			Block_nr:       uint32(cfg.Blocks),
+			Frame_size:     rxFrameSize,
+			Frame_nr:       uint32(cfg.BlockBytes / rxFrameSize * cfg.Blocks),
+			Retire_blk_tov: tov,
+		}
+		if err := setsockoptTpacketReq3(fd, unix.PACKET_RX_RING, &req); err != nil {
+			return nil, fmt.Errorf("forward: setsockopt PACKET_RX_RING: %w", err)
+		}
 	}
 	mem, err := unix.Mmap(fd, 0, cfg.BlockBytes*cfg.Blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
@@ -123,6 +196,10 @@ func (r *rxRing) close() {
 	}
 }
 
+// slot returns V2 slot i; slots are contiguous because BlockBytes is a multiple of
+// rxSlotBytes.
+func (r *rxRing) slot(i int) []byte { return r.mem[i*rxSlotBytes : (i+1)*rxSlotBytes] }
+
 // ready returns the next block if the kernel has handed it to user space, or nil.
 func (r *rxRing) ready() []byte {
 	b := r.mem[r.next*r.blockSize : (r.next+1)*r.blockSize]
@@ -141,8 +218,16 @@ func (r *rxRing) release(b []byte) {
 	}
 }
 
-// rxStats reads PACKET_STATISTICS (tpacket_stats_v3); the kernel resets them on each read.
+// rxStats reads PACKET_STATISTICS (tpacket_stats, or tpacket_stats_v3 with the freeze count);
+// the kernel resets them on each read.
 func (r *rxRing) stats() (packets, drops, freezes uint32, err error) {
+	if r.v2 {
+		s, err := unix.GetsockoptTpacketStats(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("forward: getsockopt PACKET_STATISTICS: %w", err)
+		}
+		return s.Packets, s.Drops, 0, nil
+	}
 	s, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("forward: getsockopt PACKET_STATISTICS: %w", err)
@@ -160,6 +245,9 @@ func (r *rxRing) stats() (packets, drops, freezes uint32, err error) {
 // the group is joined without it (ignoreOut false) and workers skip those frames by type.
 func (r *rxRing) joinFanout(id uint16, ignoreOut bool) (uint16, bool, error) {
 	flags := unix.PACKET_FANOUT_CBPF | unix.PACKET_FANOUT_FLAG_DEFRAG
+	if r.solo {
+		flags = unix.PACKET_FANOUT_LB | unix.PACKET_FANOUT_FLAG_DEFRAG
+	}
 	if ignoreOut {
 		flags |= unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 	}
@@ -187,8 +275,8 @@ func (r *rxRing) joinFanout(id uint16, ignoreOut bool) (uint16, bool, error) {
 // setFanoutProgram installs the steering program for the whole fanout group
 // (PACKET_FANOUT_DATA); the kernel swaps it atomically under RCU.
 func (r *rxRing) setFanoutProgram(prog []unix.SockFilter) error {
-	if len(prog) == 0 {
-		return nil
+	if len(prog) == 0 || r.solo {
+		return nil // a solo ring's group has no program (RingConfig.Solo)
 	}
 	fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.SetsockoptSockFprog(r.fd, unix.SOL_PACKET, unix.PACKET_FANOUT_DATA, &fp); err != nil {

@@ -72,3 +72,14 @@ func setMsgIov(h *unix.Msghdr, iov *unix.Iovec, n int) {
 func setsockoptTpacketReq3(fd, opt int, req *unix.TpacketReq3) error {
 	return unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, opt, req)
 }
+
+// recvFrame reads one frame from a packet socket's queue into b without blocking, with
+// MSG_TRUNC so that n is the frame's real length even when b was too short, and writes the
+// sender's link-layer address into sa. It allocates nothing (unix.Recvmsg would, for the
+// address).
+func recvFrame(fd int, b []byte, sa *unix.RawSockaddrLinklayer) (int, unix.Errno) {
+	salen := uint32(unix.SizeofSockaddrLinklayer)
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		unix.MSG_DONTWAIT|unix.MSG_TRUNC, uintptr(unsafe.Pointer(sa)), uintptr(unsafe.Pointer(&salen)))
+	return int(n), errno
+}

@@ -38,6 +38,9 @@ func (w *Worker) Open(ifindex, slot int, cfg RingConfig, group uint16, ignoreOut
 		return group, ignoreOut, err
 	}
 	w.rings = append(w.rings, r)
+	if r.v2 {
+		w.spin = cfg.WithDefaults().Spin
+	}
 	if group, ignoreOut, err = r.joinFanout(group, ignoreOut); err != nil {
 		return group, ignoreOut, err
 	}

@@ -4,6 +4,7 @@ package afpacket
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,6 +54,7 @@ type txQueue struct {
 	pending    int      // slots from tail to head (txSlots when full: then head == tail too)
 	queued     int      // slots filled since the last flush
 	big        *txQueue // sendmmsg queue for frames over a slot
+	stalled    bool     // a wait for a slot timed out; no more waits until one is free
 
 	c txCounters
 }
@@ -141,11 +143,15 @@ func (q *txQueue) add(b []byte) bool {
 		return true
 	}
 	if len(b) > txSlotBytes-txDataOffset {
-		return q.big.add(b)
+		// Too large for a slot: it goes through the sendmmsg socket, after every frame
+		// queued before it, so that a flow's frames keep their order.
+		q.drain()
+		ok := q.big.add(b)
+		q.big.flush()
+		return ok
 	}
 	slot := q.slot(q.head)
-	if q.pending == txSlots || loadSlotStatus(slot) != unix.TP_STATUS_AVAILABLE {
-		// Still owned by the kernel (SEND_REQUEST not yet sent, or SENDING: an skb holds it).
+	if (q.pending == txSlots || loadSlotStatus(slot) != unix.TP_STATUS_AVAILABLE) && !q.waitSlot(slot) {
 		q.c.Full++
 		return false
 	}
@@ -212,6 +218,61 @@ func (q *txQueue) flush() {
 		q.c.Stuck++
 		q.c.poisoned++
 		slotHdr2(q.slot(q.tail)).Len = 0
+	}
+}
+
+// txWaitMax bounds how long add waits for a TX slot. On a veth a slot stays SENDING until
+// the receiver frees the skb, microseconds later; a slot still busy after this long means the
+// link is down or stuck, and frames are dropped (and counted) rather than the worker stopped.
+const txWaitMax = 20 * time.Millisecond
+
+// waitSlot kicks the queued frames and waits until slot is free: the frame in hand has had
+// all its work done, so it is worth a wait, and while the worker waits, surplus frames are
+// dropped in the RX ring before any work (counted by the kernel). After a wait times out the
+// queue is stalled: frames are dropped at once until a slot comes free again, so a dead link
+// cannot hold the worker for txWaitMax per frame.
+func (q *txQueue) waitSlot(slot []byte) bool {
+	var deadline time.Time
+	for {
+		q.flush()
+		if q.pending < txSlots && loadSlotStatus(slot) == unix.TP_STATUS_AVAILABLE {
+			q.stalled = false
+			return true
+		}
+		if q.stalled {
+			return false
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(txWaitMax)
+		} else if now.After(deadline) {
+			q.stalled = true
+			return false
+		}
+		// POLLOUT: packet_poll reports it once the slot at the kernel's head is
+		// available, and the skb destructor wakes us (sock_wfree).
+		pfd := [1]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLOUT}}
+		_, _ = unix.Poll(pfd[:], 1)
+	}
+}
+
+// drain kicks the ring until no slot is left at SEND_REQUEST (or a bounded wait passes), so
+// that a frame sent another way goes after them.
+func (q *txQueue) drain() {
+	var deadline time.Time
+	for {
+		q.flush()
+		if q.pending == 0 || loadSlotStatus(q.slot(q.tail)) != unix.TP_STATUS_SEND_REQUEST {
+			return
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(txWaitMax)
+		} else if now.After(deadline) {
+			return
+		}
+		pfd := [1]unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLOUT}}
+		_, _ = unix.Poll(pfd[:], 1)
 	}
 }
 

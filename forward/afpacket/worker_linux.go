@@ -39,10 +39,20 @@ type Worker struct {
 	wake  int // eventfd written to stop the worker
 	pfds  []unix.PollFd
 	epoch time.Time
+	spin  time.Duration // RingConfig.Spin if a ring is V2, else 0
+
+	copyBuf  []byte // a V2 frame too large for its slot, read from the socket (see copied)
+	copyBusy bool   // copyBuf holds a frame of the batch not yet flushed
+	copyFrom unix.RawSockaddrLinklayer
+
+	sinceExpire int   // V2: frames since the last expiry pass
+	lastExpire  int64 // V2: coarse clock (ns since epoch) of the last expiry pass
 
 	// dump is a control-side request for a copy of the connection table, served between
 	// blocks: the table belongs to this goroutine alone.
 	dump atomic.Pointer[dumpRequest]
+
+	beats atomic.Uint64 // loop rounds, for Heartbeat; written by this worker alone
 }
 
 // dumpRequest asks a worker for its connection entries.
@@ -58,15 +68,23 @@ func (w *Worker) Run() {
 		w.pfds = append(w.pfds, unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR})
 	}
 	w.pfds = append(w.pfds, unix.PollFd{Fd: int32(w.wake), Events: unix.POLLIN})
+	var spinUntil time.Time
 	for !w.stop.Load() {
+		bump64(&w.beats, 1)
 		busy := false
 		for _, r := range w.rings {
 			for k := 0; k < maxBlocksPerRound; k++ {
-				b := r.ready()
-				if b == nil {
-					break
+				if r.v2 {
+					if !w.burst(r) {
+						break
+					}
+				} else {
+					b := r.ready()
+					if b == nil {
+						break
+					}
+					w.block(r, b)
 				}
-				w.block(r, b)
 				busy = true
 			}
 		}
@@ -79,7 +97,20 @@ func (w *Worker) Run() {
 			close(req.done)
 		}
 		if busy {
+			spinUntil = time.Time{}
 			continue
+		}
+		if w.spin > 0 {
+			// V2 rings: look again for a short while before paying for a sleep and a
+			// wakeup (see RingConfig.Spin).
+			now := time.Now()
+			if spinUntil.IsZero() {
+				spinUntil = now.Add(w.spin)
+			}
+			if now.Before(spinUntil) {
+				continue
+			}
+			spinUntil = time.Time{}
 		}
 		w.eng.Begin(w.snap.Load(), int64(time.Since(w.epoch)))
 		w.eng.Expire()
@@ -116,9 +147,9 @@ func (w *Worker) block(r *rxRing, b []byte) {
 		mac := off + int(h.Mac)
 		end := mac + int(h.Snaplen)
 		if mac-packet.VnetHdrLen < off+sllPkttypeOff+1 || end > len(b) {
-			e.EDrop(engine.DropTruncatedFrame)
+			e.Drop(engine.DropTruncatedFrame)
 		} else if h.Snaplen < h.Len {
-			e.EDrop(engine.DropTruncatedFrame)
+			e.Drop(engine.DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
 			e.Handle(b[mac-packet.VnetHdrLen:end], r.iface)
 			if e.Full() {
@@ -142,6 +173,113 @@ func (w *Worker) block(r *rxRing, b []byte) {
 	r.release(b)
 }
 
+// Expiry pacing for V2 bursts (see burst).
+const (
+	burstExpireFrames = 256
+	burstExpireNs     = int64(time.Millisecond)
+)
+
+// burstMax bounds the V2 slots one burst takes before it flushes: txBatchMax, the most one
+// flush hands the kernel in one call.
+const burstMax = txBatchMax
+
+// burst processes the V2 slots the kernel has filled, up to burstMax, sends the batch and
+// hands the slots back. It reports whether there was any. Offsets and lengths from the kernel
+// are checked before use.
+func (w *Worker) burst(r *rxRing) bool {
+	first := r.next
+	n := 0
+	var now int64
+	e := w.eng
+	for n < burstMax {
+		f := r.slot(r.next)
+		st := loadSlotStatus(f)
+		if st&unix.TP_STATUS_USER == 0 {
+			break
+		}
+		if n == 0 {
+			now = int64(time.Since(w.epoch))
+			e.Begin(w.snap.Load(), now)
+		}
+		h := slotHdr2(f)
+		mac := int(h.Mac)
+		end := mac + int(h.Snaplen)
+		switch {
+		case st&unix.TP_STATUS_COPY != 0:
+			// Too large for the slot: the whole frame waits on the socket, in order.
+			w.copied(r)
+		case mac-packet.VnetHdrLen < sllPkttypeOff2+1 || end > len(f) || h.Snaplen < h.Len:
+			e.Drop(engine.DropTruncatedFrame)
+		default:
+			w.frame(f[mac-packet.VnetHdrLen:end], f[sllPkttypeOff2], r.iface)
+		}
+		n++
+		if r.next++; r.next == r.slots {
+			r.next = 0
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	// A V3 block expires up to 64 entries; bursts can be a frame or two, so a burst expires
+	// only once burstExpireFrames frames or burstExpireNs have passed since the last time,
+	// about as often per frame as V3 does.
+	if w.sinceExpire += n; w.sinceExpire >= burstExpireFrames || now-w.lastExpire >= burstExpireNs {
+		e.Expire()
+		w.sinceExpire, w.lastExpire = 0, now
+	}
+	w.flush()
+	for i := first; n > 0; n-- {
+		storeSlotStatus(r.slot(i), unix.TP_STATUS_KERNEL)
+		if i++; i == r.slots {
+			i = 0
+		}
+	}
+	return true
+}
+
+// frame hands one received frame (virtio_net_hdr first) of packet type pt to the engine.
+func (w *Worker) frame(b []byte, pt uint8, iface int) {
+	e := w.eng
+	if pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
+		e.Handle(b, iface)
+		if e.Full() {
+			w.flush() // the frames stay ours until they are released: they can go now
+		}
+		return
+	}
+	// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often one we
+	// sent ourselves, before the bridge learned the real server's MAC); taking it would
+	// forward it again. Multicast is never ours either.
+	bump64(&e.Stats().RxFrames, 1)
+	bump64(&e.Stats().Ignored, 1)
+}
+
+// copied reads the frame a TP_STATUS_COPY slot stands for from the socket's queue into the
+// worker's copy buffer, where it stays until the batch is flushed (so a second one flushes
+// first).
+func (w *Worker) copied(r *rxRing) {
+	e := w.eng
+	if w.copyBusy {
+		w.flush()
+	}
+	if w.copyBuf == nil {
+		w.copyBuf = make([]byte, rxCopyBytes) // once, on the first super-frame
+	}
+	b := w.copyBuf
+	n, errno := recvFrame(r.fd, b, &w.copyFrom)
+	switch {
+	case errno != 0:
+		// The copy was not queued (receive buffer full): only the truncated slot exists.
+		e.Drop(engine.DropTruncatedFrame)
+	case n > len(b):
+		e.Drop(engine.DropTruncatedFrame)
+	default:
+		w.copyBusy = true
+		w.frame(b[:n], w.copyFrom.Pkttype, r.iface)
+	}
+}
+
 // flush hands the batch to the TX queues, one system call per interface, and folds the
 // queues' outcomes into the worker's counters.
 func (w *Worker) flush() {
@@ -160,12 +298,13 @@ func (w *Worker) flush() {
 		}
 	}
 	e.Reset()
+	w.copyBusy = false
 	s := e.Stats()
-	s.EDrops[engine.DropTxRingFull].Store(c.Full)
-	s.EDrops[engine.DropTxBusy].Store(c.Busy)
-	s.EDrops[engine.DropTxError].Store(c.Error)
-	s.EDrops[engine.DropTxOversize].Store(c.Oversize)
-	s.EDrops[engine.DropTxStuck].Store(c.Stuck)
+	s.Drops[engine.DropTxRingFull].Store(c.Full)
+	s.Drops[engine.DropTxBusy].Store(c.Busy)
+	s.Drops[engine.DropTxError].Store(c.Error)
+	s.Drops[engine.DropTxOversize].Store(c.Oversize)
+	s.Drops[engine.DropTxStuck].Store(c.Stuck)
 	s.TxFrames.Store(c.Sent)
 }
 

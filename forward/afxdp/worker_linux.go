@@ -58,7 +58,8 @@ type Worker struct {
 	// flush. Drops are counted as they happen (Engine.EDrop).
 	sent uint64
 
-	dump atomic.Pointer[dumpRequest]
+	dump  atomic.Pointer[dumpRequest]
+	beats atomic.Uint64 // loop rounds, for Heartbeat; written by this worker alone
 }
 
 type dumpRequest struct {
@@ -113,6 +114,7 @@ func (w *Worker) Run() {
 	}
 	w.pfds = append(w.pfds, unix.PollFd{Fd: int32(w.wake), Events: unix.POLLIN})
 	for !w.stop.Load() {
+		bump64(&w.beats, 1)
 		busy := false
 		for _, s := range w.socks {
 			if w.batch(s) {
@@ -151,7 +153,7 @@ func (w *Worker) fragDrops(n uint64) {
 	if n != 0 {
 		st := w.eng.Stats()
 		bump64(&st.RxFrames, n)
-		bump64(&st.Drops[packet.DropFragment], n)
+		bump64(&st.Faults[packet.FaultFragment], n)
 	}
 }
 
@@ -177,7 +179,7 @@ func (w *Worker) batch(s *Socket) bool {
 		off := d.Addr - chunk
 		if off < packet.VnetHdrLen || off+uint64(d.Len) > ChunkBytes || chunk+ChunkBytes > uint64(len(mem)) {
 			bump64(&e.Stats().RxFrames, 1)
-			e.EDrop(engine.DropTruncatedFrame)
+			e.Drop(engine.DropTruncatedFrame)
 			continue
 		}
 		buf := mem[d.Addr-packet.VnetHdrLen : d.Addr+uint64(d.Len)]
@@ -257,18 +259,18 @@ func (w *Worker) flush() {
 	mem := w.umem.mem
 	for _, f := range e.Out() {
 		if f.Iface >= len(w.tx) || w.tx[f.Iface] == nil {
-			e.EDrop(engine.DropTxError)
+			e.Drop(engine.DropTxError)
 			continue
 		}
 		s := w.tx[f.Iface]
 		frame := finishTX(f.Frame)
 		if frame == nil || len(frame) > MaxFrame {
-			e.EDrop(engine.DropTxOversize)
+			e.Drop(engine.DropTxOversize)
 			continue
 		}
 		t := s.tx
 		if s.txProd-t.loadConsumer() >= t.size {
-			e.EDrop(engine.DropTxRingFull)
+			e.Drop(engine.DropTxRingFull)
 			continue
 		}
 		var addr uint64
@@ -277,7 +279,7 @@ func (w *Worker) flush() {
 			w.held[off/ChunkBytes] = 1
 		} else {
 			if len(w.free) == 0 {
-				e.EDrop(engine.DropScratchFull) // no free chunk to copy the frame into
+				e.Drop(engine.DropScratchFull) // no free chunk to copy the frame into
 				continue
 			}
 			addr = w.free[len(w.free)-1]
@@ -327,6 +329,10 @@ func (w *Worker) kick(s *Socket) {
 		}
 	}
 }
+
+// Heartbeat returns the number of rounds the worker's loop has made (the Director's Alive
+// watches it move). Safe for concurrent use.
+func (w *Worker) Heartbeat() uint64 { return w.beats.Load() }
 
 // Wake interrupts the worker's poll.
 func (w *Worker) Wake() {

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/uvs-project/uvs/forward/internal/netnstest"
+	"github.com/uvs-project/uvs/internal/testenv"
 )
 
 func TestResolverTargets(t *testing.T) {
 	r, err := NewResolver(ResolverConfig{})
 	if err != nil {
-		t.Skipf("no rtnetlink: %v", err)
+		testenv.SkipOrFail(t, "no rtnetlink: %v", err)
 	}
 	a, b := netnstest.Addr4("198.18.0.1"), netnstest.Addr4("198.18.0.2")
 	tests := []struct {
@@ -259,7 +260,14 @@ func TestIntegrationResolverRunTwice(t *testing.T) {
 	netnstest.RequireNetAdmin(t)
 	l := newEgressLab(t)
 	r, _ := startResolver(t, l.d)
-	time.Sleep(50 * time.Millisecond)
+	// The first Run has claimed the resolver once running is set; poll for that state.
+	deadline := time.Now().Add(5 * time.Second)
+	for !r.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first Run never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := r.Run(context.Background()); err == nil {
 		t.Error("second Run succeeded")
 	}

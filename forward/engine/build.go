@@ -23,18 +23,20 @@ type Registry struct {
 	services map[svcKey]*svcState
 	used     []bool // service IDs in use
 	health   map[healthRef]Health
+
+	vrrpActive map[[4]byte]struct{} // addresses VRRP masters own (vrrp.go); nil until told
 }
 
 // healthRef is a RealRef as a comparable key.
 type healthRef struct {
 	svc  svcKey
-	real realKey
+	dest realKey
 }
 
 func healthKey(r RealRef) healthRef {
 	return healthRef{
 		svc:  svcKey{addr: r.VIP.As4(), port: r.Port, proto: protoNumber(r.Protocol)},
-		real: realKey{addr: r.Addr.As4(), port: r.RPort},
+		dest: realKey{addr: r.Addr.As4(), port: r.RPort},
 	}
 }
 
@@ -82,8 +84,8 @@ func (g *Registry) SetHealth(r RealRef, h Health) bool {
 	return true
 }
 
-// Egress is looked up for each real server while building a snapshot.
-type egressFunc func(addr [4]byte) (txIf int, src, dst [6]byte, srcIP [4]byte, mtu int)
+// egressFunc is looked up for each real server while building a snapshot.
+type egressFunc func(addr [4]byte) Egress
 
 // Build turns a validated config into a snapshot, keeping identities from earlier builds.
 // It returns the snapshot and the NAT reals the shield must cover. A failure leaves the
@@ -155,7 +157,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 			}
 		}
 		for _, r := range svc.Reals {
-			if r == nil || r.Method != MethodNAT {
+			if r == nil || r.Method != config.NAT {
 				continue
 			}
 			s.natAddr[r.Addr] = struct{}{}
@@ -170,6 +172,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 			}
 		}
 	}
+	s.applyVRRP(cfg, g.vrrpActive)
 	return s, nil
 }
 
@@ -206,7 +209,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	live := 0 // configured weight of the reals that are up, as keepalived's weight_sum_aliv
 	for _, r := range cs.Reals {
 		k := realKey{r.Address.As4(), realPort(cs, &r)}
-		h, ok := g.health[healthRef{svc: sk, real: k}]
+		h, ok := g.health[healthRef{svc: sk, dest: k}]
 		if !ok {
 			h = Health{Up: true}
 		}
@@ -264,7 +267,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			continue
 		}
 		l := &st.loads[slot]
-		if rs := st.reals[slot]; rs != nil && rs.last != nil && l.Active()+l.Inactive() > 0 && deadPolicy(cs) == DeadKeep {
+		if rs := st.reals[slot]; rs != nil && rs.last != nil && l.Active()+l.Inactive() > 0 && deadPolicy(cs) == config.DeadRealKeep {
 			continue // draining: its connections go on to it until they end
 		}
 		delete(st.slots, k)
@@ -331,11 +334,11 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		slot := st.slots[k]
 		rs := st.reals[slot]
 		h := healthOf[k]
-		real := &Real{
+		dest := &Real{
 			Slot:         uint16(slot),
 			Addr:         k.addr,
 			Port:         k.port,
-			Method:       methodOf(r.Forward),
+			Method:       r.Forward,
 			Weight:       int32(r.Weight),
 			ConfigWeight: int32(cfgWeight(cs, k)),
 			Healthy:      h.Up,
@@ -343,11 +346,11 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Sorry:        sorryActive && k == sorry,
 			Stats:        rs.stats,
 		}
-		real.TxIf, real.SrcMAC, real.DstMAC, real.SrcIP, real.MTU = egress(k.addr)
+		dest.Egress = egress(k.addr)
 		if cs.TunnelSource.IsValid() {
-			real.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
+			dest.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
 		}
-		svc.Reals[slot] = real
+		svc.Reals[slot] = dest
 		svc.Specs[slot] = sched.RealSpec{
 			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
 			Upper: uint32(r.UpperThreshold), Lower: uint32(r.LowerThreshold),
@@ -435,18 +438,6 @@ func protoNumber(p config.Protocol) uint8 {
 	return packet.ProtoTCP
 }
 
-func methodOf(f config.Forward) Method {
-	switch f {
-	case config.DR:
-		return MethodDR
-	case config.TUN:
-		return MethodTUN
-	case config.NAT:
-		return MethodNAT
-	}
-	return MethodInvalid
-}
-
 // Steering returns the fanout steering inputs for a snapshot.
 func (s *Snapshot) Steering() ([]steer.SteerVIP, []steer.SteerNAT) {
 	byVIP := map[[4]byte]*steer.SteerVIP{}
@@ -474,7 +465,7 @@ func (s *Snapshot) Steering() ([]steer.SteerVIP, []steer.SteerNAT) {
 		}
 		for k := range s.natReal {
 			for _, r := range svc.Reals {
-				if r != nil && r.Method == MethodNAT && r.Addr == k.addr && k.proto == svc.Proto && (r.Port == k.port || r.Port == 0) {
+				if r != nil && r.Method == config.NAT && r.Addr == k.addr && k.proto == svc.Proto && (r.Port == k.port || r.Port == 0) {
 					nat = append(nat, steer.SteerNAT{Addr: r.Addr, Port: k.port, Bits: svc.PersistBits})
 					break
 				}

@@ -4,45 +4,54 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 
+	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/packet"
 	"github.com/uvs-project/uvs/sched"
 )
 
-// EngineDrop is a drop decided after parsing: the frame was well formed but could not be
-// forwarded. Packet-format drops are DropReason.
-type EngineDrop uint8
+// Drop is why the engine or its backend dropped a frame that passed the packet checks: it
+// was well formed but could not be forwarded. What the checks refuse is a packet.Fault.
+type Drop uint8
 
 // Engine drop reasons. String gives each its metric label.
 const (
-	EngineDropInvalid  EngineDrop = iota
-	DropNoService                 // to a VIP, but no service on that protocol and port
-	DropNoConn                    // TCP without SYN and no connection (sloppy_tcp off), as IPVS
-	DropNoReal                    // no real server available (all quiescent, overloaded or none)
-	DropTableFull                 // connection table full
-	DropEgress                    // the real server's egress (route, neighbour) is unresolved
-	DropMethod                    // forwarding method not available
-	DropTruncatedFrame            // the ring truncated the frame (snaplen < len)
-	DropScratchFull               // no scratch room for a generated frame
-	DropTxBatchFull               // more frames in one block than a TX batch holds
-	DropTxRingFull                // TX ring had no free slot
-	DropTxBusy                    // the device or socket queue was full
-	DropTxError                   // the send failed (link down, ...)
-	DropTxOversize                // larger than the egress allows
-	DropTxStuck                   // TX ring slots the kernel failed to send and uvs skipped
-	DropICMPUnrelated             // ICMP to a VIP that is no error of a known connection (or ping is off)
-	numEngineDrops
+	DropInvalid        Drop = iota
+	DropNoService           // to a VIP, but no service on that protocol and port
+	DropNoConn              // TCP without SYN and no connection (sloppy_tcp off), as IPVS
+	DropNoReal              // no real server available (all quiescent, overloaded or none)
+	DropTableFull           // connection table full
+	DropEgress              // the real server's egress (route, neighbour) is unresolved
+	DropMethod              // forwarding method not available
+	DropTruncatedFrame      // the ring truncated the frame (snaplen < len)
+	DropScratchFull         // no scratch room for a generated frame
+	DropTxBatchFull         // more frames in one block than a TX batch holds
+	DropTxRingFull          // TX ring had no free slot
+	DropTxBusy              // the device or socket queue was full
+	DropTxError             // the send failed (link down, ...)
+	DropTxOversize          // the kernel refused the frame as larger than the device takes (EMSGSIZE)
+	DropTxStuck             // TX ring slots the kernel failed to send and uvs skipped
+	DropICMPUnrelated       // ICMP to a VIP that is no error of a known connection (or ping is off)
+	DropTooBig              // over the egress MTU and not fragmentable (DF: answered, mtu.go)
+	DropTooBigLimited       // as DropTooBig, but the ICMP budget allowed no answer
+	DropVRRPBackup          // to a VIP whose VRRP instance is not master here
+	numDrops
 )
 
-var engineDropNames = [numEngineDrops]string{
+// The TX reasons (DropTxRingFull, DropTxBusy, DropTxError, DropTxOversize, DropTxStuck) are the
+// TX queues' own counts, which the worker stores after every flush; the engine never counts
+// under them, or the store would overwrite its counts.
+
+var dropNames = [numDrops]string{
 	"invalid", "no_service", "tcp_no_conn", "no_real", "conntrack_full", "egress_unresolved",
 	"method_unavailable", "truncated_frame", "scratch_full", "tx_batch_full", "tx_ring_full",
-	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated",
+	"tx_busy", "tx_error", "tx_oversize", "tx_stuck", "icmp_unrelated", "too_big", "too_big_icmp_limited",
+	"vrrp_backup",
 }
 
-func (d EngineDrop) String() string {
-	if d < numEngineDrops {
-		return engineDropNames[d]
+func (d Drop) String() string {
+	if d < numDrops {
+		return dropNames[d]
 	}
 	return "invalid"
 }
@@ -55,14 +64,15 @@ type EngineStats struct {
 	Forwarded   atomic.Uint64
 	Replies     atomic.Uint64 // NAT replies rewritten
 	ARPReplies  atomic.Uint64
-	Ignored     atomic.Uint64 // frames left to the kernel
-	ICMPSent    atomic.Uint64 // ICMP errors and RSTs generated
-	ICMPLimited atomic.Uint64 // ICMP errors and RSTs suppressed by the rate limit
-	ICMPRelayed atomic.Uint64 // ICMP errors relayed to a connection's real server or client
-	LinkErrors  atomic.Uint64 // socket errors from a ring (link down), cleared and counted
-	Drops       [packet.NumDropReasons]atomic.Uint64
-	EDrops      [numEngineDrops]atomic.Uint64
-	Conns       atomic.Int64 // live entries in this worker's table, templates included
+	Ignored     atomic.Uint64                   // frames left to the kernel
+	ICMPSent    atomic.Uint64                   // ICMP errors and RSTs generated
+	ICMPLimited atomic.Uint64                   // ICMP errors and RSTs suppressed by the rate limit
+	ICMPRelayed atomic.Uint64                   // ICMP errors relayed to a connection's real server or client
+	FragNeeded  atomic.Uint64                   // ICMP fragmentation needed sent for DF packets too big (in ICMPSent too)
+	LinkErrors  atomic.Uint64                   // socket errors from a ring (link down), cleared and counted
+	Faults      [packet.NumFaults]atomic.Uint64 // frames dropped by the packet checks, by packet.Fault
+	Drops       [numDrops]atomic.Uint64         // frames dropped by the engine or its backend, by Drop
+	Conns       atomic.Int64                    // live entries in this worker's table, templates included
 
 	// Kernel ring counters (PACKET_STATISTICS), added by the control side.
 	RingPackets atomic.Uint64 // frames the kernel put in this worker's rings
@@ -137,10 +147,11 @@ func (e *Engine) Reset() {
 	e.used = 0
 }
 
-func (e *Engine) drop(r packet.DropReason) { bump64(&e.stats.Drops[r], 1) }
+// fault counts a frame the packet checks refused.
+func (e *Engine) fault(f packet.Fault) { bump64(&e.stats.Faults[f], 1) }
 
-// EDrop counts a drop the engine or its backend decided.
-func (e *Engine) EDrop(r EngineDrop) { bump64(&e.stats.EDrops[r], 1) }
+// Drop counts a frame the engine or its backend dropped for reason r.
+func (e *Engine) Drop(r Drop) { bump64(&e.stats.Drops[r], 1) }
 
 func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
@@ -163,7 +174,7 @@ func (e *Engine) Table() *conntrack.Table { return e.ct }
 func (e *Engine) Handle(buf []byte, rxIf int) {
 	bump64(&e.stats.RxFrames, 1)
 	if len(buf) < packet.VnetHdrLen {
-		e.drop(packet.DropTruncatedIP)
+		e.fault(packet.FaultTruncatedIP)
 		return
 	}
 	// af_packet fills the header with vlan_hlen 0: csum_start is relative to the frame as
@@ -182,13 +193,17 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 	}
 	s := e.snap
 	if _, ok := s.vips[p.Dst]; ok {
+		if s.isStandby(p.Dst) {
+			e.Drop(DropVRRPBackup)
+			return
+		}
 		e.request(buf, frame, rxIf)
 		return
 	}
 	if len(s.natReal) != 0 {
-		if _, ok := s.natAddr[p.Src]; ok && packet.ParseL4(frame, p) == packet.DropNone {
+		if _, ok := s.natAddr[p.Src]; ok && packet.ParseL4(frame, p) == packet.FaultNone {
 			if s.isNATReply(p.Src, p.SrcPort, p.Proto) {
-				e.reply(buf, frame)
+				e.reply(buf, frame, rxIf)
 				return
 			}
 			if p.Proto == packet.ProtoICMP && e.icmpFromReal(buf, frame) {
@@ -202,12 +217,12 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 // request forwards a client packet to a VIP.
 func (e *Engine) request(buf, frame []byte, rxIf int) {
 	p := &e.p
-	if r := packet.ParseL4(frame, p); r != packet.DropNone {
-		e.drop(r)
+	if r := packet.ParseL4(frame, p); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
-	if r := e.vh.Check(p, len(frame)); r != packet.DropNone {
-		e.drop(r)
+	if r := e.vh.Check(p, len(frame)); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	if p.Proto == packet.ProtoICMP {
@@ -216,23 +231,23 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 	}
 	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
 	if svc == nil {
-		e.EDrop(DropNoService)
+		e.Drop(DropNoService)
 		return
 	}
 	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
 	ent := e.ct.Lookup(&key)
-	var real *Real
+	var dest *Real
 	if ent != nil {
 		if p.Proto == packet.ProtoTCP && conntrack.Reusable(ent, p.TCPFlags) {
 			// conn_reuse_mode: a new SYN on a closing entry starts a new connection now,
 			// instead of IPVS's one-second stall.
 			e.forget(ent)
 			ent = nil
-		} else if real = e.connReal(svc, ent); real == nil || real.dead() {
+		} else if dest = e.connReal(svc, ent); dest == nil || dest.dead() {
 			switch {
-			case real != nil && svc.DeadReal == DeadKeep:
+			case dest != nil && svc.DeadReal == config.DeadRealKeep:
 				// Failed or draining, but still reachable: its connections go on.
-			case svc.DeadReal == DeadReset && p.Proto == packet.ProtoTCP:
+			case svc.DeadReal == config.DeadRealReset && p.Proto == packet.ProtoTCP:
 				e.forget(ent)
 				e.sendRST(frame, rxIf)
 				return
@@ -240,56 +255,75 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 				// Expire (or a real that is gone altogether): forget the connection; the
 				// packet is scheduled afresh if it may open one (UDP, SYN).
 				e.forget(ent)
-				ent, real = nil, nil
+				ent, dest = nil, nil
 			}
 		}
 	}
 	if ent == nil {
 		if !e.ct.Creates(p.Proto, p.TCPFlags) {
-			e.EDrop(DropNoConn)
+			e.Drop(DropNoConn)
 			return
 		}
-		if ent, real = e.newConn(svc, &key, frame, rxIf); ent == nil {
+		if ent, dest = e.newConn(svc, &key, frame, rxIf); ent == nil {
 			return
 		}
 	} else {
 		e.advance(svc, ent, conntrack.DirInput)
 	}
-	if real.TxIf < 0 {
-		e.EDrop(DropEgress)
+	if dest.TxIf < 0 {
+		e.Drop(DropEgress)
 		return
 	}
 	n := uint64(p.IPLen)
 	bump(&svc.Stats[e.id].InPkts, 1)
 	bump(&svc.Stats[e.id].InBytes, n)
-	bump(&real.Stats[e.id].InPkts, 1)
-	bump(&real.Stats[e.id].InBytes, n)
+	bump(&dest.Stats[e.id].InPkts, 1)
+	bump(&dest.Stats[e.id].InBytes, n)
 	if svc.MSSClamp != 0 && p.TCPFlags&packet.TCPSYN != 0 && packet.ClampMSS(frame, p, e.vh.Partial(), svc.MSSClamp) {
 		bump64(&e.stats.MSSClamped, 1)
 	}
-	switch real.Method {
-	case MethodDR:
-	case MethodNAT:
-		if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.DropNone {
-			e.drop(r)
-			return
-		}
-	case MethodTUN:
-		if e.tunnel(frame, real, rxIf) {
-			bump64(&e.stats.Forwarded, 1)
-		}
-		return
-	default:
-		e.EDrop(DropMethod)
-		return
+	if e.toReal(buf, frame, dest, ent, rxIf, nil) {
+		bump64(&e.stats.Forwarded, 1)
 	}
-	e.emit(buf, frame, real.TxIf, real.DstMAC, real.SrcMAC)
-	bump64(&e.stats.Forwarded, 1)
+}
+
+// toReal sends the current packet of connection ent to its real server by the server's
+// forwarding method: as it is (DR: the real server has the VIP), with the destination
+// rewritten to the real's address and port (NAT; for an ICMP error q, the quoted header too),
+// or inside IPIP (TUN). A DF packet too big for the real's egress is answered instead
+// (tooBig), before any rewrite, so that the quote is the client's own header. It reports
+// whether a frame was queued; a drop is counted.
+func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
+	p := &e.p
+	switch dest.Method {
+	case config.DR, config.NAT:
+		if e.tooBig(frame, rxIf, dest.MTU, e.p.Dst) || e.gsoTooBig(frame, dest.MTU) {
+			return false
+		}
+	case config.TUN:
+		return e.tunnel(frame, dest, rxIf)
+	default:
+		e.Drop(DropMethod)
+		return false
+	}
+	if dest.Method == config.NAT {
+		if q != nil {
+			if !natICMPIn(frame, p, q, ent.Real, ent.RPort) {
+				e.fault(packet.FaultTTLExceeded)
+				return false
+			}
+		} else if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.FaultNone {
+			e.fault(r)
+			return false
+		}
+	}
+	e.emit(buf, frame, dest.TxIf, dest.MTU, dest.DstMAC, dest.SrcMAC)
+	return true
 }
 
 // reply rewrites a NAT reply from a real server back to VIP:port and sends it to the hop the
-// client's request came from.
-func (e *Engine) reply(buf, frame []byte) {
+// client's request came from. rxIf is where the reply came in.
+func (e *Engine) reply(buf, frame []byte, rxIf int) {
 	p := &e.p
 	ent := e.ct.LookupReply(p.Proto, p.Dst, p.DstPort, p.Src, p.SrcPort)
 	if ent == nil {
@@ -298,24 +332,30 @@ func (e *Engine) reply(buf, frame []byte) {
 		bump64(&e.stats.Ignored, 1)
 		return
 	}
-	if r := e.vh.Check(p, len(frame)); r != packet.DropNone {
-		e.drop(r)
+	if r := e.vh.Check(p, len(frame)); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	svc := e.snap.service(ent.Service)
 	if svc == nil {
 		e.forget(ent)
-		e.EDrop(DropNoService)
+		e.Drop(DropNoService)
 		return
 	}
 	e.advance(svc, ent, conntrack.DirOutput)
-	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.DropNone {
-		e.drop(r)
-		return
-	}
 	hop := int(ent.HopIf)
 	if hop >= len(e.snap.Ifaces) {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
+		return
+	}
+	// Too big for the client's side: the real server hears it from the director's address
+	// on its own side, as from the kernel's ip_forward; before the rewrite, so that the
+	// quote is its own header.
+	if mtu := e.snap.Ifaces[hop].MTU; e.tooBig(frame, rxIf, mtu, e.ifAddr(rxIf)) || e.gsoTooBig(frame, mtu) {
+		return
+	}
+	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {
+		e.fault(r)
 		return
 	}
 	n := uint64(p.IPLen)
@@ -326,7 +366,7 @@ func (e *Engine) reply(buf, frame []byte) {
 		bump(&r.Stats[e.id].OutPkts, 1)
 		bump(&r.Stats[e.id].OutBytes, n)
 	}
-	e.emit(buf, frame, hop, ent.HopMAC, e.snap.Ifaces[hop].MAC)
+	e.emit(buf, frame, hop, 0, ent.HopMAC, e.snap.Ifaces[hop].MAC)
 	bump64(&e.stats.Replies, 1)
 }
 
@@ -368,22 +408,22 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 		if idx < 0 || idx >= len(svc.Reals) || svc.Reals[idx] == nil {
 			// As IPVS's ip_vs_leave: ICMP port unreachable, for TCP too (no socket exists
 			// to send a RST from).
-			e.EDrop(DropNoReal)
+			e.Drop(DropNoReal)
 			e.unreachable(frame, rxIf, packet.ICMPCodePortUnreachable)
 			return nil, nil
 		}
 	}
-	real := svc.Reals[idx]
-	rport := real.Port
+	dest := svc.Reals[idx]
+	rport := dest.Port
 	if rport == 0 {
 		rport = p.DstPort // port-0 and multi-port services: the real keeps the client's port
 	}
 	ent := conntrack.Entry{
-		Key: *key, Real: real.Addr, RPort: rport, Service: svc.ID, RealIdx: uint16(idx),
+		Key: *key, Real: dest.Addr, RPort: rport, Service: svc.ID, RealIdx: uint16(idx),
 		HopIf: uint8(rxIf),
 	}
 	copy(ent.HopMAC[:], frame[6:12])
-	if real.Method == MethodNAT {
+	if dest.Method == config.NAT {
 		ent.Flags |= conntrack.FlagNAT
 	}
 	if svc.OnePacket {
@@ -391,28 +431,28 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	}
 	ep, ok := e.ct.Insert(&ent, e.nowMs)
 	if !ok || ep == nil {
-		e.EDrop(DropTableFull)
+		e.Drop(DropTableFull)
 		return nil, nil
 	}
 	bump(&svc.Stats[e.id].Conns, 1)
-	bump(&real.Stats[e.id].Conns, 1)
+	bump(&dest.Stats[e.id].Conns, 1)
 	e.account(svc, ep, conntrack.StateInvalid, ep.State)
 	if p.Proto == packet.ProtoTCP {
 		e.advance(svc, ep, conntrack.DirInput) // NONE -> SYN_RECV; Insert set UDP's expiry
 	}
 	if svc.PersistMs != 0 {
 		if tpl == nil {
-			t := conntrack.Entry{Key: tk, Real: real.Addr, RPort: real.Port, Service: svc.ID, RealIdx: uint16(idx)}
+			t := conntrack.Entry{Key: tk, Real: dest.Addr, RPort: dest.Port, Service: svc.ID, RealIdx: uint16(idx)}
 			tpl, _ = e.ct.InsertTemplate(&t, svc.PersistMs, e.nowMs)
 		} else if int(tpl.RealIdx) != idx || tpl.Service != svc.ID {
-			tpl.Real, tpl.RPort, tpl.Service, tpl.RealIdx = real.Addr, real.Port, svc.ID, uint16(idx)
+			tpl.Real, tpl.RPort, tpl.Service, tpl.RealIdx = dest.Addr, dest.Port, svc.ID, uint16(idx)
 		}
 		if tpl != nil {
 			e.ct.TouchTemplate(tpl, svc.PersistMs, e.nowMs)
 			e.ct.Bind(ep, tpl)
 		}
 	}
-	return ep, real
+	return ep, dest
 }
 
 // advance moves a connection's state for one packet and keeps the real's load in step.
@@ -506,7 +546,7 @@ func (e *Engine) unreachable(frame []byte, rxIf int, code uint8) {
 	}
 	b := e.alloc(packet.VnetHdrLen + 128)
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
 	clear(b[:packet.VnetHdrLen])
@@ -528,7 +568,7 @@ func (e *Engine) sendRST(frame []byte, rxIf int) {
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.MinFrameLen)
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
 	clear(b)
@@ -576,13 +616,13 @@ func (e *Engine) arpIn(frame []byte, rxIf int) {
 		bump64(&e.stats.Ignored, 1)
 		return
 	}
-	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) {
+	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) || e.snap.isStandby(e.arp.TargetIP) {
 		bump64(&e.stats.Ignored, 1)
 		return
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.MinFrameLen)
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return
 	}
 	clear(b[:packet.VnetHdrLen])
@@ -595,18 +635,22 @@ func (e *Engine) arpIn(frame []byte, rxIf int) {
 }
 
 // emit writes the Ethernet header (dropping an inline VLAN tag), puts the virtio_net_hdr in
-// front of the frame and queues it. A packet larger than the egress MTU (a datagram the kernel
-// reassembled) leaves in fragments.
-func (e *Engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
-	if mtu := e.snap.Ifaces[txIf].MTU; mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == packet.VnetGSONone {
+// front of the frame and queues it. mtu is the egress MTU (a real server's, from its route),
+// 0 for txIf's. A packet larger than that (a datagram the kernel reassembled) leaves in
+// fragments; one with DF is dropped as too_big (requests were answered before, by tooBig).
+func (e *Engine) emit(buf, frame []byte, txIf, mtu int, dst, src [6]byte) {
+	if mtu <= 0 {
+		mtu = e.snap.Ifaces[txIf].MTU
+	}
+	if mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == packet.VnetGSONone {
 		if e.vh.Partial() {
 			if !packet.FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
-				e.drop(packet.DropBadVnetHdr)
+				e.fault(packet.FaultBadVnetHdr)
 				return
 			}
 		}
 		if !e.fragment(frame, txIf, dst, src, mtu) {
-			e.EDrop(DropTxOversize)
+			e.Drop(DropTooBig)
 		}
 		return
 	}
@@ -622,7 +666,7 @@ func (e *Engine) emit(buf, frame []byte, txIf int, dst, src [6]byte) {
 
 func (e *Engine) queue(txIf int, b []byte) {
 	if len(e.out) == cap(e.out) {
-		e.EDrop(DropTxBatchFull)
+		e.Drop(DropTxBatchFull)
 		return
 	}
 	e.out = append(e.out, OutFrame{Iface: txIf, Frame: b})

@@ -56,9 +56,11 @@ func FuzzEngine(f *testing.F) {
 	n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: vip})
 	f.Add(withVnet(req[:n], false))
 
-	tp := newTestPlane(f, fuzzEngineConfig)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e := tp.e
+		// A fresh engine, table and snapshot per input: state left by earlier inputs
+		// (connections, the ICMP bucket, scratch) would make a minimized crasher depend on
+		// what ran before it, and it might not reproduce on its own.
+		e := newTestPlane(t, fuzzEngineConfig).e
 		buf := append([]byte(nil), data...)
 		e.Reset()
 		e.Handle(buf, 0)

@@ -58,10 +58,10 @@ forward = %q
 	return cfg
 }
 
-func testEgress(addr [4]byte) (int, [6]byte, [6]byte, [4]byte, int) {
+func testEgress(addr [4]byte) Egress {
 	m := realMAC
 	m[5] = addr[3]
-	return 0, ifaceMAC, m, [4]byte{10, 1, 2, 1}, 1500
+	return Egress{TxIf: 0, SrcMAC: ifaceMAC, DstMAC: m, SrcIP: [4]byte{10, 1, 2, 1}, MTU: 1500}
 }
 
 func newTestEngine(t testing.TB, cfg *config.Config, capacity int) *Engine {
@@ -113,13 +113,13 @@ func (e *Engine) one(t testing.TB, buf []byte) []byte {
 
 func (e *Engine) dropSummary() map[string]uint64 {
 	m := map[string]uint64{}
-	for r := packet.DropReason(1); r < packet.NumDropReasons; r++ {
-		if v := e.stats.Drops[r].Load(); v != 0 {
+	for r := packet.Fault(1); r < packet.NumFaults; r++ {
+		if v := e.stats.Faults[r].Load(); v != 0 {
 			m[r.String()] = v
 		}
 	}
-	for r := EngineDrop(1); r < numEngineDrops; r++ {
-		if v := e.stats.EDrops[r].Load(); v != 0 {
+	for r := Drop(1); r < numDrops; r++ {
+		if v := e.stats.Drops[r].Load(); v != 0 {
 			m[r.String()] = v
 		}
 	}

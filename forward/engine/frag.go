@@ -47,7 +47,7 @@ func (e *Engine) fragment(frame []byte, txIf int, dst, src [6]byte, mtu int) boo
 		return false
 	}
 	if e.used+fragScratchNeed(p.IPLen, packet.IPv4HdrLen, mtu) > len(e.scratch) {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return true
 	}
 	base := int(flags&packet.IPFragOffMask) * 8

@@ -45,11 +45,15 @@ func TestFragmentReassembledDatagram(t *testing.T) {
 		t.Fatal("fragments do not reassemble to the datagram")
 	}
 
-	// With DF the datagram cannot be fragmented: counted, not sent.
+	// With DF the datagram cannot be fragmented: counted, not sent, and the client is told
+	// the MTU (fragmentation needed from the VIP).
 	s.df = true
 	e.Reset()
-	e.Handle(withVnet(build(t, s), false), 0)
-	if len(e.out) != 0 || e.dropSummary()["tx_oversize"] != 1 {
+	in = withVnet(build(t, s), false)
+	orig := append([]byte(nil), in[packet.VnetHdrLen:]...)
+	e.Handle(in, 0)
+	if len(e.out) != 1 || e.dropSummary()["too_big"] != 1 {
 		t.Fatalf("DF datagram: out %d, drops %v", len(e.out), e.dropSummary())
 	}
+	checkFragNeeded(t, e.out[0].Frame, orig, 1500)
 }

@@ -51,57 +51,41 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 	switch {
 	case p.ICMPType == icmpEchoRequest:
 		if !e.snap.AnswerPing || rxIf >= len(e.snap.Ifaces) || !echoReply(frame, p) {
-			e.EDrop(DropICMPUnrelated)
+			e.Drop(DropICMPUnrelated)
 			return
 		}
-		e.emit(buf, frame, rxIf, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+		e.emit(buf, frame, rxIf, 0, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
 		bump64(&e.stats.ICMPSent, 1)
 		return
 	case !packet.ICMPIsError(p.ICMPType):
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	var q quote
 	if !parseQuote(frame, p, &q) || q.src != p.Dst || e.vh.Partial() {
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	// The quoted packet went VIP -> client: the connection is keyed the other way round.
 	key := conntrack.Key{Client: q.dst, VIP: q.src, CPort: q.dport, VPort: q.sport, Proto: q.proto}
 	ent := e.ct.Lookup(&key)
 	if ent == nil {
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
 	svc := e.snap.service(ent.Service)
 	if svc == nil {
-		e.EDrop(DropICMPUnrelated)
+		e.Drop(DropICMPUnrelated)
 		return
 	}
-	real := e.connReal(svc, ent)
-	if real == nil || real.TxIf < 0 {
-		e.EDrop(DropEgress)
+	dest := e.connReal(svc, ent)
+	if dest == nil || dest.TxIf < 0 {
+		e.Drop(DropEgress)
 		return
 	}
-	switch real.Method {
-	case MethodDR:
-		// The real server has the VIP: it takes the error as it is.
-	case MethodNAT:
-		if !natICMPIn(frame, p, &q, ent.Real, ent.RPort) {
-			e.drop(packet.DropTTLExceeded)
-			return
-		}
-	case MethodTUN:
-		if e.tunnel(frame, real, rxIf) {
-			bump64(&e.stats.ICMPRelayed, 1)
-		}
-		return
-	default:
-		e.EDrop(DropMethod)
-		return
+	if e.toReal(buf, frame, dest, ent, rxIf, &q) {
+		bump64(&e.stats.ICMPRelayed, 1)
 	}
-	e.emit(buf, frame, real.TxIf, real.DstMAC, real.SrcMAC)
-	bump64(&e.stats.ICMPRelayed, 1)
 }
 
 // icmpFromReal handles an ICMP error from a NAT real server's host about a client packet
@@ -118,22 +102,22 @@ func (e *Engine) icmpFromReal(buf, frame []byte) bool {
 	}
 	hop := int(ent.HopIf)
 	if hop >= len(e.snap.Ifaces) {
-		e.EDrop(DropEgress)
+		e.Drop(DropEgress)
 		return true
 	}
 	if !natICMPOut(frame, p, &q, ent.Key.VIP, ent.Key.VPort) {
-		e.drop(packet.DropTTLExceeded)
+		e.fault(packet.FaultTTLExceeded)
 		return true
 	}
-	e.emit(buf, frame, hop, ent.HopMAC, e.snap.Ifaces[hop].MAC)
+	e.emit(buf, frame, hop, 0, ent.HopMAC, e.snap.Ifaces[hop].MAC)
 	bump64(&e.stats.ICMPRelayed, 1)
 	return true
 }
 
 // natICMPIn rewrites an ICMP error to a VIP for a NAT real server: the outer destination and
 // the quoted source become the real's, the quoted source port the real's port.
-func natICMPIn(frame []byte, p *packet.Packet, q *quote, real [4]byte, rport uint16) bool {
-	return natICMP(frame, p, 16, q.off+12, q.off+20, real, rport)
+func natICMPIn(frame []byte, p *packet.Packet, q *quote, dest [4]byte, rport uint16) bool {
+	return natICMP(frame, p, 16, q.off+12, q.off+20, dest, rport)
 }
 
 // natICMPOut rewrites an ICMP error from a NAT real server's host to come from the VIP: the

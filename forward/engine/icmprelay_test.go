@@ -14,7 +14,7 @@ import (
 func icmpErrorFrame(t *testing.T, orig []byte, typ, code uint8, mtu uint16, from [4]byte) []byte {
 	t.Helper()
 	var p packet.Packet
-	if packet.ParseL3(orig, &p) != packet.ClassIPv4 || packet.ParseL4(orig, &p) != packet.DropNone {
+	if packet.ParseL3(orig, &p) != packet.ClassIPv4 || packet.ParseL4(orig, &p) != packet.FaultNone {
 		t.Fatal("bad original")
 	}
 	b := make([]byte, 256)
@@ -62,8 +62,8 @@ func TestICMPRelayNAT(t *testing.T) {
 	s.src, s.dst, s.sport, s.dport, s.flags = vip, client, 80, 40000, 0x10
 	out := e.one(t, icmpErrorFrame(t, build(t, s), 3, 4, 1400, router))
 	f := out[packet.VnetHdrLen:]
-	real := [4]byte{10, 1, 2, 3}
-	if [4]byte(f[30:34]) != real || [4]byte(f[14+28+12:14+28+16]) != real ||
+	dest := [4]byte{10, 1, 2, 3}
+	if [4]byte(f[30:34]) != dest || [4]byte(f[14+28+12:14+28+16]) != dest ||
 		binary.BigEndian.Uint16(f[14+28+20:]) != 8080 {
 		t.Fatalf("not rewritten for the real: outer dst %v, quoted src %v:%d", f[30:34], f[14+28+12:14+28+16], binary.BigEndian.Uint16(f[14+28+20:]))
 	}
@@ -72,13 +72,13 @@ func TestICMPRelayNAT(t *testing.T) {
 	// Out: the real's host says port unreachable about client -> real:8080; the client must
 	// see it from the VIP about client -> VIP:80.
 	s = defaultSpec(layers.IPProtocolTCP, 20)
-	s.src, s.dst, s.sport, s.dport, s.flags = client, real, 40000, 8080, 0x10
+	s.src, s.dst, s.sport, s.dport, s.flags = client, dest, 40000, 8080, 0x10
 	orig := build(t, s)
 	var p packet.Packet
 	packet.ParseL3(orig, &p)
 	packet.ParseL4(orig, &p)
 	b := make([]byte, 256)
-	n := packet.BuildICMPError(b, orig, &p, 3, 3, 0, real, ifaceMAC, realMAC)
+	n := packet.BuildICMPError(b, orig, &p, 3, 3, 0, dest, ifaceMAC, realMAC)
 	out = e.one(t, withVnet(b[:n], false))
 	f = out[packet.VnetHdrLen:]
 	if [4]byte(f[26:30]) != vip || [4]byte(f[14+28+16:14+28+20]) != vip || binary.BigEndian.Uint16(f[14+28+22:]) != 80 {

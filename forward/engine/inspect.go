@@ -34,11 +34,11 @@ func (s *Snapshot) Lookup(addr [4]byte, proto uint8, port uint16) *Service {
 // EachDrop calls fn with every drop reason's name and count, zero counts included, in a
 // fixed order. Counters are read with atomic loads.
 func (s *EngineStats) EachDrop(fn func(reason string, n uint64)) {
-	for r := packet.DropReason(1); r < packet.NumDropReasons; r++ {
-		fn(r.String(), s.Drops[r].Load())
+	for r := packet.Fault(1); r < packet.NumFaults; r++ {
+		fn(r.String(), s.Faults[r].Load())
 	}
-	for r := EngineDrop(1); r < numEngineDrops; r++ {
-		fn(r.String(), s.EDrops[r].Load())
+	for r := Drop(1); r < numDrops; r++ {
+		fn(r.String(), s.Drops[r].Load())
 	}
 }
 
@@ -49,7 +49,7 @@ func BuildSnapshot(cfg *config.Config, workers int) (*Snapshot, error) {
 		return nil, fmt.Errorf("forward: build snapshot: %d workers", workers)
 	}
 	g := NewRegistry(workers)
-	none := func([4]byte) (int, [6]byte, [6]byte, [4]byte, int) { return -1, [6]byte{}, [6]byte{}, [4]byte{}, 0 }
+	none := func([4]byte) Egress { return NoEgress }
 	s, err := g.Build(cfg, nil, none, 1)
 	if err != nil {
 		return nil, err

@@ -8,20 +8,16 @@ import "github.com/uvs-project/uvs/config"
 // if any, the only real with a weight.
 
 // deadPolicy is what happens to the connections of a failed real server: the service's
-// dead_real, or by default expire for UDP and keep for TCP.
-func deadPolicy(cs *config.Service) DeadPolicy {
-	switch cs.DeadReal {
-	case config.DeadRealExpire:
-		return DeadExpire
-	case config.DeadRealReset:
-		return DeadReset
-	case config.DeadRealKeep:
-		return DeadKeep
+// dead_real, or by default expire for UDP and keep for TCP. IPVS has only the global
+// expire_nodest_conn sysctl for this.
+func deadPolicy(cs *config.Service) config.DeadRealPolicy {
+	switch {
+	case cs.DeadReal != 0:
+		return cs.DeadReal
+	case cs.Protocol == config.UDP:
+		return config.DeadRealExpire
 	}
-	if cs.Protocol == config.UDP {
-		return DeadExpire
-	}
-	return DeadKeep
+	return config.DeadRealKeep
 }
 
 // quorumState is keepalived's quorum with hysteresis (check/ipwrapper.c): a service goes

@@ -8,29 +8,6 @@ import (
 	"github.com/uvs-project/uvs/sched"
 )
 
-// Method is how a real server is reached.
-type Method uint8
-
-// Forwarding methods, as ipvsadm's -g, -i and -m.
-const (
-	MethodInvalid Method = iota
-	MethodDR             // rewrite the MAC (ipvsadm "Route")
-	MethodTUN            // wrap in IPIP ("Tunnel")
-	MethodNAT            // rewrite the destination, and the replies ("Masq")
-)
-
-func (m Method) String() string {
-	switch m {
-	case MethodDR:
-		return "dr"
-	case MethodTUN:
-		return "tun"
-	case MethodNAT:
-		return "nat"
-	}
-	return "invalid"
-}
-
 // Snapshot is the read-only state the workers forward by. The control side builds a new one
 // for every change (config, weights, egress) and publishes it with an atomic pointer; a worker
 // loads it once per block and never writes to it. Its pointers lead to objects that outlive
@@ -47,6 +24,7 @@ type Snapshot struct {
 	Sloppy     bool                 // create TCP connections on any packet, not only SYN
 	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
 	hasPort0   bool
+	standby    map[[4]byte]struct{} // VIPs a VRRP backup holds back (vrrp.go); nil without VRRP
 }
 
 type svcKey struct {
@@ -80,9 +58,9 @@ type Service struct {
 	Specs []sched.RealSpec
 	Loads []sched.Load
 
-	OnePacket       bool       // UDP one-packet scheduling (ipvsadm -o)
-	ExpireQuiescent bool       // templates stop sending new connections to a weight-0 real
-	DeadReal        DeadPolicy // what happens to connections of a failed or removed real
+	OnePacket       bool                  // UDP one-packet scheduling (ipvsadm -o)
+	ExpireQuiescent bool                  // templates stop sending new connections to a weight-0 real
+	DeadReal        config.DeadRealPolicy // what happens to connections of a failed or removed real (resolved: never zero)
 
 	PersistMs   uint32 // persistence timeout in ms, 0 = none
 	PersistBits int    // persistence netmask length
@@ -106,7 +84,7 @@ type Real struct {
 	Slot   uint16
 	Addr   [4]byte
 	Port   uint16
-	Method Method
+	Method config.Forward
 	Weight int32 // in effect: 0 while quiesced by a failed health check, scaled in slow start
 
 	Removed      bool   // gone from the config; kept only while its connections drain
@@ -115,27 +93,23 @@ type Real struct {
 	Reason       string // the last health failure
 	Sorry        bool   // the service's sorry server, active because the service is Down
 
-	// Egress, resolved by the control side from routes and neighbours.
-	TxIf   int // interface slot; -1 when unresolved
-	SrcMAC [6]byte
-	DstMAC [6]byte
-	SrcIP  [4]byte // outer source for TUN: the service's tunnel_source, else the egress address
-	MTU    int
+	Egress // resolved by the control side from routes and neighbours
 
 	Stats []Counters // one per worker
 }
 
-// DeadPolicy says what happens to a connection whose real server failed its health check or
-// was removed. IPVS has only the global expire_nodest_conn sysctl for this.
-type DeadPolicy uint8
+// Egress is how frames to a real server leave the director: what package egress resolved
+// (egress.Egress), mapped by the control side onto one of the engine's interface slots.
+type Egress struct {
+	TxIf   int // interface slot; -1 when unresolved
+	SrcMAC [6]byte
+	DstMAC [6]byte
+	SrcIP  [4]byte // outer source for TUN: the egress address; a service's tunnel_source replaces it
+	MTU    int     // the route's MTU metric if set, else the device's
+}
 
-// Dead-real policies.
-const (
-	DeadInvalid DeadPolicy = iota
-	DeadKeep               // keep forwarding to it while it can be reached
-	DeadExpire             // drop the connection; the next packet is scheduled afresh (UDP at once)
-	DeadReset              // drop the connection and send the TCP client a RST
-)
+// NoEgress is the Egress of a real server that cannot be reached (no interface slot).
+var NoEgress = Egress{TxIf: -1}
 
 // dead reports whether existing connections should leave r.
 // LiveWeight is the configured weight of the service's real servers that are up, which its

@@ -17,7 +17,7 @@ import (
 // A packet that does not:
 //   - with DF, is dropped and answered with ICMP fragmentation needed, next-hop MTU = MTU-20,
 //     sent to the client from the VIP (the source the kernel's icmp_send picks for a packet to
-//     a local address), within the worker's ICMP rate limit (icmpAllowed);
+//     a local address), within the worker's ICMP rate limit: tooBig (mtu.go), as for DR and NAT;
 //   - without DF, is fragmented before encapsulation (the inner packet): every outer packet is
 //     then an atomic datagram (RFC 6864), so the outer IP ID, a per-worker counter that other
 //     workers do not coordinate with, never has to be unique for reassembly, and the decapsulator
@@ -28,7 +28,7 @@ import (
 // GSO super-frames (virtio_net_hdr GSO_TCPV4 or GSO_UDP_L4) cannot be handed to the kernel as
 // IPIP GSO through virtio_net_hdr, so they are segmented here, each segment encapsulated with
 // complete checksums; a segment that would not fit the tunnel gets the DF treatment above, as
-// skb_gso_validate_network_len does in IPVS.
+// skb_gso_validate_network_len does in IPVS, or without DF is cut to fit.
 
 // TunnelStats count what TUN forwarding did beyond one frame in, one frame out. Only the worker
 // writes them (atomic load and store); the control side reads them with atomic loads.
@@ -36,7 +36,6 @@ type TunnelStats struct {
 	Frames       atomic.Uint64 // IPIP frames queued (segments and fragments each count)
 	Segmented    atomic.Uint64 // GSO super-frames segmented in software
 	Fragmented   atomic.Uint64 // packets without DF split to fit the tunnel
-	FragNeeded   atomic.Uint64 // ICMP fragmentation-needed sent for a DF packet too big
 	TooSmallMTU  atomic.Uint64 // dropped: the egress MTU leaves no room for any payload
 	UnsupGSOType atomic.Uint64 // GSO frames of a type uvs cannot segment (also counted as DropGSO)
 }
@@ -75,85 +74,57 @@ func (e *Engine) nextID() uint16 {
 	return e.tun.id
 }
 
-// tunnel forwards a packet to a TUN real server by IPIP encapsulation, from real.SrcIP (the
+// tunnel forwards a packet to a TUN real server by IPIP encapsulation, from dest.SrcIP (the
 // service's tunnel_source or the egress address). p holds the frame as ParseL4 and
 // VnetHdr.Check accepted it; rxIf is where it came in (ICMP errors go back there). It reports
 // whether the packet was queued; a drop or an ICMP error instead is counted here.
-func (e *Engine) tunnel(frame []byte, real *Real, rxIf int) bool {
+func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 	p := &e.p
-	src := real.SrcIP
+	src := dest.SrcIP
 	room := 0xffff - packet.IPv4HdrLen // largest inner packet
-	if real.MTU > 0 && real.MTU-packet.IPv4HdrLen < room {
-		room = real.MTU - packet.IPv4HdrLen
+	if dest.MTU > 0 && dest.MTU-packet.IPv4HdrLen < room {
+		room = dest.MTU - packet.IPv4HdrLen
 	}
 	if room < packet.IPv4HdrLen+8 {
 		bump64(&e.stats.Tunnel.TooSmallMTU, 1)
 		return false
 	}
+	if e.tooBig(frame, rxIf, room, e.p.Dst) {
+		return false
+	}
 	pkt := frame[:p.L3+p.IPLen] // without Ethernet padding
 	if e.vh.GSOType != packet.VnetGSONone {
-		return e.tunnelGSO(pkt, real, src, room, rxIf)
+		return e.tunnelGSO(pkt, dest, src, room)
 	}
 	if !packet.FinishChecksum(pkt, &e.vh) {
-		e.drop(packet.DropBadVnetHdr)
+		e.fault(packet.FaultBadVnetHdr)
 		return false
 	}
 	inner := pkt[p.L3:]
-	if len(inner) > room {
-		if p.DF {
-			e.fragNeeded(frame, rxIf, room)
-			return false
-		}
-		return e.tunnelFragments(inner, real, src, room)
+	if len(inner) > room { // without DF: tooBig took the others
+		return e.tunnelFragments(inner, dest, src, room)
 	}
 	b := e.alloc(ipipOverhead + len(inner))
 	if b == nil {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return false
 	}
 	clear(b[:packet.VnetHdrLen])
-	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
-	e.queue(real.TxIf, b)
+	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+	e.queue(dest.TxIf, b)
 	bump64(&e.stats.Tunnel.Frames, 1)
 	return true
-}
-
-// fragNeeded answers a DF packet that does not fit the tunnel with ICMP fragmentation needed
-// (RFC 1191) carrying mtu, sent from the VIP to the frame's source MAC on rxIf.
-func (e *Engine) fragNeeded(frame []byte, rxIf int, mtu int) {
-	if rxIf >= len(e.snap.Ifaces) {
-		e.EDrop(DropEgress)
-		return
-	}
-	if !e.icmpAllowed() { // the worker's ICMP bucket; counted as ICMPLimited
-		return
-	}
-	// The quote is the 20-byte header (ParseL4 refuses options) and 8 bytes.
-	b := e.alloc(packet.VnetHdrLen + max(packet.EthHdrLen+packet.IPv4HdrLen+packet.ICMPHdrLen+packet.IPv4HdrLen+packet.ICMPQuoteL4, packet.MinFrameLen))
-	if b == nil {
-		e.EDrop(DropScratchFull)
-		return
-	}
-	clear(b[:packet.VnetHdrLen])
-	n := packet.BuildICMPError(b[packet.VnetHdrLen:], frame, &e.p, packet.ICMPDestUnreachable, packet.ICMPCodeFragNeeded,
-		uint16(mtu), e.p.Dst, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
-	if n == 0 {
-		return // RFC 1122 forbids an error about this packet
-	}
-	e.queue(rxIf, b[:packet.VnetHdrLen+n])
-	bump64(&e.stats.ICMPSent, 1)
-	bump64(&e.stats.Tunnel.FragNeeded, 1)
 }
 
 // fits reports whether n frames of total scratch bytes fit the batch, counting the drop if not.
 // Segments and fragments are all or nothing: a partial train only wastes the path.
 func (e *Engine) fits(n, bytes int) bool {
 	if e.used+bytes > len(e.scratch) {
-		e.EDrop(DropScratchFull)
+		e.Drop(DropScratchFull)
 		return false
 	}
 	if len(e.out)+n > cap(e.out) {
-		e.EDrop(DropTxBatchFull)
+		e.Drop(DropTxBatchFull)
 		return false
 	}
 	return true
@@ -161,7 +132,7 @@ func (e *Engine) fits(n, bytes int) bool {
 
 // tunnelFragments splits inner (an unfragmented IPv4 packet without options and without DF)
 // into fragments of at most room bytes (RFC 791: offsets in 8-byte units) and encapsulates each.
-func (e *Engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int) bool {
+func (e *Engine) tunnelFragments(inner []byte, dest *Real, src [4]byte, room int) bool {
 	data := inner[packet.IPv4HdrLen:]
 	step := (room - packet.IPv4HdrLen) &^ 7
 	n := (len(data) + step - 1) / step
@@ -183,8 +154,8 @@ func (e *Engine) tunnelFragments(inner []byte, real *Real, src [4]byte, room int
 		binary.BigEndian.PutUint16(f[6:8], fo)
 		f[10], f[11] = 0, 0
 		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
-		packet.EncapIPIP(b[packet.VnetHdrLen:], f, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
-		e.queue(real.TxIf, b)
+		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Fragmented, 1)
@@ -200,27 +171,18 @@ const (
 
 // tunnelGSO segments a TCP or UDP GSO super-frame (pkt: the frame up to the end of its IP
 // packet) by its gso_size and encapsulates each segment with finished checksums.
-func (e *Engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room, rxIf int) bool {
+func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 	p := &e.p
 	inner := pkt[p.L3:]
-	var hl int // IP + L4 header length
-	switch {
-	case e.vh.GSOType&^packet.VnetGSOECN == packet.VnetGSOTCPv4 && p.Proto == packet.ProtoTCP:
-		hl = packet.IPv4HdrLen + int(inner[packet.IPv4HdrLen+12]>>4)*4
-	case e.vh.GSOType == packet.VnetGSOUDPL4 && p.Proto == packet.ProtoUDP:
-		hl = packet.IPv4HdrLen + packet.UDPHdrLen
-	default:
+	hl := e.gsoHeaderLen(pkt) // IP + L4 header length
+	if hl == 0 {
 		bump64(&e.stats.Tunnel.UnsupGSOType, 1)
-		e.drop(packet.DropGSO)
+		e.fault(packet.FaultGSO)
 		return false
 	}
 	data := inner[hl:]
 	mss := int(e.vh.GSOSize)
-	if hl+mss > room {
-		if p.DF {
-			e.fragNeeded(pkt, rxIf, room)
-			return false
-		}
+	if hl+mss > room { // without DF: tooBig took the others
 		if mss = room - hl; mss < 8 {
 			bump64(&e.stats.Tunnel.TooSmallMTU, 1)
 			return false
@@ -274,8 +236,8 @@ func (e *Engine) tunnelGSO(pkt []byte, real *Real, src [4]byte, room, rxIf int) 
 			cs = 0xffff // RFC 768
 		}
 		binary.BigEndian.PutUint16(l4[csumOff:], cs)
-		packet.EncapIPIP(b[packet.VnetHdrLen:], s, real.DstMAC, real.SrcMAC, src, real.Addr, e.nextID())
-		e.queue(real.TxIf, b)
+		packet.EncapIPIP(b[packet.VnetHdrLen:], s, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Segmented, 1)

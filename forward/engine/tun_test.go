@@ -277,8 +277,8 @@ func TestTunnelFragNeededRateLimit(t *testing.T) {
 	if got := send(icmpBurst + 50); got != icmpBurst {
 		t.Fatalf("after an hour: %d ICMP, want %d", got, icmpBurst)
 	}
-	if e.stats.Tunnel.FragNeeded.Load() != 2*icmpBurst+7 || e.stats.ICMPSent.Load() != 2*icmpBurst+7 {
-		t.Fatalf("frag needed %d, ICMP sent %d", e.stats.Tunnel.FragNeeded.Load(), e.stats.ICMPSent.Load())
+	if e.stats.FragNeeded.Load() != 2*icmpBurst+7 || e.stats.ICMPSent.Load() != 2*icmpBurst+7 {
+		t.Fatalf("frag needed %d, ICMP sent %d", e.stats.FragNeeded.Load(), e.stats.ICMPSent.Load())
 	}
 }
 
@@ -368,7 +368,7 @@ func TestClampMSS(t *testing.T) {
 				b := synWithMSS(t, 1460, odd, partial)
 				f := b[packet.VnetHdrLen:]
 				var p packet.Packet
-				if packet.ParseL3(f, &p) != packet.ClassIPv4 || packet.ParseL4(f, &p) != packet.DropNone {
+				if packet.ParseL3(f, &p) != packet.ClassIPv4 || packet.ParseL4(f, &p) != packet.FaultNone {
 					t.Fatal("parse")
 				}
 				if packet.ClampMSS(f, &p, partial, 1460) || packet.ClampMSS(f, &p, partial, 1500) {
@@ -504,7 +504,7 @@ func FuzzClampMSS(f *testing.F) {
 		copy(tcp[20:60], opts)
 		fixL4(fr[14:])
 		var p packet.Packet
-		if packet.ParseL3(fr, &p) != packet.ClassIPv4 || packet.ParseL4(fr, &p) != packet.DropNone {
+		if packet.ParseL3(fr, &p) != packet.ClassIPv4 || packet.ParseL4(fr, &p) != packet.FaultNone {
 			t.Fatal("parse")
 		}
 		changed := packet.ClampMSS(fr, &p, false, mss)

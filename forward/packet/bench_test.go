@@ -59,7 +59,7 @@ func TestHotPathAllocs(t *testing.T) {
 		ParseARP(arp, &p, &a)
 		BuildARPReply(out, &a, macB)
 		BuildGratuitousARP(out, macB, vip)
-		_ = DropFragment.String()
+		_ = FaultFragment.String()
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per packet", allocs)
@@ -74,7 +74,7 @@ func BenchmarkParse(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != DropNone {
+				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone {
 					b.Fatal("parse")
 				}
 			}
@@ -90,7 +90,7 @@ func BenchmarkRewriteDR(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != DropNone || SetEthernet(f, &p, macC, macD) != 0 {
+				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone || SetEthernet(f, &p, macC, macD) != 0 {
 					b.Fatal("dr")
 				}
 			}
@@ -115,7 +115,7 @@ func BenchmarkRewriteNAT(b *testing.B) {
 			b.SetBytes(int64(len(f)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != DropNone || RewriteDst(f, &p, false, realSrv, 8080) != DropNone {
+				if ParseL3(f, &p) != ClassIPv4 || ParseL4(f, &p) != FaultNone || RewriteDst(f, &p, false, realSrv, 8080) != FaultNone {
 					b.Fatal("nat")
 				}
 				copy(f[22:26], saved[:])

@@ -3,7 +3,7 @@
 // hands over with each frame (VnetHdr), the rewrites of the forwarding methods (RewriteDst,
 // RewriteSrc for NAT, EncapIPIP for TUN), checksums (full, incremental per RFC 1624, and the
 // partial-checksum case), ICMP errors, ARP replies, the MSS clamp, and the packet-format
-// drop reasons (DropReason).
+// faults that drop a frame (Fault).
 //
 // Every function works on a buffer the caller owns, in place or into a caller's buffer,
 // and checks every length and offset it reads from the wire before use.

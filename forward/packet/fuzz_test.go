@@ -79,10 +79,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("L3 %d in %d bytes", p.L3, len(data))
 			}
 			r := ParseL4(data, &p)
-			if r >= NumDropReasons {
+			if r >= NumFaults {
 				t.Fatalf("reason %d", r)
 			}
-			if r != DropNone {
+			if r != FaultNone {
 				return
 			}
 			checkAccepted(t, data, &p)
@@ -102,7 +102,7 @@ func FuzzParse(f *testing.F) {
 			g := append([]byte(nil), data...)
 			q := p
 			off := SetEthernet(g, &q, macC, macD)
-			if off < 0 || ParseL4(g[off:], &q) != DropNone {
+			if off < 0 || ParseL4(g[off:], &q) != FaultNone {
 				t.Fatalf("SetEthernet broke the frame (off %d)", off)
 			}
 		case ClassOther:
@@ -170,7 +170,7 @@ func FuzzRewrite(f *testing.F) {
 		// reach the rewrite instead of stopping at bad_ip_checksum.
 		frame[p.L3+10], frame[p.L3+11] = 0, 0
 		binary.BigEndian.PutUint16(frame[p.L3+10:], ^refSum(frame[p.L3:p.L3+IPv4HdrLen]))
-		if ParseL4(frame, &p) != DropNone {
+		if ParseL4(frame, &p) != FaultNone {
 			return
 		}
 		fixL4(frame[p.L3 : p.L3+p.IPLen])
@@ -184,12 +184,12 @@ func FuzzRewrite(f *testing.F) {
 		q := p
 		r := fn(frame, &q, false, addr, port)
 		if p.TTL <= 1 {
-			if r != DropTTLExceeded || string(frame) != string(orig) {
+			if r != FaultTTLExceeded || string(frame) != string(orig) {
 				t.Fatalf("ttl %d: %v", p.TTL, r)
 			}
 			return
 		}
-		if r != DropNone || len(frame) != len(orig) {
+		if r != FaultNone || len(frame) != len(orig) {
 			t.Fatalf("rewrite %v", r)
 		}
 		udp0 := p.Proto == ProtoUDP && orig[p.L4+6] == 0 && orig[p.L4+7] == 0
@@ -223,7 +223,7 @@ func FuzzRewrite(f *testing.F) {
 		}
 		var re Packet
 		ParseL3(frame, &re)
-		if ParseL4(frame, &re) != DropNone || re != q {
+		if ParseL4(frame, &re) != FaultNone || re != q {
 			t.Fatalf("reparse %+v != %+v", re, q)
 		}
 
@@ -237,11 +237,11 @@ func FuzzRewrite(f *testing.F) {
 		copy(d[:], g[p.L3+16:])
 		binary.BigEndian.PutUint16(g[csumAt:], refPseudo(s, d, p.Proto, p.IPLen-20))
 		vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: uint16(csumAt - p.L4)}
-		if vh.Check(&p, len(g)) != DropNone {
+		if vh.Check(&p, len(g)) != FaultNone {
 			t.Fatal("Check refused a consistent header")
 		}
 		q = p
-		if r := fn(g, &q, true, addr, port); r != DropNone {
+		if r := fn(g, &q, true, addr, port); r != FaultNone {
 			t.Fatalf("partial rewrite %v", r)
 		}
 		if !FinishChecksum(g[:p.L3+p.IPLen], &vh) {

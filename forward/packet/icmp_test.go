@@ -27,7 +27,7 @@ func TestBuildICMPError(t *testing.T) {
 			f := build(t, tt.s)
 			var p Packet
 			ParseL3(f, &p)
-			if r := ParseL4(f, &p); r != DropNone {
+			if r := ParseL4(f, &p); r != FaultNone {
 				t.Fatal(r)
 			}
 			out := make([]byte, 200)
@@ -69,7 +69,7 @@ func TestBuildICMPErrorRefuses(t *testing.T) {
 		f := build(t, defaultSpec(proto, 10))
 		var p Packet
 		ParseL3(f, &p)
-		if r := ParseL4(f, &p); r != DropNone {
+		if r := ParseL4(f, &p); r != FaultNone {
 			t.Fatal(r)
 		}
 		return f, p

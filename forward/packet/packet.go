@@ -54,77 +54,78 @@ func (c Class) String() string {
 	return "invalid"
 }
 
-// DropReason says why a frame was dropped. The worker counts drops in
-// arrays indexed by DropReason, so it is small and dense.
-type DropReason uint8
+// Fault is what the packet checks found wrong with a frame (malformed, or of a kind uvs does
+// not forward), so that it was dropped; the engine's own decisions are engine.Drop. The
+// worker counts faults in arrays indexed by Fault, so it is small and dense.
+type Fault uint8
 
-// Drop reasons. String gives each its metric label.
+// Faults. String gives each its metric label (the reason label of the drop counter).
 const (
-	// DropNone means the frame was not dropped.
-	DropNone DropReason = iota
-	// DropTruncatedIP: the frame ends before the IPv4 header or before the
+	// FaultNone means the frame passed.
+	FaultNone Fault = iota
+	// FaultTruncatedIP: the frame ends before the IPv4 header or before the
 	// IPv4 total length (the kernel's IPSTATS_MIB_INTRUNCATEDPKTS).
-	DropTruncatedIP
-	// DropBadIPVersion: the IP version nibble is not 4.
-	DropBadIPVersion
-	// DropBadIHL: IHL below 5 (RFC 791).
-	DropBadIHL
-	// DropBadIPLength: IPv4 total length shorter than the header.
-	DropBadIPLength
-	// DropBadIPChecksum: the IPv4 header checksum does not verify.
-	DropBadIPChecksum
-	// DropIPOptions: IHL above 5. Policy, as in Katran: options are rare,
+	FaultTruncatedIP
+	// FaultBadIPVersion: the IP version nibble is not 4.
+	FaultBadIPVersion
+	// FaultBadIHL: IHL below 5 (RFC 791).
+	FaultBadIHL
+	// FaultBadIPLength: IPv4 total length shorter than the header.
+	FaultBadIPLength
+	// FaultBadIPChecksum: the IPv4 header checksum does not verify.
+	FaultBadIPChecksum
+	// FaultIPOptions: IHL above 5. Policy, as in Katran: options are rare,
 	// mostly abused, and would move every L4 offset.
-	DropIPOptions
-	// DropFragment: MF set or fragment offset non-zero. L4 ports are only in
+	FaultIPOptions
+	// FaultFragment: MF set or fragment offset non-zero. L4 ports are only in
 	// the first fragment, so fragments cannot be scheduled consistently.
-	DropFragment
-	// DropTruncatedL4: the IP payload is shorter than the fixed TCP, UDP or
+	FaultFragment
+	// FaultTruncatedL4: the IP payload is shorter than the fixed TCP, UDP or
 	// ICMP header.
-	DropTruncatedL4
-	// DropBadUDPLength: the UDP length field is below 8 or differs from the
+	FaultTruncatedL4
+	// FaultBadUDPLength: the UDP length field is below 8 or differs from the
 	// IP payload length.
-	DropBadUDPLength
-	// DropBadTCPOffset: TCP data offset below 5 or beyond the IP payload.
-	DropBadTCPOffset
-	// DropTTLExceeded: TTL would reach 0 on forwarding (RFC 1812 5.3.1).
-	DropTTLExceeded
-	// DropUnsupportedProto: an IPv4 protocol other than TCP, UDP or ICMP.
-	DropUnsupportedProto
-	// DropBadVnetHdr: the virtio_net_hdr is inconsistent with the frame.
-	DropBadVnetHdr
-	// DropGSO: a GSO frame the caller chooses not to forward.
-	DropGSO
-	// DropBadOffsets: a Packet whose offsets do not fit the frame was passed
+	FaultBadUDPLength
+	// FaultBadTCPOffset: TCP data offset below 5 or beyond the IP payload.
+	FaultBadTCPOffset
+	// FaultTTLExceeded: TTL would reach 0 on forwarding (RFC 1812 5.3.1).
+	FaultTTLExceeded
+	// FaultUnsupportedProto: an IPv4 protocol other than TCP, UDP or ICMP.
+	FaultUnsupportedProto
+	// FaultBadVnetHdr: the virtio_net_hdr is inconsistent with the frame.
+	FaultBadVnetHdr
+	// FaultGSO: a GSO frame the caller chooses not to forward.
+	FaultGSO
+	// FaultBadOffsets: a Packet whose offsets do not fit the frame was passed
 	// to a rewrite; a caller bug, never expected.
-	DropBadOffsets
-	// NumDropReasons is the number of drop reasons, for counter arrays.
-	NumDropReasons
+	FaultBadOffsets
+	// NumFaults is the number of faults, for counter arrays.
+	NumFaults
 )
 
-var dropReasonNames = [NumDropReasons]string{
-	DropNone:             "none",
-	DropTruncatedIP:      "truncated_ip",
-	DropBadIPVersion:     "bad_ip_version",
-	DropBadIHL:           "bad_ihl",
-	DropBadIPLength:      "bad_ip_length",
-	DropBadIPChecksum:    "bad_ip_checksum",
-	DropIPOptions:        "ip_options",
-	DropFragment:         "fragment",
-	DropTruncatedL4:      "truncated_l4",
-	DropBadUDPLength:     "bad_udp_length",
-	DropBadTCPOffset:     "bad_tcp_offset",
-	DropTTLExceeded:      "ttl_exceeded",
-	DropUnsupportedProto: "unsupported_proto",
-	DropBadVnetHdr:       "bad_vnet_hdr",
-	DropGSO:              "gso_unsupported",
-	DropBadOffsets:       "bad_offsets",
+var faultNames = [NumFaults]string{
+	FaultNone:             "none",
+	FaultTruncatedIP:      "truncated_ip",
+	FaultBadIPVersion:     "bad_ip_version",
+	FaultBadIHL:           "bad_ihl",
+	FaultBadIPLength:      "bad_ip_length",
+	FaultBadIPChecksum:    "bad_ip_checksum",
+	FaultIPOptions:        "ip_options",
+	FaultFragment:         "fragment",
+	FaultTruncatedL4:      "truncated_l4",
+	FaultBadUDPLength:     "bad_udp_length",
+	FaultBadTCPOffset:     "bad_tcp_offset",
+	FaultTTLExceeded:      "ttl_exceeded",
+	FaultUnsupportedProto: "unsupported_proto",
+	FaultBadVnetHdr:       "bad_vnet_hdr",
+	FaultGSO:              "gso_unsupported",
+	FaultBadOffsets:       "bad_offsets",
 }
 
 // String returns the snake_case metric label of r.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropReasonNames[r]
+func (r Fault) String() string {
+	if r < NumFaults {
+		return faultNames[r]
 	}
 	return "unknown"
 }
@@ -203,32 +204,32 @@ func ParseL3(frame []byte, p *Packet) Class {
 // TCP data offset at least 5 and within it). The frame may carry Ethernet
 // padding beyond p.L3+p.IPLen. L4 checksums are not verified: they are
 // updated incrementally, so a bad one stays bad for the receiver to drop.
-func ParseL4(frame []byte, p *Packet) DropReason {
+func ParseL4(frame []byte, p *Packet) Fault {
 	l3 := p.L3
 	if l3 < 0 || l3 > len(frame) || len(frame)-l3 < IPv4HdrLen {
-		return DropTruncatedIP
+		return FaultTruncatedIP
 	}
 	b := frame[l3:]
 	h := b[:IPv4HdrLen]
 	if h[0]>>4 != 4 {
-		return DropBadIPVersion
+		return FaultBadIPVersion
 	}
 	ihl := int(h[0]&0x0f) * 4
 	if ihl < IPv4HdrLen {
-		return DropBadIHL
+		return FaultBadIHL
 	}
 	if ihl > IPv4HdrLen {
-		return DropIPOptions
+		return FaultIPOptions
 	}
 	tot := int(binary.BigEndian.Uint16(h[2:4]))
 	if tot > len(b) {
-		return DropTruncatedIP
+		return FaultTruncatedIP
 	}
 	if tot < IPv4HdrLen {
-		return DropBadIPLength
+		return FaultBadIPLength
 	}
 	if Checksum(h, 0) != 0xffff {
-		return DropBadIPChecksum
+		return FaultBadIPChecksum
 	}
 	p.IPLen = tot
 	p.Proto = h[9]
@@ -239,41 +240,41 @@ func ParseL4(frame []byte, p *Packet) DropReason {
 	p.DF = fo&IPFlagDF != 0
 	p.Frag = fo&(IPFlagMF|IPFragOffMask) != 0
 	if p.Frag {
-		return DropFragment
+		return FaultFragment
 	}
 	p.L4 = l3 + IPv4HdrLen
 	l4 := b[IPv4HdrLen:tot]
 	switch p.Proto {
 	case ProtoTCP:
 		if len(l4) < TCPHdrLen {
-			return DropTruncatedL4
+			return FaultTruncatedL4
 		}
 		off := int(l4[12]>>4) * 4
 		if off < TCPHdrLen || off > len(l4) {
-			return DropBadTCPOffset
+			return FaultBadTCPOffset
 		}
 		p.SrcPort = binary.BigEndian.Uint16(l4[0:2])
 		p.DstPort = binary.BigEndian.Uint16(l4[2:4])
 		p.TCPFlags = l4[13]
 	case ProtoUDP:
 		if len(l4) < UDPHdrLen {
-			return DropTruncatedL4
+			return FaultTruncatedL4
 		}
 		if int(binary.BigEndian.Uint16(l4[4:6])) != len(l4) {
-			return DropBadUDPLength
+			return FaultBadUDPLength
 		}
 		p.SrcPort = binary.BigEndian.Uint16(l4[0:2])
 		p.DstPort = binary.BigEndian.Uint16(l4[2:4])
 	case ProtoICMP:
 		if len(l4) < ICMPHdrLen {
-			return DropTruncatedL4
+			return FaultTruncatedL4
 		}
 		p.ICMPType = l4[0]
 		p.ICMPCode = l4[1]
 	default:
-		return DropUnsupportedProto
+		return FaultUnsupportedProto
 	}
-	return DropNone
+	return FaultNone
 }
 
 // SetEthernet writes the destination and source MACs of a frame parsed by

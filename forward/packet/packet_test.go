@@ -33,7 +33,7 @@ func TestParseValid(t *testing.T) {
 			if c := ParseL3(f, &p); c != ClassIPv4 {
 				t.Fatalf("ParseL3 = %v, want ipv4", c)
 			}
-			if r := ParseL4(f, &p); r != DropNone {
+			if r := ParseL4(f, &p); r != FaultNone {
 				t.Fatalf("ParseL4 = %v", r)
 			}
 			if p != tt.want {
@@ -100,34 +100,34 @@ func TestParseDrops(t *testing.T) {
 	tests := []struct {
 		name  string
 		frame func(*testing.T) []byte
-		want  DropReason
+		want  Fault
 	}{
-		{"total length beyond frame", func(t *testing.T) []byte { f := tcp(t); return f[:len(f)-1] }, DropTruncatedIP},
-		{"version 6", ip(tcp, func(h []byte) { h[0] = 0x65 }), DropBadIPVersion},
-		{"ihl 4", ip(tcp, func(h []byte) { h[0] = 0x44 }), DropBadIHL},
+		{"total length beyond frame", func(t *testing.T) []byte { f := tcp(t); return f[:len(f)-1] }, FaultTruncatedIP},
+		{"version 6", ip(tcp, func(h []byte) { h[0] = 0x65 }), FaultBadIPVersion},
+		{"ihl 4", ip(tcp, func(h []byte) { h[0] = 0x44 }), FaultBadIHL},
 		{"ip options", func(t *testing.T) []byte {
 			s := defaultSpec(layers.IPProtocolTCP, 10)
 			s.options = true
 			return build(t, s)
-		}, DropIPOptions},
-		{"total length below header", ip(tcp, setLen(19)), DropBadIPLength},
-		{"bad ip checksum", func(t *testing.T) []byte { f := tcp(t); f[24] ^= 1; return f }, DropBadIPChecksum},
-		{"more fragments", ip(tcp, func(h []byte) { h[6] |= 0x20 }), DropFragment},
-		{"fragment offset", ip(udp, func(h []byte) { h[7] = 1 }), DropFragment},
-		{"tcp shorter than 20", ip(tcp, setLen(20+19)), DropTruncatedL4},
-		{"udp shorter than 8", ip(udp, setLen(20+7)), DropTruncatedL4},
+		}, FaultIPOptions},
+		{"total length below header", ip(tcp, setLen(19)), FaultBadIPLength},
+		{"bad ip checksum", func(t *testing.T) []byte { f := tcp(t); f[24] ^= 1; return f }, FaultBadIPChecksum},
+		{"more fragments", ip(tcp, func(h []byte) { h[6] |= 0x20 }), FaultFragment},
+		{"fragment offset", ip(udp, func(h []byte) { h[7] = 1 }), FaultFragment},
+		{"tcp shorter than 20", ip(tcp, setLen(20+19)), FaultTruncatedL4},
+		{"udp shorter than 8", ip(udp, setLen(20+7)), FaultTruncatedL4},
 		{"icmp shorter than 8", func(t *testing.T) []byte {
 			f := build(t, defaultSpec(layers.IPProtocolICMPv4, 0))
 			binary.BigEndian.PutUint16(f[16:], 27)
 			fixIP(f, 14)
 			return f
-		}, DropTruncatedL4},
-		{"udp length 7", func(t *testing.T) []byte { f := udp(t); f[34+5] = 7; return f }, DropBadUDPLength},
-		{"udp length beyond ip", func(t *testing.T) []byte { f := udp(t); f[34+5]++; return f }, DropBadUDPLength},
-		{"udp length short of ip", func(t *testing.T) []byte { f := udp(t); f[34+5]--; return f }, DropBadUDPLength},
-		{"tcp offset 4", func(t *testing.T) []byte { f := tcp(t); f[34+12] = 0x40; return f }, DropBadTCPOffset},
-		{"tcp offset beyond ip", func(t *testing.T) []byte { f := tcp(t); f[34+12] = 0x80; return f }, DropBadTCPOffset},
-		{"gre", ip(tcp, func(h []byte) { h[9] = 47 }), DropUnsupportedProto},
+		}, FaultTruncatedL4},
+		{"udp length 7", func(t *testing.T) []byte { f := udp(t); f[34+5] = 7; return f }, FaultBadUDPLength},
+		{"udp length beyond ip", func(t *testing.T) []byte { f := udp(t); f[34+5]++; return f }, FaultBadUDPLength},
+		{"udp length short of ip", func(t *testing.T) []byte { f := udp(t); f[34+5]--; return f }, FaultBadUDPLength},
+		{"tcp offset 4", func(t *testing.T) []byte { f := tcp(t); f[34+12] = 0x40; return f }, FaultBadTCPOffset},
+		{"tcp offset beyond ip", func(t *testing.T) []byte { f := tcp(t); f[34+12] = 0x80; return f }, FaultBadTCPOffset},
+		{"gre", ip(tcp, func(h []byte) { h[9] = 47 }), FaultUnsupportedProto},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,22 +143,22 @@ func TestParseDrops(t *testing.T) {
 	}
 	t.Run("offset beyond frame", func(t *testing.T) {
 		p := Packet{L3: 100}
-		if r := ParseL4(make([]byte, 110), &p); r != DropTruncatedIP {
+		if r := ParseL4(make([]byte, 110), &p); r != FaultTruncatedIP {
 			t.Fatalf("ParseL4 = %v", r)
 		}
 		p.L3 = -1
-		if r := ParseL4(make([]byte, 110), &p); r != DropTruncatedIP {
+		if r := ParseL4(make([]byte, 110), &p); r != FaultTruncatedIP {
 			t.Fatalf("ParseL4 = %v", r)
 		}
 	})
 }
 
-func TestDropReasonString(t *testing.T) {
+func TestFaultString(t *testing.T) {
 	seen := map[string]bool{}
-	for r := DropNone; r < NumDropReasons; r++ {
+	for r := FaultNone; r < NumFaults; r++ {
 		s := r.String()
 		if s == "" || s == "unknown" || seen[s] {
-			t.Fatalf("DropReason(%d).String() = %q", r, s)
+			t.Fatalf("Fault(%d).String() = %q", r, s)
 		}
 		for _, c := range s {
 			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
@@ -167,7 +167,7 @@ func TestDropReasonString(t *testing.T) {
 		}
 		seen[s] = true
 	}
-	if NumDropReasons.String() != "unknown" || Class(9).String() != "invalid" || ClassARP.String() != "arp" {
+	if NumFaults.String() != "unknown" || Class(9).String() != "invalid" || ClassARP.String() != "arp" {
 		t.Fatal("out-of-range names")
 	}
 }
@@ -179,7 +179,7 @@ func TestSetEthernet(t *testing.T) {
 		f := build(t, s)
 		var p Packet
 		ParseL3(f, &p)
-		if r := ParseL4(f, &p); r != DropNone {
+		if r := ParseL4(f, &p); r != FaultNone {
 			t.Fatal(r)
 		}
 		off := SetEthernet(f, &p, macC, macD)
@@ -193,7 +193,7 @@ func TestSetEthernet(t *testing.T) {
 		if p.VLAN || p.L3 != 14 || p.L4 != 34 {
 			t.Fatalf("p not adjusted: %+v", p)
 		}
-		if r := ParseL4(f[off:], &p); r != DropNone {
+		if r := ParseL4(f[off:], &p); r != FaultNone {
 			t.Fatalf("reparse after SetEthernet: %v", r)
 		}
 	}

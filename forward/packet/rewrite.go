@@ -28,23 +28,23 @@ const (
 // checksum does not cover the IP header). TTL <= 1 returns DropTTLExceeded,
 // and p offsets that do not fit frame return DropBadOffsets, in both cases
 // without changing anything. On success p is updated to the new values.
-func RewriteDst(frame []byte, p *Packet, partial bool, addr [4]byte, port uint16) DropReason {
+func RewriteDst(frame []byte, p *Packet, partial bool, addr [4]byte, port uint16) Fault {
 	return rewrite(frame, p, partial, ipDstOff, l4DstPort, addr, port)
 }
 
 // RewriteSrc rewrites the source address and port of a frame accepted by
 // ParseL4 (the NAT reply direction: real server to VIP). Otherwise it behaves
 // exactly like RewriteDst.
-func RewriteSrc(frame []byte, p *Packet, partial bool, addr [4]byte, port uint16) DropReason {
+func RewriteSrc(frame []byte, p *Packet, partial bool, addr [4]byte, port uint16) Fault {
 	return rewrite(frame, p, partial, ipSrcOff, l4SrcPort, addr, port)
 }
 
 // rewrite implements RewriteDst and RewriteSrc. All bounds are checked before
 // the first write, so a drop leaves the frame untouched.
-func rewrite(frame []byte, p *Packet, partial bool, addrOff, portOff int, addr [4]byte, port uint16) DropReason {
+func rewrite(frame []byte, p *Packet, partial bool, addrOff, portOff int, addr [4]byte, port uint16) Fault {
 	l3 := p.L3
 	if l3 < 0 || p.L4 != l3+IPv4HdrLen || p.IPLen < IPv4HdrLen || l3 > len(frame) || p.IPLen > len(frame)-l3 {
-		return DropBadOffsets
+		return FaultBadOffsets
 	}
 	ip := frame[l3 : l3+IPv4HdrLen]
 	seg := frame[p.L4 : l3+p.IPLen]
@@ -53,21 +53,21 @@ func rewrite(frame []byte, p *Packet, partial bool, addrOff, portOff int, addr [
 	switch proto {
 	case ProtoTCP:
 		if len(seg) < TCPHdrLen {
-			return DropBadOffsets
+			return FaultBadOffsets
 		}
 		csumOff = TCPCsumOff
 	case ProtoUDP:
 		if len(seg) < UDPHdrLen {
-			return DropBadOffsets
+			return FaultBadOffsets
 		}
 		csumOff = UDPCsumOff
 	case ProtoICMP:
 	default:
-		return DropUnsupportedProto
+		return FaultUnsupportedProto
 	}
 	ttl := ip[8]
 	if ttl <= 1 {
-		return DropTTLExceeded
+		return FaultTTLExceeded
 	}
 	var old [4]byte
 	copy(old[:], ip[addrOff:addrOff+4])
@@ -87,7 +87,7 @@ func rewrite(frame []byte, p *Packet, partial bool, addrOff, portOff int, addr [
 		p.Src = addr
 	}
 	if csumOff < 0 {
-		return DropNone
+		return FaultNone
 	}
 
 	// TCP/UDP: pseudo-header address, and the port unless partial.
@@ -114,7 +114,7 @@ func rewrite(frame []byte, p *Packet, partial bool, addrOff, portOff int, addr [
 	} else {
 		p.SrcPort = port
 	}
-	return DropNone
+	return FaultNone
 }
 
 // FinishChecksum completes the L4 checksum of a CHECKSUM_PARTIAL frame in

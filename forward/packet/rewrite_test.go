@@ -77,7 +77,7 @@ func itoa(n int) string {
 	return string(b)
 }
 
-func doRewrite(f []byte, p *Packet, dir string, partial bool, addr [4]byte, port uint16) DropReason {
+func doRewrite(f []byte, p *Packet, dir string, partial bool, addr [4]byte, port uint16) Fault {
 	if dir == "dst" {
 		return RewriteDst(f, p, partial, addr, port)
 	}
@@ -120,17 +120,17 @@ func TestRewriteFullChecksum(t *testing.T) {
 			f := build(t, tc.in)
 			var p Packet
 			ParseL3(f, &p)
-			if r := ParseL4(f, &p); r != DropNone {
+			if r := ParseL4(f, &p); r != FaultNone {
 				t.Fatal(r)
 			}
-			if r := doRewrite(f, &p, tc.dir, false, tc.addr, tc.port); r != DropNone {
+			if r := doRewrite(f, &p, tc.dir, false, tc.addr, tc.port); r != FaultNone {
 				t.Fatalf("rewrite: %v", r)
 			}
 			oracleChecks(t, f, tc.l3, tc.noUDP)
 			sameFrame(t, f, build(t, tc.out), l4CsumAt(tc.in.proto, p.L4))
 			var q Packet
 			ParseL3(f, &q)
-			if r := ParseL4(f, &q); r != DropNone || q != p {
+			if r := ParseL4(f, &q); r != FaultNone || q != p {
 				t.Fatalf("reparse %v: %+v, rewrite left %+v", r, q, p)
 			}
 		})
@@ -148,17 +148,17 @@ func TestRewritePartialChecksum(t *testing.T) {
 			f := build(t, in)
 			var p Packet
 			ParseL3(f, &p)
-			if r := ParseL4(f, &p); r != DropNone {
+			if r := ParseL4(f, &p); r != FaultNone {
 				t.Fatal(r)
 			}
 			vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: TCPCsumOff}
 			if in.proto == layers.IPProtocolUDP {
 				vh.CsumOffset = UDPCsumOff
 			}
-			if r := vh.Check(&p, len(f)); r != DropNone {
+			if r := vh.Check(&p, len(f)); r != FaultNone {
 				t.Fatalf("Check: %v", r)
 			}
-			if r := doRewrite(f, &p, tc.dir, vh.Partial(), tc.addr, tc.port); r != DropNone {
+			if r := doRewrite(f, &p, tc.dir, vh.Partial(), tc.addr, tc.port); r != FaultNone {
 				t.Fatalf("rewrite: %v", r)
 			}
 			// The seed must now be the pseudo-header sum of the new addresses.
@@ -180,17 +180,17 @@ func TestRewritePartialAfterVLANStrip(t *testing.T) {
 	f := build(t, s)
 	var p Packet
 	ParseL3(f, &p)
-	if r := ParseL4(f, &p); r != DropNone {
+	if r := ParseL4(f, &p); r != FaultNone {
 		t.Fatal(r)
 	}
 	vh := VnetHdr{Flags: VnetNeedsCsum, CsumStart: uint16(p.L4), CsumOffset: TCPCsumOff}
 	off := SetEthernet(f, &p, macC, macD)
 	vh.Shift(-off)
 	g := f[off:]
-	if vh.CsumStart != 34 || vh.Check(&p, len(g)) != DropNone {
+	if vh.CsumStart != 34 || vh.Check(&p, len(g)) != FaultNone {
 		t.Fatalf("vnet header after strip: %+v", vh)
 	}
-	if r := RewriteDst(g, &p, true, realSrv, 8080); r != DropNone {
+	if r := RewriteDst(g, &p, true, realSrv, 8080); r != FaultNone {
 		t.Fatal(r)
 	}
 	if !FinishChecksum(g, &vh) {
@@ -213,18 +213,18 @@ func TestRewriteTTL(t *testing.T) {
 			orig := append([]byte(nil), f...)
 			var p Packet
 			ParseL3(f, &p)
-			if r := ParseL4(f, &p); r != DropNone {
+			if r := ParseL4(f, &p); r != FaultNone {
 				t.Fatal(r)
 			}
 			for _, dir := range []string{"dst", "src"} {
 				r := doRewrite(f, &p, dir, partial, realSrv, 1)
 				if ttl <= 1 {
-					if r != DropTTLExceeded || string(f) != string(orig) {
+					if r != FaultTTLExceeded || string(f) != string(orig) {
 						t.Fatalf("ttl %d: %v, frame changed: %v", ttl, r, string(f) != string(orig))
 					}
 					continue
 				}
-				if r != DropNone || f[22] != ttl-1 || p.TTL != ttl-1 {
+				if r != FaultNone || f[22] != ttl-1 || p.TTL != ttl-1 {
 					t.Fatalf("ttl %d: %v ttl now %d", ttl, r, f[22])
 				}
 				copy(f, orig)
@@ -239,21 +239,21 @@ func TestRewriteBadOffsets(t *testing.T) {
 	f := build(t, defaultSpec(layers.IPProtocolTCP, 10))
 	var good Packet
 	ParseL3(f, &good)
-	if r := ParseL4(f, &good); r != DropNone {
+	if r := ParseL4(f, &good); r != FaultNone {
 		t.Fatal(r)
 	}
 	orig := append([]byte(nil), f...)
 	bad := []struct {
 		name string
 		mut  func(p *Packet)
-		want DropReason
+		want Fault
 	}{
-		{"negative l3", func(p *Packet) { p.L3 = -20; p.L4 = 0 }, DropBadOffsets},
-		{"l4 not after l3", func(p *Packet) { p.L4 = 40 }, DropBadOffsets},
-		{"iplen beyond frame", func(p *Packet) { p.IPLen = 51 }, DropBadOffsets},
-		{"iplen below header", func(p *Packet) { p.IPLen = 19 }, DropBadOffsets},
-		{"tcp header cut by iplen", func(p *Packet) { p.IPLen = 39 }, DropBadOffsets},
-		{"l3 beyond frame", func(p *Packet) { p.L3 = 1000; p.L4 = 1020 }, DropBadOffsets},
+		{"negative l3", func(p *Packet) { p.L3 = -20; p.L4 = 0 }, FaultBadOffsets},
+		{"l4 not after l3", func(p *Packet) { p.L4 = 40 }, FaultBadOffsets},
+		{"iplen beyond frame", func(p *Packet) { p.IPLen = 51 }, FaultBadOffsets},
+		{"iplen below header", func(p *Packet) { p.IPLen = 19 }, FaultBadOffsets},
+		{"tcp header cut by iplen", func(p *Packet) { p.IPLen = 39 }, FaultBadOffsets},
+		{"l3 beyond frame", func(p *Packet) { p.L3 = 1000; p.L4 = 1020 }, FaultBadOffsets},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,7 +267,7 @@ func TestRewriteBadOffsets(t *testing.T) {
 	}
 	g := append([]byte(nil), f...)
 	g[23] = 47
-	if r := RewriteSrc(g, &good, false, vip, 1); r != DropUnsupportedProto {
+	if r := RewriteSrc(g, &good, false, vip, 1); r != FaultUnsupportedProto {
 		t.Fatalf("gre: %v", r)
 	}
 }
@@ -309,7 +309,7 @@ func TestEncapIPIP(t *testing.T) {
 		f := build(t, s)
 		var p Packet
 		ParseL3(f, &p)
-		if r := ParseL4(f, &p); r != DropNone {
+		if r := ParseL4(f, &p); r != FaultNone {
 			t.Fatal(r)
 		}
 		inner := f[p.L3 : p.L3+p.IPLen]

@@ -88,36 +88,36 @@ func (h *VnetHdr) Partial() bool { return h.Flags&VnetNeedsCsum != 0 }
 // frames are forwarded at all is the caller's policy (DropGSO): they can
 // be NAT-rewritten and sent back with the same header, but not IPIP
 // encapsulated, since virtio_net_hdr has no IPIP GSO type.
-func (h *VnetHdr) Check(p *Packet, frameLen int) DropReason {
+func (h *VnetHdr) Check(p *Packet, frameLen int) Fault {
 	if h.Flags&VnetNeedsCsum != 0 {
 		start := int(h.CsumStart)
 		if start+int(h.CsumOffset)+2 > frameLen {
-			return DropBadVnetHdr
+			return FaultBadVnetHdr
 		}
 		switch p.Proto {
 		case ProtoTCP:
 			if start != p.L4 || h.CsumOffset != TCPCsumOff {
-				return DropBadVnetHdr
+				return FaultBadVnetHdr
 			}
 		case ProtoUDP:
 			if start != p.L4 || h.CsumOffset != UDPCsumOff {
-				return DropBadVnetHdr
+				return FaultBadVnetHdr
 			}
 		}
 	}
 	switch h.GSOType &^ VnetGSOECN {
 	case VnetGSONone:
 		if h.GSOType != VnetGSONone {
-			return DropBadVnetHdr // ECN bit alone
+			return FaultBadVnetHdr // ECN bit alone
 		}
-		return DropNone
+		return FaultNone
 	case VnetGSOTCPv4, VnetGSOUDP, VnetGSOTCPv6, VnetGSOUDPL4:
 		if h.Flags&VnetNeedsCsum == 0 || h.GSOSize == 0 {
-			return DropBadVnetHdr
+			return FaultBadVnetHdr
 		}
-		return DropNone
+		return FaultNone
 	}
-	return DropBadVnetHdr
+	return FaultBadVnetHdr
 }
 
 // Shift adjusts h after delta bytes were added to (positive) or removed

@@ -44,21 +44,21 @@ func TestVnetHdrCheck(t *testing.T) {
 		name string
 		h    VnetHdr
 		p    *Packet
-		want DropReason
+		want Fault
 	}{
-		{"none", VnetHdr{}, &tcp, DropNone},
-		{"data valid", VnetHdr{Flags: VnetDataValid}, &tcp, DropNone},
-		{"tcp partial", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 16}, &tcp, DropNone},
-		{"udp partial", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 6}, &udp, DropNone},
-		{"tcp wrong offset", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 6}, &tcp, DropBadVnetHdr},
-		{"tcp wrong start", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 30, CsumOffset: 20}, &tcp, DropBadVnetHdr},
-		{"beyond frame", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 200}, &tcp, DropBadVnetHdr},
-		{"tso", VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}, &tcp, DropNone},
-		{"tso ecn", VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4 | VnetGSOECN, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}, &tcp, DropNone},
-		{"gso without csum", VnetHdr{GSOType: VnetGSOTCPv4, GSOSize: 1448}, &tcp, DropBadVnetHdr},
-		{"gso size 0", VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOUDPL4, CsumStart: 34, CsumOffset: 6}, &udp, DropBadVnetHdr},
-		{"unknown gso", VnetHdr{Flags: VnetNeedsCsum, GSOType: 2, GSOSize: 1, CsumStart: 34, CsumOffset: 16}, &tcp, DropBadVnetHdr},
-		{"ecn alone", VnetHdr{GSOType: VnetGSOECN}, &tcp, DropBadVnetHdr},
+		{"none", VnetHdr{}, &tcp, FaultNone},
+		{"data valid", VnetHdr{Flags: VnetDataValid}, &tcp, FaultNone},
+		{"tcp partial", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 16}, &tcp, FaultNone},
+		{"udp partial", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 6}, &udp, FaultNone},
+		{"tcp wrong offset", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 6}, &tcp, FaultBadVnetHdr},
+		{"tcp wrong start", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 30, CsumOffset: 20}, &tcp, FaultBadVnetHdr},
+		{"beyond frame", VnetHdr{Flags: VnetNeedsCsum, CsumStart: 34, CsumOffset: 200}, &tcp, FaultBadVnetHdr},
+		{"tso", VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}, &tcp, FaultNone},
+		{"tso ecn", VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOTCPv4 | VnetGSOECN, GSOSize: 1448, CsumStart: 34, CsumOffset: 16}, &tcp, FaultNone},
+		{"gso without csum", VnetHdr{GSOType: VnetGSOTCPv4, GSOSize: 1448}, &tcp, FaultBadVnetHdr},
+		{"gso size 0", VnetHdr{Flags: VnetNeedsCsum, GSOType: VnetGSOUDPL4, CsumStart: 34, CsumOffset: 6}, &udp, FaultBadVnetHdr},
+		{"unknown gso", VnetHdr{Flags: VnetNeedsCsum, GSOType: 2, GSOSize: 1, CsumStart: 34, CsumOffset: 16}, &tcp, FaultBadVnetHdr},
+		{"ecn alone", VnetHdr{GSOType: VnetGSOECN}, &tcp, FaultBadVnetHdr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

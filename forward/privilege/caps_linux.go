@@ -11,9 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The data plane needs two capabilities: CAP_NET_RAW for its AF_PACKET sockets, and
-// CAP_NET_ADMIN for the nftables shield, SO_SNDBUFFORCE and neighbour resolution.
-const neededCaps = 1<<unix.CAP_NET_RAW | 1<<unix.CAP_NET_ADMIN
+// The data plane needs three capabilities: CAP_NET_RAW for its AF_PACKET sockets,
+// CAP_NET_ADMIN for the shield (nftables, or attaching the tcx program), SO_SNDBUFFORCE and
+// neighbour resolution, and CAP_BPF for loading the tcx shield's program and maps. Without
+// CAP_BPF, director.shield = "auto" falls back to nftables. neededCaps is the first word of
+// the capability sets (capabilities 0-31), neededCaps1 the second (32-63).
+const (
+	neededCaps  = 1<<unix.CAP_NET_RAW | 1<<unix.CAP_NET_ADMIN
+	neededCaps1 = 1 << (unix.CAP_BPF - 32)
+)
 
 // Secure bits (include/uapi/linux/securebits.h).
 const (
@@ -24,40 +30,42 @@ const (
 // capsEnv marks the process image that already dropped its capabilities.
 const capsEnv = "UVS_CAPS_DROPPED"
 
-// DropCapabilities makes the running program keep only CAP_NET_RAW and CAP_NET_ADMIN when it
-// holds more (typically: started as root). Capabilities are per thread and a Go program with
-// cgo cannot change them on all its threads, so it re-executes itself, same PID and
-// arguments: on a locked thread it sets SECBIT_NOROOT (locked, so no later exec as root
-// regains anything), makes the two capabilities inheritable and ambient, and calls execve;
-// the new image then holds exactly those two. It returns nil without doing anything when
+// DropCapabilities makes the running program keep only CAP_NET_RAW, CAP_NET_ADMIN and
+// CAP_BPF when it holds more (typically: started as root). Capabilities are per thread and a
+// Go program with cgo cannot change them on all its threads, so it re-executes itself, same
+// PID and arguments: on a locked thread it sets SECBIT_NOROOT (locked, so no later exec as
+// root regains anything), makes the capabilities inheritable and ambient, and calls execve;
+// the new image then holds exactly those. It returns nil without doing anything when
 // there is nothing to drop, and an error (the process keeps running as it was) when the
 // kernel refuses a step.
-func DropCapabilities() error { return DropCapabilitiesKeeping(neededCaps) }
+func DropCapabilities() error { return DropCapabilitiesKeeping(0) }
 
-// AFXDPCaps are the capabilities the AF_XDP backend needs beyond neededCaps: CAP_BPF for its
-// XDP program and maps, and CAP_IPC_LOCK because the kernel charges the UMEM to
-// RLIMIT_MEMLOCK unless the process has it.
+// AFXDPCaps are the capabilities the AF_XDP backend needs beyond CAP_NET_RAW and
+// CAP_NET_ADMIN: CAP_BPF for its XDP program and maps, and CAP_IPC_LOCK because the kernel
+// charges the UMEM to RLIMIT_MEMLOCK unless the process has it.
 const AFXDPCaps = 1<<unix.CAP_BPF | 1<<unix.CAP_IPC_LOCK
 
-// DropCapabilitiesKeeping is DropCapabilities keeping CAP_NET_RAW, CAP_NET_ADMIN and the
-// capabilities in extra (a mask of 1<<CAP_X, such as AFXDPCaps).
+// DropCapabilitiesKeeping is DropCapabilities that also keeps the capabilities in extra (a
+// mask of 1<<CAP_X, such as AFXDPCaps), which the process must hold.
 func DropCapabilitiesKeeping(extra uint64) error {
-	needed := uint64(neededCaps) | extra
-	lo, hi := uint32(needed), uint32(needed>>32)
 	if os.Getenv(capsEnv) != "" {
 		return nil
 	}
+	required := uint64(neededCaps) | extra
+	lo, hi := uint32(required), uint32(required>>32)
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("forward: capget: %w", err)
 	}
-	if data[0].Effective&^lo == 0 && data[1].Effective&^hi == 0 {
+	if data[0].Effective&^lo == 0 && data[1].Effective&^(hi|neededCaps1) == 0 {
 		return nil // nothing beyond what is needed (e.g. systemd gave us exactly these)
 	}
 	if data[0].Permitted&lo != lo || data[1].Permitted&hi != hi {
 		return nil // we cannot keep them; the run fails later with its own clear error
 	}
+	// CAP_BPF is kept where it is held (kernels since 5.8 have it).
+	keep1 := hi | data[1].Permitted&neededCaps1
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("forward: drop capabilities: %w", err)
@@ -69,12 +77,13 @@ func DropCapabilitiesKeeping(extra uint64) error {
 		return fmt.Errorf("forward: prctl PR_SET_SECUREBITS: %w", err)
 	}
 	data[0].Inheritable = lo
-	data[1].Inheritable = hi
+	data[1].Inheritable = keep1
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("forward: capset: %w", err)
 	}
+	keep := uint64(lo) | uint64(keep1)<<32
 	for c := uintptr(0); c < 64; c++ {
-		if needed&(1<<c) == 0 {
+		if keep&(1<<c) == 0 {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c, 0, 0); err != nil {

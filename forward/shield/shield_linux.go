@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward/privilege"
 )
 
@@ -66,7 +67,17 @@ type ShieldConfig struct {
 	Interfaces []string
 	// Logger receives setup and teardown messages; nil discards them.
 	Logger *slog.Logger
+	// Mode chooses the mechanism: config.ShieldTCX (an eBPF program on the tcx ingress
+	// hook, Linux 6.6+), config.ShieldNftables (the netdev table), or config.ShieldAuto
+	// (zero too): tcx where the kernel has it, nftables otherwise.
+	Mode config.ShieldMode
 }
+
+// Kinds of shield, as Kind reports them.
+const (
+	KindTCX      = "tcx"
+	KindNftables = "nftables"
+)
 
 // Shield keeps the director's own kernel from handling VIP traffic and NAT
 // replies: with it in place the kernel neither answers (RST, ICMP) nor
@@ -81,6 +92,7 @@ type Shield struct {
 	ns netns.NsHandle // namespace of NewShield's caller; closed by Close
 
 	mu     sync.Mutex // guards everything below
+	tcx    *tcxShield // the tcx shield; nil for nftables
 	conn   *nftables.Conn
 	table  *nftables.Table
 	vips   *nftables.Set
@@ -116,6 +128,23 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 		return nil, fmt.Errorf("forward: new shield: get network namespace: %w", err)
 	}
 	s := &Shield{log: log, ns: ns}
+	if cfg.Mode != config.ShieldNftables {
+		t, err := newTCXShield(cfg.Interfaces, ns, log)
+		if err == nil {
+			// A netdev table a killed nftables run left would go on dropping beside us.
+			if err := removeLeftoverShield(); err != nil {
+				log.Warn("shield: remove leftover nftables table", shieldKeyErr, err)
+			}
+			s.tcx = t
+			log.Info("shield installed", "shield", KindTCX, "interfaces", cfg.Interfaces)
+			return s, nil
+		}
+		if cfg.Mode == config.ShieldTCX {
+			ns.Close()
+			return nil, fmt.Errorf("forward: new shield: %w", err)
+		}
+		log.Info("shield: tcx not available, using nftables", shieldKeyErr, err)
+	}
 	if s.conn, err = s.dial(); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("forward: new shield: %w", err)
@@ -125,8 +154,16 @@ func NewShield(cfg ShieldConfig) (*Shield, error) {
 		ns.Close()
 		return nil, err
 	}
-	log.Info("shield installed", "table", shieldTable, "interfaces", cfg.Interfaces)
+	log.Info("shield installed", "shield", KindNftables, "table", shieldTable, "interfaces", cfg.Interfaces)
 	return s, nil
+}
+
+// Kind returns KindTCX or KindNftables: the mechanism that runs.
+func (s *Shield) Kind() string {
+	if s.tcx != nil {
+		return KindTCX
+	}
+	return KindNftables
 }
 
 // dial opens the shield's lasting nftables connection in its namespace, entering it only
@@ -190,6 +227,9 @@ func (s *Shield) install(ifaces []string) error {
 			Policy:   &policy,
 			Device:   name,
 		})
+		for _, e := range controlAcceptExprs() {
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: e})
+		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: vipDropExprs(vips)})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: natReplyDropExprs(nat)})
 	}
@@ -238,6 +278,32 @@ func ipv4Check() []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: nftReg1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: nftReg1, Data: binary.BigEndian.AppendUint16(nil, unix.ETH_P_IP)},
+	}
+}
+
+// controlAcceptExprs are the rules that keep the director's own control traffic away from
+// the drops below, whatever the sets hold (a VRRP unicast peer or a BGP session on a VIP):
+// "meta l4proto 112 accept" (VRRP), "tcp sport 179 accept", "tcp dport 179 accept" (BGP),
+// "udp sport 8848 accept", "udp dport 8848 accept" (IPVS sync). The tcx program has the
+// same exceptions.
+func controlAcceptExprs() [][]expr.Any {
+	l4 := func(proto uint8) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: nftReg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: nftReg1, Data: []byte{proto}},
+		}
+	}
+	port := func(proto uint8, off uint32, p uint16) []expr.Any {
+		return append(l4(proto),
+			&expr.Payload{DestRegister: nftReg1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: nftReg1, Data: binary.BigEndian.AppendUint16(nil, p)},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		)
+	}
+	return [][]expr.Any{
+		append(l4(protoVRRP), &expr.Verdict{Kind: expr.VerdictAccept}),
+		port(unix.IPPROTO_TCP, 0, portBGP), port(unix.IPPROTO_TCP, 2, portBGP),
+		port(unix.IPPROTO_UDP, 0, portSync), port(unix.IPPROTO_UDP, 2, portSync),
 	}
 }
 
@@ -295,6 +361,9 @@ func (s *Shield) Update(vips [][4]byte, nat []NATReal) error {
 	if s.closed {
 		return errors.New("forward: shield update: shield closed")
 	}
+	if s.tcx != nil {
+		return s.tcx.Update(vips, nat)
+	}
 	c := s.conn
 	c.FlushSet(s.vips)
 	c.FlushSet(s.nat)
@@ -347,6 +416,15 @@ func (s *Shield) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.tcx != nil {
+		err := s.tcx.Close()
+		s.ns.Close()
+		if err != nil {
+			return fmt.Errorf("forward: shield close: %w", err)
+		}
+		s.log.Info("shield removed", "shield", KindTCX)
+		return nil
+	}
 	s.conn.DelTable(s.table)
 	err := s.conn.Flush()
 	if cerr := s.conn.CloseLasting(); cerr != nil {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward/internal/netnstest"
 )
 
@@ -112,18 +113,25 @@ func (l shieldLab) dialRefused(t *testing.T, addr string) bool {
 	return refused
 }
 
-// newShieldIn creates a shield inside namespace ns.
-func newShieldIn(t *testing.T, ns string, ifaces ...string) *Shield {
+// newShieldIn creates a shield of the given mode inside namespace ns.
+func newShieldIn(t *testing.T, ns string, mode config.ShieldMode, ifaces ...string) *Shield {
 	t.Helper()
 	var s *Shield
 	netnstest.MustInNS(t, ns, func() error {
 		var err error
-		s, err = NewShield(ShieldConfig{Interfaces: ifaces})
+		s, err = NewShield(ShieldConfig{Interfaces: ifaces, Mode: mode})
 		return err
 	})
 	t.Cleanup(func() { _ = s.Close() })
+	want := map[config.ShieldMode]string{config.ShieldTCX: KindTCX, config.ShieldNftables: KindNftables}[mode]
+	if want != "" && s.Kind() != want {
+		t.Fatalf("shield %v runs as %s", mode, s.Kind())
+	}
 	return s
 }
+
+// shieldModes are the mechanisms every behavioural test runs with.
+var shieldModes = []config.ShieldMode{config.ShieldTCX, config.ShieldNftables}
 
 func nftTables(t *testing.T, ns string) string {
 	t.Helper()
@@ -132,6 +140,12 @@ func nftTables(t *testing.T, ns string) string {
 
 func TestIntegrationShieldVIP(t *testing.T) {
 	netnstest.RequireNetAdmin(t)
+	for _, mode := range shieldModes {
+		t.Run(mode.String(), func(t *testing.T) { testShieldVIP(t, mode) })
+	}
+}
+
+func testShieldVIP(t *testing.T, mode config.ShieldMode) {
 	l := newShieldLab(t)
 
 	// Without the shield B's kernel forwards VIP traffic and resets
@@ -143,7 +157,7 @@ func TestIntegrationShieldVIP(t *testing.T) {
 		t.Fatal("without shield: connect to local VIP was not refused")
 	}
 
-	s := newShieldIn(t, l.b, "b0")
+	s := newShieldIn(t, l.b, mode, "b0")
 	if err := s.Update([][4]byte{netnstest.Addr4("198.18.1.10"), netnstest.Addr4("198.18.1.99"), netnstest.Addr4("198.18.1.10")}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +187,14 @@ func TestIntegrationShieldVIP(t *testing.T) {
 	if n := l.forwarded(t, "198.18.0.1:0", "198.18.1.11:9"); n < 5 {
 		t.Errorf("with shield: non-VIP IpForwDatagrams grew by %d, want >= 5", n)
 	}
+	// The director's own control traffic passes even to a VIP: IPVS sync (UDP 8848) is
+	// forwarded, a BGP connection (TCP 179) to a local VIP reaches B's stack (and is refused).
+	if n := l.forwarded(t, "198.18.0.1:0", "198.18.1.10:8848"); n < 5 {
+		t.Errorf("with shield: IPVS sync to a VIP: IpForwDatagrams grew by %d, want >= 5", n)
+	}
+	if !l.dialRefused(t, "198.18.1.99:179") {
+		t.Error("with shield: BGP connect to a local VIP did not reach B's kernel")
+	}
 
 	// Update replaces: 198.18.1.10 is no longer shielded.
 	if err := s.Update([][4]byte{netnstest.Addr4("198.18.1.99")}, nil); err != nil {
@@ -201,8 +223,14 @@ func TestIntegrationShieldVIP(t *testing.T) {
 
 func TestIntegrationShieldNATReplies(t *testing.T) {
 	netnstest.RequireNetAdmin(t)
+	for _, mode := range shieldModes {
+		t.Run(mode.String(), func(t *testing.T) { testShieldNATReplies(t, mode) })
+	}
+}
+
+func testShieldNATReplies(t *testing.T, mode config.ShieldMode) {
 	l := newShieldLab(t)
-	s := newShieldIn(t, l.b, "b0")
+	s := newShieldIn(t, l.b, mode, "b0")
 	nr := NATReal{Addr: netnstest.Addr4("198.18.0.1"), Proto: unix.IPPROTO_UDP, Port: 8080}
 	if err := s.Update(nil, []NATReal{nr}); err != nil {
 		t.Fatal(err)
@@ -259,17 +287,17 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 	netnstest.Sh(t, "ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
 
 	netnstest.MustInNS(t, ns, func() error { return removeLeftoverShield() })
-	first := newShieldIn(t, ns, "d0")
+	first := newShieldIn(t, ns, config.ShieldNftables, "d0")
 	if err := first.Update([][4]byte{netnstest.Addr4("198.18.9.9")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A new run after a crash replaces the old table rather than failing.
-	second := newShieldIn(t, ns, "d0", "d1")
+	second := newShieldIn(t, ns, config.ShieldNftables, "d0", "d1")
 	if out := nftTables(t, ns); out != "table netdev uvs" {
 		t.Fatalf("nft list tables netdev = %q", out)
 	}
 	rules := netnstest.Sh(t, "ip", "netns", "exec", ns, "nft", "list", "table", "netdev", "uvs")
-	for _, want := range []string{"ingress-d0", "ingress-d1", "priority -500", "ip daddr @vips drop",
+	for _, want := range []string{"ingress-d0", "ingress-d1", "priority -500", "ip daddr @vips drop", "179 accept", "8848 accept", "vrrp accept",
 		"ip saddr . meta l4proto . th sport @nat_reals fib daddr type != local drop"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("table lacks %q:\n%s", want, rules)
@@ -297,7 +325,7 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 	var absent *Shield
 	var absentErr error
 	netnstest.MustInNS(t, ns, func() error {
-		absent, absentErr = NewShield(ShieldConfig{Interfaces: []string{"d0", "nope0"}})
+		absent, absentErr = NewShield(ShieldConfig{Interfaces: []string{"d0", "nope0"}, Mode: config.ShieldNftables})
 		return nil
 	})
 	if absentErr == nil {
@@ -325,6 +353,13 @@ func TestIntegrationShieldLeftover(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Errorf("Close of replaced shield: %v", err)
 	}
+	// A tcx shield removes a table a killed nftables run left behind.
+	third := newShieldIn(t, ns, config.ShieldNftables, "d0")
+	_ = third
+	newShieldIn(t, ns, config.ShieldTCX, "d0")
+	if out := nftTables(t, ns); out != "" {
+		t.Errorf("after a tcx shield started: nft list tables netdev = %q", out)
+	}
 }
 
 // TestIntegrationShieldLargeUpdate needs several NEWSETELEM messages per set
@@ -334,7 +369,7 @@ func TestIntegrationShieldLargeUpdate(t *testing.T) {
 	netnstest.RequireNetAdmin(t)
 	ns := netnstest.NewNS(t, netnstest.NSPrefix(t)+"-l")
 	netnstest.Sh(t, "ip", "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1")
-	s := newShieldIn(t, ns, "d0")
+	s := newShieldIn(t, ns, config.ShieldNftables, "d0")
 	const n = 10000
 	vips := make([][4]byte, n)
 	nat := make([]NATReal, n)

@@ -245,17 +245,7 @@ func (a *steerAsm) rule(v steerView, vips []SteerVIP, nat []SteerNAT) {
 			a.jump("hashaddr")
 			a.label(next)
 		}
-		if v.frag {
-			// Fragment: source address alone.
-			a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
-			a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2})
-			a.loadAddr(v, v.src)
-			a.jump("hashaddr")
-		}
-		a.loadAddr(v, v.src)
-		a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
-		a.loadPort(v.sport)
-		a.jump("hashport")
+		a.hashEnd(v, v.src, v.sport)
 	}
 
 	a.label(l("nonvip"))
@@ -306,15 +296,21 @@ func (a *steerAsm) rule(v steerView, vips []SteerVIP, nat []SteerNAT) {
 		}
 	}
 	a.label(l("plain"))
+	a.hashEnd(v, v.dst, v.dport)
+}
+
+// hashEnd ends a rule by hashing one end of the flow: the address at addr and the port at
+// port, or for a fragment (scratch 1 non-zero: no ports) the address alone.
+func (a *steerAsm) hashEnd(v steerView, addr, port uint32) {
 	if v.frag {
 		a.emit(bpf.LoadScratch{Dst: bpf.RegA, N: 1})
 		a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 2})
-		a.loadAddr(v, v.dst)
+		a.loadAddr(v, addr)
 		a.jump("hashaddr")
 	}
-	a.loadAddr(v, v.dst)
+	a.loadAddr(v, addr)
 	a.emit(bpf.StoreScratch{Src: bpf.RegA, N: 0})
-	a.loadPort(v.dport)
+	a.loadPort(port)
 	a.jump("hashport")
 }
 

@@ -87,13 +87,13 @@ func TestSteerProgramMatchesReference(t *testing.T) {
 
 func TestSteerKeepsNATFlowsAndPersistenceTogether(t *testing.T) {
 	vip := [4]byte{198, 18, 2, 100}
-	real := [4]byte{198, 18, 3, 11}
+	dest := [4]byte{198, 18, 3, 11}
 	client := [4]byte{198, 18, 2, 10}
 	vips := []SteerVIP{{Addr: vip}, {Addr: [4]byte{198, 18, 2, 101}, Persist: []SteerPersist{{Port: 80, Bits: 24}, {Port: 443, Bits: 24}}}}
 	nat := []SteerNAT{{Addr: [4]byte{198, 18, 3, 12}, Port: 8080, Bits: 24}}
 	for sport := uint16(1024); sport < 1100; sport++ {
 		req := steerHash(ipv4Packet(client, vip, 6, sport, 80, 0), vips, nat)
-		rep := steerHash(ipv4Packet(real, client, 6, 8080, sport, 0), vips, nat)
+		rep := steerHash(ipv4Packet(dest, client, 6, 8080, sport, 0), vips, nat)
 		if req != rep {
 			t.Fatalf("sport %d: request %d, reply %d", sport, req, rep)
 		}

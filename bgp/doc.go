@@ -1,0 +1,12 @@
+// Package bgp owns the embedded BGP speaker (GoBGP, as a library) that announces a
+// director's VIPs to the routers in front of it, so that several directors share the
+// traffic by ECMP, and the policy that decides which VIPs to announce.
+//
+// It connects out only (no listener on port 179 unless bgp.passive is set), runs no gRPC
+// server, rejects every route a neighbour offers and shuts a neighbour down that offers
+// more than bgp.max_prefixes. Passwords are handed to the kernel (TCP MD5, RFC 2385) and
+// never logged or returned.
+//
+// It must not touch the data plane: it reads the published snapshot and a liveness
+// signal, and it announces or withdraws /32 routes; nothing else.
+package bgp
