@@ -224,9 +224,10 @@ func (d *Director) Run(ctx context.Context) error {
 		ctCap += w.Engine().Table().Capacity()
 		ctBytes += w.Engine().Table().MemoryBytes()
 	}
+	dp := d.DataPlane()
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
-		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes, "backend", BackendAFPacket, "rx_ring", d.rxRing.String(),
-		"tx_mode", d.cfg.Director.TXMode.String(), "shield", d.shield.Kind())
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes, "backend", dp.Backend, "rx_ring", dp.RXRing,
+		"tx_mode", dp.TXMode, "shield", dp.Shield)
 
 	var err error
 	tick := time.NewTicker(time.Second)
