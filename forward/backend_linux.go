@@ -142,6 +142,16 @@ func (d *Director) openXDP() error {
 func (d *Director) publishXDP(s *engine.Snapshot) error {
 	vips, nat := s.Steering()
 	sets := afxdp.Sets{VIPs: vips, SteerNAT: nat}
+	steered := map[[4]byte]bool{}
+	for _, v := range vips {
+		steered[v.Addr] = true
+	}
+	all, _ := s.ShieldSets() // every address the engine answers for (VRRP-owned ones too)
+	for _, a := range all {
+		if !steered[a] {
+			sets.Owned = append(sets.Owned, a)
+		}
+	}
 	for _, r := range s.NATReals() {
 		sets.NATReals = append(sets.NATReals, afxdp.NATReal(r))
 	}

@@ -25,6 +25,10 @@ import (
 const (
 	vipPersist   = 1 // the VIP has persistent services (entries in the persist map)
 	vipFirstWild = 2 // its first persistent service is a port-0 one (mask in FirstMask)
+	vipSteer     = 4 // a service VIP, which the steering rule hashes as a VIP; without it
+	//                  (an address a VRRP instance owns, say) the frame is ours, hashed as
+	//                  any other traffic, as the fanout program does
+
 )
 
 // vipValue is the value of the vips map.
@@ -267,8 +271,10 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	lookup(fd.vips)
 	add(asm.JEq.Imm(R0, 0, "rule_nat"),
 		asm.LoadMem(R1, R0, 0, asm.Word),
-		asm.JSet.Imm(R1, vipPersist, "persist"),
-		asm.Ja.Label("vip_plain"))
+		asm.JSet.Imm(R1, vipSteer, "vip_steer"),
+		asm.Ja.Label("rule_nat"))
+	label("vip_steer", asm.JSet.Imm(R1, vipPersist, "persist"))
+	add(asm.Ja.Label("vip_plain"))
 	label("persist", asm.LoadMem(R2, FP, stFlags, asm.Word))
 	add(asm.JSet.Imm(R2, flOkD, "persist_ok"),
 		asm.JSet.Imm(R1, vipFirstWild, "persist_first"),

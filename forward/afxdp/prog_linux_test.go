@@ -94,8 +94,9 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 		{Addr: [4]byte{198, 18, 3, 14}, Proto: 6, Port: 80}, // not persistent: plain steering
 	}
 	local := [4]byte{198, 18, 0, 1}
+	owned := [4]byte{198, 18, 3, 1} // a VRRP-owned NAT gateway: ours, steered as plain traffic
 	const workers = 1 << 16
-	prog := loadTestProgram(t, workers, Sets{VIPs: vips, SteerNAT: nat, NATReals: reals, Local: [][4]byte{local}})
+	prog := loadTestProgram(t, workers, Sets{VIPs: vips, Owned: [][4]byte{owned}, SteerNAT: nat, NATReals: reals, Local: [][4]byte{local}})
 
 	run := func(f []byte) uint32 {
 		t.Helper()
@@ -127,6 +128,10 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 	// Fixed cases.
 	client := [4]byte{198, 19, 7, 9}
 	check("tcp to vip", frame(testMAC, 0x0800, ipv4(client, vip, 6, 0, ports(40000, 80, 20))), true)
+	check("icmp to an owned address", frame(testMAC, 0x0800, ipv4(client, owned, 1, 0, []byte{8, 0, 0, 0, 0, 1, 0, 1})), true)
+	arpOwned := make([]byte, 28)
+	copy(arpOwned[24:], owned[:])
+	check("arp for an owned address", frame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0x0806, arpOwned), true)
 	tagged := frame(testMAC, 0x8100, append([]byte{0, 7, 0x08, 0x00}, ipv4(client, vip, 6, 0, ports(40000, 80, 20))...))
 	check("tagged tcp to vip", tagged, true)
 	check("tagged ipv6", frame(testMAC, 0x8100, append([]byte{0, 7, 0x86, 0xdd}, make([]byte, 40)...)), false)
@@ -157,6 +162,7 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 	for _, r := range reals {
 		addrs = append(addrs, r.Addr)
 	}
+	addrs = append(addrs, owned)
 	pick := func() [4]byte {
 		if rng.IntN(3) == 0 {
 			return [4]byte{198, 19, byte(rng.IntN(256)), byte(rng.IntN(256))}
@@ -171,6 +177,9 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 		return uint16(rng.IntN(65536))
 	}
 	isVIP := func(a [4]byte) bool {
+		if a == owned {
+			return true
+		}
 		for _, v := range vips {
 			if v.Addr == a {
 				return true

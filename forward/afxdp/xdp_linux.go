@@ -39,7 +39,8 @@ type NATReal struct {
 
 // Sets are what the program's maps hold, built from a snapshot.
 type Sets struct {
-	VIPs     []steer.SteerVIP // every VIP, with its persistent services in steer's order
+	VIPs     []steer.SteerVIP // every service VIP, with its persistent services in steer's order
+	Owned    [][4]byte        // other addresses uvs answers for (VRRP-owned): ours, not steered as VIPs
 	SteerNAT []steer.SteerNAT // reply side of persistent NAT services, in steer's order
 	NATReals []NATReal
 	Local    [][4]byte // this host's IPv4 addresses: NAT-real traffic to them is the stack's
@@ -267,8 +268,11 @@ func (x *XDP) Update(s Sets) error {
 		want[m][k] = v
 	}
 	v8 := func(a, b uint32) []byte { k := key8(a, b); return k[:] }
+	for _, a := range s.Owned {
+		put(x.vips, key4(be32(a)), v8(0, 0), true)
+	}
 	for _, v := range s.VIPs {
-		var val vipValue
+		val := vipValue{Flags: vipSteer}
 		if len(v.Persist) > 0 {
 			val.Flags |= vipPersist
 			if v.Persist[0].Port == 0 {
@@ -276,7 +280,7 @@ func (x *XDP) Update(s Sets) error {
 				val.FirstMask = maskBits(v.Persist[0].Bits)
 			}
 		}
-		put(x.vips, key4(be32(v.Addr)), v8(val.Flags, val.FirstMask), false)
+		put(x.vips, key4(be32(v.Addr)), v8(val.Flags, val.FirstMask), false) // over an Owned entry
 		for i, p := range v.Persist {
 			put(x.persist, key8(be32(v.Addr), uint32(p.Port)), v8(maskBits(p.Bits), uint32(i)), true)
 		}
