@@ -452,6 +452,9 @@ func (d *decoder) service(t *table) Service {
 	if !t.addr("vip", &s.VIP) && !t.has("vip") {
 		d.problem(t.key("vip"), "required")
 	}
+	if s.VIP.Is6() {
+		s.PersistenceBits = 128 // IPVS's default for an IPv6 service: the whole address
+	}
 	enum(t, "protocol", ParseProtocol, &s.Protocol)
 
 	portOK := true
@@ -566,8 +569,8 @@ func (d *decoder) netmask(t *table, k string, bits *int) {
 	}
 	switch v := v.(type) {
 	case int64:
-		if v < 0 || v > 32 {
-			d.problem(t.key(k), "prefix length %d is out of range 0..32", v)
+		if v < 0 || v > 128 {
+			d.problem(t.key(k), "prefix length %d is out of range 0..32 (IPv4) or 0..128 (IPv6)", v)
 			return
 		}
 		*bits = int(v)

@@ -122,8 +122,11 @@ var problemCases = []struct {
 	{"vip invalid", head + "[[service]]\nvip = \"10.0.0\"\nport = 80\n", []string{
 		`t.toml:4: service[0].vip: invalid IP address "10.0.0"`,
 	}},
-	{"vip ipv6", head + "[[service]]\nvip = \"2001:db8::1\"\nport = 80\n", []string{
-		`t.toml:4: service[0].vip: 2001:db8::1: IPv6 is not supported by the data plane yet; use an IPv4 address`,
+	{"vip ipv4-mapped", head + "[[service]]\nvip = \"::ffff:10.0.0.1\"\nport = 80\n", []string{
+		`t.toml:4: service[0].vip: ::ffff:10.0.0.1 is an IPv4-mapped IPv6 address; write it as 10.0.0.1`,
+	}},
+	{"vip multicast", head + "[[service]]\nvip = \"ff02::1\"\nport = 80\n", []string{
+		`t.toml:4: service[0].vip: ff02::1 is not a unicast address`,
 	}},
 	{"protocol", svc + "protocol = \"sctp\"\n", []string{
 		`t.toml:6: service[0].protocol: unknown protocol "sctp" (want tcp or udp)`,
@@ -181,8 +184,8 @@ var problemCases = []struct {
 	{"mss_clamp udp", svc + "protocol = \"udp\"\nmss_clamp = 1400\n", []string{
 		`t.toml:7: service[0].mss_clamp: applies only to protocol = "tcp"`,
 	}},
-	{"tunnel_source", svc + "tunnel_source = \"2001:db8::1\"\n", []string{
-		`t.toml:6: service[0].tunnel_source: 2001:db8::1: IPv6 is not supported by the data plane yet; use an IPv4 address`,
+	{"tunnel_source family", svc + "tunnel_source = \"2001:db8::1\"\nforward = \"tun\"\n[[service.real]]\naddress = \"10.0.0.2\"\n", []string{
+		`t.toml:6: service[0].tunnel_source: 2001:db8::1 is not of the family of real[0] 10.0.0.2, the tunnel's outer header`,
 	}},
 	{"tunnel_source invalid", svc + "tunnel_source = \"here\"\n", []string{
 		`t.toml:6: service[0].tunnel_source: invalid IP address "here"`,
@@ -217,7 +220,7 @@ var problemCases = []struct {
 		`t.toml:6: service[0].real[0].address: required`,
 	}},
 	{"real ipv6", svc + "[[service.real]]\naddress = \"::1\"\n", []string{
-		`t.toml:7: service[0].real[0].address: ::1: IPv6 is not supported by the data plane yet; use an IPv4 address`,
+		`t.toml:7: service[0].real[0].address: ::1 and the VIP 10.0.0.1 are of different families: only forward = "tun" carries one in the other (4-in-6)`,
 	}},
 	{"real weight", svc + "[[service.real]]\naddress = \"10.0.0.2\"\nweight = -1\n[[service.real]]\naddress = \"10.0.0.3\"\nweight = 65536\n", []string{
 		`t.toml:8: service[0].real[0].weight: -1 is out of range 0..65535`,
@@ -280,7 +283,7 @@ var problemCases = []struct {
 	}},
 	{"hysteresis above quorum", svc + "quorum = 2\nhysteresis = 2\nsorry_server = \"2001:db8::1\"\n", []string{
 		`t.toml:7: service[0].hysteresis: 2 is out of range 0..quorum-1`,
-		`t.toml:8: service[0].sorry_server: 2001:db8::1: IPv6 is not supported by the data plane yet; use an IPv4 address`,
+		`t.toml:8: service[0].sorry_server: 2001:db8::1 is not of the VIP's family (10.0.0.1)`,
 	}},
 	{"check keepalived keys", svc + "[service.check]\ntype = \"http\"\ndigest = \"ABC\"\nwarmup = \"-1s\"\nvia = \"lo\"\ntls_verify = true\n", []string{
 		`t.toml:8: service[0].check.digest: "ABC" is not an MD5 digest: want 32 lowercase hex digits, as genhash prints`,

@@ -180,7 +180,7 @@ func (v *validator) services(ss []Service) {
 
 func (v *validator) service(k string, s *Service) {
 	at := s.Line
-	v.ipv4(k+".vip", at, s.VIP, true)
+	v.ip(k+".vip", at, s.VIP, true)
 	if !enumValid(protocolNames, s.Protocol) {
 		v.problem(k+".protocol", at, "must be %s", oneOf(protocolNames[1:]))
 	}
@@ -217,9 +217,9 @@ func (v *validator) service(k string, s *Service) {
 	if s.PersistenceTimeout < 0 {
 		v.problem(k+".persistence_timeout", at, "must not be negative")
 	}
-	if s.PersistenceBits < 0 || s.PersistenceBits > 32 {
-		v.problem(k+".persistence_netmask", at, "prefix length %d is out of range 0..32", s.PersistenceBits)
-	} else if s.PersistenceBits != 32 && s.PersistenceTimeout == 0 {
+	if maxBits := s.VIP.BitLen(); maxBits != 0 && (s.PersistenceBits < 0 || s.PersistenceBits > maxBits) {
+		v.problem(k+".persistence_netmask", at, "prefix length %d is out of range 0..%d", s.PersistenceBits, maxBits)
+	} else if maxBits != 0 && s.PersistenceBits != maxBits && s.PersistenceTimeout == 0 {
 		v.problem(k+".persistence_netmask", at, "needs persistence_timeout")
 	}
 
@@ -237,7 +237,8 @@ func (v *validator) service(k string, s *Service) {
 		}
 	}
 	if s.TunnelSource.IsValid() {
-		v.ipv4(k+".tunnel_source", at, s.TunnelSource, false)
+		v.ip(k+".tunnel_source", at, s.TunnelSource, false)
+		v.tunnelSource(k, s)
 	}
 	switch {
 	case !enumValid(deadRealNames, s.DeadReal):
@@ -252,7 +253,10 @@ func (v *validator) service(k string, s *Service) {
 		v.problem(k+".slow_start", at, "must not be negative")
 	}
 	if s.SorryServer.IsValid() {
-		v.ipv4(k+".sorry_server", at, s.SorryServer.Addr(), false)
+		v.ip(k+".sorry_server", at, s.SorryServer.Addr(), false)
+		if a := s.SorryServer.Addr(); s.VIP.IsValid() && a.Is4() != s.VIP.Is4() {
+			v.problem(k+".sorry_server", at, "%s is not of the VIP's family (%s)", a, s.VIP)
+		}
 		if s.SorryServer.Port() != s.Port && (len(s.Ports) > 0 || s.Port == 0) {
 			v.problem(k+".sorry_server", at, "port %d differs from the service's: port mapping needs a single service port", s.SorryServer.Port())
 		} else if s.SorryServer.Port() == 0 && s.Port != 0 {
@@ -298,7 +302,8 @@ func (v *validator) service(k string, s *Service) {
 	}
 }
 
-// ipv4 reports a missing (when required) or non-IPv4 address.
+// ipv4 reports a missing (when required) or non-IPv4 address: VRRP addresses (vrrp.go),
+// which are IPv4 only so far.
 func (v *validator) ipv4(key string, at int, a netip.Addr, required bool) {
 	switch {
 	case !a.IsValid():
@@ -310,9 +315,32 @@ func (v *validator) ipv4(key string, at int, a netip.Addr, required bool) {
 	}
 }
 
+// ip reports a missing (when required) address, or one no service can use: an IPv4-mapped
+// IPv6 address (write the IPv4 form), an IPv6 zone, or an unspecified or multicast IPv6
+// address.
+func (v *validator) ip(key string, at int, a netip.Addr, required bool) {
+	switch {
+	case !a.IsValid():
+		if required {
+			v.problem(key, at, "required")
+		}
+	case a.Is4In6():
+		v.problem(key, at, "%s is an IPv4-mapped IPv6 address; write it as %s", a, a.Unmap())
+	case a.Zone() != "":
+		v.problem(key, at, "%s: a zone is not allowed", a)
+	case a.Is6() && (a.IsUnspecified() || a.IsMulticast()):
+		v.problem(key, at, "%s is not a unicast address", a)
+	}
+}
+
 func (v *validator) real(k string, s *Service, r *Real) {
 	at := r.Line
-	v.ipv4(k+".address", at, r.Address, true)
+	v.ip(k+".address", at, r.Address, true)
+	if s.VIP.IsValid() && r.Address.IsValid() && s.VIP.Is4() != r.Address.Is4() && r.Forward != TUN {
+		// IPVS allows mixed families only through a tunnel (ip_vs_ctl.c: "mixed family
+		// destinations are only allowed with tunnel forwarding").
+		v.problem(k+".address", at, "%s and the VIP %s are of different families: only forward = \"tun\" carries one in the other (%s)", r.Address, s.VIP, mixedTunnel(s.VIP))
+	}
 	if r.Weight < 0 || r.Weight > MaxWeight {
 		v.problem(k+".weight", at, "%d is out of range 0..%d", r.Weight, MaxWeight)
 	}
@@ -421,4 +449,24 @@ func isPrime(n int) bool {
 		}
 	}
 	return true
+}
+
+// mixedTunnel names the tunnel that carries a VIP's family in the other one.
+func mixedTunnel(vip netip.Addr) string {
+	if vip.Is4() {
+		return "4-in-6"
+	}
+	return "6-in-4"
+}
+
+// tunnelSource reports a tunnel_source that cannot be the outer source of the service's
+// tunnelled reals: the outer header is of the real's family.
+func (v *validator) tunnelSource(k string, s *Service) {
+	for i := range s.Reals {
+		r := &s.Reals[i]
+		if r.Forward == TUN && r.Address.IsValid() && r.Address.Is4() != s.TunnelSource.Is4() {
+			v.problem(k+".tunnel_source", s.Line, "%s is not of the family of real[%d] %s, the tunnel's outer header", s.TunnelSource, i, r.Address)
+			return
+		}
+	}
 }

@@ -363,3 +363,35 @@ func insertEstablished(b *testing.B, t *Table, seq, now uint32) {
 		b.Fatalf("refused at seq %d (len %d)", seq, t.Len())
 	}
 }
+
+// BenchmarkPrefetch is BenchmarkLookup the way a worker would batch it: hash
+// 64 keys, Prefetch them, then LookupSpotHash one by one; ns/op is per key.
+func BenchmarkPrefetch(b *testing.B) {
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			skipBig(b, sz.n)
+			t := fullTable(b, sz.n)
+			keys := make([]Key, 64)
+			hs := make([]uint64, 64)
+			var s Spot
+			b.ReportAllocs()
+			b.ResetTimer()
+			c0 := cpuNanos()
+			j := uint32(0)
+			for i := 0; i < b.N; i += len(keys) {
+				for x := range keys {
+					j = (j + 7_919_993) % uint32(sz.n)
+					keys[x] = bkey(j)
+					hs[x] = t.Hash(&keys[x])
+				}
+				t.Prefetch(hs)
+				for x := range keys {
+					if t.LookupSpotHash(&keys[x], hs[x], &s) == nil {
+						b.Fatal("miss")
+					}
+				}
+			}
+			reportCPU(b, c0)
+		})
+	}
+}

@@ -104,7 +104,42 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 			if src.n(2) == 0 {
 				e.Flags = FlagNAT
 			}
-			p, ok := tab.Insert(&e, m.now)
+			var p *Entry
+			var ok bool
+			if src.n(2) == 0 {
+				p, ok = tab.Insert(&e, m.now)
+			} else {
+				// find-or-insert, reclaiming an expired entry when full
+				var s Spot
+				var gone Entry
+				var reclaimed bool
+				if q := tab.LookupSpot(&k, &s); q != nil {
+					if w := m.find(k); w == nil || w.p != q {
+						t.Fatalf("step %d: LookupSpot %+v disagrees with the model", step, k)
+					}
+				}
+				p, ok, reclaimed = tab.Admit(&e, m.now, &s, &gone)
+				expiredLeft := false
+				for _, r := range m.recs {
+					expiredLeft = expiredLeft || !m.live(r)
+				}
+				switch {
+				case reclaimed:
+					idx := -1
+					for i, r := range m.recs {
+						if r.e == gone && !m.live(r) {
+							idx = i
+							break
+						}
+					}
+					if idx < 0 || len(m.recs) != m.cap {
+						t.Fatalf("step %d: Admit reclaimed %+v, not an expired entry of a full model", step, gone)
+					}
+					m.recs = append(m.recs[:idx], m.recs[idx+1:]...)
+				case len(m.recs) == m.cap && expiredLeft && m.cap <= reclaimScan && m.find(k) == nil:
+					t.Fatalf("step %d: full table with expired entries refused %+v", step, k)
+				}
+			}
 			dup := m.find(k)
 			switch {
 			case dup != nil:

@@ -90,6 +90,11 @@ const (
 	// expireLater is the delay IPVS gives an expired template that still
 	// controls connections (ip_vs_conn_expire, expire_later: 60*HZ).
 	expireLater = 60 * 1000
+	// reclaimScan bounds the slots a reclaiming Admit examines on a full
+	// table: 64 slots at about 7 ns each keep a refused insert under half a
+	// microsecond, and each refusal moves the sweep cursor on by as much, so
+	// a flood against a table of live entries pays for its own sweep.
+	reclaimScan = 64
 )
 
 // Errors returned by New.
@@ -124,7 +129,8 @@ type Table struct {
 	hwm   uint32 // slots [0, hwm) have been used at least once
 	live  int    // entries in the indexes
 	used  int    // occupied slots, including unlinked templates
-	sweep uint32 // next slot Expire examines
+	sweep uint32 // next slot Expire (and a reclaiming Admit) examines
+	gen   uint32 // bumped by every change to the main index; validates a Spot
 
 	now       uint32
 	touch     uint32 // sink for LookupBatch's early loads
@@ -191,8 +197,8 @@ func (t *Table) Len() int { return t.live }
 func (t *Table) Capacity() int { return len(t.entries) }
 
 // Full reports whether Insert would refuse a new entry. Expired entries hold
-// their slot until Expire removes them, so after a refusal the worker should
-// give Expire a larger budget.
+// their slot until Expire removes them; Admit reclaims one when the table is
+// full.
 func (t *Table) Full() bool { return t.used >= len(t.entries) }
 
 // MemoryBytes returns the memory preallocated by New.
@@ -295,6 +301,47 @@ func (t *Table) LookupBatch(keys []Key, out []*Entry) {
 	}
 }
 
+// Hash returns the hash of connection key k in this table, for Prefetch and
+// LookupSpotHash: a caller that looks up a whole batch hashes each key once.
+func (t *Table) Hash(k *Key) uint64 { return t.hashKey(k, false) }
+
+// Prefetch loads the index words and the candidate entries of the keys with
+// hashes hs, a chunk of lookupChunk at a time, so that their cache misses
+// overlap; the lookups that follow (LookupSpotHash, in any order, with the
+// table changed or not in between) then find them in cache. It returns
+// nothing and changes nothing, so it is safe however stale its answer gets.
+func (t *Table) Prefetch(hs []uint64) {
+	var words [lookupChunk]uint32
+	var tags [lookupChunk]uint32
+	var touch uint32
+	for base := 0; base < len(hs); base += lookupChunk {
+		m := min(lookupChunk, len(hs)-base)
+		for j := 0; j < m; j++ {
+			var pos uint64
+			pos, tags[j] = t.home(hs[base+j])
+			words[j] = t.main[pos]
+		}
+		for j := 0; j < m; j++ {
+			if w := words[j]; w != 0 && w&t.tagMask == tags[j] {
+				touch += t.entries[w&t.idxMask-1].Expires
+			}
+		}
+	}
+	t.touch = touch
+}
+
+// LookupSpotHash is LookupSpot for a key whose Hash the caller already has.
+func (t *Table) LookupSpotHash(k *Key, h uint64, s *Spot) *Entry {
+	home, tag := t.home(h)
+	x, pos := t.probe(k, false, home, tag)
+	if x != nil {
+		s.valid = false
+		return x
+	}
+	*s = Spot{home: home, pos: pos, tag: tag, gen: t.gen, valid: true}
+	return nil
+}
+
 // LookupTemplate returns the persistence template with key k, or nil.
 func (t *Table) LookupTemplate(k *Key) *Entry {
 	return t.find(k, true)
@@ -348,40 +395,119 @@ func (t *Table) LookupReply(proto uint8, client [4]byte, cport uint16, real [4]b
 // nor are embryonic ones: evicting SYN_RECV entries would let a SYN flood
 // churn the table and cost the drop-oldest bookkeeping on every insert, while
 // a refusal is cheap, visible in a counter and self-healing as entries
-// expire.
+// expire. Insert never reclaims an expired entry (it could not report it);
+// Admit does.
 //
 // A zero State becomes NONE for TCP (the caller then feeds the SYN through
 // TCP, as ip_vs_in does) and UDP for other protocols. Expires is set from the
 // state's timeout; FlagOnePacket entries expire at once. For templates, call
 // TouchTemplate (or use InsertTemplate) to set the persistence timeout.
 func (t *Table) Insert(e *Entry, now uint32) (*Entry, bool) {
-	t.now = now
-	tmpl := e.Flags&FlagTemplate != 0
-	h := t.hashKey(&e.Key, tmpl)
-	i, tag := t.home(h)
+	ent, inserted, _ := t.Admit(e, now, nil, nil)
+	return ent, inserted
+}
+
+// Spot remembers where LookupSpot found no connection: the key's home
+// position and tag, and the empty index position where it would go. Admit
+// uses it to insert that key without hashing or probing again, as long as
+// the main index has not changed in between (any insert or removal makes the
+// Spot stale, and Admit then probes from the remembered home). A Spot belongs
+// to the table and the key it was looked up with.
+type Spot struct {
+	home, pos uint64
+	tag       uint32
+	gen       uint32
+	valid     bool
+}
+
+// LookupSpot is Lookup that, on a miss, records in *s where k would be
+// inserted, for a following Admit of the same key (find-or-insert: the new
+// connection is hashed and probed once).
+func (t *Table) LookupSpot(k *Key, s *Spot) *Entry {
+	home, tag := t.home(t.hashKey(k, false))
+	x, pos := t.probe(k, false, home, tag)
+	if x != nil {
+		s.valid = false
+		return x
+	}
+	*s = Spot{home: home, pos: pos, tag: tag, gen: t.gen, valid: true}
+	return nil
+}
+
+// probe walks k's cluster from home and returns the live entry with key k
+// (and the template bit tmpl), or nil and the first empty position.
+func (t *Table) probe(k *Key, tmpl bool, i uint64, tag uint32) (*Entry, uint64) {
 	for {
 		w := t.main[i]
 		if w == 0 {
-			break
+			return nil, i
 		}
 		if w&t.tagMask == tag {
 			x := &t.entries[w&t.idxMask-1]
-			if x.Key == e.Key && (x.Flags&FlagTemplate != 0) == tmpl && !expired(x.Expires, now) {
-				return x, false
+			if x.Key == *k && (x.Flags&FlagTemplate != 0) == tmpl && !expired(x.Expires, t.now) {
+				return x, i
 			}
 		}
 		i = t.next(i)
 	}
+}
+
+// Admit is Insert for the worker's new connections. s, if not nil, is the
+// Spot of a LookupSpot of e.Key that missed; it spares the hash and the probe.
+// When the table is full and gone is not nil, Admit reclaims an expired entry
+// first: it advances the sweep over at most reclaimScan slots (as Expire
+// would), removes the first expired entry it meets, copies it to *gone and
+// reports reclaimed, so the caller releases its counts as it does for
+// Expire's output. A table full of expired entries thus admits new
+// connections at once, and one full of live entries still refuses them
+// (nil, false, false) after a bounded scan. Pointers to the reclaimed entry
+// become invalid, as after Expire.
+func (t *Table) Admit(e *Entry, now uint32, s *Spot, gone *Entry) (ent *Entry, inserted, reclaimed bool) {
+	t.now = now
+	tmpl := e.Flags&FlagTemplate != 0
+	var home, i uint64
+	var tag uint32
+	switch {
+	case s != nil && s.valid && !tmpl && s.gen == t.gen:
+		home, i, tag = s.home, s.pos, s.tag
+	default:
+		if s != nil && s.valid && !tmpl {
+			home, tag = s.home, s.tag
+		} else {
+			home, tag = t.home(t.hashKey(&e.Key, tmpl))
+		}
+		var x *Entry
+		if x, i = t.probe(&e.Key, tmpl, home, tag); x != nil {
+			return x, false, false
+		}
+	}
+	if s != nil {
+		s.valid = false
+	}
 	slot, ok := t.alloc()
 	if !ok {
-		return nil, false
+		if gone == nil || !t.reclaim(now, gone) {
+			return nil, false, false
+		}
+		reclaimed = true
+		if slot, ok = t.alloc(); !ok {
+			return nil, false, true // not reachable: reclaim freed a slot
+		}
+		// The removal may have shifted k's cluster back: find the empty
+		// position again.
+		_, i = t.probe(&e.Key, tmpl, home, tag)
 	}
+	return t.place(e, slot, i, tag, now), true, reclaimed
+}
+
+// place stores a copy of e in slot and indexes it at main position i.
+func (t *Table) place(e *Entry, slot uint32, i uint64, tag uint32, now uint32) *Entry {
 	n := &t.entries[slot]
 	*n = *e
 	n.ctl = 0
 	n.Flags &^= flagUnlinked | FlagOutputSeen
 	switch {
-	case tmpl:
+	case n.Flags&FlagTemplate != 0:
 		n.Flags &^= FlagNAT | FlagOnePacket
 		n.State = StateNone // as ipvsadm -Lnc shows templates
 	case n.State == StateInvalid || n.State >= numStates:
@@ -398,6 +524,7 @@ func (t *Table) Insert(e *Entry, now uint32) (*Entry, bool) {
 		n.Expires = now
 	}
 	t.main[i] = tag | (slot + 1)
+	t.gen++
 	if n.Flags&FlagNAT != 0 {
 		j, rtag := t.home(t.hashReply(n.Key.Proto, n.Key.Client, n.Key.CPort, n.Real, n.RPort))
 		for t.reply[j] != 0 {
@@ -406,7 +533,23 @@ func (t *Table) Insert(e *Entry, now uint32) (*Entry, bool) {
 		t.reply[j] = rtag | (slot + 1)
 	}
 	t.live++
-	return n, true
+	return n
+}
+
+// reclaim advances the sweep over at most reclaimScan slots and removes the
+// first expired entry it meets, copying it to *gone.
+func (t *Table) reclaim(now uint32, gone *Entry) bool {
+	for n := reclaimScan; n > 0 && t.hwm > 0; n-- {
+		if t.sweep >= t.hwm {
+			t.sweep = 0
+		}
+		s := t.sweep
+		t.sweep++
+		if t.reap(s, now, gone) {
+			return true
+		}
+	}
+	return false
 }
 
 // InsertTemplate inserts persistence template e (setting FlagTemplate) that
@@ -461,17 +604,12 @@ func (t *Table) Template(conn *Entry) *Entry {
 	return tpl
 }
 
-// slotOf finds the slot of live entry e by probing its key and comparing
-// addresses.
+// slotOf returns the slot of live entry e from its address (no probe).
 func (t *Table) slotOf(e *Entry) (uint32, bool) {
 	if e.State == StateInvalid || e.Flags&flagUnlinked != 0 {
 		return 0, false
 	}
-	i, _ := t.mainSlotOf(e)
-	if i < 0 {
-		return 0, false
-	}
-	return t.main[i]&t.idxMask - 1, true
+	return t.slotIndex(e)
 }
 
 // mainSlotOf returns the main index position holding e, or -1.
@@ -533,6 +671,7 @@ func (t *Table) Delete(e *Entry) {
 func (t *Table) remove(e *Entry, pos uint64, forced bool) {
 	slot := t.main[pos]&t.idxMask - 1
 	t.unindex(t.main, pos, false)
+	t.gen++
 	if e.Flags&FlagNAT != 0 {
 		t.unindexReply(slot)
 	}
@@ -694,24 +833,32 @@ func (t *Table) Expire(now uint32, budget int, out []Entry) int {
 		}
 		s := t.sweep
 		t.sweep++
-		e := &t.entries[s]
-		if e.State == StateInvalid || e.Flags&flagUnlinked != 0 || !expired(e.Expires, now) {
-			continue
+		if t.reap(s, now, &out[n]) {
+			n++
 		}
-		if e.Flags&FlagTemplate != 0 && e.ctl != 0 {
-			e.Expires = now + expireLater
-			continue
-		}
-		pos, _ := t.mainSlotOf(e)
-		if pos < 0 {
-			continue // not reachable for a consistent table
-		}
-		out[n] = *e
-		out[n].ctl = 0
-		n++
-		t.remove(e, uint64(pos), false)
 	}
 	return n
+}
+
+// reap removes the entry in slot s if it has expired, copying it to *gone.
+// A template that still controls connections is re-armed instead.
+func (t *Table) reap(s uint32, now uint32, gone *Entry) bool {
+	e := &t.entries[s]
+	if e.State == StateInvalid || e.Flags&flagUnlinked != 0 || !expired(e.Expires, now) {
+		return false
+	}
+	if e.Flags&FlagTemplate != 0 && e.ctl != 0 {
+		e.Expires = now + expireLater
+		return false
+	}
+	pos, _ := t.mainSlotOf(e)
+	if pos < 0 {
+		return false // not reachable for a consistent table
+	}
+	*gone = *e
+	gone.ctl = 0
+	t.remove(e, uint64(pos), false)
+	return true
 }
 
 // Range calls fn for every live connection and template, expired or not,
@@ -727,6 +874,26 @@ func (t *Table) Range(fn func(*Entry) bool) {
 			return
 		}
 	}
+}
+
+// RangeFrom copies the live connections and templates (expired or not) of
+// slots from, from+1, ... into out until out is full, and returns how many it
+// copied, the slot to resume from, and whether it reached the end. It is
+// Range in bounded chunks for listings served by the worker between blocks:
+// no callback, no allocation, and at most len(out) entries of work per call.
+// Between calls the table may change: an entry created behind the cursor is
+// not listed, one removed ahead of it is not either; none is listed twice.
+func (t *Table) RangeFrom(from uint32, out []Entry) (n int, next uint32, done bool) {
+	s := from
+	for ; s < t.hwm && n < len(out); s++ {
+		e := &t.entries[s]
+		if e.State == StateInvalid || e.Flags&flagUnlinked != 0 {
+			continue
+		}
+		out[n] = *e
+		n++
+	}
+	return n, s, s >= t.hwm
 }
 
 // TemplateKey returns the key of the template for connection key k with a

@@ -196,6 +196,9 @@ func TestAllocs(t *testing.T) {
 		bkeys[j] = ckey(j * 3)
 	}
 	bout := make([]*Entry, len(bkeys))
+	hs := make([]uint64, len(bkeys))
+	var spot Spot
+	var gone Entry
 	tests := []struct {
 		name string
 		fn   func()
@@ -207,6 +210,18 @@ func TestAllocs(t *testing.T) {
 			e := Entry{Key: ckey(i), Flags: FlagNAT}
 			n, _ := tab.Insert(&e, now)
 			tab.Delete(n)
+			i++
+		}},
+		{"PrefetchLookupSpotAdmit", func() {
+			for j := range bkeys {
+				hs[j] = tab.Hash(&bkeys[j])
+			}
+			tab.Prefetch(hs)
+			e := Entry{Key: ckey(i)}
+			if tab.LookupSpotHash(&e.Key, tab.Hash(&e.Key), &spot) == nil {
+				n, _, _ := tab.Admit(&e, now, &spot, &gone)
+				tab.Delete(n)
+			}
 			i++
 		}},
 		{"TCP", func() { tab.TCP(p, DirInput, TCPAck, now) }},
@@ -265,5 +280,190 @@ func TestUDPTouchAndAssure(t *testing.T) {
 	tab.Range(func(*Entry) bool { seen++; return false })
 	if seen != 1 {
 		t.Fatal("Range did not stop")
+	}
+}
+
+// TestFloodedTableAdmitsAtOnce is issue 13 bug 2: after a flood, a table full
+// of expired entries must admit new connections at once. The worker's
+// pattern per RX block: find-or-insert each SYN, then one Expire of
+// expireBatch (64) slots. Before Admit reclaimed expired slots, the first
+// block of 1,000 admitted 0 and every later one 64.
+func TestFloodedTableAdmitsAtOnce(t *testing.T) {
+	const n, block, budget = 8192, 1000, 64
+	tab, _ := New(Config{Capacity: n, Seed: 3})
+	for i := 0; i < n; i++ {
+		e := Entry{Key: ckey(i), Service: 1}
+		p, ok := tab.Insert(&e, 0)
+		if !ok {
+			t.Fatalf("insert %d refused", i)
+		}
+		tab.TCP(p, DirInput, TCPSyn, 0) // SYN_RECV: 60 s
+	}
+	if !tab.Full() {
+		t.Fatal("table not full after the flood")
+	}
+	now := uint32(61_000) // every flood entry has expired, none was swept
+	out := make([]Entry, budget)
+	released := 0
+	for b := 0; b < 5; b++ {
+		admitted := 0
+		for j := 0; j < block; j++ {
+			k := ckey(100_000 + b*block + j)
+			var s Spot
+			if tab.LookupSpot(&k, &s) != nil {
+				t.Fatal("new key found")
+			}
+			var gone Entry
+			e := Entry{Key: k, Service: 2}
+			p, inserted, reclaimed := tab.Admit(&e, now, &s, &gone)
+			if reclaimed {
+				if gone.Service != 1 || gone.State != StateSynRecv {
+					t.Fatalf("reclaimed %+v, want an expired flood entry", gone)
+				}
+				released++
+			}
+			if inserted {
+				admitted++
+				tab.TCP(p, DirInput, TCPSyn, now)
+			}
+		}
+		for _, g := range out[:tab.Expire(now, budget, out)] {
+			if g.Service != 1 {
+				t.Fatalf("swept a new connection: %+v", g)
+			}
+			released++
+		}
+		if admitted != block {
+			t.Fatalf("block %d admitted %d of %d SYNs", b, admitted, block)
+		}
+		now += 1
+	}
+	if want := tab.Len() - 5*block; n-released != want {
+		t.Fatalf("%d flood entries released, %d still indexed: %d lost", released, want, n-released-want)
+	}
+	// Fill the rest (reclaiming the last expired flood entries): a table of
+	// live entries then refuses, after a bounded scan.
+	for i := 0; ; i++ {
+		e := Entry{Key: ckey(200_000 + i)}
+		var gone Entry
+		p, ok, _ := tab.Admit(&e, now, nil, &gone)
+		if !ok {
+			break
+		}
+		tab.TCP(p, DirInput, TCPSyn, now)
+	}
+	var gone Entry
+	k := ckey(300_000)
+	e := Entry{Key: k}
+	for i := 0; i < 4; i++ {
+		if _, ok, reclaimed := tab.Admit(&e, now, nil, &gone); ok || reclaimed {
+			t.Fatal("a table of live entries admitted a new connection")
+		}
+	}
+}
+
+// TestLookupSpotAdmit checks find-or-insert against plain Insert: a fresh
+// Spot inserts without probing, a stale one (the index changed) probes again
+// and still finds a live duplicate.
+func TestLookupSpotAdmit(t *testing.T) {
+	tab, _ := New(Config{Capacity: 64, Seed: 1})
+	for i := 0; i < 40; i++ {
+		k := ckey(i)
+		var s Spot
+		if tab.LookupSpot(&k, &s) != nil {
+			t.Fatal("hit before insert")
+		}
+		if i%3 == 0 { // another insert makes the Spot stale
+			o := Entry{Key: ckey(1000 + i)}
+			tab.Insert(&o, 0)
+		}
+		e := Entry{Key: k}
+		p, ok, _ := tab.Admit(&e, 0, &s, nil)
+		if !ok || p == nil || tab.Lookup(&k) != p {
+			t.Fatalf("key %d: admitted %v, lookup disagrees", i, ok)
+		}
+		// The same key again, through the same (now used) Spot: found, not duplicated.
+		if q, ok, _ := tab.Admit(&e, 0, &s, nil); ok || q != p {
+			t.Fatalf("key %d inserted twice", i)
+		}
+		var s2 Spot
+		if tab.LookupSpot(&k, &s2) != p {
+			t.Fatalf("key %d: LookupSpot misses", i)
+		}
+	}
+}
+
+// TestPrefetchLookupSpotHash checks that the hashed lookups agree with Lookup
+// (Prefetch changes nothing).
+func TestPrefetchLookupSpotHash(t *testing.T) {
+	tab, _ := New(Config{Capacity: 256, Seed: 11})
+	for i := 0; i < 200; i += 2 {
+		e := Entry{Key: ckey(i)}
+		tab.Insert(&e, 0)
+	}
+	keys := make([]Key, 100)
+	hs := make([]uint64, len(keys))
+	for i := range keys {
+		keys[i] = ckey(i)
+		hs[i] = tab.Hash(&keys[i])
+	}
+	n := tab.Len()
+	tab.Prefetch(hs)
+	if tab.Len() != n {
+		t.Fatal("Prefetch changed the table")
+	}
+	for i := range keys {
+		var s Spot
+		got := tab.LookupSpotHash(&keys[i], hs[i], &s)
+		if got != tab.Lookup(&keys[i]) || (got != nil) != (i%2 == 0) {
+			t.Fatalf("key %d: LookupSpotHash %v, Lookup %v", i, got, tab.Lookup(&keys[i]))
+		}
+		if got == nil {
+			e := Entry{Key: keys[i]}
+			if p, ok, _ := tab.Admit(&e, 0, &s, nil); !ok || tab.Lookup(&keys[i]) != p {
+				t.Fatalf("key %d: Admit through a hashed Spot failed", i)
+			}
+		}
+	}
+}
+
+func TestRangeFromChunks(t *testing.T) {
+	tab, _ := New(Config{Capacity: 100, Seed: 2})
+	var ps []*Entry
+	for i := 0; i < 90; i++ {
+		e := Entry{Key: ckey(i)}
+		p, _ := tab.Insert(&e, 0)
+		ps = append(ps, p)
+	}
+	for i := 0; i < 90; i += 3 {
+		tab.Delete(ps[i])
+	}
+	want := map[Key]bool{}
+	tab.Range(func(e *Entry) bool { want[e.Key] = true; return true })
+	got := map[Key]bool{}
+	buf := make([]Entry, 7)
+	from, calls := uint32(0), 0
+	for {
+		n, next, done := tab.RangeFrom(from, buf)
+		calls++
+		if n > len(buf) || (!done && n != len(buf)) {
+			t.Fatalf("chunk of %d (done %v)", n, done)
+		}
+		for _, e := range buf[:n] {
+			if got[e.Key] {
+				t.Fatalf("%+v listed twice", e.Key)
+			}
+			got[e.Key] = true
+		}
+		from = next
+		if done {
+			break
+		}
+	}
+	if len(got) != len(want) || len(got) != 60 || calls != (60+6)/7 {
+		t.Fatalf("listed %d of %d in %d calls", len(got), len(want), calls)
+	}
+	if a := testing.AllocsPerRun(100, func() { tab.RangeFrom(0, buf) }); a != 0 {
+		t.Fatalf("%v allocations", a)
 	}
 }

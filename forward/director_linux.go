@@ -79,6 +79,7 @@ type Director struct {
 	wg       sync.WaitGroup
 	shield   *shield.Shield
 	rxRing   config.RXRing // the receive ring every worker reads
+	nd       *ndGroups     // solicited-node memberships of the IPv6 VIPs; guarded by mu
 	resolver *egress.Resolver
 	epoch    time.Time
 	live     liveness // Alive's state
@@ -90,6 +91,9 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	cfg := opts.Config
 	if cfg == nil {
 		return nil, errors.New("forward: no config")
+	}
+	if err := engine.IPv4Only(cfg); err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
@@ -122,6 +126,9 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: cfg.Director.Shield}); err != nil {
 			return nil, err
 		}
+	}
+	if d.nd, err = newNDGroups(); err != nil {
+		return nil, err
 	}
 	if d.resolver, err = egress.NewResolver(egress.ResolverConfig{Logger: log, OnChange: d.egressChanged}); err != nil {
 		return nil, err
@@ -288,6 +295,9 @@ func (d *Director) Reload(cfg *config.Config) error {
 	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
+	if err := engine.IPv4Only(cfg); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	old := d.cfg
 	d.cfg = cfg
@@ -332,10 +342,13 @@ func (d *Director) publish() error {
 	vips, nat := s.ShieldSets()
 	snat := make([]shield.NATReal, len(nat))
 	for i, n := range nat {
-		snat[i] = shield.NATReal(n)
+		snat[i] = shield.NATReal{Addr: n.Addr, Proto: n.Proto, Port: n.Port}
 	}
 	if err := d.shield.Update(vips, snat); err != nil {
 		return err
+	}
+	if err := d.nd.set(ifindexes(d.ifaces), vipAddrs(d.cfg)); err != nil {
+		d.log.Warn("solicited-node groups", logErr, err)
 	}
 	sv, sn := s.Steering()
 	prog, err := steer.BuildSteerProgram(sv, sn)
@@ -396,24 +409,37 @@ func (d *Director) egress(addr [4]byte) engine.Egress {
 	return engine.NoEgress
 }
 
-// announce sends gratuitous ARP for VIPs that are new since old (all of them when old is nil).
+// announce sends gratuitous ARP for IPv4 VIPs and unsolicited neighbour advertisements for
+// IPv6 VIPs that are new since old (all of them when old is nil).
 func (d *Director) announce(old *config.Config) {
 	if len(d.cfg.VRRP) > 0 {
 		return // the VRRP speaker announces the VIPs its master instances own
 	}
-	had := map[[4]byte]bool{}
+	had := map[netip.Addr]bool{}
 	if old != nil {
 		for _, s := range old.Services {
-			had[s.VIP.As4()] = true
+			had[s.VIP] = true
 		}
 	}
-	seen := map[[4]byte]bool{}
+	seen := map[netip.Addr]bool{}
 	for _, s := range d.cfg.Services {
-		v := s.VIP.As4()
-		if had[v] || seen[v] {
+		if had[s.VIP] || seen[s.VIP] {
 			continue
 		}
-		seen[v] = true
+		seen[s.VIP] = true
+		if s.VIP.Is6() {
+			v := s.VIP.As16()
+			for _, ifc := range d.ifaces {
+				go func() {
+					// RFC 4861 section 7.2.6: up to MAX_NEIGHBOR_ADVERTISEMENT (3) of them.
+					if err := sendUnsolicitedNA(ifc.Name, v, 3, 200*time.Millisecond); err != nil {
+						d.log.Warn("unsolicited neighbour advertisement", logVIP, s.VIP.String(), logIface, ifc.Name, logErr, err)
+					}
+				}()
+			}
+			continue
+		}
+		v := s.VIP.As4()
 		for _, ifc := range d.ifaces {
 			go func() {
 				if err := sendGratuitousARP(ifc.Name, v, 3, 200*time.Millisecond); err != nil {
@@ -477,6 +503,29 @@ func (d *Director) close() {
 		}
 		d.shield = nil
 	}
+	if d.nd != nil {
+		d.nd.close()
+	}
+}
+
+// ifindexes are the interface indexes of ifaces.
+func ifindexes(ifaces []engine.Iface) []int {
+	out := make([]int, len(ifaces))
+	for i, ifc := range ifaces {
+		out[i] = ifc.Index
+	}
+	return out
+}
+
+// vipAddrs are the VIPs of cfg, each once.
+func vipAddrs(cfg *config.Config) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range cfg.Services {
+		if !slices.Contains(out, s.VIP) {
+			out = append(out, s.VIP)
+		}
+	}
+	return out
 }
 
 // Stats returns the workers' counters (read with atomic loads).

@@ -75,7 +75,7 @@ func newProbe(c *config.Check, t target) probe {
 
 // probeTCP connects, sends payload if any, and reads until expect matches.
 func probeTCP(ctx context.Context, d *net.Dialer, dst netip.AddrPort, payload string, expect *regexp.Regexp) error {
-	c, err := d.DialContext(ctx, "tcp4", dst.String())
+	c, err := d.DialContext(ctx, network("tcp", dst), dst.String())
 	if err != nil {
 		return shortErr(ctx, "connect", err)
 	}
@@ -120,7 +120,7 @@ func readMatch(ctx context.Context, c io.Reader, expect *regexp.Regexp) error {
 // A closed port answers with ICMP port unreachable, which fails the read at once.
 func probeUDP(ctx context.Context, dst netip.AddrPort, payload string, expect *regexp.Regexp) error {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp4", dst.String())
+	c, err := d.DialContext(ctx, network("udp", dst), dst.String())
 	if err != nil {
 		return shortErr(ctx, "dial", err)
 	}
@@ -173,7 +173,7 @@ func newHTTPProbe(c *config.Check, d *net.Dialer, dst netip.AddrPort, expect *re
 		if reqErr != nil {
 			return fmt.Errorf("%s: %w", op, reqErr)
 		}
-		conn, err := d.DialContext(ctx, "tcp4", dst.String())
+		conn, err := d.DialContext(ctx, network("tcp", dst), dst.String())
 		if err != nil {
 			return shortErr(ctx, op, err)
 		}
@@ -258,4 +258,13 @@ func quoteStart(b []byte) string {
 		return "(empty)"
 	}
 	return strconv.Quote(string(b))
+}
+
+// network returns "tcp4" or "udp4" for an IPv4 destination and "tcp6" or "udp6" for an IPv6
+// one: the probe goes out of the destination's family, never a mapped address.
+func network(proto string, dst netip.AddrPort) string {
+	if dst.Addr().Is6() {
+		return proto + "6"
+	}
+	return proto + "4"
 }

@@ -74,7 +74,7 @@ func (v *vipRoutes) mark(addr netip.Addr) (uint32, error) {
 	if err := netlink.RouteReplace(rt); err != nil {
 		return 0, fmt.Errorf("health: via vip: route table %d via %s: %w", m, addr, err)
 	}
-	rule := vipRule(m)
+	rule := vipRule(m, family(addr))
 	if err := netlink.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
 		_ = netlink.RouteDel(rt)
 		return 0, fmt.Errorf("health: via vip: rule fwmark %#x: %w", m, err)
@@ -87,31 +87,43 @@ func ptr[T any](v T) *T { return &v }
 
 // keep removes the rules and routes of reals not in live.
 func (v *vipRoutes) keep(live map[netip.Addr]bool) {
-	var drop []uint32
+	type gone struct {
+		mark   uint32
+		family int
+	}
+	var drop []gone
 	for a, m := range v.marks {
 		if !live[a] {
-			drop = append(drop, m)
+			drop = append(drop, gone{m, family(a)})
 			delete(v.marks, a)
 		}
 	}
 	for _, m := range drop {
-		v.remove(m)
+		v.remove(m.mark, m.family)
 	}
 }
 
 // close removes every rule and route.
 func (v *vipRoutes) close() error {
 	for a, m := range v.marks {
-		v.remove(m)
+		v.remove(m, family(a))
 		delete(v.marks, a)
 	}
 	return nil
 }
 
-// vipRule is the policy rule that sends probes with mark m to route table m.
-func vipRule(m uint32) *netlink.Rule {
+// family is the address family of a: the rule and route of a via = "vip" real are of it.
+func family(a netip.Addr) int {
+	if a.Is6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+// vipRule is the policy rule of family fam that sends probes with mark m to route table m.
+func vipRule(m uint32, fam int) *netlink.Rule {
 	rule := netlink.NewRule()
-	rule.Family = unix.AF_INET
+	rule.Family = fam
 	rule.Mark = m
 	rule.Mask = ptr(uint32(0xffffffff))
 	rule.Table = int(m)
@@ -119,13 +131,13 @@ func vipRule(m uint32) *netlink.Rule {
 	return rule
 }
 
-// remove deletes the rule and table of mark m.
-func (v *vipRoutes) remove(m uint32) {
-	rule := vipRule(m)
+// remove deletes the rule and table of mark m, of family fam.
+func (v *vipRoutes) remove(m uint32, fam int) {
+	rule := vipRule(m, fam)
 	if err := netlink.RuleDel(rule); err != nil {
 		v.log.Warn("remove via-vip rule", "table", m, logErr, err)
 	}
-	routes, _ := netlink.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: int(m)}, netlink.RT_FILTER_TABLE)
+	routes, _ := netlink.RouteListFiltered(fam, &netlink.Route{Table: int(m)}, netlink.RT_FILTER_TABLE)
 	for i := range routes {
 		_ = netlink.RouteDel(&routes[i])
 	}
@@ -133,13 +145,15 @@ func (v *vipRoutes) remove(m uint32) {
 
 // sweep removes rules and tables in uvs's range that a killed run left.
 func (v *vipRoutes) sweep() {
-	rules, err := netlink.RuleList(unix.AF_INET)
-	if err != nil {
-		return
-	}
-	for _, r := range rules {
-		if uint32(r.Table)&vipTableMask == vipTableBase && r.Priority == vipRulePrio {
-			v.remove(uint32(r.Table))
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := netlink.RuleList(fam)
+		if err != nil {
+			continue
+		}
+		for _, r := range rules {
+			if uint32(r.Table)&vipTableMask == vipTableBase && r.Priority == vipRulePrio {
+				v.remove(uint32(r.Table), fam)
+			}
 		}
 	}
 }

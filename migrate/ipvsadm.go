@@ -407,6 +407,22 @@ func (im *ipvsadmImporter) service(at Problem, origin string, l *ipvsadmLine) {
 // netmask sets the persistence netmask from a dotted mask (or a prefix
 // length); a mask without persistence is noted, as uvs rejects it.
 func (im *ipvsadmImporter) netmask(at Problem, s *service, opt, v string) bool {
+	if vip, err := netip.ParseAddr(s.vip); err == nil && vip.Is6() {
+		// ipvsadm takes and saves an IPv6 service's netmask as a prefix length.
+		n, err := strconv.ParseUint(v, 10, 8)
+		if err != nil || n > 128 {
+			im.fail(at, "%s: netmask %q of an IPv6 service is not a prefix length 0..128", opt, v)
+			return false
+		}
+		switch {
+		case n == 128:
+		case s.persist == 0:
+			s.note(at, "%s %s: a persistence netmask without persistence has no effect", opt, v)
+		default:
+			s.netmask = v
+		}
+		return true
+	}
 	a, err := netip.ParseAddr(v)
 	if err != nil || !a.Is4() {
 		if n, err := strconv.ParseUint(v, 10, 8); err == nil && n <= 32 {
@@ -469,9 +485,6 @@ func (im *ipvsadmImporter) serviceAddr(at Problem, l *ipvsadmLine, s *service) b
 		return false
 	}
 	s.vip, s.port = addr.String(), port
-	if !addr.Is4() {
-		s.stub = fmt.Sprintf("%s: uvs has IPv4 VIPs only for now; written commented out", v)
-	}
 	return true
 }
 
@@ -649,8 +662,8 @@ func (im *ipvsadmImporter) real(at Problem, l *ipvsadmLine) {
 		r.note(at, "-y %d: a lower threshold without an upper one has no effect in IPVS; left out", r.lower)
 		r.lower = 0
 	}
-	if a, err := netip.ParseAddr(addr); err == nil && !a.Is4() && s.stub == "" {
-		r.stub = fmt.Sprintf("-r %s: uvs has IPv4 real servers only for now; written commented out", l.opts["-r"])
+	if stub := mixedFamily(s.vip, addr, r.forward); stub != "" && s.stub == "" {
+		r.stub = fmt.Sprintf("-r %s: %s", l.opts["-r"], stub)
 	}
 	// Compare with the port IPVS would use, so that 10.0.1.1 and
 	// 10.0.1.1:8080 are one DR real server.
@@ -717,4 +730,15 @@ func setServiceForward(s *service) {
 		best = "" // The uvs default, as in ipvsadm.
 	}
 	s.forward = best
+}
+
+// mixedFamily says why a real of another family than the VIP cannot be carried over, or ""
+// if it can: IPVS, and uvs, mix families only through a tunnel (4-in-6, 6-in-4).
+func mixedFamily(vip, real, forward string) string {
+	v, err1 := netip.ParseAddr(vip)
+	r, err2 := netip.ParseAddr(real)
+	if err1 != nil || err2 != nil || v.Unmap().Is4() == r.Unmap().Is4() || forward == "tun" {
+		return ""
+	}
+	return fmt.Sprintf("a real server of another family than the VIP %s needs tunnelling (-i); written commented out", vip)
 }

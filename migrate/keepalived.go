@@ -363,9 +363,6 @@ func setVIP(s *service, a netip.Addr, ports []int, what string) {
 	default:
 		s.ports = ports
 	}
-	if !a.Is4() {
-		s.stub = fmt.Sprintf("%s: uvs has IPv4 VIPs only for now; written commented out", what)
-	}
 }
 
 // maxGroupRange bounds an address range in a virtual_server_group.
@@ -582,6 +579,19 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 		if !ok {
 			return
 		}
+		if vip, err := netip.ParseAddr(s.vip); err == nil && vip.Is6() {
+			// An IPv6 service's granularity is a prefix length (keepalived passes it to
+			// IPVS as such).
+			n, err := strconv.ParseUint(a[0], 10, 8)
+			if err != nil || n > 128 {
+				k.fail(c.at, "persistence_granularity %q: want a prefix length 0..128 for an IPv6 service", a[0])
+				return
+			}
+			if n != 128 {
+				s.netmask = a[0]
+			}
+			return
+		}
 		m, err := netip.ParseAddr(a[0])
 		if n, nerr := strconv.ParseUint(a[0], 10, 8); nerr == nil && n <= 32 {
 			m, err = prefixMask(int(n)), nil
@@ -635,8 +645,8 @@ func (k *kaImporter) vsSetting(s *service, c *kaNode, persist *bool) {
 			return
 		}
 		addr = addr.Unmap()
-		if !addr.Is4() {
-			s.note(c.at, "sorry_server %s: uvs has IPv4 addresses only for now", a[0])
+		if vip, err := netip.ParseAddr(s.vip); err == nil && vip.Is4() != addr.Is4() {
+			s.note(c.at, "sorry_server %s: not of the VIP's family; left out", a[0])
 			return
 		}
 		v := addr.String()
@@ -719,8 +729,8 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *dest {
 			return nil
 		}
 	}
-	if !addr.Is4() && s.stub == "" {
-		r.stub = fmt.Sprintf("real_server %s: uvs has IPv4 real servers only for now; written commented out", a[0])
+	if stub := mixedFamily(s.vip, addr.String(), r.forward); stub != "" && s.stub == "" {
+		r.stub = fmt.Sprintf("real_server %s: %s", a[0], strings.Replace(stub, "(-i)", "(lb_kind TUN)", 1))
 	}
 	if !n.block {
 		k.fail(n.at, "real_server needs a { ... } block")

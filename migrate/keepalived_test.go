@@ -62,7 +62,9 @@ func TestKeepalivedKeywords(t *testing.T) {
 			[]string{`vip = "10.0.0.1"`, "ports = [80, 443]", `vip = "10.0.0.2"`, `vip = "10.0.0.3"`, "port = 80", "# From k:6: virtual_server group WEB (group WEB: 10.0.0.3)"}},
 		{"group fwmark", "virtual_server group G {\n}\nvirtual_server_group G {\nfwmark 3\n}\n", []string{"# [[service]]", "# ports = [PORT, PORT]"}},
 		{"fwmark stub", "virtual_server fwmark 1 {\nreal_server 10.0.1.1 80 {\n}\n}\n", []string{"# [[service]]", "# ports = [PORT, PORT]"}},
-		{"ipv6 stub", "virtual_server 2001:db8::1 80 {\n}\n", []string{`# vip = "2001:db8::1"`}},
+		{"ipv6", "virtual_server 2001:db8::1 80 {\npersistence_timeout 60\npersistence_granularity 64\nlb_kind NAT\nreal_server 2001:db8::2 8080 {\n}\n}\n",
+			[]string{`vip = "2001:db8::1"`, "persistence_netmask = 64", `address = "2001:db8::2"`}},
+		{"6-in-4", "virtual_server 10.0.0.1 80 {\nlb_kind TUN\nreal_server 2001:db8::2 80 {\n}\n}\n", []string{`vip = "10.0.0.1"`, `address = "2001:db8::2"`}},
 		{"sctp stub", vs("protocol SCTP\n", ""), []string{"# [[service]]"}},
 	}
 	for _, tt := range tests {
@@ -91,7 +93,7 @@ func TestKeepalivedNotes(t *testing.T) {
 		{"sorry_server", vs("sorry_server 10.0.9.9 8080\n", ""), `k:2: sorry_server = "10.0.9.9:8080": uvs has no sorry_server key yet`},
 		{"sorry_server same port", vs("sorry_server 10.0.9.9 80\n", ""), `k:2: sorry_server = "10.0.9.9": uvs has no sorry_server key yet`},
 		{"sorry_server all ports", "virtual_server 10.0.0.1 0 {\npersistence_timeout 60\nsorry_server 10.0.9.9 80\n}\n", "k:3: sorry_server port 80: a multi-port or all-ports service sends to the sorry server on the client's port"},
-		{"sorry_server v6", vs("sorry_server 2001:db8::9 80\n", ""), "k:2: sorry_server 2001:db8::9: uvs has IPv4 addresses only for now"},
+		{"sorry_server v6", vs("sorry_server 2001:db8::9 80\n", ""), "k:2: sorry_server 2001:db8::9: not of the VIP's family; left out"},
 		{"quorum", vs("quorum 3\n", ""), "k:2: quorum = 3: uvs has no quorum key yet"},
 		{"hysteresis", vs("quorum 3\nhysteresis 1\n", ""), "k:3: hysteresis = 1: uvs has no hysteresis key yet"},
 		{"hysteresis over quorum", vs("hysteresis 1\n", ""), "k:2: hysteresis 1: must be below the quorum 1; left out"},

@@ -27,7 +27,7 @@ type service struct {
 	scheduler string
 	flags     []string
 	persist   int    // persistence_timeout in seconds; 0 = none.
-	netmask   string // persistence_netmask, dotted.
+	netmask   string // persistence_netmask, dotted; a prefix length for IPv6.
 	forward   string
 	onePacket bool
 	check     *check
@@ -209,7 +209,11 @@ func (w *writer) service(s *service) {
 	if s.persist > 0 {
 		w.line("", "persistence_timeout = \"%ds\"", s.persist)
 		if s.netmask != "" {
-			w.line("", "persistence_netmask = %s", quote(s.netmask))
+			if _, err := strconv.Atoi(s.netmask); err == nil {
+				w.line("", "persistence_netmask = %s", s.netmask) // an IPv6 prefix length
+			} else {
+				w.line("", "persistence_netmask = %s", quote(s.netmask))
+			}
 		}
 	}
 	if s.forward != "" {

@@ -153,6 +153,8 @@ func TestRoundTripIpvsadmRestore(t *testing.T) {
 	res, c := importFile(t, "testdata/ipvsadm/restore.txt", Options{})
 	want := []svc{{VIP: "192.168.150.100", Proto: "tcp", Port: 80, Sched: "wlc", Persist: 300 * time.Second, MaskBits: 32, Reals: []rs{
 		{Addr: "192.168.150.13", Port: 80, Weight: 4, Forward: "dr"},
+	}}, {VIP: "2001:db8::80", Proto: "tcp", Port: 80, Sched: "rr", Persist: 300 * time.Second, MaskBits: 64, Reals: []rs{
+		{Addr: "2001:db8::a0a0", Port: 80, Weight: 1, Forward: "nat"},
 	}}}
 	if got := summarize(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("services:\n got %+v\nwant %+v", got, want)
@@ -160,8 +162,8 @@ func TestRoundTripIpvsadmRestore(t *testing.T) {
 	if c.Timeouts.TCP != 600*time.Second || c.Timeouts.TCPFin != 60*time.Second || c.Timeouts.UDP != 120*time.Second {
 		t.Errorf("timeouts %+v, want 600s 60s 120s from --set", c.Timeouts)
 	}
-	if !containsLine(res.TOML, `# vip = "2001:db8::80"`) {
-		t.Errorf("IPv6 service is not a stub:\n%s", res.TOML)
+	if !containsLine(res.TOML, "persistence_netmask = 64") {
+		t.Errorf("IPv6 prefix length not carried over:\n%s", res.TOML)
 	}
 }
 

@@ -32,13 +32,13 @@ func Check(c Config) ([]Problem, []string, error) {
 	// Where each VIP is configured.
 	on := map[netip.Addr][]string{}
 	for _, l := range links {
-		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("realserver: addresses of %s: %w", l.Attrs().Name, err)
 		}
 		for _, a := range addrs {
-			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
-				on[ip] = append(on[ip], l.Attrs().Name)
+			if ip, ok := netip.AddrFromSlice(a.IP); ok {
+				on[ip.Unmap()] = append(on[ip.Unmap()], l.Attrs().Name)
 			}
 		}
 	}
@@ -54,12 +54,12 @@ func Check(c Config) ([]Problem, []string, error) {
 			}
 			probs = append(probs, Problem{
 				fmt.Sprintf("VIP %s is on %s: this host would answer ARP for it and steal the director's traffic", v, name),
-				fmt.Sprintf("ip addr del %s/32 dev %s (and keep it on lo)", v, name)})
+				fmt.Sprintf("ip addr del %s dev %s (and keep it on lo)", netip.PrefixFrom(v, v.BitLen()), name)})
 		}
 		if !onLo {
 			probs = append(probs, Problem{
 				fmt.Sprintf("VIP %s is not on lo: the kernel drops packets to it", v),
-				fmt.Sprintf("ip addr add %s/32 dev lo", v)})
+				fmt.Sprintf("ip addr add %s dev lo%s", netip.PrefixFrom(v, v.BitLen()), map[bool]string{true: " nodad"}[v.Is6()])})
 		} else {
 			oks = append(oks, "VIP "+v.String()+" on lo")
 		}

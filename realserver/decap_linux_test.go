@@ -93,10 +93,10 @@ func TestDeliverAllocs(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	if v, err := ParseVIPs("198.18.0.1, 198.18.0.2"); err != nil || len(v) != 2 {
+	if v, err := ParseVIPs("198.18.0.1, 198.18.0.2, 2001:db8::1"); err != nil || len(v) != 3 || !v[2].Is6() {
 		t.Fatalf("%v %v", v, err)
 	}
-	for _, bad := range []string{"", "x", "::1", "198.18.0.1,nope"} {
+	for _, bad := range []string{"", "x", "::ffff:198.18.0.1", "fe80::1%eth0", "198.18.0.1,nope"} {
 		if _, err := ParseVIPs(bad); err == nil {
 			t.Errorf("ParseVIPs(%q) accepted", bad)
 		}

@@ -246,7 +246,7 @@ func DownState(c Config) error {
 		}
 		var errs []error
 		for _, v := range cfg.VIPs {
-			if err := h.undo(change{Kind: changeAddr, Link: lo.Attrs().Name, Addr: v.String() + "/32"}); err != nil {
+			if err := h.undo(change{Kind: changeAddr, Link: lo.Attrs().Name, Addr: netip.PrefixFrom(v, v.BitLen()).String()}); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -278,18 +278,25 @@ func (h *Host) record(c change) {
 	}
 }
 
-// addVIP puts v/32 on lo unless it is there already.
+// addVIP puts v/32 (v/128 for IPv6) on lo unless it is there already. An IPv6 VIP goes
+// without duplicate address detection (nodad): the director holds the same address, and a
+// global address on lo is not answered for on other links anyway (ndisc_recv_ns looks
+// addresses up strictly on the receiving device), which is IPv6's arp_ignore.
 func (h *Host) addVIP(lo netlink.Link, v netip.Addr) error {
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: v.AsSlice(), Mask: net.CIDRMask(32, 32)}}
+	p := netip.PrefixFrom(v, v.BitLen())
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: v.AsSlice(), Mask: net.CIDRMask(p.Bits(), v.BitLen())}}
+	if v.Is6() {
+		addr.Flags = unix.IFA_F_NODAD
+	}
 	if err := netlink.AddrAdd(lo, addr); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			h.printf("VIP %s/32 already on lo", v)
+			h.printf("VIP %s already on lo", p)
 			return nil
 		}
-		return fmt.Errorf("realserver: add %s/32 to lo: %w", v, err)
+		return fmt.Errorf("realserver: add %s to lo: %w", p, err)
 	}
-	h.record(change{Kind: changeAddr, Link: "lo", Addr: v.String() + "/32"})
-	h.printf("added VIP %s/32 to lo", v)
+	h.record(change{Kind: changeAddr, Link: "lo", Addr: p.String()})
+	h.printf("added VIP %s to lo", p)
 	return nil
 }
 
@@ -323,7 +330,7 @@ func (h *Host) undo(c change) error {
 		if err != nil {
 			return fmt.Errorf("realserver: state: %w", err)
 		}
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
 		if err := netlink.AddrDel(l, addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return fmt.Errorf("realserver: remove %s from %s: %w", c.Addr, c.Link, err)
 		}

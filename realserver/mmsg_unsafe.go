@@ -15,22 +15,25 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// mmsgBatch is a preallocated recvmmsg batch: n buffers of size bytes, each with its iovec.
+// mmsgBatch is a preallocated recvmmsg batch: n buffers of size bytes, each with its iovec,
+// which starts head bytes into the buffer (headroom the kernel does not write).
 // The headers point into Go memory that the batch keeps alive; the kernel writes only during
 // the system call.
 type mmsgBatch struct {
 	msgs []mmsghdr
 	iovs []unix.Iovec
 	bufs [][]byte
+	head int
 }
 
-func newMMsgBatch(n, size int) *mmsgBatch {
-	b := &mmsgBatch{msgs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), bufs: make([][]byte, n)}
+func newMMsgBatch(n, size, head int) *mmsgBatch {
+	b := &mmsgBatch{msgs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), bufs: make([][]byte, n), head: head}
+	size += head
 	mem := make([]byte, n*size)
 	for i := range b.msgs {
 		b.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
-		b.iovs[i].Base = &b.bufs[i][0]
-		b.iovs[i].SetLen(size)
+		b.iovs[i].Base = &b.bufs[i][head]
+		b.iovs[i].SetLen(size - head)
 		b.msgs[i].Hdr.Iov = &b.iovs[i]
 		b.msgs[i].Hdr.SetIovlen(1)
 	}
@@ -51,11 +54,12 @@ func (b *mmsgBatch) recv(fd int) (int, error) {
 	return int(n), nil
 }
 
-// packet returns datagram i of the last recv; a truncated one (MSG_TRUNC) comes back empty.
+// packet returns datagram i of the last recv, headroom included; a truncated one (MSG_TRUNC)
+// comes back empty.
 func (b *mmsgBatch) packet(i int) []byte {
 	m := &b.msgs[i]
-	if m.Hdr.Flags&unix.MSG_TRUNC != 0 || int(m.Len) > len(b.bufs[i]) {
+	if m.Hdr.Flags&unix.MSG_TRUNC != 0 || b.head+int(m.Len) > len(b.bufs[i]) {
 		return nil
 	}
-	return b.bufs[i][:m.Len]
+	return b.bufs[i][:b.head+int(m.Len)]
 }

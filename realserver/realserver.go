@@ -102,8 +102,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return d, errors.New("realserver: no VIP given")
 	}
 	for _, v := range d.VIPs {
-		if !v.Is4() {
-			return d, fmt.Errorf("realserver: VIP %s: only IPv4", v)
+		if !v.IsValid() || v.Is4In6() || v.Zone() != "" {
+			return d, fmt.Errorf("realserver: VIP %s: want a plain IPv4 or IPv6 address", v)
 		}
 	}
 	if d.Method != config.DR && d.Method != config.TUN {
@@ -138,8 +138,8 @@ func ParseVIPs(s string) ([]netip.Addr, error) {
 			continue
 		}
 		a, err := netip.ParseAddr(f)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("realserver: VIP %q: not an IPv4 address", f)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			return nil, fmt.Errorf("realserver: VIP %q: not an IPv4 or IPv6 address", f)
 		}
 		out = append(out, a)
 	}

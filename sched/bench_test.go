@@ -43,7 +43,7 @@ func BenchmarkSchedule(b *testing.B) {
 					for i := range loads {
 						setLoad(&loads[i], rng.Int32N(100), rng.Int32N(1000), false)
 						if k == KindOVF { // ovf wants active <= weight
-							loads[i].active.Store(rng.Int32N(tab.weights[i] + 1))
+							loads[i].w.Store(packLoad(rng.Int32N(tab.weights[i]+1), 0))
 						}
 					}
 					flows := make([]Flow, 1024)

@@ -10,8 +10,7 @@ var allKinds = []Kind{KindRR, KindWRR, KindLC, KindWLC, KindLBLC, KindLBLCR, Kin
 
 // setLoad forces a real's counters and overload flag, as a test fixture.
 func setLoad(l *Load, active, inactive int32, over bool) {
-	l.active.Store(active)
-	l.inactive.Store(inactive)
+	l.w.Store(packLoad(active, inactive))
 	l.overload.Store(over)
 }
 

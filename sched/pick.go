@@ -62,7 +62,7 @@ func (t *Table) Pick(f *Flow, loads []Load, ws *WorkerState, now int64) int {
 // available is the test every scheduler applies before handing out a real:
 // weight > 0 (not quiescent) and IP_VS_DEST_F_OVERLOAD clear.
 func (t *Table) available(i int, loads []Load) bool {
-	return t.weights[i] > 0 && !loads[i].overload.Load()
+	return t.weights[i] > 0 && !loads[i].Overloaded()
 }
 
 func (t *Table) anyAvailable(loads []Load) bool {
@@ -155,7 +155,7 @@ func (t *Table) pickSED(loads []Load) int {
 		if !t.available(i, loads) {
 			continue
 		}
-		if doh := int64(loads[i].active.Load()) + 1; least < 0 || loh*int64(w) > doh*lw {
+		if doh := int64(loads[i].Active()) + 1; least < 0 || loh*int64(w) > doh*lw {
 			least, loh, lw = i, doh, int64(w)
 		}
 	}
@@ -170,7 +170,7 @@ func (t *Table) pickNQ(loads []Load) int {
 		if !t.available(i, loads) {
 			continue
 		}
-		a := int64(loads[i].active.Load())
+		a := int64(loads[i].Active())
 		if a == 0 {
 			return i
 		}
@@ -186,7 +186,7 @@ func (t *Table) pickNQ(loads []Load) int {
 func (t *Table) pickFO(loads []Load) int {
 	h, hw := -1, int32(0)
 	for i, w := range t.weights {
-		if w > hw && !loads[i].overload.Load() {
+		if w > hw && !loads[i].Overloaded() {
 			h, hw = i, w
 		}
 	}
@@ -198,7 +198,7 @@ func (t *Table) pickFO(loads []Load) int {
 func (t *Table) pickOVF(loads []Load) int {
 	h, hw := -1, int32(0)
 	for i, w := range t.weights {
-		if !t.available(i, loads) || loads[i].active.Load() > w {
+		if !t.available(i, loads) || loads[i].Active() > w {
 			continue
 		}
 		if h < 0 || w > hw {

@@ -46,6 +46,24 @@ func NewWorkerState(seed uint64) *WorkerState {
 	return ws
 }
 
+// Reset returns ws to the state NewWorkerState(seed) gives, reusing its
+// memory; caches that hold nothing cost nothing to reset. For tests and fuzz
+// targets that need a fresh worker per input.
+func (ws *WorkerState) Reset(seed uint64) {
+	ws.rng = seed
+	ws.lblc.reset()
+	ws.lblcr.reset()
+}
+
+func (c *cache[E]) reset() {
+	if c.n > 0 {
+		clear(c.keys)
+		clear(c.lastuse)
+		clear(c.vals)
+	}
+	c.n, c.started, c.nextCheck, c.counter, c.rover = 0, false, 0, 0, 0
+}
+
 // realRef names a real across rebuilds: idx is valid in the Table whose gen
 // matches; otherwise the real is looked up again by address and port.
 type realRef struct {
@@ -202,11 +220,11 @@ func (c *cache[E]) tick(now int64) {
 // lblcOverloaded is is_overloaded of ip_vs_lblc.c: more active connections
 // than weight while some real is below half its weight.
 func (t *Table) lblcOverloaded(d int, loads []Load) bool {
-	if loads[d].active.Load() <= t.weights[d] {
+	if loads[d].Active() <= t.weights[d] {
 		return false
 	}
 	for i, w := range t.weights {
-		if loads[i].active.Load()*2 < w {
+		if loads[i].Active()*2 < w {
 			return true
 		}
 	}

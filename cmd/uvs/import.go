@@ -111,7 +111,7 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// configuration that serves nothing must not pass for a successful conversion: a
 	// script that imports and then reloads would take every service down.
 	if cfg, err := config.Parse(name, res.TOML); err == nil && len(cfg.Services) == 0 {
-		fmt.Fprintln(stderr, "uvs import: WARNING: no service was carried over (fwmark-only or IPv6 services are written commented out): this configuration serves nothing")
+		fmt.Fprintln(stderr, "uvs import: WARNING: no service was carried over (fwmark-only services are written commented out): this configuration serves nothing")
 		if !*allowEmpty {
 			return 1
 		}

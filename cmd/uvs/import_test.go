@@ -55,7 +55,7 @@ func TestImportCLI(t *testing.T) {
 		// status says that it serves nothing.
 		{"nothing carried over", []string{"keepalived", "-"}, "virtual_server fwmark 4 {\n}\n", 1, 0, []string{
 			`uvs import: 1 setting(s) not carried over; see the "# uvs import:" comments`,
-			"uvs import: WARNING: no service was carried over (fwmark-only or IPv6 services are written commented out): this configuration serves nothing",
+			"uvs import: WARNING: no service was carried over (fwmark-only services are written commented out): this configuration serves nothing",
 		}},
 		{"nothing carried over, allowed", []string{"keepalived", "--allow-empty", "-"}, "virtual_server fwmark 4 {\n}\n", 0, 0, nil},
 	}

@@ -41,12 +41,18 @@ type realserverProc struct {
 // decapsulates. It is stopped with SIGTERM at cleanup, and must then exit 0.
 func startRealserver(t *testing.T, n *bench.Node, vip netip.Addr) *realserverProc {
 	t.Helper()
+	return startRealserverArgs(t, n, "--method", "tun", "--vip", vip.String())
+}
+
+// startRealserverArgs runs `uvs realserver ARGS...` in n, as startRealserver does.
+func startRealserverArgs(t *testing.T, n *bench.Node, args ...string) *realserverProc {
+	t.Helper()
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &realserverProc{node: n, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = n.Command(context.Background(), bin, "realserver", "--method", "tun", "--vip", vip.String())
+	p.cmd = n.Command(context.Background(), bin, append([]string{"realserver"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

@@ -4,7 +4,6 @@ package afpacket
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -69,20 +68,9 @@ func (w *Worker) Wake() {
 }
 
 // Dump returns a copy of the worker's connection table (connections and persistence
-// templates), which the worker copies between two ring blocks.
+// templates), which the worker copies between two ring blocks, dumpChunk entries at a time.
 func (w *Worker) Dump(ctx context.Context) ([]conntrack.Entry, error) {
-	req := &dumpRequest{done: make(chan struct{})}
-	if !w.dump.CompareAndSwap(nil, req) {
-		return nil, errors.New("forward: a connection dump is already running")
-	}
-	w.Wake()
-	select {
-	case <-req.done:
-		return req.out, nil
-	case <-ctx.Done():
-		w.dump.CompareAndSwap(req, nil)
-		return nil, fmt.Errorf("forward: connection dump: %w", ctx.Err())
-	}
+	return requestDump(ctx, &w.dump, w.Wake)
 }
 
 // CollectRingStats adds the kernel's per-socket ring counters (PACKET_STATISTICS, which reset

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/engine"
 	"github.com/uvs-project/uvs/forward/packet"
 )
@@ -55,12 +54,6 @@ type Worker struct {
 	beats atomic.Uint64 // loop rounds, for Heartbeat; written by this worker alone
 }
 
-// dumpRequest asks a worker for its connection entries.
-type dumpRequest struct {
-	out  []conntrack.Entry
-	done chan struct{}
-}
-
 // Run forwards until the stop flag is set.
 func (w *Worker) Run() {
 	w.pfds = w.pfds[:0]
@@ -88,14 +81,7 @@ func (w *Worker) Run() {
 				busy = true
 			}
 		}
-		if req := w.dump.Load(); req != nil {
-			w.eng.Table().Range(func(e *conntrack.Entry) bool {
-				req.out = append(req.out, *e)
-				return true
-			})
-			w.dump.Store(nil)
-			close(req.done)
-		}
+		serveDump(&w.dump, w.eng.Table()) // one bounded chunk of a listing, if one is asked for
 		if busy {
 			spinUntil = time.Time{}
 			continue
@@ -151,16 +137,15 @@ func (w *Worker) block(r *rxRing, b []byte) {
 		} else if h.Snaplen < h.Len {
 			e.Drop(engine.DropTruncatedFrame)
 		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
-			e.Handle(b[mac-packet.VnetHdrLen:end], r.iface)
-			if e.Full() {
-				w.flush() // the block stays ours until release: its frames can go now
+			// Staged frames are handled in groups, their connections prefetched together.
+			if e.Stage(b[mac-packet.VnetHdrLen:end], r.iface) {
+				w.runStaged()
 			}
 		} else {
 			// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often
 			// one we sent ourselves, before the bridge learned the real server's MAC);
 			// taking it would forward it again. Multicast is never ours either.
-			bump64(&e.Stats().RxFrames, 1)
-			bump64(&e.Stats().Ignored, 1)
+			e.Ignore()
 		}
 		next := int(h.Next_offset)
 		if next <= 0 {
@@ -168,9 +153,21 @@ func (w *Worker) block(r *rxRing, b []byte) {
 		}
 		off += next
 	}
+	w.runStaged()
 	e.Expire()
 	w.flush()
 	r.release(b)
+}
+
+// runStaged handles the engine's staged frames, sending the batch whenever it fills up: the
+// frames stay ours until they are released, so they can go before the block or burst is done.
+func (w *Worker) runStaged() {
+	for w.eng.Run() {
+		w.flush()
+	}
+	if w.eng.Full() {
+		w.flush()
+	}
 }
 
 // Expiry pacing for V2 bursts (see burst).
@@ -221,6 +218,7 @@ func (w *Worker) burst(r *rxRing) bool {
 	if n == 0 {
 		return false
 	}
+	w.runStaged()
 	// A V3 block expires up to 64 entries; bursts can be a frame or two, so a burst expires
 	// only once burstExpireFrames frames or burstExpireNs have passed since the last time,
 	// about as often per frame as V3 does.
@@ -242,17 +240,15 @@ func (w *Worker) burst(r *rxRing) bool {
 func (w *Worker) frame(b []byte, pt uint8, iface int) {
 	e := w.eng
 	if pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
-		e.Handle(b, iface)
-		if e.Full() {
-			w.flush() // the frames stay ours until they are released: they can go now
+		if e.Stage(b, iface) {
+			w.runStaged()
 		}
 		return
 	}
 	// PACKET_OTHERHOST: a bridge flooded a frame addressed to someone else (often one we
 	// sent ourselves, before the bridge learned the real server's MAC); taking it would
 	// forward it again. Multicast is never ours either.
-	bump64(&e.Stats().RxFrames, 1)
-	bump64(&e.Stats().Ignored, 1)
+	e.Ignore()
 }
 
 // copied reads the frame a TP_STATUS_COPY slot stands for from the socket's queue into the
@@ -277,6 +273,7 @@ func (w *Worker) copied(r *rxRing) {
 	default:
 		w.copyBusy = true
 		w.frame(b[:n], w.copyFrom.Pkttype, r.iface)
+		w.runStaged() // the copy buffer holds one frame: handle it before the next copy
 	}
 }
 

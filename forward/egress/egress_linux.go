@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,11 @@ type Egress struct {
 	SrcAddr [4]byte
 	// Gateway is the next hop, or zero if the destination is on-link.
 	Gateway [4]byte
+	// SrcAddr6 and Gateway6 are SrcAddr and Gateway for an IPv6 destination (the
+	// IPv4 fields are then zero): the route's preferred source, else the device's
+	// first global IPv6 address; the next hop, often a link-local router address.
+	SrcAddr6 [16]byte
+	Gateway6 [16]byte
 	// Valid is false while the destination cannot be reached: no usable
 	// route, or the next hop's neighbour entry is missing, incomplete or
 	// FAILED. The other fields are filled in as far as they are known.
@@ -54,6 +60,7 @@ const (
 	egressLinkDown   = "egress interface is down"
 	egressNoARP      = "egress interface does not use ARP"
 	egressNoSrcAddr  = "egress interface has no IPv4 address"
+	egressNoSrcAddr6 = "egress interface has no global IPv6 address"
 	egressNoRoutePfx = "no route: "
 )
 
@@ -115,12 +122,12 @@ type Resolver struct {
 	running  atomic.Bool
 
 	mu      sync.Mutex // guards targets and results
-	targets map[[4]byte]struct{}
-	results map[[4]byte]Egress
+	targets map[netip.Addr]struct{}
+	results map[netip.Addr]Egress
 
 	// Owned by the Run goroutine.
-	nextHops map[[4]byte]bool      // next hops whose neighbour events matter
-	lastUse  map[[4]byte]time.Time // last resolution request per next hop
+	nextHops map[netip.Addr]bool      // next hops whose neighbour events matter
+	lastUse  map[netip.Addr]time.Time // last resolution request per next hop
 }
 
 // NewResolver returns a resolver bound to the calling thread's network
@@ -158,10 +165,10 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 		ns:       ns,
 		h:        h,
 		kick:     make(chan struct{}, 1),
-		targets:  make(map[[4]byte]struct{}),
-		results:  make(map[[4]byte]Egress),
-		nextHops: make(map[[4]byte]bool),
-		lastUse:  make(map[[4]byte]time.Time),
+		targets:  make(map[netip.Addr]struct{}),
+		results:  make(map[netip.Addr]Egress),
+		nextHops: make(map[netip.Addr]bool),
+		lastUse:  make(map[netip.Addr]time.Time),
 	}, nil
 }
 
@@ -169,9 +176,19 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 // read as not valid until the Run goroutine has resolved them, which it
 // starts at once; results of dropped ones are forgotten.
 func (r *Resolver) SetTargets(addrs [][4]byte) {
+	all := make([]netip.Addr, len(addrs))
+	for i, a := range addrs {
+		all[i] = netip.AddrFrom4(a)
+	}
+	r.SetAddrs(all)
+}
+
+// SetAddrs is SetTargets for IPv4 and IPv6 destinations.
+func (r *Resolver) SetAddrs(addrs []netip.Addr) {
 	r.mu.Lock()
-	next := make(map[[4]byte]struct{}, len(addrs))
+	next := make(map[netip.Addr]struct{}, len(addrs))
 	for _, a := range addrs {
+		a = a.Unmap()
 		next[a] = struct{}{}
 		if _, ok := r.results[a]; !ok {
 			r.results[a] = Egress{Reason: egressPending}
@@ -192,23 +209,28 @@ func (r *Resolver) SetTargets(addrs [][4]byte) {
 
 // Lookup returns the latest result for addr. For an address that is not a
 // target, Valid is false.
-func (r *Resolver) Lookup(addr [4]byte) Egress {
+func (r *Resolver) Lookup(addr [4]byte) Egress { return r.LookupAddr(netip.AddrFrom4(addr)) }
+
+// LookupAddr is Lookup for an IPv4 or IPv6 destination.
+func (r *Resolver) LookupAddr(addr netip.Addr) Egress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.results[addr]
+	e, ok := r.results[addr.Unmap()]
 	if !ok {
 		return Egress{Reason: egressNotTarget}
 	}
 	return e
 }
 
-// Snapshot returns a copy of the results for all targets.
+// Snapshot returns a copy of the results for all IPv4 targets.
 func (r *Resolver) Snapshot() map[[4]byte]Egress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := make(map[[4]byte]Egress, len(r.results))
 	for a, e := range r.results {
-		m[a] = e
+		if a.Is4() {
+			m[a.As4()] = e
+		}
 	}
 	return m
 }
@@ -375,7 +397,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 				resubscribe("neighbour channel closed")
 				continue
 			}
-			if ip := u.IP.To4(); ip != nil && r.nextHops[[4]byte(ip)] {
+			if ip, ok := netip.AddrFromSlice(u.IP); ok && r.nextHops[ip.Unmap()] {
 				schedule()
 			}
 		case _, ok := <-sub.routes:
@@ -409,29 +431,32 @@ type refreshCache struct {
 	links  map[int]netlink.Link
 	neighs map[int][]netlink.Neigh
 	addrs  map[int][4]byte
+	addrs6 map[int][16]byte
+	neigh6 map[int][]netlink.Neigh
 }
 
 // refresh recomputes every target's Egress, requests resolution where
 // needed, publishes the results and calls OnChange if any changed.
 func (r *Resolver) refresh() {
 	r.mu.Lock()
-	targets := make([][4]byte, 0, len(r.targets))
+	targets := make([]netip.Addr, 0, len(r.targets))
 	for a := range r.targets {
 		targets = append(targets, a)
 	}
-	prev := make(map[[4]byte]Egress, len(r.results))
+	prev := make(map[netip.Addr]Egress, len(r.results))
 	for a, e := range r.results {
 		prev[a] = e
 	}
 	r.mu.Unlock()
 
-	c := refreshCache{links: map[int]netlink.Link{}, neighs: map[int][]netlink.Neigh{}, addrs: map[int][4]byte{}}
-	next := make(map[[4]byte]Egress, len(targets))
-	hops := make(map[[4]byte]bool, len(targets))
+	c := refreshCache{links: map[int]netlink.Link{}, neighs: map[int][]netlink.Neigh{}, addrs: map[int][4]byte{},
+		addrs6: map[int][16]byte{}, neigh6: map[int][]netlink.Neigh{}}
+	next := make(map[netip.Addr]Egress, len(targets))
+	hops := make(map[netip.Addr]bool, len(targets))
 	for _, a := range targets {
 		e, hop := r.resolve(a, prev[a], &c)
 		next[a] = e
-		if hop != ([4]byte{}) {
+		if hop.IsValid() {
 			hops[hop] = true
 		}
 	}
@@ -465,12 +490,16 @@ func (r *Resolver) refresh() {
 // a valid one moves to another device, gateway or MAC; not on every reason
 // change of an unresolvable one.
 // The transient "resolving" state of a new target is not logged.
-func (r *Resolver) logTransition(a [4]byte, old, e Egress) {
-	dst := net.IP(a[:]).String()
+func (r *Resolver) logTransition(a netip.Addr, old, e Egress) {
+	dst := a.String()
+	gw := net.IP(e.Gateway[:]).String()
+	if a.Is6() {
+		gw = netip.AddrFrom16(e.Gateway6).String()
+	}
 	switch {
-	case e.Valid && (!old.Valid || old.Ifindex != e.Ifindex || old.Gateway != e.Gateway || old.DstMAC != e.DstMAC):
+	case e.Valid && (!old.Valid || old.Ifindex != e.Ifindex || old.Gateway != e.Gateway || old.Gateway6 != e.Gateway6 || old.DstMAC != e.DstMAC):
 		r.log.Info("egress resolved", egressKeyReal, dst, egressKeyIface, e.Ifname,
-			egressKeyGw, net.IP(e.Gateway[:]).String(), egressKeyMAC, net.HardwareAddr(e.DstMAC[:]).String())
+			egressKeyGw, gw, egressKeyMAC, net.HardwareAddr(e.DstMAC[:]).String())
 	case !e.Valid && (old.Valid || (e.Reason != old.Reason && e.Reason != egressResolving)):
 		r.log.Warn("egress unresolved", egressKeyReal, dst, egressKeyIface, e.Ifname, egressKeyReason, e.Reason)
 	}
@@ -478,26 +507,27 @@ func (r *Resolver) logTransition(a [4]byte, old, e Egress) {
 
 // resolve computes the Egress of dst and returns it with the next hop whose
 // neighbour entry it depends on (zero if none).
-func (r *Resolver) resolve(dst [4]byte, prev Egress, c *refreshCache) (Egress, [4]byte) {
+func (r *Resolver) resolve(dst netip.Addr, prev Egress, c *refreshCache) (Egress, netip.Addr) {
 	var e Egress
-	routes, err := r.h.RouteGet(net.IP(dst[:]))
+	var none netip.Addr
+	routes, err := r.h.RouteGet(net.IP(dst.AsSlice()))
 	if err != nil {
 		e.Reason = egressNoRoutePfx + err.Error()
-		return e, [4]byte{}
+		return e, none
 	}
 	if len(routes) == 0 {
 		e.Reason = egressNoRoutePfx + "empty answer"
-		return e, [4]byte{}
+		return e, none
 	}
 	rt := routes[0]
 	switch rt.Type {
 	case unix.RTN_UNICAST:
 	case unix.RTN_LOCAL:
 		e.Reason = egressLocal
-		return e, [4]byte{}
+		return e, none
 	default:
 		e.Reason = fmt.Sprintf("%sroute type %d", egressNoRoutePfx, rt.Type)
-		return e, [4]byte{}
+		return e, none
 	}
 
 	link, ok := c.links[rt.LinkIndex]
@@ -505,7 +535,7 @@ func (r *Resolver) resolve(dst [4]byte, prev Egress, c *refreshCache) (Egress, [
 		link, err = r.h.LinkByIndex(rt.LinkIndex)
 		if err != nil {
 			e.Reason = fmt.Sprintf("get link %d: %v", rt.LinkIndex, err)
-			return e, [4]byte{}
+			return e, none
 		}
 		c.links[rt.LinkIndex] = link
 	}
@@ -514,33 +544,53 @@ func (r *Resolver) resolve(dst [4]byte, prev Egress, c *refreshCache) (Egress, [
 	if rt.MTU > 0 {
 		e.MTU = rt.MTU
 	}
-	if gw := rt.Gw.To4(); gw != nil {
-		e.Gateway = [4]byte(gw)
-	}
-	if src := rt.Src.To4(); src != nil {
-		e.SrcAddr = [4]byte(src)
+	noSrc := false
+	if dst.Is6() {
+		if len(rt.Gw) == 16 && !rt.Gw.IsUnspecified() {
+			e.Gateway6 = [16]byte(rt.Gw)
+		}
+		if len(rt.Src) == 16 && !rt.Src.IsUnspecified() {
+			e.SrcAddr6 = [16]byte(rt.Src)
+		} else {
+			e.SrcAddr6 = r.firstAddr6(link, c)
+		}
+		noSrc = e.SrcAddr6 == [16]byte{}
 	} else {
-		e.SrcAddr = r.firstAddr(link, c)
+		if gw := rt.Gw.To4(); gw != nil {
+			e.Gateway = [4]byte(gw)
+		}
+		if src := rt.Src.To4(); src != nil {
+			e.SrcAddr = [4]byte(src)
+		} else {
+			e.SrcAddr = r.firstAddr(link, c)
+		}
+		noSrc = e.SrcAddr == [4]byte{}
 	}
 	switch {
 	case len(la.HardwareAddr) != 6:
 		e.Reason = egressNotEther
-		return e, [4]byte{}
+		return e, none
 	case la.RawFlags&unix.IFF_NOARP != 0:
 		e.Reason = egressNoARP
-		return e, [4]byte{}
+		return e, none
 	case la.RawFlags&unix.IFF_UP == 0:
 		e.Reason = egressLinkDown
-		return e, [4]byte{}
-	case e.SrcAddr == [4]byte{}:
+		return e, none
+	case noSrc && dst.Is6():
+		e.Reason = egressNoSrcAddr6
+		return e, none
+	case noSrc:
 		e.Reason = egressNoSrcAddr
-		return e, [4]byte{}
+		return e, none
 	}
 	e.SrcMAC = [6]byte(la.HardwareAddr)
 
 	hop := dst
 	if e.Gateway != ([4]byte{}) {
-		hop = e.Gateway
+		hop = netip.AddrFrom4(e.Gateway)
+	}
+	if e.Gateway6 != ([16]byte{}) {
+		hop = netip.AddrFrom16(e.Gateway6)
 	}
 	n, found := r.neighbour(la.Index, hop, c)
 	state := netlink.NUD_NONE
@@ -566,8 +616,9 @@ func (r *Resolver) resolve(dst [4]byte, prev Egress, c *refreshCache) (Egress, [
 	// The kernel never sees uvs's traffic, so it neither creates the entry
 	// nor moves a STALE one through DELAY/PROBE. Ask it to, as if a packet
 	// were queued: RTM_NEWNEIGH with NTF_USE calls neigh_event_send()
-	// (net/core/neighbour.c, neigh_add), which starts ARP for a new or
-	// FAILED entry and a unicast probe for a STALE one.
+	// (net/core/neighbour.c, neigh_add), which starts ARP (neighbour
+	// solicitation for IPv6) for a new or FAILED entry and a unicast probe
+	// for a STALE one.
 	wait := egressRetrigger
 	if state&netlink.NUD_FAILED != 0 {
 		wait = egressBackstop
@@ -577,11 +628,11 @@ func (r *Resolver) resolve(dst [4]byte, prev Egress, c *refreshCache) (Egress, [
 			r.lastUse[hop] = time.Now()
 			if err := r.h.NeighSet(&netlink.Neigh{
 				LinkIndex: la.Index,
-				Family:    unix.AF_INET,
-				IP:        net.IP(hop[:]),
+				Family:    family(hop),
+				IP:        net.IP(hop.AsSlice()),
 				Flags:     netlink.NTF_USE,
 			}); err != nil {
-				r.log.Debug("resolver: request neighbour resolution", egressKeyReal, net.IP(dst[:]).String(),
+				r.log.Debug("resolver: request neighbour resolution", egressKeyReal, dst.String(),
 					egressKeyIface, la.Name, egressKeyErr, err)
 			}
 		}
@@ -589,23 +640,56 @@ func (r *Resolver) resolve(dst [4]byte, prev Egress, c *refreshCache) (Egress, [
 	return e, hop
 }
 
-// neighbour finds the IPv4 neighbour entry of ip on link ifindex.
-func (r *Resolver) neighbour(ifindex int, ip [4]byte, c *refreshCache) (netlink.Neigh, bool) {
-	list, ok := c.neighs[ifindex]
+// neighbour finds the neighbour entry of ip (IPv4 or IPv6) on link ifindex.
+func (r *Resolver) neighbour(ifindex int, ip netip.Addr, c *refreshCache) (netlink.Neigh, bool) {
+	cache := c.neighs
+	if ip.Is6() {
+		cache = c.neigh6
+	}
+	list, ok := cache[ifindex]
 	if !ok {
 		var err error
-		list, err = r.h.NeighList(ifindex, unix.AF_INET)
+		list, err = r.h.NeighList(ifindex, family(ip))
 		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 			r.log.Debug("resolver: list neighbours", egressKeyErr, err)
 		}
-		c.neighs[ifindex] = list
+		cache[ifindex] = list
 	}
 	for _, n := range list {
-		if v4 := n.IP.To4(); v4 != nil && [4]byte(v4) == ip {
+		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == ip {
 			return n, true
 		}
 	}
 	return netlink.Neigh{}, false
+}
+
+// family is the netlink address family of a.
+func family(a netip.Addr) int {
+	if a.Is6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+// firstAddr6 returns the first global IPv6 address of link, or zero: a link-local source
+// would not reach a real server behind a router, and IPv6 has no other scope worth trying.
+func (r *Resolver) firstAddr6(link netlink.Link, c *refreshCache) [16]byte {
+	idx := link.Attrs().Index
+	if a, ok := c.addrs6[idx]; ok {
+		return a
+	}
+	var best [16]byte
+	if addrs, err := r.h.AddrList(link, unix.AF_INET6); err == nil {
+		for _, a := range addrs {
+			if len(a.IP) == 16 && a.IP.To4() == nil && a.Scope == unix.RT_SCOPE_UNIVERSE &&
+				a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+				best = [16]byte(a.IP)
+				break
+			}
+		}
+	}
+	c.addrs6[idx] = best
+	return best
 }
 
 // firstAddr returns the first global IPv4 address of link, else the first

@@ -91,6 +91,9 @@ type egressFunc func(addr [4]byte) Egress
 // It returns the snapshot and the NAT reals the shield must cover. A failure leaves the
 // registry unchanged.
 func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, gen uint64) (*Snapshot, error) {
+	if err := IPv4Only(cfg); err != nil {
+		return nil, err
+	}
 	s := &Snapshot{
 		Gen:        gen,
 		vips:       map[[4]byte]struct{}{},
@@ -173,6 +176,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 		}
 	}
 	s.applyVRRP(cfg, g.vrrpActive)
+	s.buildClassifier()
 	return s, nil
 }
 
@@ -293,14 +297,10 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		st.reals[slot] = &realState{stats: make([]Counters, g.workers)}
 	}
 	if len(st.reals) > len(st.loads) {
-		// Grow the load array. Workers may still be counting on the old one until they load
-		// the new snapshot, so a few updates can be lost here; growth is rare (a new real
-		// beyond every earlier slot) and counts are clamped at zero when read.
-		loads := make([]sched.Load, max(2*len(st.reals), 8))
-		for i := range st.loads {
-			loads[i].Add(st.loads[i].Active(), st.loads[i].Inactive(), nil)
-		}
-		st.loads = loads
+		// Grow the load array. Workers may still count on the old one until they load the
+		// new snapshot: GrowLoads moves each old Load and forwards its later updates, so no
+		// count is lost (issue 13 bug 3).
+		st.loads = sched.GrowLoads(st.loads, len(st.reals))
 	}
 	svc := &Service{
 		ID:    st.id,

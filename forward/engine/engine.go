@@ -57,7 +57,9 @@ func (d Drop) String() string {
 }
 
 // EngineStats are one worker's packet counters. The worker is the only writer (atomic
-// load+store, no locked read-modify-write); the control side reads them with atomic loads.
+// load+store, no locked read-modify-write); the hot counts (frames received, forwarded,
+// replied, ignored, faults and drops) are kept in plain fields and published once per block
+// (Engine.Publish). The control side reads them with atomic loads.
 type EngineStats struct {
 	RxFrames    atomic.Uint64
 	TxFrames    atomic.Uint64 // frames the kernel accepted for transmission
@@ -118,19 +120,32 @@ type Engine struct {
 	icmpLast   int64
 
 	stats *EngineStats
+	pend  pending     // counts of this block, published by Publish
+	dirty []*Counters // service and real counters with pending counts; cap maxDirty
+
+	spot  conntrack.Spot  // where LookupSpot found no connection, for Admit
+	gone  conntrack.Entry // an expired entry Admit reclaimed
+	stage stage           // frames staged for Run's batched lookups
 }
 
 // NewEngine returns the engine of worker id: ct is its connection table, outCap the most
 // frames one batch holds, scratchBytes the arena for the frames it generates, and seed seeds
 // its scheduler state.
 func NewEngine(id int, ct *conntrack.Table, outCap, scratchBytes int, seed uint64) *Engine {
+	return newEngine(id, ct, outCap, scratchBytes, sched.NewWorkerState(seed))
+}
+
+// newEngine is NewEngine with the scheduler state (about 5 MiB of caches) supplied, so that a
+// fuzz target can give each input a fresh engine around one reset WorkerState.
+func newEngine(id int, ct *conntrack.Table, outCap, scratchBytes int, ws *sched.WorkerState) *Engine {
 	return &Engine{
 		id:      id,
 		ct:      ct,
-		ws:      sched.NewWorkerState(seed),
+		ws:      ws,
 		out:     make([]OutFrame, 0, outCap),
 		scratch: make([]byte, scratchBytes),
 		stats:   new(EngineStats),
+		dirty:   make([]*Counters, 0, maxDirty),
 	}
 }
 
@@ -148,10 +163,10 @@ func (e *Engine) Reset() {
 }
 
 // fault counts a frame the packet checks refused.
-func (e *Engine) fault(f packet.Fault) { bump64(&e.stats.Faults[f], 1) }
+func (e *Engine) fault(f packet.Fault) { e.pend.faults[f]++ }
 
 // Drop counts a frame the engine or its backend dropped for reason r.
-func (e *Engine) Drop(r Drop) { bump64(&e.stats.Drops[r], 1) }
+func (e *Engine) Drop(r Drop) { e.pend.drops[r]++ }
 
 func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
@@ -172,7 +187,7 @@ func (e *Engine) Table() *conntrack.Table { return e.ct }
 // (TP_STATUS_VLAN_VALID) is not in buf and is not sent: egress goes untagged to the real
 // server's interface.
 func (e *Engine) Handle(buf []byte, rxIf int) {
-	bump64(&e.stats.RxFrames, 1)
+	e.pend.rx++
 	if len(buf) < packet.VnetHdrLen {
 		e.fault(packet.FaultTruncatedIP)
 		return
@@ -188,39 +203,52 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 		e.arpIn(frame, rxIf)
 		return
 	default:
-		bump64(&e.stats.Ignored, 1)
+		e.pend.ignored++
 		return
 	}
-	s := e.snap
-	if _, ok := s.vips[p.Dst]; ok {
-		if s.isStandby(p.Dst) {
+	// One probe of the snapshot's classifier finds the service of a packet to a VIP:port;
+	// a miss asks whether the destination is a VIP at all, then whether the source is a NAT
+	// real server.
+	c := &e.snap.cls
+	l4 := packet.ParseL4(frame, p)
+	if l4 == packet.FaultNone {
+		if svc := c.service(p.Dst, p.Proto, p.DstPort); svc != nil {
+			if e.snap.isStandby(p.Dst) {
+				e.Drop(DropVRRPBackup)
+				return
+			}
+			e.request(buf, frame, rxIf, svc)
+			return
+		}
+	}
+	if c.isVIP(p.Dst) {
+		if e.snap.isStandby(p.Dst) {
 			e.Drop(DropVRRPBackup)
 			return
 		}
-		e.request(buf, frame, rxIf)
+		if l4 != packet.FaultNone {
+			e.fault(l4)
+			return
+		}
+		e.request(buf, frame, rxIf, nil)
 		return
 	}
-	if len(s.natReal) != 0 {
-		if _, ok := s.natAddr[p.Src]; ok && packet.ParseL4(frame, p) == packet.FaultNone {
-			if s.isNATReply(p.Src, p.SrcPort, p.Proto) {
-				e.reply(buf, frame, rxIf)
-				return
-			}
-			if p.Proto == packet.ProtoICMP && e.icmpFromReal(buf, frame) {
-				return
-			}
+	if l4 == packet.FaultNone && c.isNATAddr(p.Src) {
+		if c.isNATReply(p.Src, p.SrcPort, p.Proto) {
+			e.reply(buf, frame, rxIf)
+			return
+		}
+		if p.Proto == packet.ProtoICMP && e.icmpFromReal(buf, frame) {
+			return
 		}
 	}
-	bump64(&e.stats.Ignored, 1)
+	e.pend.ignored++
 }
 
-// request forwards a client packet to a VIP.
-func (e *Engine) request(buf, frame []byte, rxIf int) {
+// request forwards a client packet to a VIP, whose L4 header Handle has parsed. svc is the
+// service the classifier found, or nil.
+func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 	p := &e.p
-	if r := packet.ParseL4(frame, p); r != packet.FaultNone {
-		e.fault(r)
-		return
-	}
 	if r := e.vh.Check(p, len(frame)); r != packet.FaultNone {
 		e.fault(r)
 		return
@@ -229,13 +257,12 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 		e.icmpToVIP(buf, frame, rxIf)
 		return
 	}
-	svc := e.snap.lookupService(p.Dst, p.Proto, p.DstPort)
 	if svc == nil {
 		e.Drop(DropNoService)
 		return
 	}
 	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
-	ent := e.ct.Lookup(&key)
+	ent := e.lookupConn(&key) // a miss remembers where the new entry goes
 	var dest *Real
 	if ent != nil {
 		if p.Proto == packet.ProtoTCP && conntrack.Reusable(ent, p.TCPFlags) {
@@ -275,15 +302,13 @@ func (e *Engine) request(buf, frame []byte, rxIf int) {
 		return
 	}
 	n := uint64(p.IPLen)
-	bump(&svc.Stats[e.id].InPkts, 1)
-	bump(&svc.Stats[e.id].InBytes, n)
-	bump(&dest.Stats[e.id].InPkts, 1)
-	bump(&dest.Stats[e.id].InBytes, n)
+	e.in(&svc.Stats[e.id], n)
+	e.in(&dest.Stats[e.id], n)
 	if svc.MSSClamp != 0 && p.TCPFlags&packet.TCPSYN != 0 && packet.ClampMSS(frame, p, e.vh.Partial(), svc.MSSClamp) {
 		bump64(&e.stats.MSSClamped, 1)
 	}
 	if e.toReal(buf, frame, dest, ent, rxIf, nil) {
-		bump64(&e.stats.Forwarded, 1)
+		e.pend.fwd++
 	}
 }
 
@@ -329,7 +354,7 @@ func (e *Engine) reply(buf, frame []byte, rxIf int) {
 	if ent == nil {
 		// Not ours (a reply to the director's own traffic, or an expired connection): the
 		// kernel gets it, and the shield drops it unless it is addressed to this host.
-		bump64(&e.stats.Ignored, 1)
+		e.pend.ignored++
 		return
 	}
 	if r := e.vh.Check(p, len(frame)); r != packet.FaultNone {
@@ -359,15 +384,13 @@ func (e *Engine) reply(buf, frame []byte, rxIf int) {
 		return
 	}
 	n := uint64(p.IPLen)
-	bump(&svc.Stats[e.id].OutPkts, 1)
-	bump(&svc.Stats[e.id].OutBytes, n)
+	e.outCount(&svc.Stats[e.id], n)
 	if int(ent.RealIdx) < len(svc.Reals) && svc.Reals[ent.RealIdx] != nil {
 		r := svc.Reals[ent.RealIdx]
-		bump(&r.Stats[e.id].OutPkts, 1)
-		bump(&r.Stats[e.id].OutBytes, n)
+		e.outCount(&r.Stats[e.id], n)
 	}
 	e.emit(buf, frame, hop, 0, ent.HopMAC, e.snap.Ifaces[hop].MAC)
-	bump64(&e.stats.Replies, 1)
+	e.pend.replies++
 }
 
 // connReal returns the real server of an existing connection, or nil if it is gone.
@@ -429,13 +452,19 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	if svc.OnePacket {
 		ent.Flags |= conntrack.FlagOnePacket // expires at once: the next datagram is scheduled anew
 	}
-	ep, ok := e.ct.Insert(&ent, e.nowMs)
+	// Find-or-insert through the Spot of request's lookup: no second hash or probe. On a full
+	// table Admit reclaims an expired entry (a flood's leftovers) and hands it back to be
+	// released like Expire's.
+	ep, ok, reclaimed := e.ct.Admit(&ent, e.nowMs, &e.spot, &e.gone)
+	if reclaimed {
+		e.account(e.snap.service(e.gone.Service), &e.gone, e.gone.State, conntrack.StateInvalid)
+	}
 	if !ok || ep == nil {
 		e.Drop(DropTableFull)
 		return nil, nil
 	}
-	bump(&svc.Stats[e.id].Conns, 1)
-	bump(&dest.Stats[e.id].Conns, 1)
+	e.conn(&svc.Stats[e.id])
+	e.conn(&dest.Stats[e.id])
 	e.account(svc, ep, conntrack.StateInvalid, ep.State)
 	if p.Proto == packet.ProtoTCP {
 		e.advance(svc, ep, conntrack.DirInput) // NONE -> SYN_RECV; Insert set UDP's expiry
@@ -511,6 +540,7 @@ func (e *Engine) Expire() {
 		e.account(e.snap.service(ent.Service), ent, ent.State, conntrack.StateInvalid)
 	}
 	e.stats.Conns.Store(int64(e.ct.Len()))
+	e.Publish()
 }
 
 // icmpRate and icmpBurst bound the ICMP errors one worker generates (port unreachable,
@@ -613,11 +643,11 @@ func (e *Engine) sendRST(frame []byte, rxIf int) {
 // arpIn answers ARP requests for VIPs from the receiving interface's MAC.
 func (e *Engine) arpIn(frame []byte, rxIf int) {
 	if !packet.ParseARP(frame, &e.p, &e.arp) || e.arp.Op != packet.ARPRequest {
-		bump64(&e.stats.Ignored, 1)
+		e.pend.ignored++
 		return
 	}
 	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) || e.snap.isStandby(e.arp.TargetIP) {
-		bump64(&e.stats.Ignored, 1)
+		e.pend.ignored++
 		return
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.MinFrameLen)

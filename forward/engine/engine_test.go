@@ -105,6 +105,7 @@ func (e *Engine) one(t testing.TB, buf []byte) []byte {
 	t.Helper()
 	e.Reset()
 	e.Handle(buf, 0)
+	e.Publish()
 	if len(e.out) != 1 {
 		t.Fatalf("got %d frames out, want 1 (drops %v)", len(e.out), e.dropSummary())
 	}
@@ -112,6 +113,7 @@ func (e *Engine) one(t testing.TB, buf []byte) []byte {
 }
 
 func (e *Engine) dropSummary() map[string]uint64 {
+	e.Publish()
 	m := map[string]uint64{}
 	for r := packet.Fault(1); r < packet.NumFaults; r++ {
 		if v := e.stats.Faults[r].Load(); v != 0 {
@@ -260,6 +262,7 @@ func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 	s := defaultSpec(layers.IPProtocolTCP, 8)
 	s.dst = [4]byte{203, 0, 113, 99}
 	e.Handle(withVnet(build(t, s), false), 0)
+	e.Publish()
 	if len(e.out) != 0 || e.stats.Ignored.Load() != 1 || len(e.dropSummary()) != 0 {
 		t.Fatalf("out %d ignored %d drops %v", len(e.out), e.stats.Ignored.Load(), e.dropSummary())
 	}
@@ -281,72 +284,167 @@ func TestEngineExpiryReleasesLoad(t *testing.T) {
 	}
 }
 
-// TestEngineAllocs fails on any allocation in the per-packet path: new connections,
-// established packets, NAT replies and ARP.
-func TestEngineAllocs(t *testing.T) {
-	for _, method := range []string{"dr", "nat", "tun"} {
-		e := newTestEngine(t, engineConfig(t, method, 80), 1<<16)
-		syn := tcpFrame(t, 40000, 0x02, false)
-		ack := tcpFrame(t, 40000, 0x10, false)
-		work := make([]byte, len(syn))
-		port := uint16(1000)
-		allocs := testing.AllocsPerRun(1000, func() {
-			e.Reset()
-			copy(work, syn)
-			port++
-			binary.BigEndian.PutUint16(work[packet.VnetHdrLen+34:], port) // new flow (checksum ignored by the engine)
-			e.Handle(work, 0)
-			copy(work, ack)
-			e.Handle(work, 0)
-			e.Expire()
-		})
-		if allocs != 0 {
-			t.Errorf("%s: %.1f allocations per packet pair", method, allocs)
-		}
-	}
+// hotPath is one per-packet path of the engine, as TestEngineAllocs and BenchmarkEngine drive
+// it: setup prepares the engine, step handles one frame (or, for expiry, one block's sweep),
+// and moved reports the counter that must advance by one per step.
+type hotPath struct {
+	name   string
+	method string
+	setup  func(tb testing.TB, e *Engine) func(i int)
+	moved  func(e *Engine) uint64
 }
 
-// BenchmarkEngine measures the per-packet path: parse, service and connection lookup,
-// scheduling (for new flows), rewrite and queueing for TX.
-func BenchmarkEngine(b *testing.B) {
+// natReply is a reply from the NAT real 10.1.2.3:80 to the client's port sport.
+func natReply(tb testing.TB, sport uint16) []byte {
+	s := defaultSpec(layers.IPProtocolTCP, 32)
+	s.src, s.dst, s.sport, s.dport, s.flags = [4]byte{10, 1, 2, 3}, client, 80, sport, 0x10
+	rep := build(tb, s)
+	copy(rep[0:6], ifaceMAC[:])
+	copy(rep[6:12], realMAC[:])
+	return withVnet(rep, false)
+}
+
+func hotPaths() []hotPath {
+	var paths []hotPath
 	for _, method := range []string{"dr", "nat", "tun"} {
-		for _, kind := range []string{"established", "new"} {
-			b.Run(method+"/"+kind, func(b *testing.B) {
-				e := newTestEngine(b, engineConfig(b, method, 80), max(b.N+1024, 1<<16))
-				frame := tcpFrame(b, 40000, 0x02, false)
-				if kind == "established" {
-					frame = tcpFrame(b, 40000, 0x10, false)
-					e.Handle(tcpFrame(b, 40000, 0x02, false), 0)
-				}
-				work := make([]byte, len(frame))
-				b.ReportAllocs()
-				b.SetBytes(int64(len(frame) - packet.VnetHdrLen))
-				// On a shared machine wall time per op includes waiting for a CPU; the
-				// benchmark also reports this thread's CPU time per op.
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				cpu0 := threadCPU()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					copy(work, frame)
-					if kind == "new" {
+		paths = append(paths,
+			hotPath{name: method + "/established", method: method,
+				setup: func(tb testing.TB, e *Engine) func(int) {
+					e.Handle(tcpFrame(tb, 40000, 0x02, false), 0)
+					ack := tcpFrame(tb, 40000, 0x10, false)
+					work := make([]byte, len(ack))
+					return func(int) { copy(work, ack); e.Handle(work, 0) }
+				},
+				moved: func(e *Engine) uint64 { return e.stats.Forwarded.Load() }},
+			hotPath{name: method + "/new", method: method,
+				setup: func(tb testing.TB, e *Engine) func(int) {
+					syn := tcpFrame(tb, 40000, 0x02, false)
+					work := make([]byte, len(syn))
+					return func(i int) {
+						copy(work, syn)
 						binary.BigEndian.PutUint32(work[packet.VnetHdrLen+26:], uint32(0xc6120000)|uint32(i>>16))
 						binary.BigEndian.PutUint16(work[packet.VnetHdrLen+34:], uint16(i))
 						fixIP(work[packet.VnetHdrLen:], 14)
+						e.Handle(work, 0)
 					}
+				},
+				moved: func(e *Engine) uint64 { return e.stats.Forwarded.Load() }})
+	}
+	paths = append(paths,
+		hotPath{name: "nat/reply", method: "nat",
+			setup: func(tb testing.TB, e *Engine) func(int) {
+				e.Handle(tcpFrame(tb, 40000, 0x02, false), 0)
+				rep := natReply(tb, 40000)
+				work := make([]byte, len(rep))
+				return func(int) { copy(work, rep); e.Handle(work, 0) }
+			},
+			moved: func(e *Engine) uint64 { return e.stats.Replies.Load() }},
+		hotPath{name: "arp", method: "dr",
+			setup: func(tb testing.TB, e *Engine) func(int) {
+				req := make([]byte, 64)
+				n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: macA, SenderIP: client, TargetIP: vip})
+				frame := withVnet(req[:n], false)
+				work := make([]byte, len(frame))
+				return func(int) { copy(work, frame); e.Handle(work, 0) }
+			},
+			moved: func(e *Engine) uint64 { return e.stats.ARPReplies.Load() }},
+		// One block's sweep that retires one connection: each step opens a connection, lets the
+		// clock pass its SYN_RECV timeout and expires the previous one.
+		hotPath{name: "expiry", method: "dr",
+			setup: func(tb testing.TB, e *Engine) func(int) {
+				syn := tcpFrame(tb, 40000, 0x02, false)
+				work := make([]byte, len(syn))
+				now := int64(1e9)
+				return func(i int) {
+					copy(work, syn)
+					binary.BigEndian.PutUint16(work[packet.VnetHdrLen+34:], uint16(i))
+					fixIP(work[packet.VnetHdrLen:], 14)
+					now += 61e9
+					e.Begin(e.snap, now)
 					e.Handle(work, 0)
-					// A flush per block: when the batch or (TUN) the scratch is full.
-					if len(e.out) == cap(e.out) || e.used+2048 > len(e.scratch) {
-						e.Reset()
+					e.Expire()
+				}
+			},
+			moved: func(e *Engine) uint64 {
+				var n uint64
+				for _, s := range e.snap.byID {
+					if s != nil {
+						n += s.Stats[0].Conns.Load()
 					}
 				}
-				b.StopTimer()
-				b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-				if d := e.dropSummary(); len(d) != 0 {
-					b.Fatalf("drops: %v", d)
-				}
+				return n - uint64(e.ct.Len()) // connections opened and already expired
+			}},
+	)
+	return paths
+}
+
+// TestEngineAllocs fails on any allocation in the per-packet paths it names (new and
+// established connections for DR, NAT and TUN, NAT replies, ARP, a sweep that expires), and
+// checks that each step moved its counter, so a path that silently drops does not pass.
+func TestEngineAllocs(t *testing.T) {
+	for _, hp := range hotPaths() {
+		t.Run(hp.name, func(t *testing.T) {
+			e := newTestEngine(t, engineConfig(t, hp.method, 80), 1<<16)
+			step := hp.setup(t, e)
+			e.Publish()
+			before := hp.moved(e)
+			i := 0
+			allocs := testing.AllocsPerRun(1000, func() {
+				e.Reset()
+				step(i)
+				i++
 			})
-		}
+			if allocs != 0 {
+				t.Errorf("%.1f allocations per step", allocs)
+			}
+			e.Expire() // publishes; the expiry path has swept already
+			if got := hp.moved(e) - before; hp.name != "expiry" && got != uint64(i) || hp.name == "expiry" && got != uint64(i-1) {
+				t.Errorf("counter moved %d in %d steps (drops %v)", got, i, e.dropSummary())
+			}
+		})
+	}
+}
+
+// BenchmarkEngine measures the per-packet paths of TestEngineAllocs: parse, classification,
+// connection lookup, scheduling (new flows), rewrite and queueing for TX; NAT replies; ARP; a
+// sweep that expires a connection. Counters are published once per simulated block (as the
+// worker does), and the benchmark fails unless the path's counter moved once per op.
+func BenchmarkEngine(b *testing.B) {
+	for _, hp := range hotPaths() {
+		b.Run(hp.name, func(b *testing.B) {
+			e := newTestEngine(b, engineConfig(b, hp.method, 80), max(b.N+1024, 1<<16))
+			step := hp.setup(b, e)
+			e.Publish()
+			before := hp.moved(e)
+			b.ReportAllocs()
+			// On a shared machine wall time per op includes waiting for a CPU; the
+			// benchmark also reports this thread's CPU time per op.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step(i)
+				// A flush per block: when the batch or (TUN) the scratch is full.
+				if len(e.out) == cap(e.out) || e.used+2048 > len(e.scratch) {
+					e.Publish()
+					e.Reset()
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			e.Publish()
+			if d := e.dropSummary(); len(d) != 0 {
+				b.Fatalf("drops: %v", d)
+			}
+			want := uint64(b.N)
+			if hp.name == "expiry" {
+				want--
+			}
+			if got := hp.moved(e) - before; got != want {
+				b.Fatalf("counter moved %d in %d ops", got, b.N)
+			}
+		})
 	}
 }
 

@@ -25,6 +25,7 @@ type Snapshot struct {
 	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
 	hasPort0   bool
 	standby    map[[4]byte]struct{} // VIPs a VRRP backup holds back (vrrp.go); nil without VRRP
+	cls        classifier           // the maps above as one open-addressing table, for the hot path
 }
 
 type svcKey struct {
@@ -123,18 +124,24 @@ func (s *Service) QuorumChanged() bool { return s.quorumChanged }
 func (r *Real) dead() bool { return r.Removed || !r.Healthy }
 
 // Counters are one worker's IPVS counters for a service or a real server. Only that worker
-// writes them (atomic load and store, no read-modify-write bus lock); the control side reads
-// them with atomic loads. Padded to a cache line so workers never share one.
+// writes them: it counts in pend (plain fields) and publishes once per block with atomic
+// stores (no read-modify-write bus lock); the control side reads the atomics. 128 bytes, so
+// workers never share a cache line.
 type Counters struct {
 	Conns    atomic.Uint64
 	InPkts   atomic.Uint64
 	InBytes  atomic.Uint64
 	OutPkts  atomic.Uint64
 	OutBytes atomic.Uint64
-	_        [24]byte
+	pend     counterPend // the owning worker's counts not yet published
+	_        [128 - 40 - 48]byte
 }
 
-func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+// counterPend is what a worker counted on one Counters since it last published.
+type counterPend struct {
+	conns, inPkts, inBytes, outPkts, outBytes uint64
+	dirty                                     bool // on the engine's dirty list
+}
 
 // lookupService finds the service for a packet to addr:port.
 func (s *Snapshot) lookupService(addr [4]byte, proto uint8, port uint16) *Service {

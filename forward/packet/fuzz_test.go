@@ -39,7 +39,7 @@ func seedFrames(tb testing.TB) [][]byte {
 	reply := make([]byte, 60)
 	BuildARPReply(reply, &a, macB)
 	out = append(out, reply)
-	return out
+	return append(out, seedFrames6(tb)...)
 }
 
 // FuzzParse: no panic; accepted packets have offsets and lengths consistent
@@ -105,6 +105,8 @@ func FuzzParse(f *testing.F) {
 			if off < 0 || ParseL4(g[off:], &q) != FaultNone {
 				t.Fatalf("SetEthernet broke the frame (off %d)", off)
 			}
+		case ClassIPv6:
+			checkParsed6(t, data, &p)
 		case ClassOther:
 		default:
 			t.Fatal("ParseL3 returned ClassInvalid")

@@ -42,9 +42,12 @@ const (
 	// ClassIPv4 is an IPv4 packet whose fixed header fields (protocol,
 	// source, destination) are present; see ParseL4.
 	ClassIPv4
+	// ClassIPv6 is an IPv6 packet whose fixed header (first next header,
+	// source, destination) is present; see ParseL4 and ipv6.go.
+	ClassIPv6
 )
 
-var classNames = [...]string{"invalid", "other", "arp", "ipv4"}
+var classNames = [...]string{"invalid", "other", "arp", "ipv4", "ipv6"}
 
 // String returns the lowercase name of c.
 func (c Class) String() string {
@@ -99,6 +102,16 @@ const (
 	// FaultBadOffsets: a Packet whose offsets do not fit the frame was passed
 	// to a rewrite; a caller bug, never expected.
 	FaultBadOffsets
+	// FaultBadExtHeader: an IPv6 extension header is truncated, malformed
+	// (option TLVs overrunning it), out of place (hop-by-hop not first,
+	// RFC 8200 section 4.1), or the chain is longer than maxExtHeaders.
+	FaultBadExtHeader
+	// FaultJumbogram: an IPv6 payload length of 0 with a jumbo payload
+	// option (RFC 2675), or that option anywhere. Ethernet cannot carry one.
+	FaultJumbogram
+	// FaultRoutingHeader: an IPv6 routing header with segments left above 0:
+	// the VIP is not the packet's final destination (RFC 8200 section 4.4).
+	FaultRoutingHeader
 	// NumFaults is the number of faults, for counter arrays.
 	NumFaults
 )
@@ -120,6 +133,9 @@ var faultNames = [NumFaults]string{
 	FaultBadVnetHdr:       "bad_vnet_hdr",
 	FaultGSO:              "gso_unsupported",
 	FaultBadOffsets:       "bad_offsets",
+	FaultBadExtHeader:     "bad_ext_header",
+	FaultJumbogram:        "jumbogram",
+	FaultRoutingHeader:    "routing_header",
 }
 
 // String returns the snake_case metric label of r.
@@ -156,6 +172,12 @@ type Packet struct {
 	// Frag reports MF set or a non-zero fragment offset; DF the DF bit.
 	Frag bool
 	DF   bool
+	// V6 reports an IPv6 packet (ClassIPv6). Its addresses are then in Src6
+	// and Dst6 (Src and Dst stay zero), TTL is the hop limit, IPLen is the
+	// fixed header plus the payload length, and L4 follows the extension
+	// headers; Proto is the upper-layer protocol once ParseL4 walked them.
+	V6         bool
+	Src6, Dst6 [16]byte
 }
 
 // ParseL3 resets p and reads the Ethernet header (at most one inline
@@ -192,6 +214,16 @@ func ParseL3(frame []byte, p *Packet) Class {
 		copy(p.Src[:], h[12:16])
 		copy(p.Dst[:], h[16:20])
 		return ClassIPv4
+	case EtherTypeIPv6:
+		if len(frame)-l3 < IPv6HdrLen {
+			return ClassOther
+		}
+		h := frame[l3 : l3+IPv6HdrLen]
+		p.V6 = true
+		p.Proto = h[6]
+		copy(p.Src6[:], h[8:24])
+		copy(p.Dst6[:], h[24:40])
+		return ClassIPv6
 	}
 	return ClassOther
 }
@@ -204,7 +236,11 @@ func ParseL3(frame []byte, p *Packet) Class {
 // TCP data offset at least 5 and within it). The frame may carry Ethernet
 // padding beyond p.L3+p.IPLen. L4 checksums are not verified: they are
 // updated incrementally, so a bad one stays bad for the receiver to drop.
+// A ClassIPv6 frame (p.V6) is checked by the IPv6 rules of parseL4v6.
 func ParseL4(frame []byte, p *Packet) Fault {
+	if p.V6 {
+		return parseL4v6(frame, p)
+	}
 	l3 := p.L3
 	if l3 < 0 || l3 > len(frame) || len(frame)-l3 < IPv4HdrLen {
 		return FaultTruncatedIP

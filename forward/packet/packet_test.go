@@ -61,7 +61,7 @@ func TestParseL3Class(t *testing.T) {
 	}{
 		{"arp", arp, ClassARP, 14, false},
 		{"vlan arp", vlanARP, ClassARP, 18, true},
-		{"ipv6", ipv6, ClassOther, 14, false},
+		{"ipv6 ethertype (version checked by ParseL4)", ipv6, ClassIPv6, 14, false},
 		{"two vlan tags", qinq, ClassOther, 18, true},
 		{"ipv4 shorter than its fixed header", short, ClassOther, 14, false},
 		{"shorter than ethernet", arp[:13], ClassOther, 0, false},

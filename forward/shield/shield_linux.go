@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -33,6 +34,11 @@ const (
 	// shieldSetNATReals holds ipv4_addr . inet_proto . inet_service of
 	// NAT real servers, whose replies must reach only uvs.
 	shieldSetNATReals = "nat_reals"
+	// shieldSetVIPs6 and shieldSetNATReals6 are the IPv6 sets (ipv6_addr,
+	// ipv6_addr . inet_proto . inet_service), matched by rules of their own
+	// on "meta protocol ip6".
+	shieldSetVIPs6     = "vips6"
+	shieldSetNATReals6 = "nat_reals6"
 	// shieldPriority places the ingress chains before any other netdev
 	// ingress chain a host is likely to have.
 	shieldPriority = -500
@@ -97,6 +103,8 @@ type Shield struct {
 	table  *nftables.Table
 	vips   *nftables.Set
 	nat    *nftables.Set
+	vips6  *nftables.Set
+	nat6   *nftables.Set
 	closed bool
 }
 
@@ -216,6 +224,19 @@ func (s *Shield) install(ifaces []string) error {
 		return fmt.Errorf("forward: new shield: add set %s: %w", shieldSetNATReals, err)
 	}
 
+	vips6 := &nftables.Set{Table: t, Name: shieldSetVIPs6, KeyType: nftables.TypeIP6Addr}
+	if err := c.AddSet(vips6, nil); err != nil {
+		return fmt.Errorf("forward: new shield: add set %s: %w", shieldSetVIPs6, err)
+	}
+	nat6Type, err := nftables.ConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
+	if err != nil {
+		return fmt.Errorf("forward: new shield: set type %s: %w", shieldSetNATReals6, err)
+	}
+	nat6 := &nftables.Set{Table: t, Name: shieldSetNATReals6, KeyType: nat6Type, Concatenation: true}
+	if err := c.AddSet(nat6, nil); err != nil {
+		return fmt.Errorf("forward: new shield: add set %s: %w", shieldSetNATReals6, err)
+	}
+
 	policy := nftables.ChainPolicyAccept
 	for _, name := range ifaces {
 		ch := c.AddChain(&nftables.Chain{
@@ -232,11 +253,13 @@ func (s *Shield) install(ifaces []string) error {
 		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: vipDropExprs(vips)})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: natReplyDropExprs(nat)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: vipDropExprs6(vips6)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: natReplyDropExprs6(nat6)})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("forward: new shield: commit table %s on %v: %w", shieldTable, ifaces, err)
 	}
-	s.table, s.vips, s.nat = t, vips, nat
+	s.table, s.vips, s.nat, s.vips6, s.nat6 = t, vips, nat, vips6, nat6
 	return nil
 }
 
@@ -316,6 +339,35 @@ func vipDropExprs(vips *nftables.Set) []expr.Any {
 	)
 }
 
+// vipDropExprs6 is "meta protocol ip6 ip6 daddr @vips6 drop".
+func vipDropExprs6(vips *nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: nftReg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: nftReg1, Data: binary.BigEndian.AppendUint16(nil, unix.ETH_P_IPV6)},
+		&expr.Payload{DestRegister: nftReg1, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Lookup{SourceRegister: nftReg1, SetName: vips.Name, SetID: vips.ID},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
+// natReplyDropExprs6 is natReplyDropExprs for IPv6: "meta protocol ip6 ip6 saddr . meta
+// l4proto . th sport @nat_reals6 fib daddr type != local drop". The address takes four
+// 32-bit registers, so the concatenation starts at NFT_REG32_00 and goes on at _04 and _05.
+// meta l4proto is the upper-layer protocol after any extension headers.
+func natReplyDropExprs6(nat *nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: nftReg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: nftReg1, Data: binary.BigEndian.AppendUint16(nil, unix.ETH_P_IPV6)},
+		&expr.Payload{DestRegister: nftReg3200, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: unix.NFT_REG32_04},
+		&expr.Payload{DestRegister: unix.NFT_REG32_05, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Lookup{SourceRegister: nftReg3200, SetName: nat.Name, SetID: nat.ID},
+		&expr.Fib{Register: nftReg1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: nftReg1, Data: binary.NativeEndian.AppendUint32(nil, unix.RTN_LOCAL)},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
 // natReplyDropExprs is "meta protocol ip ip saddr . meta l4proto . th sport
 // @nat_reals fib daddr type != local drop". The fib test keeps replies to
 // the director's own connections (health checks) flowing to its stack.
@@ -340,11 +392,21 @@ type NATReal struct {
 	Addr  [4]byte
 	Proto uint8
 	Port  uint16
+	// V6 marks an IPv6 real server, whose address is Addr6 (Addr is then unused).
+	V6    bool
+	Addr6 [16]byte
 }
 
 // natRealKey encodes n as a nat_reals element: address, protocol padded to 4
 // bytes, port in network order padded to 4 bytes.
 func natRealKey(n NATReal) []byte {
+	if n.V6 {
+		k := make([]byte, 24)
+		copy(k[0:16], n.Addr6[:])
+		k[16] = n.Proto
+		binary.BigEndian.PutUint16(k[20:22], n.Port)
+		return k
+	}
 	k := make([]byte, 12)
 	copy(k[0:4], n.Addr[:])
 	k[4] = n.Proto
@@ -352,44 +414,79 @@ func natRealKey(n NATReal) []byte {
 	return k
 }
 
-// Update replaces the contents of both sets with vips and nat. Flushing and
-// refilling are one netlink batch, which the kernel commits atomically:
-// packets see either the old or the new contents. Duplicates are allowed.
+// Update replaces the contents of the sets with the IPv4 vips and nat (IPv4 and
+// IPv6 reals). Flushing and refilling are one netlink batch, which the kernel
+// commits atomically: packets see either the old or the new contents.
+// Duplicates are allowed.
 func (s *Shield) Update(vips [][4]byte, nat []NATReal) error {
+	all := make([]netip.Addr, len(vips))
+	for i, v := range vips {
+		all[i] = netip.AddrFrom4(v)
+	}
+	return s.UpdateAddrs(all, nat)
+}
+
+// UpdateAddrs is Update for VIPs of either family: each goes into the set of its family.
+func (s *Shield) UpdateAddrs(vips []netip.Addr, nat []NATReal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("forward: shield update: shield closed")
 	}
 	if s.tcx != nil {
-		return s.tcx.Update(vips, nat)
+		// The tcx program matches IPv4 only so far: refuse IPv6 entries loudly rather than
+		// leave them unshielded.
+		v4 := make([][4]byte, 0, len(vips))
+		for _, v := range vips {
+			if v = v.Unmap(); v.Is6() {
+				return fmt.Errorf("forward: shield update: VIP %s: the tcx shield covers IPv4 only; set director.shield = \"nftables\"", v)
+			}
+			v4 = append(v4, v.As4())
+		}
+		for _, n := range nat {
+			if n.V6 {
+				return fmt.Errorf("forward: shield update: NAT real %s: the tcx shield covers IPv4 only; set director.shield = \"nftables\"", netip.AddrFrom16(n.Addr6))
+			}
+		}
+		return s.tcx.Update(v4, nat)
 	}
 	c := s.conn
 	c.FlushSet(s.vips)
 	c.FlushSet(s.nat)
+	c.FlushSet(s.vips6)
+	c.FlushSet(s.nat6)
 	// nf_tables rejects a duplicate key inside one batch only with
 	// NLM_F_EXCL, which SetAddElements does not set; dedup anyway so the
 	// batch stays small.
-	vipElems := make([]nftables.SetElement, 0, len(vips))
-	seenVIP := make(map[[4]byte]bool, len(vips))
+	var vipElems, vip6Elems []nftables.SetElement
+	seenVIP := make(map[netip.Addr]bool, len(vips))
 	for _, v := range vips {
+		v = v.Unmap()
 		if !seenVIP[v] {
 			seenVIP[v] = true
-			vipElems = append(vipElems, nftables.SetElement{Key: append([]byte(nil), v[:]...)})
+			if v.Is6() {
+				vip6Elems = append(vip6Elems, nftables.SetElement{Key: v.AsSlice()})
+			} else {
+				vipElems = append(vipElems, nftables.SetElement{Key: v.AsSlice()})
+			}
 		}
 	}
-	natElems := make([]nftables.SetElement, 0, len(nat))
+	var natElems, nat6Elems []nftables.SetElement
 	seenNAT := make(map[NATReal]bool, len(nat))
 	for _, n := range nat {
 		if !seenNAT[n] {
 			seenNAT[n] = true
-			natElems = append(natElems, nftables.SetElement{Key: natRealKey(n)})
+			if n.V6 {
+				nat6Elems = append(nat6Elems, nftables.SetElement{Key: natRealKey(n)})
+			} else {
+				natElems = append(natElems, nftables.SetElement{Key: natRealKey(n)})
+			}
 		}
 	}
 	for _, q := range []struct {
 		set   *nftables.Set
 		elems []nftables.SetElement
-	}{{s.vips, vipElems}, {s.nat, natElems}} {
+	}{{s.vips, vipElems}, {s.nat, natElems}, {s.vips6, vip6Elems}, {s.nat6, nat6Elems}} {
 		for len(q.elems) > 0 {
 			n := min(len(q.elems), shieldElemsPerMsg)
 			if err := c.SetAddElements(q.set, q.elems[:n]); err != nil {
@@ -401,7 +498,7 @@ func (s *Shield) Update(vips [][4]byte, nat []NATReal) error {
 	}
 	if err := c.Flush(); err != nil {
 		s.redial()
-		return fmt.Errorf("forward: shield update: commit %d vips, %d nat reals: %w", len(vipElems), len(natElems), err)
+		return fmt.Errorf("forward: shield update: commit %d vips, %d nat reals: %w", len(vipElems)+len(vip6Elems), len(natElems)+len(nat6Elems), err)
 	}
 	return nil
 }

@@ -26,6 +26,8 @@ func TestNATRealKey(t *testing.T) {
 			[]byte{198, 18, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0}},
 		{"udp 65535", NATReal{Addr: [4]byte{198, 19, 255, 255}, Proto: unix.IPPROTO_UDP, Port: 65535},
 			[]byte{198, 19, 255, 255, 17, 0, 0, 0, 0xff, 0xff, 0, 0}},
+		{"ipv6 tcp 443", NATReal{V6: true, Addr6: [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}, Proto: unix.IPPROTO_TCP, Port: 443},
+			[]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 6, 0, 0, 0, 0x01, 0xbb, 0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,12 +24,16 @@ import (
 //   - for IPv4 fragments, the address alone (ports are absent from later fragments).
 //
 // The kernel runs the program at fanout demux, where skb->data is the network header, so loads
-// are relative to the IPv4 header. It costs a few tens of instructions per frame in softirq
+// are relative to the IP header. IPv6 has a rule of its own, on folded addresses (steer6.go).
+// It costs a few tens of instructions per frame in softirq
 // context, once per group, and it lets each worker own its connection table without locks.
 
 // SteerVIP describes one VIP for the steering program.
 type SteerVIP struct {
 	Addr [4]byte
+	// V6 marks an IPv6 VIP, whose address is Addr6 (Addr is then unused).
+	V6    bool
+	Addr6 [16]byte
 	// Persist lists the persistent services on this VIP.
 	Persist []SteerPersist
 }
@@ -44,8 +48,11 @@ type SteerPersist struct {
 // the destination (client) address masked to Bits. Port 0 matches every port.
 type SteerNAT struct {
 	Addr [4]byte
-	Port uint16
-	Bits int
+	// V6 marks an IPv6 real server, whose address is Addr6; Bits is then 0..128.
+	V6    bool
+	Addr6 [16]byte
+	Port  uint16
+	Bits  int
 }
 
 // steerMaxInsns is BPF_MAXINSNS (include/uapi/linux/bpf_common.h).
@@ -70,12 +77,15 @@ const (
 )
 
 // steerHash is the value the steering program computes, written plainly; tests compare the two.
-// ip is the IPv4 packet (no L2 header).
+// ip is the IPv4 or IPv6 packet (no L2 header).
 //
 // An ICMP error is steered like the packet it quotes, turned around: the quoted packet went
 // from the ICMP error's destination (the VIP, or a NAT real server) to the peer, so reversed it
 // is a packet of the same connection in the direction the rule expects.
 func steerHash(ip []byte, vips []SteerVIP, nat []SteerNAT) uint32 {
+	if len(ip) > 0 && ip[0]>>4 == 6 {
+		return steerHash6(ip, vips, nat)
+	}
 	if len(ip) < 20 || ip[0]>>4 != 4 {
 		return 0
 	}
@@ -115,7 +125,7 @@ func steerHash(ip []byte, vips []SteerVIP, nat []SteerNAT) uint32 {
 // could be read; the program returns 0 when a load runs past the packet).
 func SteerRule(s, d uint32, sp, dp uint16, okS, okD, frag bool, vips []SteerVIP, nat []SteerNAT) uint32 {
 	for _, v := range vips {
-		if binary.BigEndian.Uint32(v.Addr[:]) != d {
+		if v.V6 || binary.BigEndian.Uint32(v.Addr[:]) != d {
 			continue
 		}
 		for _, p := range v.Persist {
@@ -138,7 +148,7 @@ func SteerRule(s, d uint32, sp, dp uint16, okS, okD, frag bool, vips []SteerVIP,
 		return steerAddrPort(s, sp)
 	}
 	for _, n := range nat {
-		if binary.BigEndian.Uint32(n.Addr[:]) != s {
+		if n.V6 || binary.BigEndian.Uint32(n.Addr[:]) != s {
 			continue
 		}
 		if !okS {
@@ -160,6 +170,16 @@ func SteerRule(s, d uint32, sp, dp uint16, okS, okD, frag bool, vips []SteerVIP,
 func steerAddr(a uint32) uint32 { return (a * steerK1 * steerK2) >> 16 }
 
 func steerAddrPort(a uint32, p uint16) uint32 { return ((a * steerK1) ^ uint32(p)) * steerK2 >> 16 }
+
+// hasV4 reports whether nat has an IPv4 entry.
+func hasV4(nat []SteerNAT) bool {
+	for _, n := range nat {
+		if !n.V6 {
+			return true
+		}
+	}
+	return false
+}
 
 func maskBits(bits int) uint32 {
 	if bits <= 0 {
@@ -223,11 +243,16 @@ func (a *steerAsm) rule(v steerView, vips []SteerVIP, nat []SteerNAT) {
 	l := func(s string) string { return v.prefix + s }
 	a.loadAddr(v, v.dst)
 	for i, vip := range vips {
-		a.jumpIfEq(binary.BigEndian.Uint32(vip.Addr[:]), l(fmt.Sprintf("vip%d", i)))
+		if !vip.V6 {
+			a.jumpIfEq(binary.BigEndian.Uint32(vip.Addr[:]), l(fmt.Sprintf("vip%d", i)))
+		}
 	}
 	a.jump(l("nonvip"))
 
 	for i, vip := range vips {
+		if vip.V6 {
+			continue
+		}
 		a.label(l(fmt.Sprintf("vip%d", i)))
 		for j, p := range vip.Persist {
 			if p.Port == 0 {
@@ -249,12 +274,15 @@ func (a *steerAsm) rule(v steerView, vips []SteerVIP, nat []SteerNAT) {
 	}
 
 	a.label(l("nonvip"))
-	if len(nat) > 0 {
+	if hasV4(nat) {
 		// Group the NAT entries by address so each address is compared once and every jump
 		// goes forward (classic BPF has no backward jumps).
 		var addrs [][4]byte
 		byAddr := map[[4]byte][]SteerNAT{}
 		for _, n := range nat {
+			if n.V6 {
+				continue
+			}
 			if _, ok := byAddr[n.Addr]; !ok {
 				addrs = append(addrs, n.Addr)
 			}
@@ -317,9 +345,11 @@ func (a *steerAsm) hashEnd(v steerView, addr, port uint32) {
 // BuildSteerProgram returns the classic BPF steering program for the fanout group.
 func BuildSteerProgram(vips []SteerVIP, nat []SteerNAT) ([]bpf.RawInstruction, error) {
 	a := &steerAsm{labels: map[string]int{}, fixups: map[int]string{}}
-	// Not IPv4: socket 0; the worker leaves such frames (ARP aside) to the kernel.
+	// IPv6 has a rule of its own (steer6.go); anything else goes to socket 0, and the worker
+	// leaves it (ARP aside) to the kernel.
 	a.emit(bpf.LoadAbsolute{Off: 0, Size: 1})
 	a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0})
+	a.jumpIfEq(0x60, "v6")
 	a.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x40, SkipTrue: 1})
 	a.emit(bpf.RetConstant{Val: 0})
 	// M[1] = fragment offset and MF bits.
@@ -344,6 +374,7 @@ func BuildSteerProgram(vips []SteerVIP, nat []SteerNAT) ([]bpf.RawInstruction, e
 	// jump back to "normal", so the normal rule is emitted once more.
 	a.label("normal_again")
 	a.rule(steerView{prefix: "m_", srcAbs: true, src: 12, dst: 16, sport: 0, dport: 2, frag: true}, vips, nat)
+	a.program6(vips, nat)
 
 	// hashport: A = port, M[0] = address.
 	a.label("hashport")

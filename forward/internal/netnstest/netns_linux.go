@@ -188,15 +188,15 @@ func IPv4Frame(frame []byte, proto uint8, src, dst [4]byte) bool {
 func SendUDP(t *testing.T, ns, src, dst string, count int) {
 	t.Helper()
 	MustInNS(t, ns, func() error {
-		la, err := net.ResolveUDPAddr("udp4", src)
+		la, err := net.ResolveUDPAddr("udp", src)
 		if err != nil {
 			return err
 		}
-		ra, err := net.ResolveUDPAddr("udp4", dst)
+		ra, err := net.ResolveUDPAddr("udp", dst)
 		if err != nil {
 			return err
 		}
-		c, err := net.ListenUDP("udp4", la)
+		c, err := net.ListenUDP("udp", la)
 		if err != nil {
 			return err
 		}
