@@ -49,6 +49,8 @@ type Config struct {
 
 	VRRP           []VRRP          // [[vrrp]] instances (vrrp.go).
 	VRRPSyncGroups []VRRPSyncGroup // [[vrrp_sync_group]].
+
+	Sync *Sync // [sync]; nil when absent (see sync.go).
 }
 
 // Director is the [director] table.

@@ -403,6 +403,9 @@ func decode(name string, data []byte) (*decoder, *Config) {
 	for _, gt := range root.tables("vrrp_sync_group") {
 		c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.vrrpSyncGroup(gt))
 	}
+	if st, ok := root.sub("sync"); ok {
+		c.Sync = d.sync(st)
+	}
 	root.done()
 	return d, c
 }

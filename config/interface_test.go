@@ -32,6 +32,10 @@ interfaces = ["eth0"]
 [timeouts]
 [lab]
 [bench]
+[sync]
+interface = "eth0"
+role = "master"
+peers = ["198.18.0.2"]
 [[service]]
 vip = "198.18.1.100"
 port = 80

@@ -38,6 +38,7 @@ func validate(c *Config, line func(string) int) []Problem {
 	v.lab(&c.Lab)
 	v.bench(&c.Bench)
 	v.bgp(c)
+	v.sync(c)
 	return v.problems
 }
 

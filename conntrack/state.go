@@ -134,6 +134,10 @@ const (
 	// then on it uses the two-direction tables (IPVS clears
 	// IP_VS_CONN_F_NOOUTPUT the same way).
 	FlagOutputSeen
+	// FlagSynced marks an entry installed from a sync record (IP_VS_CONN_F_SYNC): a
+	// backup's copy of the master's connection. Packets handled here clear nothing; a
+	// newer record may replace it, which a local entry without the flag never is.
+	FlagSynced
 
 	// flagUnlinked marks a template the caller deleted while it still
 	// controlled connections: it is out of the index and invisible, and its

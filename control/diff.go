@@ -82,6 +82,7 @@ func Diff(cur, next *config.Config) []string {
 		}
 	}
 	out = append(out, diffBGP(&cur.BGP, &next.BGP)...)
+	out = append(out, diffSync(cur.Sync, next.Sync)...)
 	return append(out, diffVRRP(cur, next)...)
 }
 

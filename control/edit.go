@@ -43,7 +43,7 @@ func (o *Operator) Edit(e *Edit) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	cfg, err := config.Parse(editSource, []byte(ConfigTOML(next)))
+	cfg, err := config.Parse(editSource, []byte(configTOML(next, true)))
 	if err != nil {
 		return "", problemLines(err), errors.New("edit rejected; the running config stays")
 	}

@@ -55,6 +55,9 @@ func WriteList(w io.Writer, st *Status, l Layout) error {
 			writeService(&b, &st.Services[i], port, l)
 		}
 	}
+	if st.Sync != nil && !l.One {
+		formatSync(&b, st.Sync)
+	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}

@@ -79,10 +79,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.ringPkts, c.ringDrops, c.ringFreezes, c.forwarded, c.natReplies, c.icmpSent} {
 		ch <- d
 	}
+	describeSync(ch)
 }
 
 // Collect reads the counters now.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	collectSync(c.src, ch)
 	snap := c.src.Snapshot()
 	var total Stats
 	nsvc := 0

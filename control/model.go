@@ -19,6 +19,8 @@ type Status struct {
 	VRRP []vrrp.Status `json:"vrrp,omitempty"`
 	// BGP is the embedded speaker's sessions and routes; absent without [bgp].
 	BGP *BGPStatus `json:"bgp,omitempty"`
+	// Sync is connection synchronization's status (sync.go); omitted without [sync].
+	Sync *SyncStatus `json:"sync,omitempty"`
 }
 
 // DirectorInfo is the director object of uvs list --json.
@@ -103,6 +105,7 @@ type Connection struct {
 	State    string `json:"state"`
 	ExpiresS int64  `json:"expires_s"`
 	Template bool   `json:"template,omitempty"`
+	Synced   bool   `json:"synced,omitempty"` // installed from a sync record (IP_VS_CONN_F_SYNC)
 }
 
 // Edit is one ipvsadm-style change to the running director.

@@ -342,6 +342,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 		},
 		Services: []Service{},
 		Drops:    map[string]uint64{},
+		Sync:     syncStatus(o.d, time.Now()),
 	}
 	for _, ws := range o.d.Stats() {
 		ws.EachDrop(func(reason string, n uint64) { st.Drops[reason] += n })
@@ -494,5 +495,6 @@ func connection(e *conntrack.Entry, now uint32) Connection {
 		State:    e.State.String(),
 		ExpiresS: max(left, 0) / 1000,
 		Template: e.Flags&conntrack.FlagTemplate != 0,
+		Synced:   e.Flags&conntrack.FlagSynced != 0,
 	}
 }

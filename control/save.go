@@ -14,7 +14,10 @@ import (
 // ConfigTOML renders cfg as a uvs TOML file that config.Parse accepts and that parses back
 // to the same Config (Source and Line fields aside). Keys at their defaults are written
 // too where an operator would want to see them (scheduler, forward, weight).
-func ConfigTOML(cfg *config.Config) string {
+func ConfigTOML(cfg *config.Config) string { return configTOML(cfg, false) }
+
+// configTOML is ConfigTOML; with secrets it also writes the secrets (sync_save.go).
+func configTOML(cfg *config.Config, secrets bool) string {
 	var b strings.Builder
 	b.WriteString("# uvs configuration, saved from the running director by uvs save\n")
 	d := &cfg.Director
@@ -126,6 +129,7 @@ func ConfigTOML(cfg *config.Config) string {
 	}
 	writeVRRPTOML(&b, cfg)
 	writeBGPTOML(&b, &cfg.BGP)
+	writeSyncTOML(&b, cfg.Sync, secrets)
 	return b.String()
 }
 

@@ -85,6 +85,7 @@ func FuzzImportIpvsadm(f *testing.F) {
 func FuzzImportKeepalived(f *testing.F) {
 	addSeeds(f, "keepalived")
 	f.Add([]byte("include inc.conf\ninclude /etc/keepalived/inc.conf\n"))
+	f.Add([]byte("global_defs {\nrouter_id a\nlvs_sync_daemon eth0 VI_1 id 5 maxlen 1400 port 8848 ttl 1 group 224.0.0.81\n}\n"))
 	f.Add([]byte("virtual_server fwmark 1 {\nreal_server 10.0.1.1 8080 {\nHTTP_GET {\nurl {\npath x\"\n}\n}\n}\n}\n"))
 	// Found misc_path in SSL_GET giving an https check a command.
 	f.Add([]byte("virtual_server fwmark 1{delay_loop 1!000000000\nreal_server 0.0.0.0{SSL_GET{misc_path\"0\" }}}"))

@@ -69,6 +69,8 @@ type kaImporter struct {
 	marks    map[uint32]*markRule // From opt.Iptables.
 	groups   map[string]*kaNode   // virtual_server_group blocks by name.
 	used     map[string]bool      // Groups a virtual_server refers to.
+	syncAt   Problem              // Where lvs_sync_daemon was (keepalived_sync.go).
+	syncVI   string               // The VRRP instance it follows.
 	vrrpDef  vrrpDefaults         // VRRP defaults from global_defs.
 }
 
@@ -83,6 +85,7 @@ func Keepalived(name string, data []byte, opt Options) (*Result, error) {
 			k.top(n)
 		}
 		k.checkVRRP()
+		k.checkSync()
 		for _, n := range nodes {
 			if n.name() == "virtual_server_group" && len(n.words) == 2 && !k.used[n.words[1]] {
 				k.d.note(n.at, "virtual_server_group %s: no virtual_server uses it", n.words[1])
@@ -294,6 +297,7 @@ func (k *kaImporter) top(n *kaNode) {
 	case n.name() == "virtual_server_group":
 		// Read by collectGroups, converted with the virtual_servers that use it.
 	case n.name() == "global_defs" && n.block:
+		k.syncDaemon(n) // lvs_sync_daemon becomes [sync] (keepalived_sync.go)
 		k.globalDefs(n)
 	case n.name() == "vrrp_instance":
 		k.vrrpInstance(n)

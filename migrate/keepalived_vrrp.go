@@ -40,6 +40,8 @@ type vrrpDefaults struct {
 func (k *kaImporter) globalDefs(n *kaNode) {
 	for _, c := range n.kids {
 		switch c.name() {
+		case "lvs_sync_daemon":
+			continue // converted by syncDaemon (keepalived_sync.go)
 		case "vrrp_version":
 			if len(c.words) == 2 && (c.words[1] == "2" || c.words[1] == "3") {
 				k.vrrpDef.version = c.words[1]

@@ -100,6 +100,7 @@ type doc struct {
 
 	vrrp       []*kaVRRP      // Converted vrrp_instance blocks (keepalived_vrrp.go).
 	syncGroups []*kaSyncGroup // Converted vrrp_sync_group blocks.
+	sync       string         // the [sync] table, rendered (keepalived's lvs_sync_daemon); "" = none
 }
 
 // note records a global note.
@@ -173,6 +174,7 @@ func (d *doc) render() ([]byte, []Problem) {
 		w.service(s)
 	}
 	w.vrrpTOML(d)
+	w.b.WriteString(d.sync)
 	return []byte(w.b.String()), w.notes
 }
 

@@ -229,6 +229,15 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
+	// Sync starts before the director so that a bad [sync] (no such interface, an unreadable
+	// key_file) fails before the director changes anything on the host.
+	sr := newSyncRunner(log)
+	if err := sr.apply(cfg.Sync); err != nil {
+		cp.close()
+		fmt.Fprintf(stderr, "uvs: %v\n", err)
+		return 1
+	}
+	defer sr.stop()
 	ann, err := newBGP(cfg, log) // before the director: a failure here leaves nothing to undo
 	if err != nil {
 		cp.close()
@@ -277,7 +286,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ann.start(d, hc)
-	dir := withBGP{withHealth{d, hc, vs}, ann}
+	sr.attach(d)
+	if vs != nil {
+		sr.setVRRP(vrrpView(vs, d))
+	}
+	dir := withSync{withBGP{withHealth{d, hc, vs}, ann}, sr}
 	op := control.NewOperator(dir, *path, log)
 	op.SetBGP(ann)
 	cctx, cancel := context.WithCancel(ctx)

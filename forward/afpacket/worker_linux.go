@@ -82,6 +82,7 @@ func (w *Worker) Run() {
 			}
 		}
 		serveDump(&w.dump, w.eng.Table()) // one bounded chunk of a listing, if one is asked for
+		w.drainSync()
 		if busy {
 			spinUntil = time.Time{}
 			continue

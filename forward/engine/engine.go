@@ -126,6 +126,8 @@ type Engine struct {
 	spot  conntrack.Spot  // where LookupSpot found no connection, for Admit
 	gone  conntrack.Entry // an expired entry Admit reclaimed
 	stage stage           // frames staged for Run's batched lookups
+
+	sync syncState // connection sync (sync.go)
 }
 
 // NewEngine returns the engine of worker id: ct is its connection table, outCap the most
@@ -296,6 +298,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 		}
 	} else {
 		e.advance(svc, ent, conntrack.DirInput)
+		e.syncHop(ent, frame, rxIf)
 	}
 	if dest.TxIf < 0 {
 		e.Drop(DropEgress)
@@ -492,12 +495,14 @@ func (e *Engine) advance(svc *Service, ent *conntrack.Entry, dir conntrack.Dir) 
 		} else {
 			e.ct.Touch(ent, e.nowMs)
 		}
+		e.syncPacket(svc, ent, ent.State, ent.State)
 		return
 	}
 	old, cur := e.ct.TCP(ent, dir, e.p.TCPFlags, e.nowMs)
 	if old != cur {
 		e.account(svc, ent, old, cur)
 	}
+	e.syncPacket(svc, ent, old, cur)
 }
 
 // account moves one connection between the active and inactive counts of its real server
