@@ -129,6 +129,12 @@ func (w *Worker) Run() {
 			w.dump.Store(nil)
 			close(req.done)
 		}
+		// Sync records waiting for this worker (forward/engine/sync.go), between batches:
+		// the table belongs to this goroutine alone.
+		if w.eng.SyncPending() {
+			w.eng.Begin(w.snap.Load(), int64(time.Since(w.epoch)))
+			w.eng.DrainSync()
+		}
 		if busy {
 			continue
 		}
