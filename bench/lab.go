@@ -53,6 +53,10 @@ type LabSpec struct {
 	// the director's links and their switch-side peers, so that frames the
 	// director sends carry complete checksums.
 	DirectorTxOff bool
+	// DirectorQueues is the number of RX and TX queues of the director's veth links and
+	// their peers (ip link ... numrxqueues N numtxqueues N); 0 means 1. With several, the
+	// afxdp backend opens a socket per queue and worker.
+	DirectorQueues int
 }
 
 // Lab is a built lab. Its fields are set by NewLab and read-only afterwards.

@@ -89,9 +89,13 @@ func (l *Lab) build(ctx context.Context) error {
 	for i, pn := range l.plan.nodes {
 		n := nodes[i]
 		lines := []string{"link set lo up"}
+		queues := ""
+		if q := l.Spec.DirectorQueues; q > 1 && pn.role == roleDirector {
+			queues = fmt.Sprintf(" numrxqueues %d numtxqueues %d", q, q)
+		}
 		for _, pl := range pn.links {
 			lines = append(lines,
-				"link add "+pl.dev+" mtu "+mtu+" type veth peer name "+pl.peer+" mtu "+mtu+" netns "+l.switchNS,
+				"link add "+pl.dev+queues+" mtu "+mtu+" type veth peer name "+pl.peer+queues+" mtu "+mtu+" netns "+l.switchNS,
 				"addr add "+pl.prefix.String()+" dev "+pl.dev,
 				"link set "+pl.dev+" up")
 			ports = append(ports, "link set "+pl.peer+" master "+l.plan.segments[pl.segment].bridge+" up")

@@ -58,6 +58,7 @@ type CandidateInfo struct {
 	Workers int               `json:"workers,omitempty"`
 	TXMode  string            `json:"tx_mode,omitempty"`
 	RXRing  string            `json:"rx_ring,omitempty"` // uvs and floor: v2 or v3
+	Backend string            `json:"backend,omitempty"` // uvs: afpacket or afxdp
 	Pinned  bool              `json:"pinned"`            // director (and its receive softirq) on director_cpu only
 	Stopped map[string]string `json:"director_counters,omitempty"`
 }

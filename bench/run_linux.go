@@ -209,7 +209,7 @@ func (r *runner) candidates() []*candidate {
 			name += "-" + ring.String()
 		}
 		return &candidate{CandidateInfo: CandidateInfo{Name: name, Kind: "uvs", Workers: w, TXMode: m.String(),
-			RXRing: ring.String(), Pinned: w == 1 && r.dirCPU >= 0}}
+			RXRing: ring.String(), Backend: "afpacket", Pinned: w == 1 && r.dirCPU >= 0}}
 	}
 	var base []*candidate
 	for _, c := range r.b.Compare {
@@ -223,13 +223,16 @@ func (r *runner) candidates() []*candidate {
 	for i, w := range r.b.Workers {
 		for _, m := range r.b.TXModes {
 			for _, ring := range rings {
-				out = append(out, uvs(w, m, ring))
+				if r.benchAFPacket() {
+					out = append(out, uvs(w, m, ring))
+				}
 				if i == 0 && j < len(base) {
 					out = append(out, base[j])
 					j++
 				}
 			}
 		}
+		out = append(out, r.afxdpCandidates(w)...)
 	}
 	out = append(out, base[min(j, len(base)):]...)
 	return out
@@ -522,6 +525,7 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 		if err != nil {
 			return err
 		}
+		derived = withBackendKey(derived, c.Backend)
 		path := filepath.Join(r.st.LogDir, "bench-"+c.Name+".toml")
 		if err := os.WriteFile(path, []byte(derived), 0o644); err != nil {
 			return fmt.Errorf("bench: %w", err)

@@ -14,6 +14,10 @@ type SoakConfig struct {
 	FlapEvery   time.Duration // toggle one real's health check (default 7 s)
 	Prefix      string        // lab namespace prefix (default "uvsoak<pid>-")
 	Out         io.Writer     // progress table; nil discards it
+	Backend     string        // director.backend; "" leaves the default
+	// Ready, if set, is called with the director's control socket once the VIP answers; an
+	// error ends the soak with it.
+	Ready func(controlSocket string) error
 }
 
 // SoakSample is one sample of a soak.

@@ -72,7 +72,11 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 	cfgPath := filepath.Join(dir, "uvs.toml")
 	const metricsPort = 9750
 	write := func(w1 int) error {
-		return os.WriteFile(cfgPath, []byte(soakConfig(lab, dir, downFile, metricsPort, w1)), 0o644)
+		text := soakConfig(lab, dir, downFile, metricsPort, w1)
+		if cfg.Backend != "" {
+			text = strings.Replace(text, "[director]\n", fmt.Sprintf("[director]\nbackend = %q\n", cfg.Backend), 1)
+		}
+		return os.WriteFile(cfgPath, []byte(text), 0o644)
 	}
 	if err := write(1); err != nil {
 		return nil, fmt.Errorf("bench: soak: %w", err)
@@ -90,6 +94,11 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("bench: soak: director not ready: %w\n%s", err, logs.String())
+	}
+	if cfg.Ready != nil {
+		if err := cfg.Ready(filepath.Join(dir, "uvs.sock")); err != nil {
+			return nil, fmt.Errorf("bench: soak: %w", err)
+		}
 	}
 	metrics := lab.Director.HTTPClient()
 	scrape := func() (map[string]float64, error) {

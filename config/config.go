@@ -63,6 +63,7 @@ type Director struct {
 	RXRing        RXRing     // Key rx_ring: the AF_PACKET receive ring (afpacket backend).
 	Shield        ShieldMode // Key shield: how VIP traffic is kept from the director's kernel.
 	AnswerPing    bool       // Key answer_ping: reply to ICMP echo sent to a VIP.
+	Backend       Backend    // Key backend: afpacket, afxdp or auto (the default).
 }
 
 // Conntrack is the [conntrack] table.

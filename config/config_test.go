@@ -54,6 +54,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 			RXRing:        DefaultRXRing,
 			Shield:        ShieldAuto,
 			AnswerPing:    true,
+			Backend:       BackendAuto,
 		},
 		Conntrack: Conntrack{MaxConnections: 1048576},
 		Timeouts:  Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
@@ -94,7 +95,7 @@ func TestLoadInterfaceExample(t *testing.T) {
 			Duration: DefaultBenchDuration, PacketSizes: []int{64, 1400}, Flows: DefaultBenchFlows,
 			SYNFlows: DefaultBenchSYNFlows, RateSteps: []int{50, 80, 90, 95, 100}, MaxLossPercent: DefaultBenchMaxLoss,
 			LatencyLoad: DefaultLatencyLoad, ConnectParallel: DefaultConnParallel, Compare: []string{"kernel", "nftables", "floor-v2"},
-			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, RXRings: []RXRing{DefaultRXRing}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
+			Workers: []int{1, 2}, TXModes: []TXMode{TXRing, TXMMsg}, RXRings: []RXRing{DefaultRXRing}, Backends: []Backend{BackendAFPacket, BackendAFXDP}, Tests: BenchTests, Rounds: 1, DirectorCPU: 1,
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

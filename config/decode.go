@@ -411,7 +411,7 @@ func decode(name string, data []byte) (*decoder, *Config) {
 }
 
 func (d *decoder) director(t *table, dir *Director) {
-	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true, RXRing: DefaultRXRing, Shield: ShieldAuto}
+	*dir = Director{ControlSocket: DefaultControlSocket, TXMode: TXRing, AnswerPing: true, RXRing: DefaultRXRing, Shield: ShieldAuto, Backend: BackendAuto}
 	t.strings("interfaces", &dir.Interfaces)
 	t.int("workers", &dir.Workers)
 	if dir.Workers == 0 {
@@ -423,6 +423,7 @@ func (d *decoder) director(t *table, dir *Director) {
 	enum(t, "rx_ring", ParseRXRing, &dir.RXRing)
 	enum(t, "shield", ParseShieldMode, &dir.Shield)
 	t.boolean("answer_ping", &dir.AnswerPing)
+	enum(t, "backend", ParseBackend, &dir.Backend)
 	t.done()
 }
 

@@ -60,8 +60,9 @@ type Bench struct {
 	ConnectParallel int           // Key connect_parallel: concurrent connections of the connection-rate test.
 	Compare         []string      // Key compare: baselines, "kernel", "nftables", "floor-v3" and "floor-v2".
 	Workers         []int         // Key workers: director worker counts to measure.
-	TXModes         []TXMode      // Key tx_modes: director TX paths to measure.
+	TXModes         []TXMode      // Key tx_modes: director TX paths to measure (backend afpacket).
 	RXRings         []RXRing      // Key rx_rings: director receive rings to measure (afpacket).
+	Backends        []Backend     // Key backends: director backends to measure; afxdp runs once per worker count.
 	Tests           []string      // Key tests: which measurements to run.
 	Rounds          int           // Key rounds: times every candidate is measured, alternately; the least disturbed round is kept.
 	GeneratorCPU    int           // Key generator_cpu: CPU the generator is pinned to; -1 = not pinned.
@@ -107,6 +108,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 		Workers:         []int{1, 2},
 		TXModes:         []TXMode{TXRing, TXMMsg},
 		RXRings:         []RXRing{DefaultRXRing},
+		Backends:        []Backend{BackendAFPacket, BackendAFXDP},
 		Tests:           slices.Clone(BenchTests),
 		Rounds:          1,
 		GeneratorCPU:    0,
@@ -149,6 +151,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 			b.RXRings = append(b.RXRings, r)
 		}
 	}
+	d.benchBackends(t, &b.Backends)
 	t.strings("tests", &b.Tests)
 	t.int("rounds", &b.Rounds)
 	t.int("generator_cpu", &b.GeneratorCPU)
@@ -283,6 +286,9 @@ func (v *validator) bench(b *Bench) {
 	}
 	if len(b.TXModes) == 0 {
 		v.problem("bench.tx_modes", 0, "must not be empty")
+	}
+	if len(b.Backends) == 0 {
+		v.problem("bench.backends", 0, "must not be empty")
 	}
 	for i, t := range b.Tests {
 		if !slices.Contains(BenchTests, t) {

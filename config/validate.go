@@ -81,6 +81,7 @@ func (v *validator) director(d *Director) {
 	if !enumValid(txModeNames, d.TXMode) {
 		v.problem("director.tx_mode", 0, "must be %s", oneOf(txModeNames[1:]))
 	}
+	v.backend(d)
 }
 
 // checkIfName checks name as the kernel's dev_valid_name (net/core/dev.c)

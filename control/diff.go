@@ -26,6 +26,7 @@ func Diff(cur, next *config.Config) []string {
 	restart("director.workers", cur.Director.Workers, next.Director.Workers)
 	restart("director.control_socket", cur.Director.ControlSocket, next.Director.ControlSocket)
 	restart("director.metrics_listen", cur.Director.MetricsListen, next.Director.MetricsListen)
+	restart("director.backend", cur.Director.Backend, next.Director.Backend)
 	restart("conntrack.max_connections", cur.Conntrack.MaxConnections, next.Conntrack.MaxConnections)
 	restart("timeouts", cur.Timeouts, next.Timeouts)
 

@@ -25,10 +25,12 @@ type Status struct {
 
 // DirectorInfo is the director object of uvs list --json.
 type DirectorInfo struct {
-	Backend string `json:"backend"`           // "afpacket"
-	Shield  string `json:"shield"`            // "tcx" or "nftables"
+	Backend string `json:"backend"`           // "afpacket" or "afxdp"
+	Shield  string `json:"shield"`            // "tcx" or "nftables"; "none" with afxdp
 	RXRing  string `json:"rx_ring,omitempty"` // afpacket: "v2" or "v3"
 	TXMode  string `json:"tx_mode,omitempty"` // afpacket: "ring" or "mmsg"
+	// XDP describes the afxdp backend's program and sockets (backend.go).
+	XDP *XDPStatus `json:"xdp,omitempty"`
 }
 
 // Timeouts are the ipvsadm --set timeouts in seconds.

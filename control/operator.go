@@ -350,6 +350,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	if dp, ok := o.d.(interface{ DataPlane() forward.DataPlane }); ok {
 		p := dp.DataPlane()
 		st.Director = &DirectorInfo{Backend: p.Backend, Shield: p.Shield, RXRing: p.RXRing, TXMode: p.TXMode}
+		st.Director.XDP = o.xdpStatus()
 	}
 	if o.bgp != nil {
 		st.BGP = o.bgp.BGPStatus()

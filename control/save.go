@@ -37,6 +37,9 @@ func configTOML(cfg *config.Config, secrets bool) string {
 		fmt.Fprintf(&b, "shield = %s\n", config.Quote(d.Shield.String()))
 	}
 	fmt.Fprintf(&b, "answer_ping = %t\n", d.AnswerPing)
+	if d.Backend != 0 {
+		fmt.Fprintf(&b, "backend = %s\n", config.Quote(d.Backend.String()))
+	}
 
 	fmt.Fprintf(&b, "\n[conntrack]\nmax_connections = %d\nsloppy_tcp = %t\n", cfg.Conntrack.MaxConnections, cfg.Conntrack.SloppyTCP)
 	fmt.Fprintf(&b, "\n[timeouts]\ntcp = %s\ntcp_fin = %s\nudp = %s\n",

@@ -24,6 +24,7 @@ import (
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/afpacket"
+	"github.com/uvs-project/uvs/forward/afxdp"
 	"github.com/uvs-project/uvs/forward/egress"
 	"github.com/uvs-project/uvs/forward/engine"
 	"github.com/uvs-project/uvs/forward/shield"
@@ -70,7 +71,10 @@ type Director struct {
 	steer  []bpf.RawInstruction
 
 	snap     atomic.Pointer[engine.Snapshot]
-	workers  []*afpacket.Worker
+	workers  []worker
+	backend  config.Backend // afpacket or afxdp, as chosen at start
+	xdp      *afxdp.XDP     // afxdp: the program, its maps and links
+	umem     *afxdp.UMEM    // afxdp: the packet memory
 	stop     atomic.Bool
 	wg       sync.WaitGroup
 	shield   *shield.Shield
@@ -115,8 +119,13 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		}
 		d.ifaces = append(d.ifaces, ifc)
 	}
-	if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: cfg.Director.Shield}); err != nil {
+	if d.backend, err = d.chooseBackend(); err != nil {
 		return nil, err
+	}
+	if d.backend == config.BackendAFPacket {
+		if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: cfg.Director.Shield}); err != nil {
+			return nil, err
+		}
 	}
 	if d.nd, err = newNDGroups(); err != nil {
 		return nil, err
@@ -144,19 +153,29 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
 		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
 		// never runs short for one frame.
-		w, err := afpacket.NewWorker(i, engine.NewEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1), &d.snap, &d.stop, d.epoch)
+		eng := engine.NewEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
+		if d.backend == config.BackendAFXDP {
+			if err := d.newXDPWorker(i, nw, eng); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		w, err := afpacket.NewWorker(i, eng, &d.snap, &d.stop, d.epoch)
 		if err != nil {
 			return nil, err
 		}
 		d.workers = append(d.workers, w)
 	}
 	d.paceGC()
+	if d.backend == config.BackendAFXDP {
+		return d, d.openXDP()
+	}
 	for slot, ifc := range d.ifaces {
 		var group uint16
 		ignoreOut := true
 		for _, w := range d.workers {
 			var err error
-			if group, ignoreOut, err = w.Open(ifc.Index, slot, ring, group, ignoreOut, cfg.Director.TXMode == config.TXRing); err != nil {
+			if group, ignoreOut, err = w.(*afpacket.Worker).Open(ifc.Index, slot, ring, group, ignoreOut, cfg.Director.TXMode == config.TXRing); err != nil {
 				return nil, fmt.Errorf("%w (interface %s)", err, ifc.Name)
 			}
 		}
@@ -212,9 +231,10 @@ func (d *Director) Run(ctx context.Context) error {
 		ctCap += w.Engine().Table().Capacity()
 		ctBytes += w.Engine().Table().MemoryBytes()
 	}
+	dp := d.DataPlane()
 	d.log.Info("forwarding", "workers", len(d.workers), "interfaces", len(d.ifaces), "services", len(d.cfg.Services),
-		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes, "backend", BackendAFPacket, "rx_ring", d.rxRing.String(),
-		"tx_mode", d.cfg.Director.TXMode.String(), "shield", d.shield.Kind())
+		"conntrack_capacity", ctCap, "conntrack_bytes", ctBytes, "backend", dp.Backend, "rx_ring", dp.RXRing,
+		"tx_mode", dp.TXMode, "shield", dp.Shield)
 
 	var err error
 	tick := time.NewTicker(time.Second)
@@ -316,6 +336,9 @@ func (d *Director) publish() error {
 	if err != nil {
 		return err
 	}
+	if d.xdp != nil {
+		return d.publishXDP(s)
+	}
 	vips, nat := s.ShieldSets()
 	snat := make([]shield.NATReal, len(nat))
 	for i, n := range nat {
@@ -338,7 +361,7 @@ func (d *Director) publish() error {
 			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 		}
 		for slot := range d.ifaces {
-			if err := d.workers[0].SetFanoutProgram(slot, filter); err != nil {
+			if err := d.workers[0].(*afpacket.Worker).SetFanoutProgram(slot, filter); err != nil {
 				return err
 			}
 		}
@@ -468,10 +491,12 @@ func (d *Director) close() {
 	d.mu.Lock() // waits for a publish under way (a health update, say)
 	defer d.mu.Unlock()
 	d.closed = true
+	d.closeXDP() // detach first: no frame is redirected to a closed socket
 	for _, w := range d.workers {
 		w.Close()
 	}
 	d.workers = nil
+	d.closeUMEM()
 	if d.shield != nil {
 		if err := d.shield.Close(); err != nil {
 			d.log.Error("remove shield", logErr, err)
@@ -518,6 +543,10 @@ func (d *Director) DataPlane() DataPlane {
 	p := DataPlane{Backend: BackendAFPacket, RXRing: d.rxRing.String(), TXMode: d.cfg.Director.TXMode.String()}
 	if d.shield != nil {
 		p.Shield = d.shield.Kind()
+	}
+	if d.backend == config.BackendAFXDP {
+		// The XDP program keeps VIP traffic from the stack itself: no shield, no rings.
+		p = DataPlane{Backend: "afxdp", Shield: "none"}
 	}
 	d.mu.Unlock()
 	return p

@@ -29,8 +29,8 @@ const BackendAFPacket = "afpacket"
 
 // DataPlane says which mechanisms run (uvs list --json's director object).
 type DataPlane struct {
-	Backend string // "afpacket"
-	Shield  string // "tcx" or "nftables"
+	Backend string // "afpacket" or "afxdp"
+	Shield  string // "tcx" or "nftables"; "none" with afxdp
 	RXRing  string // "v2" or "v3"
 	TXMode  string // "ring" or "mmsg"
 }

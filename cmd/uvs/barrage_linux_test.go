@@ -114,6 +114,14 @@ var malformedClasses = []malformed{
 
 func TestIntegrationMalformedBarrage(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testMalformedBarrage)
+}
+
+func testMalformedBarrage(t *testing.T) {
+	// With afxdp the XDP program hands lone fragments to a worker, whose bounded reassembly
+	// gives them up under "fragment" (they all share one IP id, so they overlap), and passes
+	// frames that are not for a VIP to the kernel uncounted.
+	xdp := testBackend(t) == "afxdp"
 	r := startLab(t, bench.TopologyDR, "dr", 80, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -240,7 +248,7 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := ns["IpReasmReqds"] - r.nstat0["IpReasmReqds"]; d < perClass {
+	if d := ns["IpReasmReqds"] - r.nstat0["IpReasmReqds"]; d < perClass && !xdp {
 		t.Errorf("lone fragments: kernel reassembly saw %d, want at least %d", d, perClass)
 	}
 	r.stopAndCheckClean()
@@ -248,7 +256,7 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 	// IPv6 frames are unicast to the director, so at least those reach it and are left to the
 	// kernel (the bridge drops random frames with invalid source MACs, and may not flood
 	// broadcasts). Every frame the director received lands in exactly one counter.
-	if got["left_to_kernel"] < perClass {
+	if got["left_to_kernel"] < perClass && !xdp {
 		t.Errorf("IPv6, random and broadcast frames: left_to_kernel %d, want at least %d", got["left_to_kernel"], perClass)
 	}
 	var drops uint64
@@ -261,6 +269,9 @@ func TestIntegrationMalformedBarrage(t *testing.T) {
 		t.Errorf("frames unaccounted for: rx %d, drops+forwarded+left_to_kernel+arp %d (%v)", got["rx"], sum, got)
 	}
 	for _, c := range malformedClasses {
+		if c.counter == "" && xdp {
+			c.counter = "drop_fragment"
+		}
 		if c.counter == "" {
 			continue
 		}

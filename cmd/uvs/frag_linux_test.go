@@ -20,6 +20,12 @@ import (
 // to the real server, whose echo must come back complete.
 func TestIntegrationFragmentedUDP(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testFragmentedUDP)
+}
+
+// testFragmentedUDP: with afxdp the worker reassembles (forward/afxdp/defrag.go), bounded as
+// the kernel is.
+func testFragmentedUDP(t *testing.T) {
 	// One worker joins its fanout group in PACKET_FANOUT_LB mode (no steering program), for
 	// PACKET_FANOUT_FLAG_DEFRAG: reassembly must work there too.
 	for _, tc := range []struct {

@@ -58,7 +58,7 @@ func startHealthLab(t *testing.T, reals int, prepare func(*bench.Lab), conf func
 	t.Cleanup(func() { _ = srv.Close() })
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	if err := os.WriteFile(cfgPath, []byte(conf(lab, tmp)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(withBackend(t, conf(lab, tmp))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := &labRun{t: t, lab: lab, stderr: &syncBuffer{}, vip: lab.VIP, port: 80}
@@ -83,6 +83,7 @@ func startHealthLab(t *testing.T, reals int, prepare func(*bench.Lab), conf func
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	checkBackend(t, cfgPath)
 	return h
 }
 
@@ -175,6 +176,10 @@ func realsTOML(l *bench.Lab, names ...string) string {
 // it gets traffic again after rise checks. How long each took is logged, not asserted.
 func TestIntegrationHealthHTTPFailover(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testHealthHTTPFailover)
+}
+
+func testHealthHTTPFailover(t *testing.T) {
 	const interval, timeout, fall, rise = time.Second, 500 * time.Millisecond, 2, 2
 	h := startHealthLab(t, 2, nil, func(l *bench.Lab, dir string) string {
 		return healthHeader(dir) + fmt.Sprintf(`
@@ -247,6 +252,10 @@ scheduler = "rr"
 // down and kill its process.
 func TestIntegrationHealthStatusAndExec(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testHealthStatusAndExec)
+}
+
+func testHealthStatusAndExec(t *testing.T) {
 	vip2 := netip.MustParseAddr("198.18.1.101")
 	var pidFile string
 	h := startHealthLab(t, 2, func(l *bench.Lab) {
@@ -369,6 +378,10 @@ func alive(pid int) bool {
 // node) answers; one real back restores it.
 func TestIntegrationHealthSorryServer(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testHealthSorryServer)
+}
+
+func testHealthSorryServer(t *testing.T) {
 	h := startHealthLab(t, 3, nil, func(l *bench.Lab, dir string) string {
 		return healthHeader(dir) + fmt.Sprintf(`
 [[service]]
@@ -439,6 +452,10 @@ sorry_server = "%s:80"
 // still answers on its own address) must take rs2 down, where a via = "real" check would not.
 func TestIntegrationHealthViaVIP(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testHealthViaVIP)
+}
+
+func testHealthViaVIP(t *testing.T) {
 	h := startHealthLab(t, 2, nil, func(l *bench.Lab, dir string) string {
 		return healthHeader(dir) + fmt.Sprintf(`
 [[service]]

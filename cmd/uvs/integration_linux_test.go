@@ -68,6 +68,7 @@ type labRun struct {
 	vip    netip.Addr
 	port   int
 	nstat0 map[string]uint64
+	cfg    string // the config file runDirector started the director with
 }
 
 var labSeq struct {
@@ -138,6 +139,8 @@ func (r *labRun) runDirector(cfgPath string, extra ...string) {
 		r.t.Fatal(err)
 	}
 	r.stderr = &syncBuffer{}
+	applyBackend(r.t, cfgPath)
+	r.cfg = cfgPath
 	if r.dir, err = r.lab.StartDirector(context.Background(), bin, cfgPath, r.stderr, extra...); err != nil {
 		r.t.Fatal(err)
 	}
@@ -149,6 +152,7 @@ func (r *labRun) runDirector(cfgPath string, extra ...string) {
 		}
 	})
 	r.waitVIP()
+	checkBackend(r.t, cfgPath)
 }
 
 // waitVIP waits up to 15 s until a request to the VIP is answered.
@@ -370,6 +374,7 @@ func (r *labRun) stopAndCheckClean() {
 	if s := strings.TrimSpace(string(out)); s != "" {
 		r.t.Errorf("nftables not clean after SIGTERM:\n%s", s)
 	}
+	r.checkXDPDetached()
 	for _, i := range r.lab.Director.Ifaces {
 		if n := tcxPrograms(r.t, r.lab.Director, i.Name); n != 0 {
 			r.t.Errorf("%d tcx programs left on %s after SIGTERM", n, i.Name)
@@ -423,17 +428,46 @@ func capEff(t *testing.T, r *labRun) []string {
 
 func TestIntegrationDR(t *testing.T) {
 	testenv.RequireRoot(t)
-	// Each shield and each receive ring runs one of the two cases: the tcx program and the
-	// V2 ring with offloads on, the nftables table and the V3 ring with them off.
+	eachBackend(t, testDR)
+}
+
+// labCases are the cases of the DR and NAT tests. On afpacket each shield and each receive
+// ring runs one of the two: the tcx program and the V2 ring with offloads on, the nftables
+// table and the V3 ring with them off. afxdp has neither shield nor ring.
+func labCases(t *testing.T) []struct {
+	name         string
+	txOff        bool
+	shield, ring string
+} {
+	var out []struct {
+		name         string
+		txOff        bool
+		shield, ring string
+	}
 	for _, txOff := range []bool{false, true} {
 		shield := map[bool]string{false: "tcx", true: "nftables"}[txOff]
 		ring := map[bool]string{false: "v2", true: "v3"}[txOff]
-		t.Run(fmt.Sprintf("txoff=%v/shield=%s/rx_ring=%s", txOff, shield, ring), func(t *testing.T) {
-			r := startLabRing(t, bench.TopologyDR, "dr", 80, txOff, shield, ring)
+		name := fmt.Sprintf("txoff=%v/shield=%s/rx_ring=%s", txOff, shield, ring)
+		if testBackend(t) == "afxdp" {
+			shield, ring, name = "", "", fmt.Sprintf("txoff=%v", txOff)
+		}
+		out = append(out, struct {
+			name         string
+			txOff        bool
+			shield, ring string
+		}{name, txOff, shield, ring})
+	}
+	return out
+}
+
+func testDR(t *testing.T) {
+	for _, tc := range labCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startLabRing(t, bench.TopologyDR, "dr", 80, tc.txOff, tc.shield, tc.ring)
 			// Started as root, the director keeps only CAP_NET_ADMIN (12), CAP_NET_RAW (13)
-			// and CAP_BPF (39).
-			if m := capEff(t, r); len(m) != 1 || m[0] != "0000008000003000" {
-				t.Errorf("director capabilities %v, want [0000008000003000]", m)
+			// and CAP_BPF (39), and with afxdp CAP_IPC_LOCK (14).
+			if m := capEff(t, r); len(m) != 1 || m[0] != wantCaps(t) {
+				t.Errorf("director capabilities %v, want [%s]", m, wantCaps(t))
 			}
 			checkEven(t, "100 curls through the DR VIP", r.distribution(100), 100)
 			r.download(10_000_000)
@@ -446,13 +480,15 @@ func TestIntegrationDR(t *testing.T) {
 
 func TestIntegrationNAT(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testNAT)
+}
+
+func testNAT(t *testing.T) {
 	// With offloads on, the downloads come back through the director as GSO super-frames:
 	// on the V2 ring they are larger than a slot and take the PACKET_COPY_THRESH path.
-	for _, txOff := range []bool{false, true} {
-		shield := map[bool]string{false: "tcx", true: "nftables"}[txOff]
-		ring := map[bool]string{false: "v2", true: "v3"}[txOff]
-		t.Run(fmt.Sprintf("txoff=%v/shield=%s/rx_ring=%s", txOff, shield, ring), func(t *testing.T) {
-			r := startLabRing(t, bench.TopologyNAT, "nat", 8080, txOff, shield, ring)
+	for _, tc := range labCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startLabRing(t, bench.TopologyNAT, "nat", 8080, tc.txOff, tc.shield, tc.ring)
 			checkEven(t, "100 curls through the NAT VIP", r.distribution(100), 100)
 			r.download(10_000_000)
 			checkEven(t, "UDP echo through NAT", r.udpEcho(10), 10)
@@ -471,11 +507,16 @@ func TestIntegrationNAT(t *testing.T) {
 	}
 }
 
-// TestIntegrationKilledRunCleanedAtStart kills a director with SIGKILL. An nftables shield is
-// left behind, and the next start (with the default shield, tcx here) removes it; a tcx
-// shield dies with the process. A SIGTERM then leaves nothing.
+// TestIntegrationKilledRunCleanedAtStart kills an afpacket director with SIGKILL. An nftables
+// shield is left behind, and the next start (with the default shield, tcx here) removes it; a
+// tcx shield dies with the process. A SIGTERM then leaves nothing. (afxdp installs no shield:
+// TestIntegrationAFXDPKilledRun.)
 func TestIntegrationKilledRunCleanedAtStart(t *testing.T) {
 	testenv.RequireRoot(t)
+	t.Run("backend=afpacket", testKilledRunCleanedAtStart)
+}
+
+func testKilledRunCleanedAtStart(t *testing.T) {
 	for _, shield := range []string{"nftables", "tcx"} {
 		t.Run(shield, func(t *testing.T) {
 			r := startLabShield(t, bench.TopologyDR, "dr", 80, false, shield)

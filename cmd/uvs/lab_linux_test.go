@@ -267,7 +267,8 @@ scheduler = "rr"
 		t.Errorf("meta incomplete: %+v", res.Meta)
 	}
 	want := map[string]bool{}
-	for _, c := range []string{"uvs-ring-w1", "kernel", "nftables", "floor-v2"} {
+	// bench.backends defaults to both: uvs-afxdp-w1 runs beside uvs-ring-w1.
+	for _, c := range []string{"uvs-ring-w1", "uvs-afxdp-w1", "kernel", "nftables", "floor-v2"} {
 		for _, test := range []string{"udp", "tcp", "syn", "connect", "latency", "latency-trickle", "overload-1x", "overload-2x", "overload-max"} {
 			want[c+" "+test] = true
 		}

@@ -220,7 +220,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		cfg = &c
 	}
 	if !*keepCaps {
-		if err := privilege.DropCapabilities(); err != nil {
+		if err := privilege.DropCapabilitiesKeeping(forward.BackendCapabilities(cfg)); err != nil {
 			log.Warn("running with all capabilities", "err", err)
 		}
 	}

@@ -19,6 +19,10 @@ import (
 // and flat memory, goroutines and descriptors.
 func TestIntegrationSoak(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testSoak)
+}
+
+func testSoak(t *testing.T) {
 	bin, err := uvsBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +40,13 @@ func TestIntegrationSoak(t *testing.T) {
 	rep, err := bench.RunSoak(ctx, bin, bench.SoakConfig{
 		Duration: dur,
 		Sample:   max(5*time.Second, dur/30),
-		Prefix:   fmt.Sprintf("uvsk%d-", os.Getpid()%100000),
+		Prefix:   fmt.Sprintf("uvsk%d-%s-", os.Getpid()%100000, testBackend(t)[:4]),
 		Out:      &out,
+		Backend:  testBackend(t),
+		Ready: func(socket string) error {
+			checkBackendAt(t, socket)
+			return nil
+		},
 	})
 	t.Logf("soak:\n%s", out.String())
 	if err != nil {

@@ -156,6 +156,10 @@ func nstat(t *testing.T, n *bench.Node) map[string]uint64 {
 
 func TestIntegrationTUN(t *testing.T) {
 	testenv.RequireRoot(t)
+	eachBackend(t, testTUN)
+}
+
+func testTUN(t *testing.T) {
 	for _, txOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("txoff=%v", txOff), func(t *testing.T) {
 			r, procs := startTUNLab(t, txOff)

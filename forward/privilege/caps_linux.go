@@ -38,23 +38,34 @@ const capsEnv = "UVS_CAPS_DROPPED"
 // the new image then holds exactly those. It returns nil without doing anything when
 // there is nothing to drop, and an error (the process keeps running as it was) when the
 // kernel refuses a step.
-func DropCapabilities() error {
+func DropCapabilities() error { return DropCapabilitiesKeeping(0) }
+
+// AFXDPCaps are the capabilities the AF_XDP backend needs beyond CAP_NET_RAW and
+// CAP_NET_ADMIN: CAP_BPF for its XDP program and maps, and CAP_IPC_LOCK because the kernel
+// charges the UMEM to RLIMIT_MEMLOCK unless the process has it.
+const AFXDPCaps = 1<<unix.CAP_BPF | 1<<unix.CAP_IPC_LOCK
+
+// DropCapabilitiesKeeping is DropCapabilities that also keeps the capabilities in extra (a
+// mask of 1<<CAP_X, such as AFXDPCaps), which the process must hold.
+func DropCapabilitiesKeeping(extra uint64) error {
 	if os.Getenv(capsEnv) != "" {
 		return nil
 	}
+	required := uint64(neededCaps) | extra
+	lo, hi := uint32(required), uint32(required>>32)
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("forward: capget: %w", err)
 	}
-	if data[0].Effective&^neededCaps == 0 && data[1].Effective&^neededCaps1 == 0 {
+	if data[0].Effective&^lo == 0 && data[1].Effective&^(hi|neededCaps1) == 0 {
 		return nil // nothing beyond what is needed (e.g. systemd gave us exactly these)
 	}
-	if data[0].Permitted&neededCaps != neededCaps {
+	if data[0].Permitted&lo != lo || data[1].Permitted&hi != hi {
 		return nil // we cannot keep them; the run fails later with its own clear error
 	}
 	// CAP_BPF is kept where it is held (kernels since 5.8 have it).
-	keep1 := data[1].Permitted & neededCaps1
+	keep1 := hi | data[1].Permitted&neededCaps1
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("forward: drop capabilities: %w", err)
@@ -65,16 +76,16 @@ func DropCapabilities() error {
 	if err := unix.Prctl(unix.PR_SET_SECUREBITS, secbitNoRoot|secbitNoRootLocked, 0, 0, 0); err != nil {
 		return fmt.Errorf("forward: prctl PR_SET_SECUREBITS: %w", err)
 	}
-	data[0].Inheritable = neededCaps
+	data[0].Inheritable = lo
 	data[1].Inheritable = keep1
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("forward: capset: %w", err)
 	}
-	ambient := []uintptr{unix.CAP_NET_RAW, unix.CAP_NET_ADMIN}
-	if keep1 != 0 {
-		ambient = append(ambient, unix.CAP_BPF)
-	}
-	for _, c := range ambient {
+	keep := uint64(lo) | uint64(keep1)<<32
+	for c := uintptr(0); c < 64; c++ {
+		if keep&(1<<c) == 0 {
+			continue
+		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c, 0, 0); err != nil {
 			return fmt.Errorf("forward: prctl PR_CAP_AMBIENT_RAISE: %w", err)
 		}
