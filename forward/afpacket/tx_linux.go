@@ -178,8 +178,15 @@ func (q *txQueue) flush() {
 		return
 	}
 	q.big.flush()
-	if q.queued == 0 && q.pending == 0 {
-		return
+	if q.queued == 0 {
+		// Nothing new since the last kick: look at what the kernel finished, and kick
+		// again only if it left the oldest slot waiting (a kick that failed), so that a
+		// flush with no output (a batch of ignored frames, a wait for a slot) costs no
+		// system call.
+		q.walk()
+		if q.pending == 0 || loadSlotStatus(q.slot(q.tail)) != unix.TP_STATUS_SEND_REQUEST {
+			return
+		}
 	}
 	q.queued = 0
 	for attempt := 0; attempt < 2; attempt++ {
@@ -298,9 +305,14 @@ func (q *txQueue) walk() {
 
 func (q *txQueue) slot(i int) []byte { return q.mem[i*txSlotBytes : (i+1)*txSlotBytes] }
 
-// kick asks the kernel to send every SEND_REQUEST slot from its head on.
+// kick asks the kernel to send every SEND_REQUEST slot from its head on. It is a raw system
+// call: with MSG_DONTWAIT tpacket_snd never sleeps, so the runtime need not be told
+// (entersyscall/exitsyscall). Told, it lets sysmon take the worker's P during a long kick
+// (the transmit's softirq runs inside it) and wakes another thread to hold it: futex and
+// context-switch work on the worker's CPU for every large batch (gVisor's fdbased endpoint
+// writes with raw system calls for the same reason).
 func (q *txQueue) kick() unix.Errno {
-	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	return errno
 }
 

@@ -70,11 +70,26 @@ func tcxProgram(vips, nat, locals *ebpf.Map) asm.Instructions {
 		asm.Mov.Reg(rCtx, asm.R1),
 		asm.LoadMem(asm.R2, rCtx, skbData, asm.Word),
 		asm.LoadMem(asm.R3, rCtx, skbDataEnd, asm.Word),
-		// Ethernet (14) and the fixed IPv4 header (20) in the linear area.
+		// Ethernet (14) and the fixed IPv4 header (20), read in place from the linear area,
+		// or copied to the stack (fp-66..fp-33, placed so that the word loads below are
+		// aligned, as the verifier wants for the stack) when the frame has them in page
+		// fragments: one an AF_PACKET TX ring built and a veth handed on (tpacket_snd puts
+		// the data in frags). Passing those would hand every such VIP frame to the stack
+		// (ip_rcv, then ip_error: IpInAddrErrors); pulling them (bpf_skb_pull_data) can
+		// reallocate the head, a copy costs less. R3 is not used after this point.
 		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, 34),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
-		asm.LoadMem(asm.R4, asm.R2, 12, asm.Half),
+		asm.JLE.Reg(asm.R4, asm.R3, "linear"),
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -66),
+		asm.Mov.Imm(asm.R4, 34),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, "pass"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -66),
+		asm.LoadMem(asm.R4, asm.R2, 12, asm.Half).WithSymbol("linear"),
 		asm.JNE.Imm(asm.R4, be16(unix.ETH_P_IP), "pass"),
 		asm.LoadMem(rProto, asm.R2, 23, asm.Byte),
 		asm.JEq.Imm(rProto, protoVRRP, "pass"),
