@@ -76,6 +76,18 @@ func VethPair(t *testing.T, a, ifa, b, ifb string) {
 	Sh(t, "ip", "link", "add", ifa, "netns", a, "type", "veth", "peer", "name", ifb, "netns", b)
 	Sh(t, "ip", "-n", a, "link", "set", ifa, "up")
 	Sh(t, "ip", "-n", b, "link", "set", ifb, "up")
+	// The kernel activates a link's qdisc from linkwatch, up to a second after the carrier
+	// comes up; until then it drops what is sent (noop qdisc). Wait until both ends are
+	// operationally up, so a test's first frame is not lost.
+	for _, end := range [][2]string{{a, ifa}, {b, ifb}} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(Sh(t, "ip", "-n", end[0], "-o", "link", "show", end[1]), "state UP") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s in %s is not up after 5s", end[1], end[0])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // Sysctl sets a sysctl inside namespace ns.
