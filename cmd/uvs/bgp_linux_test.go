@@ -51,6 +51,9 @@ const (
 	// off exponentially while the route still points at a dead director.
 	recoverWait = 40 * time.Second
 	minSurvive  = 0.95
+	// syncBulkPeriod is lvssync's bulkRequestPeriod: a sync peer serves a requester at
+	// most one bulk copy this often.
+	syncBulkPeriod = 5 * time.Second
 )
 
 // ecmpLab is a running ECMP lab: router with BIRD, directors, echo servers.
@@ -63,6 +66,7 @@ type ecmpLab struct {
 	sched   string
 	dirs    []*bench.Director
 	stderrs []*syncBuffer
+	started []time.Time // when each director was last started
 }
 
 // ecmpOpts are the BGP session settings of an ECMP lab.
@@ -70,6 +74,9 @@ type ecmpOpts struct {
 	hold     time.Duration
 	bfd      bool
 	password string
+	// sync runs [sync] with role both on every director, unicast to the other two: each
+	// sends its connections and installs the others'.
+	sync bool
 }
 
 func newECMPLab(t *testing.T, sched string, opts ecmpOpts) *ecmpLab {
@@ -84,7 +91,7 @@ func newECMPLab(t *testing.T, sched string, opts ecmpOpts) *ecmpLab {
 		opts.hold = ecmpHold
 	}
 	e := &ecmpLab{t: t, opts: opts, lab: lab, tmp: t.TempDir(), sched: sched, dirs: make([]*bench.Director, ecmpDirectors),
-		stderrs: make([]*syncBuffer, ecmpDirectors)}
+		stderrs: make([]*syncBuffer, ecmpDirectors), started: make([]time.Time, ecmpDirectors)}
 	for _, n := range lab.Reals {
 		startEcho(t, n, ecmpPort)
 	}
@@ -136,6 +143,15 @@ func (e *ecmpLab) config(i int) string {
 	for _, a := range e.lab.RealAddrs {
 		fmt.Fprintf(&b, "  [[service.real]]\n  address = %q\n", a)
 	}
+	if e.opts.sync {
+		var peers []string
+		for j, d := range e.lab.Directors {
+			if j != i {
+				peers = append(peers, strconv.Quote(d.Addr.String()))
+			}
+		}
+		fmt.Fprintf(&b, "[sync]\ninterface = \"eth0\"\nrole = \"both\"\npeers = [%s]\n", strings.Join(peers, ", "))
+	}
 	gw, _ := e.lab.Router.AddrOn(e.lab.Directors[i].Ifaces[0].Prefix.Masked())
 	fmt.Fprintf(&b, "[bgp]\nasn = %d\nrouter_id = %q\ndrain_time = \"3s\"\n  [[bgp.neighbor]]\n  address = %q\n  asn = %d\n  hold_time = %d\n  bfd = %t\n",
 		bench.ECMPDirectorASN, e.lab.Directors[i].Addr, gw, bench.ECMPRouterASN, int(e.opts.hold/time.Second), e.opts.bfd)
@@ -157,7 +173,7 @@ func (e *ecmpLab) start(i int) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.dirs[i], e.stderrs[i] = d, buf
+	e.dirs[i], e.stderrs[i], e.started[i] = d, buf, time.Now()
 	e.t.Cleanup(func() {
 		_ = d.Signal(syscall.SIGCONT)
 		_ = d.Stop()
@@ -246,8 +262,16 @@ func (e *ecmpLab) list(i int) *control.Status {
 	return resp.Status
 }
 
-// carried returns the client ports of the connections in director i's table.
+// carried returns the client ports of the connections in director i's table (not those
+// installed from sync records).
 func (e *ecmpLab) carried(i int) map[uint16]bool {
+	e.t.Helper()
+	return e.conns(i, false)
+}
+
+// conns returns the client ports of director i's connections: its own, or (synced) those
+// installed from sync records.
+func (e *ecmpLab) conns(i int, synced bool) map[uint16]bool {
 	e.t.Helper()
 	resp, err := control.Call(context.Background(), e.sock(i), &control.Request{Version: control.ProtocolVersion, Op: control.OpConns})
 	if err != nil {
@@ -255,11 +279,44 @@ func (e *ecmpLab) carried(i int) map[uint16]bool {
 	}
 	out := map[uint16]bool{}
 	for _, c := range resp.Conns {
-		if ap, err := netip.ParseAddrPort(c.Client); err == nil && !c.Template {
+		if ap, err := netip.ParseAddrPort(c.Client); err == nil && !c.Template && c.Synced == synced {
 			out[ap.Port()] = true
 		}
 	}
 	return out
+}
+
+// waitSynced waits, bounded by converge, until every director holds every connection of
+// set that another director owns (owner) as an entry installed from a sync record.
+func (e *ecmpLab) waitSynced(set []*flow, owner map[uint16]int) {
+	e.t.Helper()
+	deadline := time.Now().Add(converge)
+	for i := range ecmpDirectors {
+		for {
+			has, want, missing := e.conns(i, true), 0, 0
+			for _, f := range set {
+				if owner[f.port] != i {
+					want++
+					if !has[f.port] {
+						missing++
+					}
+				}
+			}
+			if missing == 0 {
+				st := e.list(i).Sync
+				if st == nil || st.Role != "both" {
+					e.t.Fatalf("director %d: sync status %+v, want role both", i+1, st)
+				}
+				e.t.Logf("director %d holds the %d connections of the others from sync (sent %d, received %d messages, %d records installed)",
+					i+1, want, st.Sent, st.Received, st.Installed)
+				break
+			}
+			if time.Now().After(deadline) {
+				e.t.Fatalf("director %d lacks %d synced connections after %v: %+v", i+1, missing, converge, e.list(i).Sync)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
 
 // startEcho serves, in node n, a line echo that answers "NODE LINE": the client sees
@@ -475,6 +532,10 @@ func ecmpFailover(t *testing.T, sched string, sig syscall.Signal, opts ecmpOpts)
 		}
 	}
 
+	if e.opts.sync {
+		e.waitSynced(first, owner)
+	}
+
 	// The death.
 	if err := e.dirs[victim].Signal(sig); err != nil {
 		t.Fatal(err)
@@ -497,14 +558,24 @@ func ecmpFailover(t *testing.T, sched string, sig syscall.Signal, opts ecmpOpts)
 			}
 		}
 	}
-	t.Logf("%d connections moved between surviving directors", moved)
+	if e.opts.sync {
+		// Every director holds every connection, so a table cannot tell which moved.
+		t.Logf("%d connections picked up afresh between surviving directors (moved ones hit synced entries)", moved)
+	} else {
+		t.Logf("%d connections moved between surviving directors", moved)
+	}
 	frac := float64(okTheirs) / float64(len(theirs))
 	t.Logf("%s, %v: %d of %d connections of the lost director carried on (%.0f%%); %d of %d in all",
 		sched, sig, okTheirs, len(theirs), 100*frac, okAll, len(first))
-	if sched != "mh" {
+	switch {
+	case e.opts.sync:
+		// Every survivor holds every other director's connections: none may break.
+		if okTheirs != len(theirs) || okAll != len(first) {
+			t.Errorf("with sync, connections broke at the death:\n%s", fs.brokenReasons(first))
+		}
+	case sched != "mh":
 		return float64(okAll) / float64(len(first)) // the caller expects breakage
-	}
-	if frac < minSurvive || float64(okAll)/float64(len(first)) < minSurvive {
+	case frac < minSurvive || float64(okAll)/float64(len(first)) < minSurvive:
 		t.Errorf("too many connections broke at the death:\n%s", fs.brokenReasons(first))
 	}
 	// New connections go to the survivors.
@@ -520,14 +591,24 @@ func ecmpFailover(t *testing.T, sched string, sig syscall.Signal, opts ecmpOpts)
 		}
 	} else {
 		_ = e.dirs[victim].Wait()
+		if e.opts.sync {
+			// A director gets at most one bulk copy per syncBulkPeriod from each peer; it
+			// asked for one when it first started, and a restarted director without its
+			// bulk copy would reschedule (rr) the flows that come back to it.
+			time.Sleep(time.Until(e.started[victim].Add(syncBulkPeriod + time.Second)))
+		}
 		e.start(victim)
 	}
 	took = e.waitVias(ecmpDirectors)
+	if e.opts.sync {
+		st := e.list(victim).Sync
+		t.Logf("director %d after its return: %d records installed from sync (%d messages received)", victim+1, st.Installed, st.Received)
+	}
 	t.Logf("director %d back in the route after %v", victim+1, took.Round(10*time.Millisecond))
 	live := slices.DeleteFunc(slices.Clone(fs.all), func(f *flow) bool { return f.broken.Load() })
 	okBack := fs.settle(live)
 	t.Logf("at the return: %d of %d live connections carried on", okBack, len(live))
-	if okBack != len(live) && float64(okBack)/float64(len(live)) < minSurvive {
+	if okBack != len(live) && (e.opts.sync || float64(okBack)/float64(len(live)) < minSurvive) {
 		t.Errorf("connections broke at the return:\n%s", fs.brokenReasons(live))
 	}
 	back := fs.open(e, ecmpNewFlows)
@@ -566,6 +647,13 @@ func TestIntegrationBGPECMPRoundRobinBreaks(t *testing.T) {
 	if frac >= minSurvive {
 		t.Errorf("with rr %.0f%% of the connections carried on; the failover test cannot tell mh from rr", 100*frac)
 	}
+}
+
+// TestIntegrationBGPECMPSync: with connection sync (role both, unicast to the other
+// directors), even rr loses no connection when a director is killed: the survivors hold
+// its connections from sync and send them to the same real servers.
+func TestIntegrationBGPECMPSync(t *testing.T) {
+	ecmpFailover(t, "rr", syscall.SIGKILL, ecmpOpts{sync: true})
 }
 
 // TestIntegrationBGPDrain: an administrative drain (uvs edit --drain-director) and a
