@@ -50,11 +50,12 @@ func (r Role) receives() bool { return r == RoleBackup || r == RoleBoth }
 
 // Defaults of Config's zero values.
 const (
-	DefaultFlush      = 20 * time.Millisecond // IPVS_SYNC_SEND_DELAY: how long a record may wait for company
-	DefaultMaxRate    = 100000                // records/s a backup accepts
-	DefaultBulkRate   = 50000                 // records/s a master sends in a bulk copy
-	DefaultMaxLen     = 1500 - 20 - 8         // an Ethernet MTU minus IPv4 and UDP headers
-	bulkRequestPeriod = 5 * time.Second       // at most one bulk copy per requester this often
+	DefaultFlush      = 20 * time.Millisecond  // IPVS_SYNC_SEND_DELAY: how long a record may wait for company
+	DefaultMaxRate    = 100000                 // records/s a backup accepts
+	DefaultBulkRate   = 50000                  // records/s a master sends in a bulk copy
+	DefaultMaxLen     = 1500 - 20 - 8          // an Ethernet MTU minus IPv4 and UDP headers
+	bulkRequestPeriod = 5 * time.Second        // at most one bulk copy per requester this often
+	bulkRetry         = 500 * time.Millisecond // a deferred request waiting for a running copy looks again this often
 )
 
 // Config configures an Engine. The zero value of each field means its default.
@@ -122,10 +123,14 @@ type Engine struct {
 	peers  atomic.Pointer[[]netip.Addr]
 	vrrp   atomic.Pointer[[]netip.Addr]
 	kick   chan struct{} // wakes the sender to send a bulk request
-	bulkMu sync.Mutex    // guards bulkLast and bulkBusy
+	bulkMu sync.Mutex    // guards bulkLast, bulkBusy and bulkLater
 	// bulkLast is when each requester last got a bulk copy; bounded by maxSenders.
 	bulkLast map[netip.Addr]time.Time
 	bulkBusy bool
+	// bulkLater holds the requesters whose request came too soon (or while a copy ran) and
+	// is answered later: a director restarted within bulkRequestPeriod of its last request
+	// still gets its copy. One pending answer per requester; bounded by maxSenders.
+	bulkLater map[netip.Addr]bool
 
 	dp  atomic.Pointer[dataPlane] // the Installer and Snapshotter, set by New or Attach
 	seq atomic.Uint64             // the auth block's sequence numbers, shared by live and bulk messages
@@ -167,7 +172,7 @@ func New(cfg Config, tr Transport, inst Installer, snap Snapshotter) (*Engine, e
 		return nil, fmt.Errorf("lvssync: max message length %d out of range %d..65507", cfg.MaxLen, HeaderLen+AuthLen+RecordV6Len+2+SeqOptLen)
 	}
 	e := &Engine{cfg: cfg, tr: tr, log: cfg.Logger,
-		kick: make(chan struct{}, 1), bulkLast: map[netip.Addr]time.Time{}}
+		kick: make(chan struct{}, 1), bulkLast: map[netip.Addr]time.Time{}, bulkLater: map[netip.Addr]bool{}}
 	r := cfg.Role
 	if r == RoleAuto || r == RoleInvalid {
 		r = RoleBackup
@@ -502,16 +507,36 @@ func (e *Engine) admit(msg []byte, h Header, from netip.Addr, v *Verifier) Reaso
 
 // serveBulk answers a bulk request from a master with a paced copy of the
 // table, sent unicast to the requester in a goroutine of its own. One copy
-// runs at a time, and a requester gets at most one per bulkRequestPeriod.
+// runs at a time, and a requester gets at most one per bulkRequestPeriod; a
+// request that comes sooner, or while a copy runs, is answered once that allows
+// (one pending answer per requester; more are counted as bulk_denied).
 func (e *Engine) serveBulk(ctx context.Context, to netip.AddrPort) {
 	if !e.Role().sends() || e.dp.Load().snap == nil {
 		return
 	}
 	e.bulkMu.Lock()
 	now := time.Now()
-	if e.bulkBusy || now.Sub(e.bulkLast[to.Addr()]) < bulkRequestPeriod {
+	if wait := e.bulkLast[to.Addr()].Add(bulkRequestPeriod).Sub(now); e.bulkBusy || wait > 0 {
+		if e.bulkLater[to.Addr()] || len(e.bulkLater) >= maxSenders {
+			e.bulkMu.Unlock()
+			e.drop(ReasonBulkDenied)
+			return
+		}
+		e.bulkLater[to.Addr()] = true
 		e.bulkMu.Unlock()
-		e.drop(ReasonBulkDenied)
+		wait = max(wait, bulkRetry)
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			e.bulkMu.Lock()
+			delete(e.bulkLater, to.Addr())
+			e.bulkMu.Unlock()
+			if ctx.Err() == nil {
+				e.serveBulk(ctx, to)
+			}
+		}()
 		return
 	}
 	if len(e.bulkLast) >= maxSenders {

@@ -169,6 +169,28 @@ func TestEngineBulkCopyForNewBackup(t *testing.T) {
 	}
 }
 
+// A director restarted soon after its first start asks again within bulkRequestPeriod
+// (from the same address): the master answers once the period allows instead of
+// refusing, so the restarted director still gets its copy (TestIntegrationBGPECMPSync
+// found a restarted director with an empty table).
+func TestEngineBulkCopyAnsweredAfterPeriod(t *testing.T) {
+	mtable := newMemTable()
+	for i := range 500 {
+		c := testConn(i)
+		mtable.Install(&c)
+	}
+	mt, bt, rt := listenLoopback(t), listenLoopback(t), listenLoopback(t)
+	m := startNode(t, mt, Config{SyncID: 5, Role: RoleMaster, Peers: []netip.AddrPort{bt.LocalAddr(), rt.LocalAddr()}, Flush: 5 * time.Millisecond}, mtable)
+	b := startNode(t, bt, Config{SyncID: 5, Role: RoleBackup, Peers: []netip.AddrPort{mt.LocalAddr()}, Flush: 5 * time.Millisecond}, newMemTable())
+	waitFor(t, "the first bulk copy", func() bool { return b.table.len() == 500 })
+	// The same address (127.0.0.1) asks again at once.
+	r := startNode(t, rt, Config{SyncID: 5, Role: RoleBackup, Peers: []netip.AddrPort{mt.LocalAddr()}, Flush: 5 * time.Millisecond}, newMemTable())
+	waitFor(t, "the second bulk copy, after the period", func() bool { return r.table.len() == 500 })
+	if d := m.e.Stats().Dropped[ReasonBulkDenied]; d != 0 {
+		t.Fatalf("%d bulk requests denied", d)
+	}
+}
+
 func TestEngineRejects(t *testing.T) {
 	// Peers are checked by address: the stranger uses another loopback address.
 	mt, bt, xt := listenLoopback(t), listenLoopback(t), listenOn(t, "127.0.0.2")
