@@ -28,6 +28,7 @@ func main() {
 	srcs := flag.String("src", "", "comma-separated source addresses (assigned to the client)")
 	rate := flag.Float64("rate", 10000, "new connections per second")
 	dur := flag.Duration("duration", 15*time.Second, "how long to send")
+	open := flag.Bool("open", false, "send only SYN and ACK: leave the connections ESTABLISHED (to fill a table)")
 	flag.Parse()
 	d, err := netip.ParseAddrPort(*dst)
 	if err != nil || !d.Addr().Is4() {
@@ -47,6 +48,9 @@ func main() {
 	}
 	to := &syscall.SockaddrInet4{Addr: d.Addr().As4()}
 	flags := []byte{0x02, 0x10, 0x11, 0x10} // SYN, ACK, FIN+ACK, ACK
+	if *open {
+		flags = flags[:2]
+	}
 	var pkt [40]byte
 	start := time.Now()
 	sent := 0
