@@ -343,6 +343,10 @@ func (k *kaImporter) virtualServer(n *kaNode) {
 			k.fail(n.at, "virtual_server: %q is not an IP address (uvs import resolves nothing)", args[0])
 			return
 		}
+		if a = a.Unmap(); !vipUsable(a) {
+			k.fail(n.at, "virtual_server: %s is not a unicast address", a)
+			return
+		}
 		port, ok := k.port(n.at, "virtual_server", args[1])
 		if !ok {
 			return
@@ -440,6 +444,10 @@ func (k *kaImporter) addrRange(at Problem, v string) ([]netip.Addr, bool) {
 	a, err := netip.ParseAddr(first)
 	if err != nil || a.Zone() != "" {
 		k.fail(at, "virtual_server_group: %q is not an IP address (uvs import resolves nothing)", v)
+		return nil, false
+	}
+	if a = a.Unmap(); !vipUsable(a) {
+		k.fail(at, "virtual_server_group: %s is not a unicast address", a)
 		return nil, false
 	}
 	if !isRange {
@@ -1127,4 +1135,10 @@ func (k *kaImporter) udpOrSMTPOption(n, o *kaNode, c *check, r *dest, requireRep
 		r.note(o.at, "%s in UDP_CHECK: not carried over: uvs checks the reply's content, not its length", strings.Join(o.words, " "))
 	}
 	return true
+}
+
+// vipUsable reports whether config accepts a as a VIP: an IPv6 VIP may be neither
+// unspecified nor multicast (FuzzImportKeepalived found "virtual_server :: 1").
+func vipUsable(a netip.Addr) bool {
+	return !a.Is6() || !(a.IsUnspecified() || a.IsMulticast())
 }
