@@ -245,12 +245,7 @@ func (v *validator) vrrp(c *Config) {
 		if r.PreemptDelay < 0 || r.PreemptDelay > MaxVRRPPreemptDelay {
 			v.problem(k+".preempt_delay", at, "%s is out of range 0s..%s", r.PreemptDelay, MaxVRRPPreemptDelay)
 		}
-		if r.UnicastSrcIP.IsValid() {
-			v.ipv4(k+".unicast_src_ip", at, r.UnicastSrcIP, false)
-		}
-		for j, a := range r.UnicastPeer {
-			v.ipv4(indexKey(k+".unicast_peer", j), at, a, true)
-		}
+		v.vrrpFamily(c, i)
 		if r.GARPMasterDelay < 0 {
 			v.problem(k+".garp_master_delay", at, "must not be negative")
 		}
@@ -292,7 +287,7 @@ func (v *validator) vrrp(c *Config) {
 		}
 		for j, a := range r.VIPs {
 			vk := indexKey(k+".vips", j)
-			v.ipv4(vk, at, a, true)
+			v.ip(vk, at, a, true)
 			if o, dup := owner[a]; dup {
 				v.problem(vk, at, "%s is also owned by vrrp[%d]", a, o)
 				continue

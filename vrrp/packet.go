@@ -160,8 +160,20 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 	if typ != typeAdvert {
 		return DropType
 	}
+	// An IPv6 advert (RFC 5798 §5.2.9) carries 16-byte addresses, and only as VRRPv3.
+	v6 := src.Is6() && !src.Is4In6()
+	if v6 != (dst.Is6() && !dst.Is4In6()) || !src.IsValid() || !dst.IsValid() {
+		return DropIPHeader // the caller's addresses, not the wire: never one of each family
+	}
+	if v6 && ver != 3 {
+		return DropVersion
+	}
+	alen := 4
+	if v6 {
+		alen = 16
+	}
 	n := int(m[3])
-	want := headerLen + 4*n
+	want := headerLen + alen*n
 	if ver == 2 {
 		want += authDataLen
 	}
@@ -179,6 +191,13 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 		a.AuthType = m[4]
 		a.Interval = time.Duration(m[5]) * time.Second
 		copy(a.Auth[:], m[headerLen+4*n:])
+	} else if v6 {
+		// IPv6 has only the pseudo-header variant (RFC 5798 §5.2.8; keepalived lets the
+		// kernel compute it, IPV6_CHECKSUM).
+		if checksum(pseudo6(src, dst, len(m)), m) != 0 {
+			return DropChecksum
+		}
+		a.Checksum = ChecksumPseudo
 	} else {
 		switch {
 		case checksum(pseudo(src, dst, len(m)), m) == 0:
@@ -190,20 +209,27 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 		default:
 			return DropChecksum
 		}
+	}
+	if ver == 3 {
 		a.AuthType, a.Auth = 0, [authDataLen]byte{}
 		a.Interval = time.Duration(binary.BigEndian.Uint16(m[4:6])&0x0fff) * 10 * time.Millisecond
 	}
 	a.Addrs = a.Addrs[:0]
 	for i := range n {
-		o := headerLen + 4*i
-		a.Addrs = append(a.Addrs, netip.AddrFrom4([4]byte(m[o:o+4])))
+		o := headerLen + alen*i
+		if v6 {
+			a.Addrs = append(a.Addrs, netip.AddrFrom16([16]byte(m[o:o+16])))
+		} else {
+			a.Addrs = append(a.Addrs, netip.AddrFrom4([4]byte(m[o:o+4])))
+		}
 	}
 	return DropNone
 }
 
 // AppendMessage appends the VRRP message for a, sent from src to dst, to b. a.Interval is
-// rounded down to whole seconds (v2) or centiseconds (v3); a.Addrs must be IPv4 and at most
-// MaxAddrs. For v3, a.Checksum picks the variant (ChecksumPlain, else the pseudo-header).
+// rounded down to whole seconds (v2) or centiseconds (v3); a.Addrs must be of src's family
+// (IPv6 only with version 3) and at most MaxAddrs are written. For IPv4 v3, a.Checksum picks
+// the variant (ChecksumPlain, else the pseudo-header); IPv6 always uses the pseudo-header.
 func AppendMessage(b []byte, a *Advert, src, dst netip.Addr) []byte {
 	start := len(b)
 	n := min(len(a.Addrs), MaxAddrs)
@@ -215,7 +241,13 @@ func AppendMessage(b []byte, a *Advert, src, dst netip.Addr) []byte {
 		b = binary.BigEndian.AppendUint16(b, uint16(cs))
 		b = append(b, 0, 0)
 	}
+	v6 := src.Is6() && !src.Is4In6()
 	for _, ad := range a.Addrs[:n] {
+		if v6 {
+			v := ad.As16()
+			b = append(b, v[:]...)
+			continue
+		}
 		v4 := ad.As4()
 		b = append(b, v4[:]...)
 	}
@@ -224,7 +256,10 @@ func AppendMessage(b []byte, a *Advert, src, dst netip.Addr) []byte {
 	}
 	m := b[start:]
 	var seed uint32
-	if a.Version == 3 && a.Checksum != ChecksumPlain {
+	switch {
+	case v6:
+		seed = pseudo6(src, dst, len(m))
+	case a.Version == 3 && a.Checksum != ChecksumPlain:
 		seed = pseudo(src, dst, len(m))
 	}
 	binary.BigEndian.PutUint16(m[6:8], ^fold(sum(seed, m)))
