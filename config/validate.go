@@ -303,19 +303,6 @@ func (v *validator) service(k string, s *Service) {
 	}
 }
 
-// ipv4 reports a missing (when required) or non-IPv4 address: VRRP addresses (vrrp.go),
-// which are IPv4 only so far.
-func (v *validator) ipv4(key string, at int, a netip.Addr, required bool) {
-	switch {
-	case !a.IsValid():
-		if required {
-			v.problem(key, at, "required")
-		}
-	case !a.Is4():
-		v.problem(key, at, "%s: IPv6 is not supported by the data plane yet; use an IPv4 address", a)
-	}
-}
-
 // ip reports a missing (when required) address, or one no service can use: an IPv4-mapped
 // IPv6 address (write the IPv4 form), an IPv6 zone, or an unspecified or multicast IPv6
 // address.

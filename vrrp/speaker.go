@@ -87,6 +87,10 @@ func CheckReload(old, new *config.Config) error {
 				bad = append(bad, fmt.Sprintf("vrrp %s: %s", n.Name, k.key))
 			}
 		}
+		// The socket is of the instance's family (IPv4, or IPv6 to ff02::12).
+		if oi := slices.IndexFunc(old.VRRP, func(r config.VRRP) bool { return r.Name == n.Name }); old.VRRPIPv6(oi) != new.VRRPIPv6(i) {
+			bad = append(bad, fmt.Sprintf("vrrp %s: the address family of its vips", n.Name))
+		}
 	}
 	groups := func(c *config.Config) []string {
 		var g []string

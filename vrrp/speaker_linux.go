@@ -59,6 +59,7 @@ type instance struct {
 	group   int // index into cfg.VRRPSyncGroups, -1 for none
 	fd      int
 	ifindex int
+	v6      bool // VRRPv3 over IPv6: a raw AF_INET6 socket, NAs instead of gratuitous ARP
 	mac     [6]byte
 	primary netip.Addr
 	ipID    uint16
@@ -142,8 +143,11 @@ func (s *Speaker) open(c *config.Config, i int) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: instance %s: interface %s: %w", r.Name, r.Interface, err)
 	}
-	in := &instance{c: r, vips: c.OwnedVIPs(i), group: groupOf(c, r.Name), ifindex: ifi.Index, buf: make([]byte, 0, MaxPacket)}
+	in := &instance{c: r, vips: c.OwnedVIPs(i), group: groupOf(c, r.Name), ifindex: ifi.Index, v6: c.VRRPIPv6(i), buf: make([]byte, 0, max(MaxPacket, MaxMessage6))}
 	copy(in.mac[:], ifi.HardwareAddr)
+	if in.v6 {
+		return s.open6(in, ifi)
+	}
 	in.primary = r.UnicastSrcIP
 	if !in.primary.IsValid() {
 		addrs, err := ifi.Addrs()
@@ -264,15 +268,25 @@ func (s *Speaker) Status() []Status {
 func (s *Speaker) receive(ctx context.Context, i int) {
 	defer s.wg.Done()
 	in := s.inst[i]
-	buf := make([]byte, MaxPacket)
+	buf := make([]byte, max(MaxPacket, MaxMessage6))
+	oob := make([]byte, oobLen6)
 	a := Advert{Addrs: make([]netip.Addr, 0, MaxAddrs)}
 	for ctx.Err() == nil {
-		n, _, err := unix.Recvfrom(in.fd, buf, 0)
-		if err != nil {
-			continue // EAGAIN on timeout, EINTR; a closed socket ends with ctx
-		}
 		var h IPv4
-		m, d := ParseIPv4(buf[:n], &h)
+		var m []byte
+		var d Drop
+		if in.v6 {
+			var ok bool
+			if m, d, ok = recv6(in.fd, buf, oob, &h); !ok {
+				continue
+			}
+		} else {
+			n, _, err := unix.Recvfrom(in.fd, buf, 0)
+			if err != nil {
+				continue // EAGAIN on timeout, EINTR; a closed socket ends with ctx
+			}
+			m, d = ParseIPv4(buf[:n], &h)
+		}
 		if d == DropNone {
 			d = Decode(m, h.Src, h.Dst, &a)
 		}
@@ -415,9 +429,13 @@ func (s *Speaker) send(in *instance, prio uint8) {
 	if in.c.ChecksumAsV2 {
 		a.Checksum = ChecksumPlain
 	}
-	dsts := []netip.Addr{Group}
+	dsts := []netip.Addr{GroupFor(in.primary)}
 	if len(x.peers) > 0 {
 		dsts = x.peers
+	}
+	if in.v6 {
+		s.send6(in, &a, dsts)
+		return
 	}
 	for _, dst := range dsts {
 		in.ipID++
@@ -431,6 +449,10 @@ func (s *Speaker) send(in *instance, prio uint8) {
 // garp sends garp_master_repeat gratuitous ARPs for each VIP at once, as keepalived does.
 func (s *Speaker) garp(in *instance) {
 	if len(in.vips) == 0 {
+		return
+	}
+	if in.v6 {
+		s.unsolicitedNA(in)
 		return
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)

@@ -43,6 +43,9 @@ func (s *Snapshot) applyVRRP(cfg *config.Config, active map[[4]byte]struct{}) {
 	}
 	for i := range cfg.VRRP {
 		for _, a := range cfg.OwnedVIPs(i) {
+			if !a.Is4() {
+				continue // an IPv6 instance's VIP (VRRPv3 over IPv6): these tables are IPv4 (v6core keys them by 16 bytes)
+			}
 			v := a.As4()
 			s.vips[v] = struct{}{}
 			if _, ok := active[v]; !ok {

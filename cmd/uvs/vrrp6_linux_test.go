@@ -1,0 +1,100 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/uvs-project/uvs/bench"
+)
+
+// The IPv6 VRRP tests' /64 (inside the benchmarking prefix 2001:2::/48) and VIP.
+const (
+	vrrp6Prefix = "2001:2:0:c6::"
+	vrrp6VIP    = vrrp6Prefix + "100"
+)
+
+// newVRRPNet6 is newVRRPNet with IPv6 too: each host gets 2001:2:0:c6::N/64 (nodad) beside its
+// IPv4 address, and the test waits until every e0's link-local address (the source of VRRPv3
+// adverts over IPv6) has passed duplicate address detection.
+func newVRRPNet6(t *testing.T, hosts ...string) *vrrpNet {
+	v := newVRRPNet(t, hosts...)
+	for i, h := range hosts {
+		v.must("ip", "-n", v.ns(h), "addr", "add", fmt.Sprintf("%s%d/64", vrrp6Prefix, i+1), "dev", "e0", "nodad")
+	}
+	for _, h := range hosts {
+		waitFor(t, 10*time.Second, h+" link-local address usable", func() bool {
+			out, _ := v.in(h, "ip", "-6", "-o", "addr", "show", "dev", "e0", "scope", "link")
+			return strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative")
+		})
+	}
+	return v
+}
+
+// reach6 reports whether client reaches addr: a TCP connection to port 9 (discard) that the
+// VIP's owner accepts or refuses with a RST (no ping binary is needed; 1 s bound).
+func (v *vrrpNet) reach6(client, addr string) bool {
+	err := (&bench.Node{NS: v.ns(client)}).Do(func() error {
+		c, err := net.DialTimeout("tcp6", net.JoinHostPort(addr, "9"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	return err == nil || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// TestIntegrationVRRP6Keepalived pairs uvs with a real keepalived over IPv6 (VRRPv3 to
+// ff02::12 from the link-local addresses) and has each take over from the other both ways:
+// judged by VRRP state (uvs list, keepalived's VIP on its interface) and by a client in a
+// third namespace, whose neighbour entry for the IPv6 VIP moves to uvs's MAC when uvs's
+// unsolicited neighbour advertisements arrive, and back to keepalived's (where the client
+// then reaches the VIP) when keepalived takes over again.
+func TestIntegrationVRRP6Keepalived(t *testing.T) {
+	n := newVRRPNet6(t, "uvs", "ka", "client")
+	n.keepalived("ka", "  state BACKUP\n  virtual_router_id 61\n  priority 100\n  advert_int 1\n  version 3\n  virtual_ipaddress {\n    "+vrrp6VIP+"/128\n  }\n")
+	inst := func(prio int) string {
+		return fmt.Sprintf("[[vrrp]]\nname = \"VI_6\"\ninterface = \"e0\"\nvirtual_router_id = 61\npriority = %d\nversion = 3\nvips = [%q]\n", prio, vrrp6VIP)
+	}
+	kaMAC, uvsMAC := n.mac("ka"), n.mac("uvs")
+	// keepalived alone becomes master; the client reaches the VIP (keepalived's kernel
+	// answers) and so learns keepalived's MAC for it.
+	waitFor(t, masterDown(time.Second, 100)+time.Second, "keepalived master", func() bool { return n.hasAddr("ka", vrrp6VIP) })
+	waitFor(t, 5*time.Second, "client reaches the VIP at keepalived", func() bool { return n.reach6("client", vrrp6VIP) })
+	if got := n.neighMAC("client", vrrp6VIP); got != kaMAC {
+		t.Fatalf("client's neighbour entry for the VIP is %q, want keepalived's %s", got, kaMAC)
+	}
+	// uvs with a higher priority preempts keepalived and announces the VIP: the client's
+	// entry moves to uvs's MAC (an unsolicited NA with the override flag, RFC 4861 §7.2.6).
+	u, path := n.uvs("uvs", inst(150))
+	waitFor(t, masterDown(time.Second, 150)+2*time.Second, "uvs preempts keepalived", func() bool {
+		return n.vrrpState("uvs") == "master" && !n.hasAddr("ka", vrrp6VIP)
+	})
+	waitFor(t, 2*time.Second, "client's neighbour entry moves to uvs", func() bool { return n.neighMAC("client", vrrp6VIP) == uvsMAC })
+	// uvs lowers its priority (SIGHUP): keepalived preempts the running uvs.
+	writeFile(t, path, strings.Replace(mustRead(t, path), "priority = 150", "priority = 50", 1))
+	_ = u.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, masterDown(time.Second, 100)+2*time.Second, "keepalived preempts uvs", func() bool {
+		return n.vrrpState("uvs") == "backup" && n.hasAddr("ka", vrrp6VIP)
+	})
+	waitFor(t, 2*time.Second, "client's neighbour entry back to keepalived", func() bool { return n.neighMAC("client", vrrp6VIP) == kaMAC })
+	waitFor(t, 5*time.Second, "client reaches the VIP at keepalived again", func() bool { return n.reach6("client", vrrp6VIP) })
+	// Back to 150: uvs preempts again; then SIGKILL uvs: keepalived takes over within the
+	// master-down interval, and the client reaches the VIP there.
+	writeFile(t, path, strings.Replace(mustRead(t, path), "priority = 50", "priority = 150", 1))
+	_ = u.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, masterDown(time.Second, 150)+2*time.Second, "uvs preempts keepalived again", func() bool {
+		return n.vrrpState("uvs") == "master" && !n.hasAddr("ka", vrrp6VIP)
+	})
+	waitFor(t, 2*time.Second, "client's neighbour entry moves to uvs again", func() bool { return n.neighMAC("client", vrrp6VIP) == uvsMAC })
+	u.stop(t, syscall.SIGKILL)
+	waitFor(t, masterDown(time.Second, 100), "keepalived takes over from a killed uvs", func() bool { return n.hasAddr("ka", vrrp6VIP) })
+	waitFor(t, 2*time.Second, "client's neighbour entry back to keepalived after SIGKILL", func() bool { return n.neighMAC("client", vrrp6VIP) == kaMAC })
+	waitFor(t, 5*time.Second, "client reaches the VIP after SIGKILL", func() bool { return n.reach6("client", vrrp6VIP) })
+}
