@@ -24,6 +24,20 @@ func FuzzDecode(f *testing.F) {
 	b.Add(&c)
 	NewSigner([]byte("k"), 0).Sign(b.Bytes())
 	f.Add(bytes.Clone(b.Bytes()))
+	// IPv6 records (struct ip_vs_sync_v6) beside an IPv4 one: plain, with sequence options,
+	// a template with a firewall mark, and one with persistence-engine data.
+	b6 := NewBuilder(1472, 4, false)
+	c6 := Conn{Protocol: ProtoTCP, Flags: FlagMasq, State: TCPEstablished, Client: netip.MustParseAddr("2001:2:0:c7::1"),
+		VIP: netip.MustParseAddr("2001:2:0:c7::100"), Real: netip.MustParseAddr("2001:2:0:c7::200"), CPort: 1, VPort: 80, DPort: 8080, Timeout: 900}
+	b6.Add(&c6)
+	c6.HasSeq, c6.InSeq, c6.OutSeq = true, Seq{1, 2, 3}, Seq{4, 5, 6}
+	b6.Add(&c6)
+	c6.HasSeq, c6.Flags, c6.State, c6.CPort, c6.FWMark = false, FlagDRoute|FlagTemplate, TemplateNone, 0, 9
+	b6.Add(&c6)
+	c6.PEName, c6.PEData = []byte("sip"), []byte("call-id")
+	b6.Add(&c6)
+	b6.Add(&c)
+	f.Add(bytes.Clone(b6.Bytes()))
 
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		h, r := ParseHeader(msg)
