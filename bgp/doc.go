@@ -8,5 +8,6 @@
 // never logged or returned.
 //
 // It must not touch the data plane: it reads the published snapshot and a liveness
-// signal, and it announces or withdraws /32 routes; nothing else.
+// signal, and it announces or withdraws host routes (IPv4 /32s to IPv4 neighbours, IPv6
+// /128s to IPv6 neighbours, each session carrying its own family); nothing else.
 package bgp

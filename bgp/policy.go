@@ -38,7 +38,7 @@ type Director struct {
 	Alive    bool // the data plane makes progress
 }
 
-// Desired returns the /32 of every VIP that d should announce for snap, sorted, and the
+// Desired returns the host route (HostPrefix) of every VIP that d should announce for snap, sorted, and the
 // reason for the whole director (ReasonUp when only per-VIP health decides). A VIP is
 // announced while uvs forwards for it (it is in the snapshot) and at least one of its
 // services is above quorum with a healthy real server that is not a sorry server.
@@ -58,7 +58,7 @@ func Desired(snap *forward.Snapshot, d Director) ([]netip.Prefix, Reason) {
 		if !serviceUp(svc) {
 			continue
 		}
-		p := netip.PrefixFrom(netip.AddrFrom4(svc.VIP), 32)
+		p := HostPrefix(netip.AddrFrom4(svc.VIP))
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
@@ -77,4 +77,10 @@ func serviceUp(svc *forward.Service) bool {
 		}
 	}
 	return false
+}
+
+// HostPrefix is the route announced for a VIP: a /32 for IPv4, a /128 for IPv6.
+func HostPrefix(vip netip.Addr) netip.Prefix {
+	vip = vip.Unmap()
+	return netip.PrefixFrom(vip, vip.BitLen())
 }

@@ -84,7 +84,8 @@ type Speaker struct {
 	srv       *server.BgpServer
 	global    config.BGP // as applied (Neighbors ignored)
 	peers     map[netip.Addr]neighbor
-	nextHop   netip.Addr
+	nextHop   netip.Addr // of the IPv4 /32s
+	nextHop6  netip.Addr // of the IPv6 /128s; :: means each session's local address
 	announced map[netip.Prefix]bool
 	closed    bool
 
@@ -187,9 +188,14 @@ func (s *Speaker) Apply(b *config.BGP) error {
 		s.log.Info("bgp: neighbour configured", "neighbor", a.String(), "asn", n.conf.ASN,
 			"hold_time", n.conf.HoldTime.String(), "md5", n.password != "", "bfd", n.conf.BFD)
 	}
-	if nh := b.NextHopOrRouterID(); nh != s.nextHop {
-		s.nextHop = nh
+	nh, nh6 := b.NextHopOrRouterID(), nextHop6(b)
+	if nh != s.nextHop || nh6 != s.nextHop6 {
+		changed4, changed6 := nh != s.nextHop, nh6 != s.nextHop6
+		s.nextHop, s.nextHop6 = nh, nh6
 		for _, p := range slices.SortedFunc(maps.Keys(s.announced), comparePrefix) {
+			if p.Addr().Is4() && !changed4 || p.Addr().Is6() && !changed6 {
+				continue
+			}
 			if err := s.addPathLocked(p); err != nil {
 				errs = append(errs, err)
 			}
@@ -202,7 +208,12 @@ func (s *Speaker) Apply(b *config.BGP) error {
 // global import policy), cap what the neighbour may send.
 func peerConfig(b *config.BGP, n neighbor) *api.Peer {
 	hold := uint64(n.conf.HoldTime / time.Second)
+	// A session carries its own family: IPv4 unicast (the /32s) to an IPv4 neighbour, IPv6
+	// unicast (the /128s) to an IPv6 one.
 	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if n.conf.Address.Is6() {
+		fam.Afi = api.Family_AFI_IP6
+	}
 	p := &api.Peer{
 		Conf: &api.PeerConf{
 			NeighborAddress: n.conf.Address.String(),
@@ -294,7 +305,7 @@ func (s *Speaker) startLocked(b *config.BGP) error {
 	s.stopWatch = cancelWatch
 	s.srv = srv
 	s.peers = map[netip.Addr]neighbor{}
-	s.nextHop = b.NextHopOrRouterID()
+	s.nextHop, s.nextHop6 = b.NextHopOrRouterID(), nextHop6(b)
 	for p := range s.announced {
 		if err := s.addPathLocked(p); err != nil {
 			s.log.Error("bgp: re-announce", "prefix", p.String(), "err", err)
@@ -315,32 +326,56 @@ func (s *Speaker) stopLocked() {
 }
 
 func (s *Speaker) addPathLocked(p netip.Prefix) error {
-	nlri, err := gbgp.NewIPAddrPrefix(p)
+	path, err := s.pathLocked(p)
 	if err != nil {
 		return fmt.Errorf("bgp: announce %s: %w", p, err)
 	}
-	nh, err := gbgp.NewPathAttributeNextHop(s.nextHop)
-	if err != nil {
-		return fmt.Errorf("bgp: announce %s: next hop: %w", p, err)
-	}
-	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP), nh}
-	if _, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: gbgp.RF_IPv4_UC, Nlri: nlri, Attrs: attrs}}}); err != nil {
+	if _, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 		return fmt.Errorf("bgp: announce %s: %w", p, err)
 	}
 	return nil
 }
 
 func (s *Speaker) deletePathLocked(p netip.Prefix) error {
-	nlri, err := gbgp.NewIPAddrPrefix(p)
+	path, err := s.pathLocked(p)
 	if err != nil {
 		return fmt.Errorf("bgp: withdraw %s: %w", p, err)
 	}
-	nh, _ := gbgp.NewPathAttributeNextHop(s.nextHop)
-	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP), nh}
-	if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{{Family: gbgp.RF_IPv4_UC, Nlri: nlri, Attrs: attrs}}}); err != nil {
+	if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 		return fmt.Errorf("bgp: withdraw %s: %w", p, err)
 	}
 	return nil
+}
+
+// pathLocked is the GoBGP path for p: an IPv4 unicast NLRI with a NEXT_HOP attribute, or an
+// IPv6 unicast one in MP_REACH_NLRI (RFC 4760) with next_hop6, or :: which GoBGP replaces
+// with the session's local address (next-hop-self; RFC 2545's global next hop).
+func (s *Speaker) pathLocked(p netip.Prefix) (*apiutil.Path, error) {
+	nlri, err := gbgp.NewIPAddrPrefix(p)
+	if err != nil {
+		return nil, err
+	}
+	origin := gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)
+	if p.Addr().Is6() {
+		reach, err := gbgp.NewPathAttributeMpReachNLRI(gbgp.RF_IPv6_UC, []gbgp.PathNLRI{{NLRI: nlri}}, s.nextHop6)
+		if err != nil {
+			return nil, fmt.Errorf("next hop: %w", err)
+		}
+		return &apiutil.Path{Family: gbgp.RF_IPv6_UC, Nlri: nlri, Attrs: []gbgp.PathAttributeInterface{origin, reach}}, nil
+	}
+	nh, err := gbgp.NewPathAttributeNextHop(s.nextHop)
+	if err != nil {
+		return nil, fmt.Errorf("next hop: %w", err)
+	}
+	return &apiutil.Path{Family: gbgp.RF_IPv4_UC, Nlri: nlri, Attrs: []gbgp.PathAttributeInterface{origin, nh}}, nil
+}
+
+// nextHop6 is the next hop of the /128s: next_hop6, or :: for each session's own address.
+func nextHop6(b *config.BGP) netip.Addr {
+	if b.NextHop6.IsValid() {
+		return b.NextHop6
+	}
+	return netip.IPv6Unspecified()
 }
 
 // Announce makes the announced routes exactly want: new prefixes are announced, missing
@@ -384,7 +419,11 @@ func (s *Speaker) Announce(want []netip.Prefix) (bool, error) {
 			}
 		}
 		s.announced[p] = true
-		s.log.Info("bgp: announced", "prefix", p.String(), "next_hop", s.nextHop.String())
+		nh := s.nextHop
+		if p.Addr().Is6() {
+			nh = s.nextHop6 // :: = each session's local address
+		}
+		s.log.Info("bgp: announced", "prefix", p.String(), "next_hop", nh.String())
 	}
 	return changed, errors.Join(errs...)
 }

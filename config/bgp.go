@@ -28,7 +28,10 @@ type BGP struct {
 	Present     bool
 	ASN         uint32        // Key asn: local AS.
 	RouterID    netip.Addr    // Key router_id: IPv4.
-	NextHop     netip.Addr    // Key next_hop: the next hop announced with every VIP; defaults to RouterID.
+	NextHop     netip.Addr    // Key next_hop: the next hop announced with every IPv4 VIP; defaults to RouterID.
+	// NextHop6 (key next_hop6) is the next hop announced with every IPv6 VIP (/128) to the
+	// IPv6 neighbours; invalid means each session's own local address (GoBGP's next-hop-self).
+	NextHop6 netip.Addr
 	DrainTime   time.Duration // Key drain_time: forwarding goes on this long after the routes are withdrawn.
 	Passive     bool          // Key passive: also accept sessions on port 179 (needs CAP_NET_BIND_SERVICE).
 	MaxPrefixes int           // Key max_prefixes: a neighbour that sends more is shut down.
@@ -38,7 +41,7 @@ type BGP struct {
 
 // Neighbor is one [[bgp.neighbor]]: a BGP peer, usually the router in front of the directors.
 type Neighbor struct {
-	Address  netip.Addr    // Key address: IPv4.
+	Address  netip.Addr    // Key address: IPv4 (carries the /32s) or global IPv6 (carries the /128s).
 	ASN      uint32        // Key asn: the neighbour's AS.
 	HoldTime time.Duration // Key hold_time: proposed hold time; keepalives every third of it.
 	// Password (key password) or PasswordFile (key password_file, read by the speaker at
@@ -78,6 +81,14 @@ func (d *decoder) bgp(t *table, b *BGP, present bool) {
 			b.NextHop = a
 		}
 	}
+	if t.str("next_hop6", &nh) && nh != "" {
+		a, err := netip.ParseAddr(nh)
+		if err != nil {
+			t.d.problem(t.key("next_hop6"), "invalid IP address %q", nh)
+		} else {
+			b.NextHop6 = a
+		}
+	}
 	t.duration("drain_time", &b.DrainTime)
 	t.boolean("passive", &b.Passive)
 	t.int("max_prefixes", &b.MaxPrefixes)
@@ -113,6 +124,7 @@ func (v *validator) bgp(c *Config) {
 	if b.NextHop.IsValid() && (!b.NextHop.Is4() || b.NextHop.IsUnspecified()) {
 		v.problem("bgp.next_hop", b.Line, "must be an IPv4 address (or \"\" for router_id)")
 	}
+	v.bgpNextHop6(b)
 	if b.DrainTime < 0 || b.DrainTime > MaxBGPDrainTime {
 		v.problem("bgp.drain_time", b.Line, "%s is out of range 0s..%s", b.DrainTime, MaxBGPDrainTime)
 	}
@@ -135,9 +147,11 @@ func (v *validator) bgp(c *Config) {
 		k := indexKey("bgp.neighbor", i)
 		switch {
 		case !n.Address.IsValid():
-			v.problem(k+".address", n.Line, "required: the neighbour's IPv4 address")
-		case !n.Address.Is4() || n.Address.IsUnspecified() || n.Address.IsMulticast():
-			v.problem(k+".address", n.Line, "must be a unicast IPv4 address")
+			v.problem(k+".address", n.Line, "required: the neighbour's IPv4 or IPv6 address")
+		case n.Address.Is4In6() || n.Address.Zone() != "" || n.Address.IsUnspecified() || n.Address.IsMulticast() || n.Address.IsLoopback():
+			v.problem(k+".address", n.Line, "must be a unicast IPv4 or IPv6 address")
+		case n.Address.IsLinkLocalUnicast():
+			v.problem(k+".address", n.Line, "%s is link-local: use the neighbour's global IPv6 address on the link", n.Address)
 		case slices.IndexFunc(b.Neighbors, func(o Neighbor) bool { return o.Address == n.Address }) < i:
 			v.problem(k+".address", n.Line, "duplicate neighbour %s", n.Address)
 		}
@@ -161,6 +175,9 @@ func (v *validator) bgp(c *Config) {
 	}
 	if isVIP(b.RouterID) {
 		v.problem("bgp.router_id", b.Line, "%s is a VIP: the director drops traffic to its VIPs before its kernel sees it, BGP included; use the director's own address", b.RouterID)
+	}
+	if isVIP(b.NextHop6) {
+		v.problem("bgp.next_hop6", b.Line, "%s is a VIP: the router would send VIP traffic to itself; use the director's own address", b.NextHop6)
 	}
 	if isVIP(b.NextHop) {
 		v.problem("bgp.next_hop", b.Line, "%s is a VIP: the router would send VIP traffic to itself; use the director's own address", b.NextHop)

@@ -47,10 +47,10 @@ func TestBGPProblems(t *testing.T) {
 			`t.toml:6: bgp.next_hop: invalid IP address "x"`,
 			`t.toml:7: bgp.drain_time: -1s is out of range 0s..10m0s`,
 			`t.toml:8: bgp.max_prefixes: 0 is out of range 1..1000000`,
-			`t.toml:10: bgp.neighbor[0].address: must be a unicast IPv4 address`,
+			`t.toml:10: bgp.neighbor[0].address: must be a unicast IPv4 or IPv6 address`,
 			`t.toml:12: bgp.neighbor[0].hold_time: 2s: want whole seconds in 3..65535 (RFC 4271)`,
 			`t.toml:13: bgp.neighbor[0].password: give password or password_file, not both`,
-			`t.toml:15: bgp.neighbor[1].address: required: the neighbour's IPv4 address`,
+			`t.toml:15: bgp.neighbor[1].address: required: the neighbour's IPv4 or IPv6 address`,
 			`t.toml:17: bgp.neighbor[1].port: unknown key`,
 		}},
 		{"vip addresses", head + "[[service]]\nvip = \"198.18.0.2\"\nport = 80\nscheduler = \"mh\"\n[bgp]\nasn = 65001\nrouter_id = \"198.18.0.2\"\nnext_hop = \"198.18.0.2\"\n[[bgp.neighbor]]\naddress = \"198.18.0.2\"\nasn = 65000\n", []string{
