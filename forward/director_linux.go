@@ -517,7 +517,8 @@ func ifindexes(ifaces []engine.Iface) []int {
 	return out
 }
 
-// vipAddrs are the VIPs of cfg, each once.
+// vipAddrs are the VIPs of cfg, each once: the services', then the [[vrrp]] instances'
+// (vrrpAddrs).
 func vipAddrs(cfg *config.Config) []netip.Addr {
 	var out []netip.Addr
 	for _, s := range cfg.Services {
@@ -525,7 +526,7 @@ func vipAddrs(cfg *config.Config) []netip.Addr {
 			out = append(out, s.VIP)
 		}
 	}
-	return out
+	return vrrpAddrs(cfg, out)
 }
 
 // Stats returns the workers' counters (read with atomic loads).

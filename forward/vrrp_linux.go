@@ -1,6 +1,11 @@
 package forward
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/uvs-project/uvs/config"
+)
 
 // SetVRRPActive tells the data plane which addresses VRRP instances in master own: with
 // [[vrrp]] configured, the director answers ARP and ping for, and forwards to, those VIPs
@@ -14,4 +19,19 @@ func (d *Director) SetVRRPActive(active []netip.Addr) error {
 		return nil
 	}
 	return d.publish()
+}
+
+// vrrpAddrs appends to out the addresses of every [[vrrp]] instance that out lacks: a VRRP
+// address need not be a service VIP (a NAT gateway), and an IPv6 one needs its
+// solicited-node group joined whatever the instance's state, so that a takeover finds the
+// NIC already listening for solicitations (the engine decides whether to answer them).
+func vrrpAddrs(cfg *config.Config, out []netip.Addr) []netip.Addr {
+	for i := range cfg.VRRP {
+		for _, a := range cfg.OwnedVIPs(i) {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
