@@ -184,9 +184,12 @@ func (d *decoder) vrrpSyncGroup(t *table) VRRPSyncGroup {
 // has an owner when any instance is configured.
 func (v *validator) vrrp(c *Config) {
 	names := map[string]int{}
+	// VRIDs are unique per interface and family: IPv4 and IPv6 have separate VRID spaces
+	// (RFC 5798 §5.2.3) and separate sockets, and keepalived pairs often share the number.
 	type ifvrid struct {
 		ifname string
 		vrid   int
+		v6     bool
 	}
 	vrids := map[ifvrid]int{}
 	owner := map[netip.Addr]int{}
@@ -210,10 +213,10 @@ func (v *validator) vrrp(c *Config) {
 		}
 		if r.VirtualRouterID < 1 || r.VirtualRouterID > 255 {
 			v.problem(k+".virtual_router_id", at, "%d is out of range 1..255", r.VirtualRouterID)
-		} else if j, dup := vrids[ifvrid{r.Interface, r.VirtualRouterID}]; dup {
+		} else if j, dup := vrids[ifvrid{r.Interface, r.VirtualRouterID, c.VRRPIPv6(i)}]; dup {
 			v.problem(k+".virtual_router_id", at, "%d is also vrrp[%d] on %s", r.VirtualRouterID, j, r.Interface)
 		} else {
-			vrids[ifvrid{r.Interface, r.VirtualRouterID}] = i
+			vrids[ifvrid{r.Interface, r.VirtualRouterID, c.VRRPIPv6(i)}] = i
 		}
 		if r.Priority < 1 || r.Priority > 255 {
 			v.problem(k+".priority", at, "%d is out of range 1..255", r.Priority)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,10 @@ func TestVRRPIPv6Parse(t *testing.T) {
 	}
 	if c.VRRPIPv6(0) || !c.VRRPIPv6(1) {
 		t.Fatalf("VRRPIPv6 = %v, %v", c.VRRPIPv6(0), c.VRRPIPv6(1))
+	}
+	// IPv4 and IPv6 have separate VRID spaces (RFC 5798 §5.2.3): one VRID per family is fine.
+	if _, err := Parse("t.toml", []byte(strings.Replace(src, "virtual_router_id = 2", "virtual_router_id = 1", 1))); err != nil {
+		t.Fatalf("the same VRID for IPv4 and IPv6: %v", err)
 	}
 	// The default instance takes the IPv6 service VIP when it is the only one left.
 	c, err = Parse("t.toml", []byte(vhead6+"[[vrrp]]\nname = \"v4\"\ninterface = \"eth0\"\nvirtual_router_id = 1\nvips = [\"198.18.0.1\"]\n"+
