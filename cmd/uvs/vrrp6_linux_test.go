@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/vrrp"
 )
 
 // The IPv6 VRRP tests' /64 (inside the benchmarking prefix 2001:2::/48) and VIP.
@@ -110,4 +115,97 @@ func vrrp6Keepalived(t *testing.T, kaExtra, uvsExtra string) {
 	waitFor(t, masterDown(time.Second, 100), "keepalived takes over from a killed uvs", func() bool { return n.hasAddr("ka", vrrp6VIP) })
 	waitFor(t, 2*time.Second, "client's neighbour entry back to keepalived after SIGKILL", func() bool { return n.neighMAC("client", vrrp6VIP) == kaMAC })
 	waitFor(t, 5*time.Second, "client reaches the VIP after SIGKILL", func() bool { return n.reach6("client", vrrp6VIP) })
+}
+
+// linkLocal is host's link-local address on e0.
+func (v *vrrpNet) linkLocal(host string) netip.Addr {
+	v.t.Helper()
+	out := v.must("ip", "-n", v.ns(host), "-6", "-o", "addr", "show", "dev", "e0", "scope", "link")
+	m := regexp.MustCompile(`inet6 (fe80::[0-9a-f:]+)/`).FindStringSubmatch(out)
+	if m == nil {
+		v.t.Fatalf("no link-local address in %q", out)
+	}
+	return netip.MustParseAddr(m[1])
+}
+
+// sendRaw6 sends VRRP messages from host's link-local address out of e0 to ff02::12 with the
+// given hop limit (a raw IPv6 socket: the kernel adds the header).
+func (v *vrrpNet) sendRaw6(host string, hops int, msgs ...[]byte) {
+	v.t.Helper()
+	src := v.linkLocal(host)
+	err := (&bench.Node{NS: v.ns(host)}).Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, vrrp.Protocol)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		ifi, err := net.InterfaceByName("e0")
+		if err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, hops); err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: src.As16(), ZoneId: uint32(ifi.Index)}); err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := unix.Sendto(fd, m, 0, &unix.SockaddrInet6{Addr: vrrp.Group6.As16(), ZoneId: uint32(ifi.Index)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+// TestIntegrationVRRP6Hostile: IPv6 adverts with a hop limit other than 255 (read from the
+// socket's ancillary data), a bad checksum, version 2 or another VRID are counted by reason
+// and ignored; a valid one with a higher priority is obeyed.
+func TestIntegrationVRRP6Hostile(t *testing.T) {
+	n := newVRRPNet6(t, "d1", "evil")
+	n.uvs("d1", fmt.Sprintf("[[vrrp]]\nname = \"VI_6\"\ninterface = \"e0\"\nvirtual_router_id = 61\npriority = 100\nversion = 3\nvips = [%q]\n", vrrp6VIP))
+	waitFor(t, masterDown(time.Second, 100)+2*time.Second, "d1 master", func() bool { return n.vrrpState("d1") == "master" })
+	src := n.linkLocal("evil")
+	advert := func(mod func(a *vrrp.Advert)) []byte {
+		a := vrrp.Advert{Version: 3, VRID: 61, Priority: 254, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr(vrrp6VIP)}}
+		mod(&a)
+		return vrrp.AppendMessage(nil, &a, src, vrrp.Group6)
+	}
+	good := advert(func(*vrrp.Advert) {})
+	sum := advert(func(*vrrp.Advert) {})
+	sum[len(sum)-1] ^= 0xff
+	v2 := advert(func(*vrrp.Advert) {})
+	v2[0] = 0x21
+	vrid := advert(func(a *vrrp.Advert) { a.VRID = 62 })
+	for range 3 {
+		n.sendRaw6("evil", 64, good)
+		n.sendRaw6("evil", 255, sum, v2, vrid)
+		time.Sleep(300 * time.Millisecond)
+	}
+	want := []string{"ttl", "checksum", "version", "vrid"}
+	waitFor(t, 3*time.Second, "every hostile advert counted", func() bool {
+		st, ok := n.vrrpStatus("d1")
+		if !ok {
+			return false
+		}
+		for _, r := range want {
+			if st.Drops[r] < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	st, _ := n.vrrpStatus("d1")
+	if st.State != "master" || st.Transitions != 2 {
+		t.Fatalf("hostile adverts moved the instance: %+v", st)
+	}
+	t.Logf("dropped: %v", st.Drops)
+	n.sendRaw6("evil", 255, good)
+	waitFor(t, 3*time.Second, "a valid higher-priority advert is obeyed", func() bool { return n.vrrpState("d1") == "backup" })
+	if st, _ := n.vrrpStatus("d1"); st.Master != src.String() {
+		t.Fatalf("master %q, want the sender's link-local %s", st.Master, src)
+	}
 }
