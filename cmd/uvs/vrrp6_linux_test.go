@@ -209,3 +209,33 @@ func TestIntegrationVRRP6Hostile(t *testing.T) {
 		t.Fatalf("master %q, want the sender's link-local %s", st.Master, src)
 	}
 }
+
+// TestIntegrationVRRP6Pair: two uvs directors with an IPv6 instance; the higher priority
+// becomes master, and after its SIGKILL the other takes over within the master-down
+// interval. The client, a router (forwarding and accept_untracked_na = 1, so that
+// unsolicited advertisements create entries: nothing answers its solicitations for the VIP
+// until the engine forwards IPv6), follows each master's neighbour advertisements.
+func TestIntegrationVRRP6Pair(t *testing.T) {
+	n := newVRRPNet6(t, "d1", "d2", "client")
+	// Linux creates an entry from an untracked advertisement only on a forwarding interface
+	// (ndisc_recv_na): the client is the router in front of the directors.
+	n.must("ip", "netns", "exec", n.ns("client"), "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/e0/forwarding; echo 1 > /proc/sys/net/ipv6/conf/e0/accept_untracked_na")
+	inst := func(prio int) string {
+		return fmt.Sprintf("[[vrrp]]\nname = \"VI_6\"\ninterface = \"e0\"\nvirtual_router_id = 61\npriority = %d\nversion = 3\nadvert_int = \"0.5s\"\nvips = [%q]\n", prio, vrrp6VIP)
+	}
+	d1, _ := n.uvs("d1", inst(150))
+	n.uvs("d2", inst(100))
+	waitFor(t, masterDown(500*time.Millisecond, 100)+3*time.Second, "d1 master, d2 backup", func() bool {
+		return n.vrrpState("d1") == "master" && n.vrrpState("d2") == "backup"
+	})
+	d1MAC, d2MAC := n.mac("d1"), n.mac("d2")
+	waitFor(t, 2*time.Second, "client's entry for the VIP at d1", func() bool { return n.neighMAC("client", vrrp6VIP) == d1MAC })
+	if st, _ := n.vrrpStatus("d2"); st.Master != n.linkLocal("d1").String() {
+		t.Fatalf("d2 sees master %q, want d1's link-local %s", st.Master, n.linkLocal("d1"))
+	}
+	d1.stop(t, syscall.SIGKILL)
+	// v3 master-down: 3 × 0.5 s + skew ((256-100)/256 × 0.5 s) after d1's last advert;
+	// masterDown's bound is looser (a whole second of skew, and one more).
+	waitFor(t, masterDown(500*time.Millisecond, 100), "d2 takes over from a killed d1", func() bool { return n.vrrpState("d2") == "master" })
+	waitFor(t, 2*time.Second, "client's entry for the VIP moves to d2", func() bool { return n.neighMAC("client", vrrp6VIP) == d2MAC })
+}
