@@ -4,7 +4,8 @@ import "net/netip"
 
 // An instance speaks one address family, as in keepalived: VRRPv2 or v3 over IPv4 for IPv4
 // VIPs, VRRPv3 over IPv6 (RFC 5798 §5.1.2, adverts to ff02::12 from the link-local address)
-// for IPv6 VIPs. A dual-stack service has two instances, one per family.
+// for IPv6 VIPs, or with version = 2 keepalived's VRRPv2 over IPv6 (its default version). A
+// dual-stack service has two instances, one per family.
 
 // VRRPIPv6 reports whether instance i speaks VRRP over IPv6: its VIPs are IPv6, or with no
 // VIPs its unicast_src_ip or first unicast_peer is.
@@ -23,7 +24,7 @@ func is6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 
 // vrrpFamily checks that every address of instance i (its VIPs, taken from the services when
 // it lists none, unicast_src_ip and unicast_peer) is of the instance's family, and that an
-// IPv6 instance is version 3.
+// IPv6 instance has no auth_pass.
 func (v *validator) vrrpFamily(c *Config, i int) {
 	r := &c.VRRP[i]
 	k := indexKey("vrrp", i)
@@ -39,8 +40,10 @@ func (v *validator) vrrpFamily(c *Config, i int) {
 	if v6 {
 		want = "IPv6"
 	}
-	if v6 && r.Version != 3 {
-		v.problem(k+".version", at, "IPv6 VIPs need version = 3 (VRRPv2 is IPv4 only, RFC 5798)")
+	// VRRPv2 is IPv4's (RFC 3768), but keepalived also speaks it over IPv6 (its default
+	// version), with no authentication data: uvs pairs with that too.
+	if v6 && r.AuthPass != "" {
+		v.problem(k+".auth_pass", at, "an IPv6 instance carries no authentication data (keepalived's VRRPv2 over IPv6 neither)")
 	}
 	if r.VIPs == nil {
 		for _, a := range c.OwnedVIPs(i) {

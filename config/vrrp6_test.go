@@ -22,6 +22,10 @@ func TestVRRPIPv6Parse(t *testing.T) {
 	if _, err := Parse("t.toml", []byte(strings.Replace(src, "virtual_router_id = 2", "virtual_router_id = 1", 1))); err != nil {
 		t.Fatalf("the same VRID for IPv4 and IPv6: %v", err)
 	}
+	// keepalived's VRRPv2 over IPv6 (its default version) is accepted.
+	if _, err := Parse("t.toml", []byte(strings.Replace(src, "version = 3\n", "", 1))); err != nil {
+		t.Fatalf("version 2 over IPv6: %v", err)
+	}
 	// The default instance takes the IPv6 service VIP when it is the only one left.
 	c, err = Parse("t.toml", []byte(vhead6+"[[vrrp]]\nname = \"v4\"\ninterface = \"eth0\"\nvirtual_router_id = 1\nvips = [\"198.18.0.1\"]\n"+
 		"[[vrrp]]\nname = \"v6\"\ninterface = \"eth0\"\nvirtual_router_id = 2\nversion = 3\n"))
@@ -39,9 +43,9 @@ func TestVRRPIPv6Problems(t *testing.T) {
 		src  string
 		want []string
 	}{
-		{"version 2", vhead6 + "[[vrrp]]\nname = \"a\"\ninterface = \"eth0\"\nvirtual_router_id = 1\nvips = [\"198.18.0.1\"]\n" +
-			"[[vrrp]]\nname = \"b\"\ninterface = \"eth0\"\nvirtual_router_id = 2\nvips = [\"2001:2:0:5::100\"]\n", []string{
-			`t.toml:14: vrrp[1].version: IPv6 VIPs need version = 3 (VRRPv2 is IPv4 only, RFC 5798)`,
+		{"auth_pass", vhead6 + "[[vrrp]]\nname = \"a\"\ninterface = \"eth0\"\nvirtual_router_id = 1\nvips = [\"198.18.0.1\"]\n" +
+			"[[vrrp]]\nname = \"b\"\ninterface = \"eth0\"\nvirtual_router_id = 2\nvips = [\"2001:2:0:5::100\"]\nauth_type = \"pass\"\nauth_pass = \"x\"\n", []string{
+			`t.toml:20: vrrp[1].auth_pass: an IPv6 instance carries no authentication data (keepalived's VRRPv2 over IPv6 neither)`,
 		}},
 		{"mixed vips", vhead6 + "[[vrrp]]\nname = \"a\"\ninterface = \"eth0\"\nvirtual_router_id = 1\nversion = 3\nvips = [\"2001:2:0:5::100\", \"198.18.0.1\"]\nunicast_src_ip = \"198.18.0.2\"\nunicast_peer = [\"fe80::2\", \"198.18.0.3\"]\n", []string{
 			`t.toml:14: vrrp[0].vips[1]: 198.18.0.1 is IPv4, but the instance is IPv6 (its first VIP): an instance is one family, as in keepalived; use one instance per family`,

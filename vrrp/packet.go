@@ -160,13 +160,12 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 	if typ != typeAdvert {
 		return DropType
 	}
-	// An IPv6 advert (RFC 5798 §5.2.9) carries 16-byte addresses, and only as VRRPv3.
+	// An IPv6 advert (RFC 5798 §5.2.9) carries 16-byte addresses. keepalived also sends
+	// VRRPv2 over IPv6 (its default version): the v2 header, 16-byte addresses, no
+	// authentication data, and the IPv6 pseudo-header checksum (keepalived-v2ipv6.pcap).
 	v6 := src.Is6() && !src.Is4In6()
 	if v6 != (dst.Is6() && !dst.Is4In6()) || !src.IsValid() || !dst.IsValid() {
 		return DropIPHeader // the caller's addresses, not the wire: never one of each family
-	}
-	if v6 && ver != 3 {
-		return DropVersion
 	}
 	alen := 4
 	if v6 {
@@ -174,7 +173,7 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 	}
 	n := int(m[3])
 	want := headerLen + alen*n
-	if ver == 2 {
+	if ver == 2 && !v6 {
 		want += authDataLen
 	}
 	// Trailing bytes beyond the message are tolerated (padding); a short one is not.
@@ -183,7 +182,14 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 	}
 	m = m[:want]
 	a.Version, a.VRID, a.Priority = ver, m[1], m[2]
-	if ver == 2 {
+	if ver == 2 && v6 {
+		if checksum(pseudo6(src, dst, len(m)), m) != 0 {
+			return DropChecksum
+		}
+		a.Checksum = ChecksumPseudo
+		a.AuthType, a.Auth = m[4], [authDataLen]byte{}
+		a.Interval = time.Duration(m[5]) * time.Second
+	} else if ver == 2 {
 		if checksum(0, m) != 0 {
 			return DropChecksum
 		}
@@ -228,7 +234,7 @@ func Decode(m []byte, src, dst netip.Addr, a *Advert) Drop {
 
 // AppendMessage appends the VRRP message for a, sent from src to dst, to b. a.Interval is
 // rounded down to whole seconds (v2) or centiseconds (v3); a.Addrs must be of src's family
-// (IPv6 only with version 3) and at most MaxAddrs are written. For IPv4 v3, a.Checksum picks
+// and at most MaxAddrs are written (an IPv6 v2 message, keepalived's, has no auth data). For IPv4 v3, a.Checksum picks
 // the variant (ChecksumPlain, else the pseudo-header); IPv6 always uses the pseudo-header.
 func AppendMessage(b []byte, a *Advert, src, dst netip.Addr) []byte {
 	start := len(b)
@@ -251,7 +257,7 @@ func AppendMessage(b []byte, a *Advert, src, dst netip.Addr) []byte {
 		v4 := ad.As4()
 		b = append(b, v4[:]...)
 	}
-	if a.Version == 2 {
+	if a.Version == 2 && !v6 {
 		b = append(b, a.Auth[:]...)
 	}
 	m := b[start:]

@@ -24,39 +24,49 @@ func goldenAdverts6(t *testing.T, name string) [][]byte {
 	return out
 }
 
-// TestGoldenKeepalivedIPv6 decodes keepalived's VRRPv3 adverts over IPv6 and re-encodes
-// them byte for byte, header included.
+// TestGoldenKeepalivedIPv6 decodes keepalived's adverts over IPv6, VRRPv3 and its VRRPv2
+// over IPv6 (no authentication data, IPv6 pseudo-header checksum), and re-encodes them byte
+// for byte, header included.
 func TestGoldenKeepalivedIPv6(t *testing.T) {
-	src := netip.MustParseAddr("fe80::ff:fe00:501")
 	vip := netip.MustParseAddr("2001:2:0:5::100")
-	pkts := goldenAdverts6(t, "v3ipv6")
-	for i, p := range pkts {
-		var h IPv4
-		m, d := ParseIPv6(p, &h)
-		if d != DropNone {
-			t.Fatalf("packet %d: ParseIPv6: %v", i, d)
-		}
-		if h.TTL != HopLimit || h.TOS != TrafficClass || h.Src != src || h.Dst != Group6 {
-			t.Fatalf("packet %d: header %+v", i, h)
-		}
-		var a Advert
-		if d := Decode(m, h.Src, h.Dst, &a); d != DropNone {
-			t.Fatalf("packet %d: Decode: %v", i, d)
-		}
-		wantPrio := uint8(100)
-		if i == len(pkts)-1 {
-			wantPrio = 0 // sent on SIGTERM
-		}
-		if a.Version != 3 || a.VRID != 52 || a.Priority != wantPrio || a.Interval != time.Second ||
-			a.Checksum != ChecksumPseudo || len(a.Addrs) != 1 || a.Addrs[0] != vip {
-			t.Fatalf("packet %d: decoded %+v", i, a)
-		}
-		// The kernel picked a flow label (auto_flowlabels); everything else is ours.
-		got := AppendPacket6(nil, &a, h.Src, h.Dst)
-		got[1], got[2], got[3] = got[1]&0xf0|p[1]&0x0f, p[2], p[3]
-		if !bytes.Equal(got, p) {
-			t.Fatalf("packet %d: encode\n got %x\nwant %x", i, got, p)
-		}
+	for _, tt := range []struct {
+		name string
+		ver  uint8
+	}{{"v3ipv6", 3}, {"v2ipv6", 2}} {
+		t.Run(tt.name, func(t *testing.T) {
+			pkts := goldenAdverts6(t, tt.name)
+			for i, p := range pkts {
+				var h IPv4
+				m, d := ParseIPv6(p, &h)
+				if d != DropNone {
+					t.Fatalf("packet %d: ParseIPv6: %v", i, d)
+				}
+				if h.TTL != HopLimit || h.TOS != TrafficClass || !h.Src.IsLinkLocalUnicast() || h.Dst != Group6 {
+					t.Fatalf("packet %d: header %+v", i, h)
+				}
+				var a Advert
+				if d := Decode(m, h.Src, h.Dst, &a); d != DropNone {
+					t.Fatalf("packet %d: Decode: %v", i, d)
+				}
+				wantPrio := uint8(100)
+				if i == len(pkts)-1 {
+					wantPrio = 0 // sent on SIGTERM
+				}
+				if a.Version != tt.ver || a.VRID != 52 || a.Priority != wantPrio || a.Interval != time.Second ||
+					a.Checksum != ChecksumPseudo || a.AuthType != AuthNone || len(a.Addrs) != 1 || a.Addrs[0] != vip {
+					t.Fatalf("packet %d: decoded %+v", i, a)
+				}
+				if len(m) != headerLen+16 {
+					t.Fatalf("packet %d: message of %d bytes", i, len(m))
+				}
+				// The kernel picked a flow label (auto_flowlabels); everything else is ours.
+				got := AppendPacket6(nil, &a, h.Src, h.Dst)
+				got[1], got[2], got[3] = got[1]&0xf0|p[1]&0x0f, p[2], p[3]
+				if !bytes.Equal(got, p) {
+					t.Fatalf("packet %d: encode\n got %x\nwant %x", i, got, p)
+				}
+			}
+		})
 	}
 }
 
@@ -127,7 +137,8 @@ func TestDecodeDropsIPv6(t *testing.T) {
 		{"good", good, Group6, DropNone},
 		{"ipv4 address length", good[:12], Group6, DropShort},
 		{"count too big", mod(func(b []byte) []byte { b[3] = 2; return b }), Group6, DropShort},
-		{"version 2", mod(func(b []byte) []byte { b[0] = 0x21; return b }), Group6, DropVersion},
+		{"version 1", mod(func(b []byte) []byte { b[0] = 0x11; return b }), Group6, DropVersion},
+		{"version 2, v3 checksum", mod(func(b []byte) []byte { b[0] = 0x21; return b }), Group6, DropChecksum},
 		{"checksum", mod(func(b []byte) []byte { b[7] ^= 0xff; return b }), Group6, DropChecksum},
 		{"mixed families", good, Group, DropIPHeader},
 		{"trailing padding", mod(func(b []byte) []byte { return append(b, 0, 0) }), Group6, DropNone},
@@ -177,5 +188,19 @@ func TestDecodeAllocsIPv6(t *testing.T) {
 	a := Advert{Addrs: make([]netip.Addr, 0, MaxAddrs)}
 	if n := testing.AllocsPerRun(100, func() { Decode(m, src, Group6, &a) }); n != 0 {
 		t.Fatalf("Decode allocates %v times", n)
+	}
+}
+
+// TestIPv6Version2 round-trips keepalived's VRRPv2 over IPv6: whole seconds, no auth data.
+func TestIPv6Version2(t *testing.T) {
+	src := netip.MustParseAddr("fe80::1")
+	a := Advert{Version: 2, VRID: 9, Priority: 120, Interval: 3 * time.Second, Addrs: []netip.Addr{netip.MustParseAddr("2001:2:0:5::100")}}
+	m := AppendMessage(nil, &a, src, Group6)
+	if len(m) != headerLen+16 || m[0] != 0x21 || m[5] != 3 {
+		t.Fatalf("message %x", m)
+	}
+	var b Advert
+	if d := Decode(m, src, Group6, &b); d != DropNone || b.Version != 2 || b.Interval != 3*time.Second || b.Addrs[0] != a.Addrs[0] {
+		t.Fatalf("Decode = %v, %+v", d, b)
 	}
 }

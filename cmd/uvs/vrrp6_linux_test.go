@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,23 +63,30 @@ func (v *vrrpNet) reach6(client, addr string) bool {
 // unsolicited neighbour advertisements arrive, and back to keepalived's (where the client
 // then reaches the VIP) when keepalived takes over again.
 func TestIntegrationVRRP6Keepalived(t *testing.T) {
-	// Multicast to ff02::12 from the link-local addresses, and unicast between the global
-	// addresses (unicast_src_ip, unicast_peer).
-	for _, tt := range []struct{ name, ka, uvs string }{
-		{"multicast", "", ""},
-		{"unicast", "  unicast_src_ip " + vrrp6Prefix + "2\n  unicast_peer {\n    " + vrrp6Prefix + "1\n  }\n",
+	// VRRPv3 multicast to ff02::12 from the link-local addresses, VRRPv3 unicast between the
+	// global addresses (unicast_src_ip, unicast_peer), and keepalived's VRRPv2 over IPv6 (its
+	// default version).
+	for _, tt := range []struct {
+		name    string
+		ver     int
+		ka, uvs string
+	}{
+		{"multicast", 3, "", ""},
+		{"unicast", 3, "  unicast_src_ip " + vrrp6Prefix + "2\n  unicast_peer {\n    " + vrrp6Prefix + "1\n  }\n",
 			fmt.Sprintf("unicast_src_ip = %q\nunicast_peer = [%q]\n", vrrp6Prefix+"1", vrrp6Prefix+"2")},
+		{"v2", 2, "", ""},
 	} {
-		t.Run(tt.name, func(t *testing.T) { vrrp6Keepalived(t, tt.ka, tt.uvs) })
+		t.Run(tt.name, func(t *testing.T) { vrrp6Keepalived(t, tt.ver, tt.ka, tt.uvs) })
 	}
 }
 
-// vrrp6Keepalived runs TestIntegrationVRRP6Keepalived with extra keepalived and uvs lines.
-func vrrp6Keepalived(t *testing.T, kaExtra, uvsExtra string) {
+// vrrp6Keepalived runs TestIntegrationVRRP6Keepalived with a version and extra keepalived
+// and uvs lines.
+func vrrp6Keepalived(t *testing.T, ver int, kaExtra, uvsExtra string) {
 	n := newVRRPNet6(t, "uvs", "ka", "client")
-	n.keepalived("ka", "  state BACKUP\n  virtual_router_id 61\n  priority 100\n  advert_int 1\n  version 3\n"+kaExtra+"  virtual_ipaddress {\n    "+vrrp6VIP+"/128\n  }\n")
+	n.keepalived("ka", "  state BACKUP\n  virtual_router_id 61\n  priority 100\n  advert_int 1\n  version "+strconv.Itoa(ver)+"\n"+kaExtra+"  virtual_ipaddress {\n    "+vrrp6VIP+"/128\n  }\n")
 	inst := func(prio int) string {
-		return fmt.Sprintf("[[vrrp]]\nname = \"VI_6\"\ninterface = \"e0\"\nvirtual_router_id = 61\npriority = %d\nversion = 3\nvips = [%q]\n", prio, vrrp6VIP) + uvsExtra
+		return fmt.Sprintf("[[vrrp]]\nname = \"VI_6\"\ninterface = \"e0\"\nvirtual_router_id = 61\npriority = %d\nversion = %d\nvips = [%q]\n", prio, ver, vrrp6VIP) + uvsExtra
 	}
 	kaMAC, uvsMAC := n.mac("ka"), n.mac("uvs")
 	// keepalived alone becomes master; the client reaches the VIP (keepalived's kernel
