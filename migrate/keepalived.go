@@ -744,6 +744,11 @@ func (k *kaImporter) realServer(s *service, vs kaVS, n *kaNode) *dest {
 	if stub := mixedFamily(s.vip, addr.String(), r.forward); stub != "" && s.stub == "" {
 		r.stub = fmt.Sprintf("real_server %s: %s", a[0], strings.Replace(stub, "(-i)", "(lb_kind TUN)", 1))
 	}
+	// config refuses an unspecified or multicast IPv6 real server as it does such a VIP
+	// (FuzzImportKeepalived found "real_server 0::"; seed 6d5161a720fd3631 stays).
+	if !vipUsable(addr) && r.stub == "" {
+		r.stub = fmt.Sprintf("real_server %s: not a unicast address; written commented out", a[0])
+	}
 	if !n.block {
 		k.fail(n.at, "real_server needs a { ... } block")
 		return nil

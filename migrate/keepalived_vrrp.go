@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -17,6 +18,7 @@ type kaVRRP struct {
 	iface string
 	kv    []keyValue // settings in the order written
 	vips  []string
+	v6    bool // the instance's family (keepalived's: that of its first address)
 	// vipsAt is where virtual_ipaddress was; vips absent means uvs's default, which
 	// keepalived has not, so an instance without it gets vips = [].
 	hasVIPs bool
@@ -84,8 +86,16 @@ func (k *kaImporter) vrrpInstance(n *kaNode) {
 		}
 		v.kv = append(v.kv, keyValue{key: key, value: value})
 	}
+	// unset removes a setting (one of the other family than the instance's).
+	unset := func(key string) {
+		v.kv = slices.DeleteFunc(v.kv, func(kv keyValue) bool { return kv.key == key })
+	}
 	version := k.vrrpDef.version
 	var state, advert string // written once the version is known
+	var srcIP string
+	var srcAt *kaNode
+	var peers []string
+	var peerAt, vipAt []*kaNode // where each peer and VIP was, for notes
 	var advertAt, stateAt, nopreemptAt, authAt *kaNode
 	var authKV []keyValue
 	vrid := false
@@ -122,18 +132,20 @@ func (k *kaImporter) vrrpInstance(n *kaNode) {
 			set("preempt_delay", quote(canonSeconds(c.words[1])))
 		case name == "version" && one && (c.words[1] == "2" || c.words[1] == "3"):
 			version = c.words[1]
-		case name == "unicast_src_ip" && one && isIPv4(c.words[1]):
+		case name == "unicast_src_ip" && one && isIP(c.words[1]):
+			srcIP, srcAt = c.words[1], c
 			set("unicast_src_ip", quote(c.words[1]))
 		case name == "unicast_peer" && c.block:
-			var peers []string
+			peers, peerAt = nil, nil
 			for _, p := range c.kids {
-				if isIPv4(p.words[0]) {
+				if isIP(p.words[0]) {
 					peers = append(peers, p.words[0])
+					peerAt = append(peerAt, p)
 					if len(p.words) > 1 {
 						note(p, "unicast_peer options are not carried over")
 					}
 				} else {
-					note(p, "unicast_peer: not an IPv4 address")
+					note(p, "unicast_peer: not a unicast IP address")
 				}
 			}
 			set("unicast_peer", strList(peers))
@@ -141,15 +153,20 @@ func (k *kaImporter) vrrpInstance(n *kaNode) {
 			v.hasVIPs = true
 			for _, a := range c.kids {
 				ip := strings.SplitN(a.words[0], "/", 2)[0]
-				if !isIPv4(ip) {
-					note(a, "not carried over: uvs owns IPv4 addresses only")
+				if !isIP(ip) {
+					note(a, "not carried over: not a unicast IP address uvs can own")
 					continue
 				}
 				if !slices.Contains(v.vips, ip) {
 					v.vips = append(v.vips, ip)
+					vipAt = append(vipAt, a)
 				}
 				if len(a.words) > 1 || strings.Contains(a.words[0], "/") {
-					note(a, "carried over as the address "+ip+" only: uvs never assigns VIPs to the interface, it answers ARP for them")
+					asks := "ARP"
+					if is6(ip) {
+						asks = "neighbour solicitations"
+					}
+					note(a, "carried over as the address "+ip+" only: uvs never assigns VIPs to the interface, it answers "+asks+" for them")
 				}
 			}
 		case (name == "garp_master_delay" || name == "garp_master_refresh") && one && isUint(c.words[1], 0, 1<<20):
@@ -195,6 +212,49 @@ func (k *kaImporter) vrrpInstance(n *kaNode) {
 		k.fail(n.at, "vrrp_instance %s: no virtual_router_id (1..255)", v.name)
 		return
 	}
+	// One family per instance, as keepalived: that of its first address (VIP, else
+	// unicast_src_ip, else first peer); the others are left out with a note.
+	switch {
+	case len(v.vips) > 0:
+		v.v6 = is6(v.vips[0])
+	case srcIP != "":
+		v.v6 = is6(srcIP)
+	case len(peers) > 0:
+		v.v6 = is6(peers[0])
+	}
+	fam := "IPv4"
+	if v.v6 {
+		fam = "IPv6"
+	}
+	other := "not carried over: the instance is " + fam + " (its first address) and a uvs instance is one family; put it in a vrrp_instance of its own"
+	kept := v.vips[:0]
+	for i, a := range v.vips {
+		if is6(a) != v.v6 {
+			note(vipAt[i], other)
+			continue
+		}
+		kept = append(kept, a)
+	}
+	v.vips = kept
+	if srcIP != "" && is6(srcIP) != v.v6 {
+		note(srcAt, other)
+		unset("unicast_src_ip")
+	}
+	if len(peers) > 0 {
+		var keep []string
+		for i, p := range peers {
+			if is6(p) != v.v6 {
+				note(peerAt[i], other)
+				continue
+			}
+			keep = append(keep, p)
+		}
+		if len(keep) == 0 {
+			unset("unicast_peer")
+		} else {
+			set("unicast_peer", strList(keep))
+		}
+	}
 	if state == "master" && nopreemptAt != nil {
 		note(stateAt, "carried over as state backup: nopreempt needs state BACKUP (keepalived starts such an instance as BACKUP too)")
 		state = ""
@@ -223,6 +283,12 @@ func (k *kaImporter) vrrpInstance(n *kaNode) {
 			note(authAt, "not carried over: VRRPv3 has no authentication")
 			authKV = nil
 		}
+	}
+	if v.v6 && authAt != nil && len(authKV) > 0 {
+		// vrrpAuth's notes on this block (PASS carried over) no longer hold.
+		v.notes = slices.DeleteFunc(v.notes, func(p Problem) bool { return p.File == authAt.at.File && p.Line == authAt.at.Line })
+		note(authAt, "not carried over: VRRP over IPv6 carries no authentication")
+		authKV = nil
 	}
 	v.kv = append(v.kv, authKV...)
 	for _, key := range []string{"garp_master_delay", "garp_master_repeat", "garp_master_refresh"} {
@@ -309,10 +375,16 @@ func (d *doc) finishVRRP() {
 		v.vips = kept
 	}
 	for _, s := range d.services {
-		if s.stub != "" || s.vip == "" || owned[s.vip] || !isIPv4(s.vip) {
+		if s.stub != "" || s.vip == "" || owned[s.vip] || !isIP(s.vip) {
 			continue
 		}
-		v := d.vrrp[0]
+		// The first instance of the VIP's family takes it.
+		i := slices.IndexFunc(d.vrrp, func(v *kaVRRP) bool { return v.v6 == is6(s.vip) })
+		if i < 0 {
+			s.stub = "vip " + s.vip + ": no vrrp_instance of its family owns it, and with VRRP uvs needs an owner for every VIP; written commented out (add a vrrp_instance for it)"
+			continue
+		}
+		v := d.vrrp[i]
 		v.vips = append(v.vips, s.vip)
 		v.hasVIPs = true
 		owned[s.vip] = true
@@ -409,9 +481,16 @@ func isSeconds(s string) bool {
 	return err == nil && f >= 0 && f < 1e6 && !strings.ContainsAny(s, "eEnNxXpP+-_")
 }
 
-func isIPv4(s string) bool {
+// isIP reports whether s is an address config accepts in [[vrrp]]: IPv4, or IPv6 that is
+// neither IPv4-mapped, zoned, unspecified nor multicast.
+func isIP(s string) bool {
 	a, err := netip.ParseAddr(s)
-	return err == nil && a.Is4()
+	return err == nil && a.Zone() == "" && !a.Is4In6() && vipUsable(a)
+}
+
+func is6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6()
 }
 
 // ifNameProblem checks an interface name as config does (the kernel's dev_valid_name).
@@ -428,7 +507,7 @@ func ifNameProblem(name string) string {
 }
 
 // checkVRRP rejects what keepalived itself rejects across instances: two instances with
-// one name, or with one virtual_router_id on one interface.
+// one name, or with one virtual_router_id on one interface for one family.
 func (k *kaImporter) checkVRRP() {
 	names := map[string]bool{}
 	vrids := map[string]bool{}
@@ -437,7 +516,7 @@ func (k *kaImporter) checkVRRP() {
 			k.fail(v.at, "vrrp_instance %s is defined twice", v.name)
 		}
 		names[v.name] = true
-		key := v.iface + " " + v.vrid
+		key := fmt.Sprint(v.iface, " ", v.vrid, " ", v.v6) // each family has its own VRIDs (RFC 5798)
 		if vrids[key] {
 			k.fail(v.at, "vrrp_instance %s: virtual_router_id %s is used twice on %s", v.name, v.vrid, v.iface)
 		}

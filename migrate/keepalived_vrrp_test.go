@@ -104,3 +104,86 @@ func TestKeepalivedVRRP(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepalivedVRRPIPv6: an IPv6 vrrp_instance (keepalived's default version 2 over IPv6
+// kept) becomes an IPv6 [[vrrp]] with its unicast addresses; addresses of the other family
+// and authentication are left out with notes; an IPv6 service VIP goes to the IPv6 instance,
+// and one with no instance of its family is written commented out.
+func TestKeepalivedVRRPIPv6(t *testing.T) {
+	conf := `vrrp_instance VI_4 {
+  interface eth0
+  virtual_router_id 51
+  virtual_ipaddress {
+    10.0.0.80
+  }
+}
+vrrp_instance VI_6 {
+  interface eth0
+  virtual_router_id 51
+  unicast_src_ip 2001:db8::2
+  unicast_peer {
+    2001:db8::3
+    10.0.0.3
+  }
+  authentication {
+    auth_type PASS
+    auth_pass secret
+  }
+  virtual_ipaddress {
+    2001:db8::100/128
+    10.0.0.81
+  }
+}
+virtual_server 2001:db8::101 80 {
+  lb_kind DR
+  real_server 2001:db8::10 80 {
+  }
+}
+virtual_server 10.0.0.80 80 {
+  lb_kind DR
+  real_server 10.0.0.10 80 {
+  }
+}
+`
+	res, err := Keepalived("k.conf", []byte(conf), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("out.toml", res.TOML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.TOML)
+	}
+	ip := netip.MustParseAddr
+	if len(c.VRRP) != 2 || !c.VRRPIPv6(1) || c.VRRPIPv6(0) {
+		t.Fatalf("instances %+v\n%s", c.VRRP, res.TOML)
+	}
+	v6 := c.VRRP[1]
+	if v6.Version != 2 || v6.AuthPass != "" || v6.UnicastSrcIP != ip("2001:db8::2") || !slices.Equal(v6.UnicastPeer, []netip.Addr{ip("2001:db8::3")}) ||
+		!slices.Equal(v6.VIPs, []netip.Addr{ip("2001:db8::100"), ip("2001:db8::101")}) {
+		t.Errorf("VI_6 = %+v\n%s", v6, res.TOML)
+	}
+	if strings.Contains(string(res.TOML), "auth_type PASS carried over") {
+		t.Errorf("the PASS note stayed:\n%s", res.TOML)
+	}
+	for _, want := range []string{
+		"k.conf:14: 10.0.0.3: not carried over: the instance is IPv6 (its first address) and a uvs instance is one family; put it in a vrrp_instance of its own",
+		"k.conf:22: 10.0.0.81: not carried over: the instance is IPv6",
+		"k.conf:16: authentication: not carried over: VRRP over IPv6 carries no authentication",
+		"answers neighbour solicitations for them",
+	} {
+		if !strings.Contains(string(res.TOML), want) {
+			t.Errorf("output lacks %q:\n%s", want, res.TOML)
+		}
+	}
+	// Without an IPv6 instance, the IPv6 service is written commented out.
+	res, err = Keepalived("k.conf", []byte(conf[:strings.Index(conf, "vrrp_instance VI_6")]+conf[strings.Index(conf, "virtual_server"):]), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Parse("out.toml", res.TOML); err != nil {
+		t.Fatalf("%v\n%s", err, res.TOML)
+	}
+	if !strings.Contains(string(res.TOML), "vip 2001:db8::101: no vrrp_instance of its family owns it") {
+		t.Errorf("IPv6 service not written commented out:\n%s", res.TOML)
+	}
+}
