@@ -25,13 +25,11 @@ const (
 // BGP is the [bgp] table: the embedded BGP speaker that announces the VIPs (scale-out over
 // ECMP). Present is false when the file has no [bgp]; the other fields are then zero.
 type BGP struct {
-	Present  bool
-	ASN      uint32     // Key asn: local AS.
-	RouterID netip.Addr // Key router_id: IPv4.
-	NextHop  netip.Addr // Key next_hop: the next hop announced with every IPv4 VIP; defaults to RouterID.
-	// NextHop6 (key next_hop6) is the next hop announced with every IPv6 VIP (/128) to the
-	// IPv6 neighbours; invalid means each session's own local address (GoBGP's next-hop-self).
-	NextHop6    netip.Addr
+	Present     bool
+	ASN         uint32        // Key asn: local AS.
+	RouterID    netip.Addr    // Key router_id: IPv4.
+	NextHop     netip.Addr    // Key next_hop: the next hop announced with every IPv4 VIP; defaults to RouterID.
+	NextHop6    netip.Addr    // Key next_hop6: the next hop of the IPv6 VIPs (/128s) to IPv6 neighbours; invalid = each session's local address.
 	DrainTime   time.Duration // Key drain_time: forwarding goes on this long after the routes are withdrawn.
 	Passive     bool          // Key passive: also accept sessions on port 179 (needs CAP_NET_BIND_SERVICE).
 	MaxPrefixes int           // Key max_prefixes: a neighbour that sends more is shut down.
