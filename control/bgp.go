@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 
@@ -101,6 +102,9 @@ func writeBGPTOML(b *strings.Builder, g *config.BGP) {
 	if g.NextHop.IsValid() {
 		fmt.Fprintf(b, "next_hop = %s\n", config.Quote(g.NextHop.String()))
 	}
+	if g.NextHop6.IsValid() {
+		fmt.Fprintf(b, "next_hop6 = %s\n", config.Quote(g.NextHop6.String()))
+	}
 	fmt.Fprintf(b, "drain_time = %s\npassive = %t\nmax_prefixes = %d\n", tomlDuration(g.DrainTime), g.Passive, g.MaxPrefixes)
 	for i := range g.Neighbors {
 		n := &g.Neighbors[i]
@@ -135,6 +139,15 @@ func diffBGP(cur, next *config.BGP) []string {
 	}
 	if a, b := cur.NextHopOrRouterID(), next.NextHopOrRouterID(); a != b {
 		out = append(out, fmt.Sprintf("~ bgp: next_hop %s -> %s (routes re-announced)", a, b))
+	}
+	if cur.NextHop6 != next.NextHop6 {
+		nh := func(a netip.Addr) string {
+			if !a.IsValid() {
+				return "(each session's address)"
+			}
+			return a.String()
+		}
+		out = append(out, fmt.Sprintf("~ bgp: next_hop6 %s -> %s (IPv6 routes re-announced)", nh(cur.NextHop6), nh(next.NextHop6)))
 	}
 	if cur.DrainTime != next.DrainTime {
 		out = append(out, fmt.Sprintf("~ bgp: drain_time %s -> %s", cur.DrainTime, next.DrainTime))

@@ -326,7 +326,7 @@ func candidates(t reflect.Type) []reflect.Value {
 	case reflect.TypeOf(time.Duration(0)):
 		vs = []any{3 * time.Second, 30 * time.Second, 1500 * time.Millisecond, 90 * time.Second}
 	case reflect.TypeOf(netip.Addr{}):
-		vs = []any{netip.MustParseAddr("198.18.9.9"), netip.MustParseAddr("198.18.1.77"), netip.MustParseAddr("224.0.0.18")}
+		vs = []any{netip.MustParseAddr("198.18.9.9"), netip.MustParseAddr("198.18.1.77"), netip.MustParseAddr("224.0.0.18"), netip.MustParseAddr("2001:2:0:c8::9")}
 	case reflect.TypeOf(netip.AddrPort{}):
 		vs = []any{netip.MustParseAddrPort("198.18.1.99:80")}
 	case reflect.TypeOf([]netip.AddrPort{}):
