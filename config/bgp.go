@@ -206,6 +206,7 @@ func Warnings(c *Config) []Problem {
 		out = append(out, Problem{File: c.Source, Line: c.BGP.Line, Key: "conntrack.sloppy_tcp",
 			Msg: "warning: [bgp] without sloppy_tcp = true: when the router moves a flow to another director, that director drops its mid-flow packets instead of picking the connection up"})
 	}
+	out = append(out, bgpFamilyWarnings(c)...)
 	if c.BGP.Present {
 		for i := range c.Services {
 			s := &c.Services[i]

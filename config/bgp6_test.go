@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,17 @@ func TestBGPIPv6Problems(t *testing.T) {
 	got = problems(t, head+"[[service]]\nvip = \"2001:2:0:c8::100\"\nport = 80\nforward = \"dr\"\n[bgp]\nasn = 65001\nrouter_id = \"198.18.0.2\"\nnext_hop6 = \"2001:2:0:c8::100\"\n[[bgp.neighbor]]\naddress = \"2001:2:0:c8::1\"\nasn = 65000\n")
 	if want := []string{`t.toml:10: bgp.next_hop6: 2001:2:0:c8::100 is a VIP: the router would send VIP traffic to itself; use the director's own address`}; !slices.Equal(got, want) {
 		t.Errorf("problems:\n%s\nwant:\n%s", quoteLines(got), quoteLines(want))
+	}
+}
+
+func TestBGPFamilyWarnings(t *testing.T) {
+	src := head + "[conntrack]\nsloppy_tcp = true\n[[service]]\nvip = \"2001:2:0:c8::100\"\nport = 80\nscheduler = \"mh\"\nforward = \"dr\"\n" +
+		"[bgp]\nasn = 65001\nrouter_id = \"198.18.0.2\"\n[[bgp.neighbor]]\naddress = \"198.18.0.1\"\nasn = 65000\n"
+	ws := Warnings(mustParse(t, src))
+	if len(ws) != 1 || !strings.Contains(ws[0].String(), "service[0].vip: warning: 2001:2:0:c8::100 is IPv6 and no [[bgp.neighbor]] is") {
+		t.Errorf("warnings = %v", ws)
+	}
+	if ws := Warnings(mustParse(t, src+"[[bgp.neighbor]]\naddress = \"2001:2:0:c8::1\"\nasn = 65000\n")); len(ws) != 0 {
+		t.Errorf("warnings with an IPv6 neighbour = %v", ws)
 	}
 }
