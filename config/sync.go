@@ -126,13 +126,13 @@ func (d *decoder) sync(t *table) *Sync {
 			if err != nil {
 				a, aerr := netip.ParseAddr(p)
 				if aerr != nil {
-					d.problem(indexKey(t.key("peers"), i), "invalid peer %q: want an IPv4 address, optionally with :port", p)
+					d.problem(indexKey(t.key("peers"), i), "invalid peer %q: want an IP address, optionally with :port ([addr]:port for IPv6)", p)
 					continue
 				}
 				ap = netip.AddrPortFrom(a, 0) // the port is filled in below
 			}
-			if !ap.Addr().Is4() || ap.Addr().IsMulticast() || ap.Addr().IsUnspecified() {
-				d.problem(indexKey(t.key("peers"), i), "%s is not a unicast IPv4 address", ap.Addr())
+			if a := ap.Addr(); a.Is4In6() || a.Zone() != "" || a.IsMulticast() || a.IsUnspecified() || a.IsLoopback() && a.Is6() || a.IsLinkLocalUnicast() && a.Is6() {
+				d.problem(indexKey(t.key("peers"), i), "%s is not a unicast IPv4 or global IPv6 address", ap.Addr())
 				continue
 			}
 			s.Peers = append(s.Peers, ap)
@@ -184,9 +184,7 @@ func (v *validator) sync(c *Config) {
 	case s.Role == SyncAuto && s.VRRPInstance == "":
 		v.problem("sync.role", s.Line, "auto follows a VRRP instance: set vrrp_instance, or role master, backup or both")
 	}
-	if !s.Group.Is4() || !s.Group.IsMulticast() {
-		v.problem("sync.group", s.Line, "%s is not an IPv4 multicast address", s.Group)
-	}
+	v.syncFamily(s)
 	if s.Port == 0 {
 		v.problem("sync.port", s.Line, "must be in 1..65535")
 	}
