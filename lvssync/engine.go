@@ -466,7 +466,9 @@ func (e *Engine) receiver(ctx context.Context) error {
 			e.drop(r)
 			continue
 		}
-		if r := e.admit(msg, h, from.Addr().Unmap(), verifier); r != ReasonNone {
+		// Peers are compared without a zone (a link-local IPv6 sender has its interface's);
+		// the bulk copy goes back to the zoned address.
+		if r := e.admit(msg, h, from.Addr().Unmap().WithZone(""), verifier); r != ReasonNone {
 			e.drop(r)
 			continue
 		}

@@ -208,3 +208,20 @@ func TestTsharkDecodesIPv6Records(t *testing.T) {
 		t.Fatalf("compared %d records of %d, %d IPv6", k, len(want), n6)
 	}
 }
+
+// TestEngineIPv6Transport: unkeyed unicast sync over an IPv6 socket (::1), peers checked by
+// their IPv6 addresses; IPv4 and IPv6 records travel alike.
+func TestEngineIPv6Transport(t *testing.T) {
+	mt, bt := listenOn(t, "::1"), listenOn(t, "::1")
+	m := startNode(t, mt, Config{SyncID: 5, Role: RoleMaster, Peers: []netip.AddrPort{bt.LocalAddr()}, Flush: 5 * time.Millisecond}, newMemTable())
+	b := startNode(t, bt, Config{SyncID: 5, Role: RoleBackup, Peers: []netip.AddrPort{mt.LocalAddr()}, Flush: 5 * time.Millisecond}, newMemTable())
+	ring := m.e.NewRing(256)
+	want := mixed6(100)
+	for i := range want {
+		ring.Put(&want[i])
+	}
+	waitFor(t, "100 installed over IPv6", func() bool { return b.table.len() == 100 })
+	if d := b.e.Stats().Dropped[ReasonNotPeer]; d != 0 {
+		t.Fatalf("%d messages dropped as not from a peer", d)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,6 +20,7 @@ type UDPConfig struct {
 	Listen    netip.Addr // Local address; invalid = any.
 	Port      uint16     // Local port (the group's port); 0 picks a free one (tests).
 	Group     netip.Addr // Multicast group joined on Interface; invalid = none (unicast only).
+	IPv6      bool       // An IPv6 socket (IPv6 peers or group); also when Listen or Group is IPv6.
 	TTL       int        // Multicast TTL; default DefaultTTL.
 	SockBuf   int        // SO_RCVBUF and SO_SNDBUF when > 0 (the kernel's sync_sock_size).
 }
@@ -52,11 +54,15 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 		}
 		return serr
 	}}
-	laddr := "0.0.0.0"
+	v6 := cfg.IPv6 || cfg.Listen.Is6() || cfg.Group.Is6()
+	network, laddr := "udp4", "0.0.0.0"
+	if v6 {
+		network, laddr = "udp6", "::"
+	}
 	if cfg.Listen.IsValid() {
 		laddr = cfg.Listen.String()
 	}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort(laddr, fmt.Sprint(cfg.Port)))
+	pc, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(laddr, fmt.Sprint(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("lvssync: listen: %w", err)
 	}
@@ -67,16 +73,30 @@ func ListenUDP(cfg UDPConfig) (*UDPTransport, error) {
 			_ = c.Close()
 			return nil, fmt.Errorf("lvssync: multicast interface: %w", err)
 		}
-		p := ipv4.NewPacketConn(c)
-		for _, step := range []struct {
+		type step struct {
 			what string
 			err  error
-		}{
-			{"join group", p.JoinGroup(ifi, &net.UDPAddr{IP: cfg.Group.AsSlice()})},
-			{"multicast interface", p.SetMulticastInterface(ifi)},
-			{"multicast ttl", p.SetMulticastTTL(cfg.TTL)},
-			{"multicast loopback", p.SetMulticastLoopback(false)},
-		} {
+		}
+		var steps []step
+		if v6 {
+			// The kernel's IPv6 sync socket: hop limit as the TTL, loopback off.
+			p := ipv6.NewPacketConn(c)
+			steps = []step{
+				{"join group", p.JoinGroup(ifi, &net.UDPAddr{IP: cfg.Group.AsSlice()})},
+				{"multicast interface", p.SetMulticastInterface(ifi)},
+				{"multicast hop limit", p.SetMulticastHopLimit(cfg.TTL)},
+				{"multicast loopback", p.SetMulticastLoopback(false)},
+			}
+		} else {
+			p := ipv4.NewPacketConn(c)
+			steps = []step{
+				{"join group", p.JoinGroup(ifi, &net.UDPAddr{IP: cfg.Group.AsSlice()})},
+				{"multicast interface", p.SetMulticastInterface(ifi)},
+				{"multicast ttl", p.SetMulticastTTL(cfg.TTL)},
+				{"multicast loopback", p.SetMulticastLoopback(false)},
+			}
+		}
+		for _, step := range steps {
 			if step.err != nil {
 				_ = c.Close()
 				return nil, fmt.Errorf("lvssync: %s on %s: %w", step.what, cfg.Interface, step.err)
@@ -92,7 +112,8 @@ func (t *UDPTransport) Send(msg []byte, to netip.AddrPort) error {
 	return err
 }
 
-// Recv receives one datagram into buf.
+// Recv receives one datagram into buf. A link-local IPv6 sender's address carries its
+// zone, so that a bulk copy can be sent back to it.
 func (t *UDPTransport) Recv(buf []byte) (int, netip.AddrPort, error) {
 	n, from, err := t.c.ReadFromUDPAddrPort(buf)
 	return n, from, err
@@ -114,4 +135,14 @@ func InterfaceMaxLen(name string) (int, error) {
 		return 0, fmt.Errorf("lvssync: %w", err)
 	}
 	return ifi.MTU - 20 - 8, nil
+}
+
+// InterfaceMaxLen6 is InterfaceMaxLen for an IPv6 sync socket: the MTU minus the IPv6 and
+// UDP headers (the kernel's get_max_sync_msg_size for AF_INET6).
+func InterfaceMaxLen6(name string) (int, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("lvssync: %w", err)
+	}
+	return ifi.MTU - 40 - 8, nil
 }

@@ -142,11 +142,15 @@ func (r *syncRunner) startLocked(s *config.Sync) (*lvssync.Engine, error) {
 	}
 	maxLen := s.MaxLen
 	if maxLen == 0 {
-		if maxLen, err = lvssync.InterfaceMaxLen(s.Interface); err != nil {
+		ifMaxLen := lvssync.InterfaceMaxLen
+		if s.IPv6() {
+			ifMaxLen = lvssync.InterfaceMaxLen6
+		}
+		if maxLen, err = ifMaxLen(s.Interface); err != nil {
 			return nil, fmt.Errorf("sync: %w", err)
 		}
 	}
-	ucfg := lvssync.UDPConfig{Interface: s.Interface, Port: s.Port, TTL: s.TTL}
+	ucfg := lvssync.UDPConfig{Interface: s.Interface, Port: s.Port, TTL: s.TTL, IPv6: s.IPv6()}
 	if len(s.Peers) == 0 {
 		ucfg.Group = s.Group
 	}
