@@ -244,6 +244,7 @@ func TestIntegrationVRRP6Pair(t *testing.T) {
 	d1.stop(t, syscall.SIGKILL)
 	// v3 master-down: 3 × 0.5 s + skew ((256-100)/256 × 0.5 s) after d1's last advert;
 	// masterDown's bound is looser (a whole second of skew, and one more).
-	waitFor(t, masterDown(500*time.Millisecond, 100), "d2 takes over from a killed d1", func() bool { return n.vrrpState("d2") == "master" })
+	took := waitFor(t, masterDown(500*time.Millisecond, 100), "d2 takes over from a killed d1", func() bool { return n.vrrpState("d2") == "master" })
+	t.Logf("d2 master %v after d1's SIGKILL (polled every 100 ms through uvs list)", took.Round(10*time.Millisecond))
 	waitFor(t, 2*time.Second, "client's entry for the VIP moves to d2", func() bool { return n.neighMAC("client", vrrp6VIP) == d2MAC })
 }
