@@ -5,7 +5,6 @@ package forward
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/vishvananda/netlink"
 
@@ -38,18 +37,11 @@ func (d *Director) chooseBackend() (config.Backend, error) {
 		d.log.Info("backend", "backend", "afpacket", "why", "director.backend = \"afpacket\"")
 		return b, nil
 	case config.BackendAFXDP:
-		if a, ok := ipv6Address(d.cfg); ok {
-			return 0, fmt.Errorf("forward: director.backend = \"afxdp\" takes IPv4 only; %s is IPv6: use backend \"afpacket\"", a)
-		}
 		if err := afxdp.Probe(); err != nil {
 			return 0, fmt.Errorf("forward: director.backend = \"afxdp\" cannot run here: %w", err)
 		}
 		d.log.Info("backend", "backend", "afxdp", "why", "director.backend = \"afxdp\"")
 		return b, nil
-	}
-	if a, ok := ipv6Address(d.cfg); ok {
-		d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: afxdp takes IPv4 only, and %s is IPv6", a))
-		return config.BackendAFPacket, nil
 	}
 	if err := afxdp.Probe(); err != nil {
 		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
@@ -77,29 +69,6 @@ func (d *Director) chooseBackend() (config.Backend, error) {
 	}
 	d.log.Info("backend", "backend", "afxdp", "why", "auto: the kernel has AF_XDP sockets, XSKMAP and XDP, and uvs may use them")
 	return config.BackendAFXDP, nil
-}
-
-// ipv6Address returns an IPv6 address of cfg that the data plane must serve (a service VIP,
-// a real server, a VRRP-owned address): the afxdp backend's program takes IPv4 only.
-func ipv6Address(cfg *config.Config) (netip.Addr, bool) {
-	for _, s := range cfg.Services {
-		if s.VIP.Is6() {
-			return s.VIP, true
-		}
-		for _, r := range s.Reals {
-			if r.Address.Is6() {
-				return r.Address, true
-			}
-		}
-	}
-	for i := range cfg.VRRP {
-		for _, a := range cfg.OwnedVIPs(i) {
-			if a.Is6() {
-				return a, true
-			}
-		}
-	}
-	return netip.Addr{}, false
 }
 
 // newXDPWorker creates worker i of nw around eng; the first one also creates the UMEM (sized
@@ -171,14 +140,13 @@ func (d *Director) openXDP() error {
 
 // publishXDP fills the program's maps from s and hands s to the workers.
 func (d *Director) publishXDP(s *engine.Snapshot) error {
-	if a, ok := ipv6Address(d.cfg); ok {
-		return fmt.Errorf("forward: the afxdp backend takes IPv4 only, and %s is IPv6; restart with backend \"afpacket\" to serve it", a)
-	}
-	vips, nat := s.Steering()
+	vips, nat := s.Steering() // IPv6 entries (V6) go to the program's IPv6 maps
 	sets := afxdp.Sets{VIPs: vips, SteerNAT: nat}
 	steered := map[[4]byte]bool{}
 	for _, v := range vips {
-		steered[v.Addr] = true
+		if !v.V6 {
+			steered[v.Addr] = true
+		}
 	}
 	all, _ := s.ShieldSets() // every address the engine answers for (VRRP-owned ones too)
 	for _, a := range all {
@@ -187,12 +155,14 @@ func (d *Director) publishXDP(s *engine.Snapshot) error {
 		}
 	}
 	for _, r := range s.NATReals() {
-		sets.NATReals = append(sets.NATReals, afxdp.NATReal(r))
+		sets.NATReals = append(sets.NATReals, afxdp.NATReal{Addr: r.Addr, Proto: r.Proto, Port: r.Port})
 	}
-	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4); err == nil {
+	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL); err == nil {
 		for _, a := range addrs {
 			if ip4 := a.IP.To4(); ip4 != nil {
 				sets.Local = append(sets.Local, [4]byte(ip4))
+			} else if ip6 := a.IP.To16(); ip6 != nil {
+				sets.Local6 = append(sets.Local6, [16]byte(ip6))
 			}
 		}
 	}
@@ -250,9 +220,6 @@ func BackendCapabilities(cfg *config.Config) uint64 {
 		return 0
 	case config.BackendAFXDP:
 		return privilege.AFXDPCaps
-	}
-	if _, ok := ipv6Address(cfg); ok {
-		return 0
 	}
 	if afxdp.Probe() != nil {
 		return 0

@@ -13,6 +13,8 @@ import (
 //   - NAT replies: TCP or UDP from a NAT real's (address, protocol, port), and ICMP errors and
 //     later fragments from a NAT real's address, unless addressed to this host (health
 //     checks, the director's own connections);
+//   - IPv6: the same for IPv6 VIPs and NAT reals, and neighbour solicitations for a VIP
+//     (prog6.go);
 //
 // and passes everything else to the stack, frames for other MAC addresses included. The
 // socket is xsks[rx_queue_index*workers + hash%workers], where hash is package steer's
@@ -88,6 +90,7 @@ const (
 // progFDs are the maps one interface's program uses.
 type progFDs struct {
 	xsks, vips, persist, natsteer, natreal, nataddr, local int
+	v6                                                     fds6 // the IPv6 maps (prog6.go)
 }
 
 // progParams are the constants one interface's program is built with.
@@ -145,16 +148,23 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 		asm.Mov.Reg(R1, R7), asm.Add.Imm(R1, 14),
 		asm.JGT.Reg(R1, R8, "pass"),
 		asm.Mov.Imm(R9, 0),
+		asm.StoreImm(FP, stMcast, 0, asm.Word),
 		asm.LoadMem(R2, R7, 0, asm.Word),
 		asm.LoadMem(R3, R7, 4, asm.Half),
 		asm.JNE.Imm32(R2, macLo, "bcast"),
 		asm.JEq.Imm32(R3, macHi, "macok"))
-	label("bcast", asm.JNE.Imm32(R2, -1, "pass"))
-	add(asm.JNE.Imm32(R3, 0xffff, "pass"), asm.Mov.Imm(R9, 1))
+	label("bcast", asm.JNE.Imm32(R2, -1, "mcast6"))
+	add(asm.JNE.Imm32(R3, 0xffff, "pass"), asm.Mov.Imm(R9, 1), asm.Ja.Label("macok"))
+	// An IPv6 multicast MAC (33:33:..., RFC 2464 section 7): a neighbour solicitation to a
+	// VIP's solicited-node address may be ours (prog6.go), nothing else is.
+	label("mcast6", asm.Mov.Reg(R1, R2))
+	add(asm.And.Imm(R1, 0xffff), asm.JNE.Imm(R1, 0x3333, "pass"),
+		asm.StoreImm(FP, stMcast, 1, asm.Word), asm.Mov.Imm(R9, 2))
 	label("macok", asm.LoadMem(R2, R7, 12, asm.Half))
 	add(asm.JEq.Imm32(R2, be16(0x0806), "arp"),
-		asm.JNE.Imm(R9, 0, "pass"), // broadcast: only ARP is ours
+		asm.JEq.Imm(R9, 1, "pass"), // broadcast: only ARP is ours
 		asm.JEq.Imm32(R2, be16(0x8100), "vlan"),
+		asm.JEq.Imm32(R2, be16(0x86dd), "eth6"),
 		asm.JNE.Imm32(R2, be16(0x0800), "pass"),
 		asm.Mov.Reg(R1, R7), asm.Add.Imm(R1, 34),
 		asm.JGT.Reg(R1, R8, "pass"),
@@ -164,13 +174,18 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	// One 802.1Q tag inline (a device without VLAN offload, such as veth): the IPv4 header
 	// follows it, and the hash is the untagged packet's, as the kernel untags before the
 	// AF_PACKET fanout.
+	label("eth6", asm.Mov.Reg(R9, R7))
+	add(asm.Add.Imm(R9, 14), asm.Ja.Label("ipv6"))
 	label("vlan", asm.Mov.Reg(R1, R7))
 	add(asm.Add.Imm(R1, 38), asm.JGT.Reg(R1, R8, "pass"),
 		asm.LoadMem(R2, R7, 16, asm.Half),
+		asm.JEq.Imm32(R2, be16(0x86dd), "vlan6"),
 		asm.JNE.Imm32(R2, be16(0x0800), "pass"),
 		asm.Mov.Reg(R9, R7), asm.Add.Imm(R9, 18),
 		asm.StoreImm(FP, stL3, 18, asm.Word))
-	label("ipv4", asm.LoadMem(R2, R9, 16, asm.Word))
+	// IPv4 to a multicast MAC is not ours.
+	label("ipv4", asm.LoadMem(R1, FP, stMcast, asm.Word))
+	add(asm.JNE.Imm(R1, 0, "pass"), asm.LoadMem(R2, R9, 16, asm.Word))
 	add(asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stD, R2, asm.Word),
 		asm.LoadMem(R2, R9, 12, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stS, R2, asm.Word),
 		asm.LoadMem(R2, R9, 9, asm.Byte), asm.StoreMem(FP, stProto, R2, asm.Word),
@@ -363,5 +378,7 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	}
 	label("pass", asm.Mov.Imm(R0, xdpPass))
 	add(asm.Return())
-	return in
+	label("vlan6", asm.Mov.Reg(R9, R7))
+	add(asm.Add.Imm(R9, 18), asm.Ja.Label("ipv6"))
+	return append(in, program6(fd.v6)...)
 }
