@@ -43,32 +43,36 @@ func (d *Director) chooseBackend() (config.Backend, error) {
 		d.log.Info("backend", "backend", "afxdp", "why", "director.backend = \"afxdp\"")
 		return b, nil
 	}
+	b, why := autoBackend(d.cfg, d.ifaces)
+	d.log.Info("backend", "backend", b.String(), "why", why)
+	return b, nil
+}
+
+// autoBackend resolves director.backend = "auto" for cfg listening on ifaces: afxdp where its
+// probe passes, else afpacket; why says which probe decided. chooseBackend and
+// BackendCapabilities (before the capabilities are dropped) ask the same questions.
+func autoBackend(cfg *config.Config, ifaces []engine.Iface) (config.Backend, string) {
 	if err := afxdp.Probe(); err != nil {
-		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
-		return config.BackendAFPacket, nil
+		return config.BackendAFPacket, "auto: " + err.Error()
 	}
 	queues := 0
-	for _, ifc := range d.ifaces {
+	for _, ifc := range ifaces {
 		queues += afxdp.Queues(ifc.Name)
 	}
-	if err := afxdp.ProbeMemlock(afxdp.UMEMBytes(d.cfg.Director.Workers, queues)); err != nil {
-		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
-		return config.BackendAFPacket, nil
+	if err := afxdp.ProbeMemlock(afxdp.UMEMBytes(cfg.Director.Workers, queues)); err != nil {
+		return config.BackendAFPacket, "auto: " + err.Error()
 	}
-	for _, ifc := range d.ifaces {
+	for _, ifc := range ifaces {
 		if ifc.MTU+14 > afxdp.MaxFrame {
-			d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: interface %s has MTU %d, above what afxdp takes (%d)", ifc.Name, ifc.MTU, afxdp.MaxFrame-14))
-			return config.BackendAFPacket, nil
+			return config.BackendAFPacket, fmt.Sprintf("auto: interface %s has MTU %d, above what afxdp takes (%d)", ifc.Name, ifc.MTU, afxdp.MaxFrame-14)
 		}
 	}
-	for _, ifc := range d.ifaces {
+	for _, ifc := range ifaces {
 		if l, err := netlink.LinkByIndex(ifc.Index); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.ProgId != 0 {
-			d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: interface %s already has an XDP program", ifc.Name))
-			return config.BackendAFPacket, nil
+			return config.BackendAFPacket, fmt.Sprintf("auto: interface %s already has an XDP program", ifc.Name)
 		}
 	}
-	d.log.Info("backend", "backend", "afxdp", "why", "auto: the kernel has AF_XDP sockets, XSKMAP and XDP, and uvs may use them")
-	return config.BackendAFXDP, nil
+	return config.BackendAFXDP, "auto: the kernel has AF_XDP sockets, XSKMAP and XDP, and uvs may use them"
 }
 
 // newXDPWorker creates worker i of nw around eng; the first one also creates the UMEM (sized
@@ -210,19 +214,30 @@ func (d *Director) Backend() BackendInfo {
 	return bi
 }
 
-// BackendCapabilities returns the capabilities (a mask of 1<<CAP_X) the backend cfg asks for
-// needs beyond CAP_NET_RAW and CAP_NET_ADMIN, for privilege.DropCapabilitiesKeeping: with
-// afxdp, or with auto where afxdp can run (probed before anything is dropped),
-// privilege.AFXDPCaps.
+// BackendCapabilities returns the capabilities (a mask of 1<<CAP_X) the data plane cfg asks
+// for needs beyond CAP_NET_RAW and CAP_NET_ADMIN, for privilege.DropCapabilitiesKeeping:
+// privilege.AFXDPCaps with afxdp, or with auto where autoBackend takes afxdp (probed before
+// anything is dropped, on the interfaces as they are now); with afpacket, CAP_BPF for a tcx
+// shield (shield auto or tcx), nothing with shield = "nftables". A director that falls back to
+// afpacket thus keeps no CAP_IPC_LOCK, and one that needs no BPF program keeps no CAP_BPF.
 func BackendCapabilities(cfg *config.Config) uint64 {
-	switch cfg.Director.Backend {
-	case config.BackendAFPacket:
-		return 0
-	case config.BackendAFXDP:
+	b := cfg.Director.Backend
+	if b != config.BackendAFPacket && b != config.BackendAFXDP {
+		var ifaces []engine.Iface
+		for _, name := range cfg.Director.Interfaces {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				return privilege.ShieldCaps // the director fails on it with its own error
+			}
+			ifaces = append(ifaces, engine.Iface{Name: name, Index: l.Attrs().Index, MTU: l.Attrs().MTU})
+		}
+		b, _ = autoBackend(cfg, ifaces)
+	}
+	switch {
+	case b == config.BackendAFXDP:
 		return privilege.AFXDPCaps
-	}
-	if afxdp.Probe() != nil {
+	case cfg.Director.Shield == config.ShieldNftables:
 		return 0
 	}
-	return privilege.AFXDPCaps
+	return privilege.ShieldCaps
 }
