@@ -14,7 +14,8 @@ func (r *runner) benchAFPacket() bool {
 }
 
 // afxdpCandidates returns the afxdp candidate of worker count w, if bench.backends asks for
-// it: one per worker count (tx_modes are afpacket's).
+// it: one per worker count (tx_modes are afpacket's), and with the first the floor-afxdp
+// candidate.
 func (r *runner) afxdpCandidates(w int) []*candidate {
 	if !slices.Contains(r.b.Backends, config.BackendAFXDP) {
 		return nil
@@ -28,8 +29,15 @@ func (r *runner) afxdpCandidates(w int) []*candidate {
 			return nil
 		}
 	}
-	return []*candidate{{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-afxdp-w%d", w), Kind: "uvs", Workers: w,
+	out := []*candidate{{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-afxdp-w%d", w), Kind: "uvs", Workers: w,
 		TXMode: config.TXRing.String(), Backend: "afxdp", Pinned: w == 1 && r.dirCPU >= 0}}}
+	// The backend's own floor (floor-afxdp), once, beside its first candidate, unless
+	// bench.compare already names it.
+	if len(r.b.Workers) > 0 && w == r.b.Workers[0] && !slices.Contains(r.b.Compare, "floor-afxdp") {
+		out = append(out, &candidate{CandidateInfo: CandidateInfo{Name: "floor-afxdp", Kind: "floor", RXRing: "afxdp",
+			Backend: "afxdp", Pinned: r.dirCPU >= 0}})
+	}
+	return out
 }
 
 // afxdpProbe says whether the afxdp backend can run here (afxdp.Probe on Linux).

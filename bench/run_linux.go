@@ -578,7 +578,7 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 // first interface, sending everything to the first real server, and drops
 // the kernel's copy of every frame on tcx ingress, after the AF_PACKET taps.
 func (r *runner) startFloor(ctx context.Context, c *candidate) error {
-	ring := map[string]FloorRing{"v2": FloorV2, "v3": FloorV3}[c.RXRing]
+	ring := map[string]FloorRing{"v2": FloorV2, "v3": FloorV3, "afxdp": FloorAFXDP}[c.RXRing]
 	if ring == FloorInvalid {
 		return fmt.Errorf("bench: unknown floor ring %q", c.RXRing)
 	}
@@ -588,9 +588,12 @@ func (r *runner) startFloor(ctx context.Context, c *candidate) error {
 		return err
 	}
 	dev := r.director.Ifaces[0].Name
-	undo, err := dropIngress(r.director, dev)
-	if err != nil {
-		return err
+	// The AF_XDP floor's program takes the frames before the stack sees them: no drop needed.
+	undo := func() error { return nil }
+	if ring != FloorAFXDP {
+		if undo, err = dropIngress(r.director, dev); err != nil {
+			return err
+		}
 	}
 	f, err := StartFloor(r.director, FloorConfig{Iface: dev, SrcMAC: r.dirMAC, DstMAC: realMAC, Ring: ring, CPU: r.dirCPU})
 	if err != nil {
@@ -1024,7 +1027,10 @@ func (r *runner) compare() {
 					Met: u.NsPerPkt <= 1.8*k.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, k.NsPerPkt, u.NsPerPkt/k.NsPerPkt)})
 			}
 			ring := c.RXRing
-			if ring == "" {
+			switch {
+			case c.Backend == "afxdp":
+				ring = "afxdp" // its own floor
+			case ring == "":
 				ring = "v3"
 			}
 			if f := res.find("floor-"+ring, "udp", 64); u != nil && f != nil && f.NsPerPkt > 0 {
