@@ -27,6 +27,9 @@ type BenchOptions struct {
 	UVS        string    // uvs binary for the director and the servers
 	Out        io.Writer // progress lines and the final table
 	Progress   io.Writer // a terminal for the progress bar; nil for none
+	// PerfDir, if set, profiles each candidate's first udp peak step with perf (perf_linux.go)
+	// and writes the recording and a report by kernel function there.
+	PerfDir string
 }
 
 // Timing of a measurement step.
@@ -796,9 +799,20 @@ func (r *runner) fill(row *Row, c *candidate, s sample) {
 // first) for the first with at most max_loss_percent loss.
 func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
 	gc := GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: size, Flows: r.b.Flows, Duration: r.b.Duration}
+	var stopPerf func() error
+	if r.o.PerfDir != "" && size == r.b.PacketSizes[0] {
+		stopPerf = r.startPerf(c.Name + "-udp" + strconv.Itoa(size))
+	}
 	peak, err := r.measure(c, gc)
+	var perfErr error
+	if stopPerf != nil {
+		perfErr = stopPerf()
+	}
 	if err != nil {
 		return err
+	}
+	if perfErr != nil {
+		r.res.Notes = append(r.res.Notes, perfErr.Error())
 	}
 	row := Row{Candidate: c.Name, Test: "udp", Size: size, Flows: r.b.Flows}
 	r.fill(&row, c, peak)
