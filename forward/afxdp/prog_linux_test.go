@@ -512,3 +512,63 @@ func TestIntegrationXDPSteeringMatchesFanout6(t *testing.T) {
 		t.Errorf("only %d frames redirected: the random mix does not exercise the hash", redirected)
 	}
 }
+
+// BenchmarkXDPProgram times the XDP program in the kernel (BPF_PROG_TEST_RUN with a repeat
+// count) on IPv4 and IPv6 frames: VIP traffic and a NAT reply (redirected), a neighbour
+// solicitation for a VIP, and traffic for the host (passed). The test build returns the
+// socket index instead of calling bpf_redirect_map; b.N only scales the repeat count.
+func BenchmarkXDPProgram(b *testing.B) {
+	vip6, real6, client6 := a6("2001:2:0:6::100"), a6("2001:2:0:6:1::11"), a6("2001:2:0:6:9::7")
+	vips := []steer.SteerVIP{{Addr: [4]byte{198, 18, 1, 100}}, {V6: true, Addr6: vip6}}
+	reals := []NATReal{{Addr: [4]byte{198, 18, 3, 11}, Proto: 6, Port: 80}, {V6: true, Addr6: real6, Proto: 6, Port: 80}}
+	prog := loadBenchProgram(b, Sets{VIPs: vips, NATReals: reals})
+	client := [4]byte{198, 19, 7, 9}
+	group, gmac := solicitedNode(vip6)
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"vip", frame(testMAC, 0x0800, ipv4(client, vips[0].Addr, 17, 0, ports(40000, 53, 8)))},
+		{"nat-reply", frame(testMAC, 0x0800, ipv4(reals[0].Addr, client, 6, 0, ports(80, 40000, 20)))},
+		{"other", frame(testMAC, 0x0800, ipv4(client, [4]byte{198, 18, 0, 1}, 6, 0, ports(40000, 22, 20)))},
+		{"vip6", frame(testMAC, 0x86dd, ipv6(client6, vip6, 17, ports(40000, 53, 8)))},
+		{"nat-reply6", frame(testMAC, 0x86dd, ipv6(real6, client6, 6, ports(80, 40000, 20)))},
+		{"ns6", frame(gmac, 0x86dd, ipv6(client6, group, 58, nsFor(vip6)))},
+		{"other6", frame(testMAC, 0x86dd, ipv6(client6, a6("2001:2:0:6:2::1"), 6, ports(40000, 22, 20)))},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			_, per, err := prog.Benchmark(tt.frame, max(b.N, 1000), b.ResetTimer)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(per.Nanoseconds()), "kernel-ns/run")
+		})
+	}
+}
+
+// loadBenchProgram is loadTestProgram for a benchmark: one worker per hash value.
+func loadBenchProgram(b *testing.B, s Sets) *ebpf.Program {
+	b.Helper()
+	testenv.RequireRoot(b)
+	x, err := NewXDP(4, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(x.Close)
+	xsks, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { xsks.Close() })
+	if err := x.Update(s); err != nil {
+		b.Fatal(err)
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: ProgName, Type: ebpf.XDP, License: "Dual BSD/GPL",
+		Instructions: buildProgram(x.fds(xsks), progParams{mac: testMAC, workers: 4, testIndex: true})})
+	if err != nil {
+		b.Fatalf("load: %+v", err)
+	}
+	b.Cleanup(func() { prog.Close() })
+	return prog
+}
