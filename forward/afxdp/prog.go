@@ -1,6 +1,8 @@
 package afxdp
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf/asm"
 )
 
@@ -199,12 +201,35 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	add(asm.LoadMem(R2, R9, 0, asm.Byte), asm.And.Imm(R2, 0xf), asm.LSh.Imm(R2, 2),
 		asm.LoadMem(R3, FP, stL3, asm.Word), asm.Add.Reg(R2, R3),
 		asm.StoreMem(FP, stL4, R2, asm.Word))
-	// lb copies n bytes at L4+off into stBuf, or jumps to fail where the frame is shorter.
+	// lb copies n (1, 2, 4 or 8) bytes at L4+off into stBuf, or jumps to fail where the frame
+	// is shorter. Behind the usual 20-byte header (IHL 5) the bytes are at a constant offset
+	// from R9 and read in place; after options they are copied by the helper.
+	nlb := 0
 	lb := func(off, n int32, fail string) {
+		nlb++
+		slow, done := fmt.Sprintf("lb%d_slow", nlb), fmt.Sprintf("lb%d_done", nlb)
+		add(asm.LoadMem(R2, FP, stL4, asm.Word), asm.LoadMem(R3, FP, stL3, asm.Word), asm.Add.Imm(R3, 20),
+			asm.JNE.Reg(R2, R3, slow),
+			asm.Mov.Reg(R1, R9), asm.Add.Imm(R1, 20+off+n), asm.JGT.Reg(R1, R8, fail))
+		switch n {
+		case 1:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.Byte), asm.StoreMem(FP, stBuf, R2, asm.Byte))
+		case 2:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.Half), asm.StoreMem(FP, stBuf, R2, asm.Half))
+		case 4:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.Word), asm.StoreMem(FP, stBuf, R2, asm.Word))
+		case 8:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.DWord), asm.StoreMem(FP, stBuf, R2, asm.DWord))
+		default:
+			panic("afxdp: lb of " + fmt.Sprint(n) + " bytes")
+		}
+		add(asm.Ja.Label(done))
+		label(slow, asm.Mov.Reg(R1, R6))
 		add(asm.LoadMem(R2, FP, stL4, asm.Word), asm.Add.Imm(R2, off),
-			asm.Mov.Reg(R1, R6), asm.Mov.Reg(R3, FP), asm.Add.Imm(R3, stBuf), asm.Mov.Imm(R4, n),
+			asm.Mov.Reg(R3, FP), asm.Add.Imm(R3, stBuf), asm.Mov.Imm(R4, n),
 			asm.FnXdpLoadBytes.Call(),
 			asm.JNE.Imm(R0, 0, fail))
+		label(done, asm.Mov.Imm(R0, 0))
 	}
 	lb(0, 4, "classify")
 	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half),

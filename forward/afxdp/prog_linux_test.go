@@ -64,6 +64,17 @@ func ipv4(src, dst [4]byte, proto uint8, fragOff uint16, l4 []byte) []byte {
 	return append(b, l4...)
 }
 
+// ipv4opts is ipv4 with a header of ihl bytes (options: NOPs).
+func ipv4opts(src, dst [4]byte, proto uint8, fragOff uint16, ihl int, l4 []byte) []byte {
+	b := ipv4(src, dst, proto, fragOff, nil)
+	b[0] = 0x40 | byte(ihl/4)
+	for len(b) < ihl {
+		b = append(b, 1)
+	}
+	binary.BigEndian.PutUint16(b[2:], uint16(ihl+len(l4)))
+	return append(b, l4...)
+}
+
 func ports(sp, dp uint16, n int) []byte {
 	b := make([]byte, max(n, 4))
 	binary.BigEndian.PutUint16(b, sp)
@@ -205,16 +216,24 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 			l4 = ports(sp, dp, 20)
 		}
 		l4 = l4[:rng.IntN(len(l4)+1)] // truncated anywhere, down to no L4 at all
-		f := frame(testMAC, 0x0800, ipv4(src, dst, proto, frag, l4))
+		ihl := 20
+		var f []byte
+		if rng.IntN(6) == 0 { // options: the program reads after them with bpf_xdp_load_bytes
+			ihl = 4 * (6 + rng.IntN(10))
+			f = frame(testMAC, 0x0800, ipv4opts(src, dst, proto, frag, ihl, l4))
+		} else {
+			f = frame(testMAC, 0x0800, ipv4(src, dst, proto, frag, l4))
+		}
+		at := 14 + ihl // the L4 header
 		if rng.IntN(10) == 0 {
 			f = append(f, make([]byte, rng.IntN(20))...) // Ethernet padding
 		}
 		// What uvs takes: see the program's comment.
 		ours := false
 		// The program reads ports where the frame has the bytes, Ethernet padding included.
-		hasPorts := len(f) >= 14+20+4
+		hasPorts := len(f) >= at+4
 		if hasPorts {
-			sp, dp = binary.BigEndian.Uint16(f[34:]), binary.BigEndian.Uint16(f[36:])
+			sp, dp = binary.BigEndian.Uint16(f[at:]), binary.BigEndian.Uint16(f[at+2:])
 		}
 		reserved := hasPorts && (proto == 17 && (sp == 8848 || dp == 8848) || proto == 6 && (sp == 179 || dp == 179))
 		switch {
@@ -229,12 +248,12 @@ func TestIntegrationXDPSteeringMatchesFanout(t *testing.T) {
 				}
 				switch {
 				case proto == 1:
-					ours = len(f) >= 35 && (f[34] == 3 || f[34] == 11 || f[34] == 12)
+					ours = len(f) >= at+1 && (f[at] == 3 || f[at] == 11 || f[at] == 12)
 				case proto != 6 && proto != 17:
 				case frag&0x1fff != 0:
 					ours = true
-				case len(f) >= 14+20+2:
-					sp := binary.BigEndian.Uint16(f[34:])
+				case len(f) >= at+2:
+					sp := binary.BigEndian.Uint16(f[at:])
 					for _, r2 := range reals {
 						if r2.Addr == src && r2.Proto == proto && (r2.Port == 0 || r2.Port == sp) {
 							ours = true
