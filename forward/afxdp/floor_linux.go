@@ -11,6 +11,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/forward/packet"
 )
 
 // The floor is the smallest forwarder on the setup the afxdp backend uses, for `uvs bench`
@@ -18,9 +20,9 @@ import (
 // costs: the same UMEM (one shared UMEM, 4 KiB chunks), the same sockets (one per RX queue,
 // copy or zero-copy as the driver allows, need_wakeup), the same ring sizes and batch size,
 // an XDP program that redirects every IPv4 frame to this host's MAC to the socket of its
-// queue (nothing to classify, no hash), and a loop that rewrites the MAC addresses in place
-// and sends each frame from the chunk it arrived in, one kick per batch. No parsing, no
-// table, no scheduler; one thread.
+// queue (nothing to classify, no hash), and a loop that rewrites the MAC addresses in place,
+// finishes partial checksums (as the worker must: csum.go) and sends each frame from the chunk
+// it arrived in, one kick per batch. No other parsing, no table, no scheduler; one thread.
 
 // FloorConfig describes an AF_XDP floor forwarder.
 type FloorConfig struct {
@@ -161,7 +163,7 @@ func (f *XSKFloor) batch(s *Socket, mac *[12]byte) bool {
 	mem := f.umem.mem
 	for i := uint32(0); i < n; i++ {
 		d := r.descs[(s.rxCons+i)&r.mask]
-		if d.Len < 14 || d.Addr+uint64(d.Len) > uint64(len(mem)) {
+		if d.Len < 14 || d.Addr&(ChunkBytes-1) < packet.VnetHdrLen || d.Addr+uint64(d.Len) > uint64(len(mem)) {
 			f.c.Truncated++
 			f.free = append(f.free, d.Addr&^(ChunkBytes-1))
 			continue
@@ -172,6 +174,16 @@ func (f *XSKFloor) batch(s *Socket, mac *[12]byte) bool {
 			continue
 		}
 		copy(mem[d.Addr:d.Addr+12], mac[:])
+		// A partial checksum from a local veth sender is finished here, as the worker does
+		// (csum.go): nothing after the socket computes it, and the AF_PACKET floor has the
+		// kernel do it (PACKET_VNET_HDR). A complete checksum costs one comparison.
+		buf := mem[d.Addr-packet.VnetHdrLen : d.Addr+uint64(d.Len)]
+		rxVnetHdr(buf, buf[packet.VnetHdrLen:])
+		if finishTX(buf) == nil {
+			f.c.Truncated++
+			f.free = append(f.free, d.Addr&^(ChunkBytes-1))
+			continue
+		}
 		t.descs[s.txProd&t.mask] = d
 		s.txProd++
 	}
