@@ -28,5 +28,6 @@ func (f *Floor) runXDP(cfg FloorConfig, ifi *net.Interface, ready chan<- error) 
 	ready <- nil
 	c := x.Run(&f.stop, f.wake)
 	f.c.Forwarded, f.c.Truncated, f.c.TxDropped = c.Forwarded, c.Truncated, c.TxDropped
+	f.c.RxRingFull, f.c.FillRingEmpty, f.c.RxDropped = c.RxRingFull, c.FillRingEmpty, c.RxDropped
 	return nil
 }

@@ -97,6 +97,9 @@ type FloorConfig struct {
 // FloorCounters are what the floor did.
 type FloorCounters struct {
 	Forwarded, Ignored, Truncated, TxDropped uint64
+	// floor-afxdp only: what the kernel could not hand to its sockets (RX ring full, fill
+	// ring empty, other drops: XDP_STATISTICS).
+	RxRingFull, FillRingEmpty, RxDropped uint64
 }
 
 // Floor is a running floor forwarder.

@@ -22,8 +22,10 @@ const perfStopWait = 30 * time.Second
 // returned function stops it (SIGINT, as perf expects) and writes DIR/step.perf.txt: the
 // step's samples by symbol (kernel functions are [k]), self time, no call graphs, down to
 // 0.5%. perf sees every process on that CPU, the generator's softirqs included where they
-// land there; the report's comm column tells them apart. A failure becomes a note.
-func (r *runner) startPerf(step string) func() error {
+// land there; the report's comm column tells them apart. With own (uvs and floor candidates)
+// it also writes DIR/step.uvs.perf.txt, the forwarder's own samples by symbol. A failure
+// becomes a note.
+func (r *runner) startPerf(step string, own bool) func() error {
 	if err := os.MkdirAll(r.o.PerfDir, 0o755); err != nil {
 		return func() error { return fmt.Errorf("perf: %w", err) }
 	}
@@ -48,15 +50,30 @@ func (r *runner) startPerf(step string) func() error {
 			<-done
 			return fmt.Errorf("perf: %s: perf record did not stop", step)
 		}
-		out, err := exec.Command(perfBinary, "report", "-i", data, "--stdio", "--no-children", "--sort", "comm,dso,symbol",
-			"-g", "none", "--percent-limit", "0.5").Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				err = fmt.Errorf("%w: %s", err, ee.Stderr)
-			}
-			return fmt.Errorf("perf: %s: perf report: %w", step, err)
+		if err := perfReport(data, filepath.Join(r.o.PerfDir, step+".perf.txt"), "--sort", "comm,dso,symbol"); err != nil {
+			return fmt.Errorf("perf: %s: %w", step, err)
 		}
-		return os.WriteFile(filepath.Join(r.o.PerfDir, step+".perf.txt"), out, 0o644)
+		if own {
+			// The forwarder's own samples (the director, or the floor's thread in this
+			// process: both are "uvs"), kernel functions included, by symbol.
+			if err := perfReport(data, filepath.Join(r.o.PerfDir, step+".uvs.perf.txt"), "--comm", "uvs", "--sort", "dso,symbol"); err != nil {
+				return fmt.Errorf("perf: %s: %w", step, err)
+			}
+		}
+		return nil
 	}
+}
+
+// perfReport writes perf report's text for the recording data to out, sorted by sort.
+func perfReport(data, out string, sort ...string) error {
+	args := append([]string{"report", "-i", data, "--stdio", "--no-children", "-g", "none", "--percent-limit", "0.5"}, sort...)
+	b, err := exec.Command(perfBinary, args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		return fmt.Errorf("perf report: %w", err)
+	}
+	return os.WriteFile(out, b, 0o644)
 }

@@ -643,6 +643,11 @@ func (r *runner) stop(c *candidate) error {
 			errs = append(errs, err)
 			c.Stopped = map[string]string{"forwarded": strconv.FormatUint(fc.Forwarded, 10), "ignored": strconv.FormatUint(fc.Ignored, 10),
 				"truncated": strconv.FormatUint(fc.Truncated, 10), "tx_dropped": strconv.FormatUint(fc.TxDropped, 10)}
+			if c.RXRing == "afxdp" {
+				c.Stopped["rx_ring_full"] = strconv.FormatUint(fc.RxRingFull, 10)
+				c.Stopped["fill_ring_empty"] = strconv.FormatUint(fc.FillRingEmpty, 10)
+				c.Stopped["rx_dropped"] = strconv.FormatUint(fc.RxDropped, 10)
+			}
 		}
 		if c.undo != nil {
 			errs = append(errs, c.undo())
@@ -801,7 +806,7 @@ func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
 	gc := GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: size, Flows: r.b.Flows, Duration: r.b.Duration}
 	var stopPerf func() error
 	if r.o.PerfDir != "" && size == r.b.PacketSizes[0] {
-		stopPerf = r.startPerf(c.Name + "-udp" + strconv.Itoa(size))
+		stopPerf = r.startPerf(c.Name+"-udp"+strconv.Itoa(size), c.Kind == "uvs" || c.Kind == "floor")
 	}
 	peak, err := r.measure(c, gc)
 	var perfErr error

@@ -35,6 +35,10 @@ type FloorConfig struct {
 // FloorCounters are what the floor did.
 type FloorCounters struct {
 	Forwarded, Truncated, TxDropped uint64
+	// The kernel's counts of the sockets (XDP_STATISTICS), read when Run returns: frames the
+	// redirect could not deliver because the RX ring was full or the fill ring empty, and
+	// frames dropped for other reasons (larger than a chunk).
+	RxRingFull, FillRingEmpty, RxDropped uint64
 }
 
 // XSKFloor is an open AF_XDP floor forwarder. Not safe for concurrent use: Run owns it.
@@ -232,6 +236,13 @@ func (f *XSKFloor) Run(stop *atomic.Bool, wake int) FloorCounters {
 				f.refill(s.pool)
 			}
 			_, _ = unix.Poll(pfds, idlePoll)
+		}
+	}
+	for _, s := range f.socks {
+		if st, err := s.Stats(); err == nil {
+			f.c.RxRingFull += st.Rx_ring_full
+			f.c.FillRingEmpty += st.Rx_fill_ring_empty_descs
+			f.c.RxDropped += st.Rx_dropped
 		}
 	}
 	return f.c
