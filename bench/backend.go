@@ -2,35 +2,8 @@ package bench
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-
-	"github.com/uvs-project/uvs/config"
 )
-
-// benchAFPacket reports whether bench.backends asks for the afpacket candidates.
-func (r *runner) benchAFPacket() bool {
-	return slices.Contains(r.b.Backends, config.BackendAFPacket)
-}
-
-// afxdpCandidates returns the afxdp candidate of worker count w, if bench.backends asks for
-// it: one per worker count (tx_modes are afpacket's).
-func (r *runner) afxdpCandidates(w int) []*candidate {
-	if !slices.Contains(r.b.Backends, config.BackendAFXDP) {
-		return nil
-	}
-	if afxdpProbe != nil {
-		if err := afxdpProbe(); err != nil {
-			note := "afxdp skipped: " + err.Error()
-			if !slices.Contains(r.res.Notes, note) {
-				r.res.Notes = append(r.res.Notes, note)
-			}
-			return nil
-		}
-	}
-	return []*candidate{{CandidateInfo: CandidateInfo{Name: fmt.Sprintf("uvs-afxdp-w%d", w), Kind: "uvs", Workers: w,
-		TXMode: config.TXRing.String(), Backend: "afxdp", Pinned: w == 1 && r.dirCPU >= 0}}}
-}
 
 // afxdpProbe says whether the afxdp backend can run here (afxdp.Probe on Linux).
 var afxdpProbe func() error

@@ -33,6 +33,7 @@ const (
 	FloorInvalid FloorRing = iota
 	FloorV3                // TPACKET_V3: blocks, woken when a block retires
 	FloorV2                // TPACKET_V2: one slot per frame, woken per frame
+	FloorAFXDP             // AF_XDP sockets, as the afxdp backend (floor_afxdp_linux.go)
 )
 
 // String returns "v3" or "v2".
@@ -42,6 +43,8 @@ func (f FloorRing) String() string {
 		return "v3"
 	case FloorV2:
 		return "v2"
+	case FloorAFXDP:
+		return "afxdp"
 	}
 	return fmt.Sprintf("FloorRing(%d)", f)
 }
@@ -94,6 +97,9 @@ type FloorConfig struct {
 // FloorCounters are what the floor did.
 type FloorCounters struct {
 	Forwarded, Ignored, Truncated, TxDropped uint64
+	// floor-afxdp only: what the kernel could not hand to its sockets (RX ring full, fill
+	// ring empty, other drops: XDP_STATISTICS).
+	RxRingFull, FillRingEmpty, RxDropped uint64
 }
 
 // Floor is a running floor forwarder.
@@ -172,6 +178,11 @@ func (f *Floor) run(cfg FloorConfig, ready chan<- error) (err error) {
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return fmt.Errorf("bench: floor: %w", err)
+	}
+	if cfg.Ring == FloorAFXDP {
+		r := ready
+		ready = nil
+		return f.runXDP(cfg, ifi, r)
 	}
 	rfd, rmem, err := openFloorRX(ifi.Index, cfg.Ring)
 	if err != nil {

@@ -74,6 +74,7 @@ type BenchOptions struct {
 	UVS        string
 	Out        io.Writer
 	Progress   io.Writer
+	PerfDir    string
 }
 
 // RunBench returns ErrUnsupported.

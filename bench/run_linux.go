@@ -27,6 +27,9 @@ type BenchOptions struct {
 	UVS        string    // uvs binary for the director and the servers
 	Out        io.Writer // progress lines and the final table
 	Progress   io.Writer // a terminal for the progress bar; nil for none
+	// PerfDir, if set, profiles each candidate's first udp peak step with perf (perf_linux.go)
+	// and writes the recording and a report by kernel function there.
+	PerfDir string
 }
 
 // Timing of a measurement step.
@@ -578,7 +581,7 @@ func (r *runner) start(ctx context.Context, c *candidate) error {
 // first interface, sending everything to the first real server, and drops
 // the kernel's copy of every frame on tcx ingress, after the AF_PACKET taps.
 func (r *runner) startFloor(ctx context.Context, c *candidate) error {
-	ring := map[string]FloorRing{"v2": FloorV2, "v3": FloorV3}[c.RXRing]
+	ring := map[string]FloorRing{"v2": FloorV2, "v3": FloorV3, "afxdp": FloorAFXDP}[c.RXRing]
 	if ring == FloorInvalid {
 		return fmt.Errorf("bench: unknown floor ring %q", c.RXRing)
 	}
@@ -588,9 +591,12 @@ func (r *runner) startFloor(ctx context.Context, c *candidate) error {
 		return err
 	}
 	dev := r.director.Ifaces[0].Name
-	undo, err := dropIngress(r.director, dev)
-	if err != nil {
-		return err
+	// The AF_XDP floor's program takes the frames before the stack sees them: no drop needed.
+	undo := func() error { return nil }
+	if ring != FloorAFXDP {
+		if undo, err = dropIngress(r.director, dev); err != nil {
+			return err
+		}
 	}
 	f, err := StartFloor(r.director, FloorConfig{Iface: dev, SrcMAC: r.dirMAC, DstMAC: realMAC, Ring: ring, CPU: r.dirCPU})
 	if err != nil {
@@ -637,6 +643,11 @@ func (r *runner) stop(c *candidate) error {
 			errs = append(errs, err)
 			c.Stopped = map[string]string{"forwarded": strconv.FormatUint(fc.Forwarded, 10), "ignored": strconv.FormatUint(fc.Ignored, 10),
 				"truncated": strconv.FormatUint(fc.Truncated, 10), "tx_dropped": strconv.FormatUint(fc.TxDropped, 10)}
+			if c.RXRing == "afxdp" {
+				c.Stopped["rx_ring_full"] = strconv.FormatUint(fc.RxRingFull, 10)
+				c.Stopped["fill_ring_empty"] = strconv.FormatUint(fc.FillRingEmpty, 10)
+				c.Stopped["rx_dropped"] = strconv.FormatUint(fc.RxDropped, 10)
+			}
 		}
 		if c.undo != nil {
 			errs = append(errs, c.undo())
@@ -793,9 +804,20 @@ func (r *runner) fill(row *Row, c *candidate, s sample) {
 // first) for the first with at most max_loss_percent loss.
 func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
 	gc := GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: size, Flows: r.b.Flows, Duration: r.b.Duration}
+	var stopPerf func() error
+	if r.o.PerfDir != "" && size == r.b.PacketSizes[0] {
+		stopPerf = r.startPerf(c.Name+"-udp"+strconv.Itoa(size), c.Kind == "uvs" || c.Kind == "floor")
+	}
 	peak, err := r.measure(c, gc)
+	var perfErr error
+	if stopPerf != nil {
+		perfErr = stopPerf()
+	}
 	if err != nil {
 		return err
+	}
+	if perfErr != nil {
+		r.res.Notes = append(r.res.Notes, perfErr.Error())
 	}
 	row := Row{Candidate: c.Name, Test: "udp", Size: size, Flows: r.b.Flows}
 	r.fill(&row, c, peak)
@@ -1024,7 +1046,10 @@ func (r *runner) compare() {
 					Met: u.NsPerPkt <= 1.8*k.NsPerPkt, Detail: fmt.Sprintf("%.0f vs %.0f ns (%.2fx)", u.NsPerPkt, k.NsPerPkt, u.NsPerPkt/k.NsPerPkt)})
 			}
 			ring := c.RXRing
-			if ring == "" {
+			switch {
+			case c.Backend == "afxdp":
+				ring = "afxdp" // its own floor
+			case ring == "":
 				ring = "v3"
 			}
 			if f := res.find("floor-"+ring, "udp", 64); u != nil && f != nil && f.NsPerPkt > 0 {

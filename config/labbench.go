@@ -58,7 +58,7 @@ type Bench struct {
 	MaxLossPercent  float64       // Key max_loss_percent: loss a step may have and still count.
 	LatencyLoad     int           // Key latency_load_percent: background load, in percent of the peak, while latency is measured.
 	ConnectParallel int           // Key connect_parallel: concurrent connections of the connection-rate test.
-	Compare         []string      // Key compare: baselines, "kernel", "nftables", "floor-v3" and "floor-v2".
+	Compare         []string      // Key compare: baselines, "kernel", "nftables", "floor-v3", "floor-v2" and "floor-afxdp".
 	Workers         []int         // Key workers: director worker counts to measure.
 	TXModes         []TXMode      // Key tx_modes: director TX paths to measure (backend afpacket).
 	RXRings         []RXRing      // Key rx_rings: director receive rings to measure (afpacket).
@@ -74,8 +74,9 @@ type Bench struct {
 var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency", "overload"}
 
 // BenchBaselines are the names bench.compare accepts.
-// The floors are the smallest forwarders on uvs's rings (bench/floor_linux.go).
-var BenchBaselines = []string{"kernel", "nftables", "floor-v3", "floor-v2"}
+// The floors are the smallest forwarders on uvs's rings (bench/floor_linux.go) and on its
+// AF_XDP sockets (floor-afxdp, bench/floor_afxdp_linux.go).
+var BenchBaselines = []string{"kernel", "nftables", "floor-v3", "floor-v2", "floor-afxdp"}
 
 func (d *decoder) lab(t *table, l *Lab, present bool) {
 	*l = Lab{Prefix: DefaultLabPrefix, Router: true, MTU: DefaultLabMTU, TXOffload: true, Present: present}

@@ -41,7 +41,7 @@ var problemCases = []struct {
 		`t.toml:8: bench.duration: 1ms is out of range 100ms..600s`,
 		`t.toml:9: bench.packet_sizes[0]: 60 is out of range 64..9018 (Ethernet frame bytes, FCS included)`,
 		`t.toml:10: bench.rate_steps[0]: 0 is out of range 1..100 (percent of the peak rate)`,
-		`t.toml:11: bench.compare[0]: unknown baseline "ipvs" (want kernel, nftables, floor-v3 or floor-v2)`,
+		`t.toml:11: bench.compare[0]: unknown baseline "ipvs" (want kernel, nftables, floor-v3, floor-v2 or floor-afxdp)`,
 		`t.toml:12: bench.tx_modes[0]: unknown tx mode "xdp" (want ring or mmsg)`,
 		`t.toml:14: bench.director_cpu: CPU 1 is also generator_cpu: the director's cost would hide in the generator's`,
 		`t.toml:15: bench.tests[1]: unknown test "x" (want udp, tcp, syn, connect, latency or overload)`,

@@ -5,7 +5,6 @@ package forward
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/vishvananda/netlink"
 
@@ -38,68 +37,42 @@ func (d *Director) chooseBackend() (config.Backend, error) {
 		d.log.Info("backend", "backend", "afpacket", "why", "director.backend = \"afpacket\"")
 		return b, nil
 	case config.BackendAFXDP:
-		if a, ok := ipv6Address(d.cfg); ok {
-			return 0, fmt.Errorf("forward: director.backend = \"afxdp\" takes IPv4 only; %s is IPv6: use backend \"afpacket\"", a)
-		}
 		if err := afxdp.Probe(); err != nil {
 			return 0, fmt.Errorf("forward: director.backend = \"afxdp\" cannot run here: %w", err)
 		}
 		d.log.Info("backend", "backend", "afxdp", "why", "director.backend = \"afxdp\"")
 		return b, nil
 	}
-	if a, ok := ipv6Address(d.cfg); ok {
-		d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: afxdp takes IPv4 only, and %s is IPv6", a))
-		return config.BackendAFPacket, nil
-	}
-	if err := afxdp.Probe(); err != nil {
-		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
-		return config.BackendAFPacket, nil
-	}
-	queues := 0
-	for _, ifc := range d.ifaces {
-		queues += afxdp.Queues(ifc.Name)
-	}
-	if err := afxdp.ProbeMemlock(afxdp.UMEMBytes(d.cfg.Director.Workers, queues)); err != nil {
-		d.log.Info("backend", "backend", "afpacket", "why", "auto: "+err.Error())
-		return config.BackendAFPacket, nil
-	}
-	for _, ifc := range d.ifaces {
-		if ifc.MTU+14 > afxdp.MaxFrame {
-			d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: interface %s has MTU %d, above what afxdp takes (%d)", ifc.Name, ifc.MTU, afxdp.MaxFrame-14))
-			return config.BackendAFPacket, nil
-		}
-	}
-	for _, ifc := range d.ifaces {
-		if l, err := netlink.LinkByIndex(ifc.Index); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.ProgId != 0 {
-			d.log.Info("backend", "backend", "afpacket", "why", fmt.Sprintf("auto: interface %s already has an XDP program", ifc.Name))
-			return config.BackendAFPacket, nil
-		}
-	}
-	d.log.Info("backend", "backend", "afxdp", "why", "auto: the kernel has AF_XDP sockets, XSKMAP and XDP, and uvs may use them")
-	return config.BackendAFXDP, nil
+	b, why := autoBackend(d.cfg, d.ifaces)
+	d.log.Info("backend", "backend", b.String(), "why", why)
+	return b, nil
 }
 
-// ipv6Address returns an IPv6 address of cfg that the data plane must serve (a service VIP,
-// a real server, a VRRP-owned address): the afxdp backend's program takes IPv4 only.
-func ipv6Address(cfg *config.Config) (netip.Addr, bool) {
-	for _, s := range cfg.Services {
-		if s.VIP.Is6() {
-			return s.VIP, true
-		}
-		for _, r := range s.Reals {
-			if r.Address.Is6() {
-				return r.Address, true
-			}
+// autoBackend resolves director.backend = "auto" for cfg listening on ifaces: afxdp where its
+// probe passes, else afpacket; why says which probe decided. chooseBackend and
+// BackendCapabilities (before the capabilities are dropped) ask the same questions.
+func autoBackend(cfg *config.Config, ifaces []engine.Iface) (config.Backend, string) {
+	if err := afxdp.Probe(); err != nil {
+		return config.BackendAFPacket, "auto: " + err.Error()
+	}
+	queues := 0
+	for _, ifc := range ifaces {
+		queues += afxdp.Queues(ifc.Name)
+	}
+	if err := afxdp.ProbeMemlock(afxdp.UMEMBytes(cfg.Director.Workers, queues)); err != nil {
+		return config.BackendAFPacket, "auto: " + err.Error()
+	}
+	for _, ifc := range ifaces {
+		if ifc.MTU+14 > afxdp.MaxFrame {
+			return config.BackendAFPacket, fmt.Sprintf("auto: interface %s has MTU %d, above what afxdp takes (%d)", ifc.Name, ifc.MTU, afxdp.MaxFrame-14)
 		}
 	}
-	for i := range cfg.VRRP {
-		for _, a := range cfg.OwnedVIPs(i) {
-			if a.Is6() {
-				return a, true
-			}
+	for _, ifc := range ifaces {
+		if l, err := netlink.LinkByIndex(ifc.Index); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.ProgId != 0 {
+			return config.BackendAFPacket, fmt.Sprintf("auto: interface %s already has an XDP program", ifc.Name)
 		}
 	}
-	return netip.Addr{}, false
+	return config.BackendAFXDP, "auto: the kernel has AF_XDP sockets, XSKMAP and XDP, and uvs may use them"
 }
 
 // newXDPWorker creates worker i of nw around eng; the first one also creates the UMEM (sized
@@ -171,14 +144,13 @@ func (d *Director) openXDP() error {
 
 // publishXDP fills the program's maps from s and hands s to the workers.
 func (d *Director) publishXDP(s *engine.Snapshot) error {
-	if a, ok := ipv6Address(d.cfg); ok {
-		return fmt.Errorf("forward: the afxdp backend takes IPv4 only, and %s is IPv6; restart with backend \"afpacket\" to serve it", a)
-	}
-	vips, nat := s.Steering()
+	vips, nat := s.Steering() // IPv6 entries (V6) go to the program's IPv6 maps
 	sets := afxdp.Sets{VIPs: vips, SteerNAT: nat}
 	steered := map[[4]byte]bool{}
 	for _, v := range vips {
-		steered[v.Addr] = true
+		if !v.V6 {
+			steered[v.Addr] = true
+		}
 	}
 	all, _ := s.ShieldSets() // every address the engine answers for (VRRP-owned ones too)
 	for _, a := range all {
@@ -187,12 +159,14 @@ func (d *Director) publishXDP(s *engine.Snapshot) error {
 		}
 	}
 	for _, r := range s.NATReals() {
-		sets.NATReals = append(sets.NATReals, afxdp.NATReal(r))
+		sets.NATReals = append(sets.NATReals, afxdp.NATReal{Addr: r.Addr, Proto: r.Proto, Port: r.Port})
 	}
-	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4); err == nil {
+	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL); err == nil {
 		for _, a := range addrs {
 			if ip4 := a.IP.To4(); ip4 != nil {
 				sets.Local = append(sets.Local, [4]byte(ip4))
+			} else if ip6 := a.IP.To16(); ip6 != nil {
+				sets.Local6 = append(sets.Local6, [16]byte(ip6))
 			}
 		}
 	}
@@ -240,22 +214,30 @@ func (d *Director) Backend() BackendInfo {
 	return bi
 }
 
-// BackendCapabilities returns the capabilities (a mask of 1<<CAP_X) the backend cfg asks for
-// needs beyond CAP_NET_RAW and CAP_NET_ADMIN, for privilege.DropCapabilitiesKeeping: with
-// afxdp, or with auto where afxdp can run (probed before anything is dropped),
-// privilege.AFXDPCaps.
+// BackendCapabilities returns the capabilities (a mask of 1<<CAP_X) the data plane cfg asks
+// for needs beyond CAP_NET_RAW and CAP_NET_ADMIN, for privilege.DropCapabilitiesKeeping:
+// privilege.AFXDPCaps with afxdp, or with auto where autoBackend takes afxdp (probed before
+// anything is dropped, on the interfaces as they are now); with afpacket, CAP_BPF for a tcx
+// shield (shield auto or tcx), nothing with shield = "nftables". A director that falls back to
+// afpacket thus keeps no CAP_IPC_LOCK, and one that needs no BPF program keeps no CAP_BPF.
 func BackendCapabilities(cfg *config.Config) uint64 {
-	switch cfg.Director.Backend {
-	case config.BackendAFPacket:
-		return 0
-	case config.BackendAFXDP:
+	b := cfg.Director.Backend
+	if b != config.BackendAFPacket && b != config.BackendAFXDP {
+		var ifaces []engine.Iface
+		for _, name := range cfg.Director.Interfaces {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				return privilege.ShieldCaps // the director fails on it with its own error
+			}
+			ifaces = append(ifaces, engine.Iface{Name: name, Index: l.Attrs().Index, MTU: l.Attrs().MTU})
+		}
+		b, _ = autoBackend(cfg, ifaces)
+	}
+	switch {
+	case b == config.BackendAFXDP:
 		return privilege.AFXDPCaps
-	}
-	if _, ok := ipv6Address(cfg); ok {
+	case cfg.Director.Shield == config.ShieldNftables:
 		return 0
 	}
-	if afxdp.Probe() != nil {
-		return 0
-	}
-	return privilege.AFXDPCaps
+	return privilege.ShieldCaps
 }

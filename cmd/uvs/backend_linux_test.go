@@ -167,11 +167,15 @@ func (r *labRun) checkXDPDetached() {
 	}
 }
 
-// wantCaps is the CapEff mask a director started as root keeps: CAP_NET_ADMIN (12),
-// CAP_NET_RAW (13) and CAP_BPF (39), and with afxdp also CAP_IPC_LOCK (14).
-func wantCaps(t *testing.T) string {
-	if testBackend(t) == "afxdp" {
+// wantCaps is the CapEff mask a director started as root keeps: CAP_NET_ADMIN (12) and
+// CAP_NET_RAW (13); CAP_BPF (39) unless it runs afpacket with the nftables shield; with afxdp
+// also CAP_IPC_LOCK (14).
+func wantCaps(t *testing.T, shield string) string {
+	switch {
+	case testBackend(t) == "afxdp":
 		return "0000008000007000"
+	case shield == "nftables":
+		return "0000000000003000"
 	}
 	return "0000008000003000"
 }

@@ -18,6 +18,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	path := configFlag(fs)
 	out := fs.String("out", "bench-results", "`DIR` for results.json and report.svg")
 	soak := fs.Duration("soak", 0, "instead of the profile, soak a DR lab for `DURATION`: mixed traffic, reloads, health flips")
+	perfDir := fs.String("perf", "", "profile each candidate's first udp peak step with perf (record -a -g on the director's CPU) and write the recordings and reports by kernel function to `DIR`")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -41,7 +42,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	res, err := bench.RunBench(ctx, bench.BenchOptions{Config: cfg, ConfigPath: *path, UVS: self, Out: stdout, Progress: progress})
+	res, err := bench.RunBench(ctx, bench.BenchOptions{Config: cfg, ConfigPath: *path, UVS: self, Out: stdout, Progress: progress, PerfDir: *perfDir})
 	if err != nil {
 		printLines(stderr, "uvs: bench: ", err)
 		return 1

@@ -1,6 +1,8 @@
 package afxdp
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf/asm"
 )
 
@@ -13,6 +15,8 @@ import (
 //   - NAT replies: TCP or UDP from a NAT real's (address, protocol, port), and ICMP errors and
 //     later fragments from a NAT real's address, unless addressed to this host (health
 //     checks, the director's own connections);
+//   - IPv6: the same for IPv6 VIPs and NAT reals, and neighbour solicitations for a VIP
+//     (prog6.go);
 //
 // and passes everything else to the stack, frames for other MAC addresses included. The
 // socket is xsks[rx_queue_index*workers + hash%workers], where hash is package steer's
@@ -88,6 +92,7 @@ const (
 // progFDs are the maps one interface's program uses.
 type progFDs struct {
 	xsks, vips, persist, natsteer, natreal, nataddr, local int
+	v6                                                     fds6 // the IPv6 maps (prog6.go)
 }
 
 // progParams are the constants one interface's program is built with.
@@ -145,16 +150,23 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 		asm.Mov.Reg(R1, R7), asm.Add.Imm(R1, 14),
 		asm.JGT.Reg(R1, R8, "pass"),
 		asm.Mov.Imm(R9, 0),
+		asm.StoreImm(FP, stMcast, 0, asm.Word),
 		asm.LoadMem(R2, R7, 0, asm.Word),
 		asm.LoadMem(R3, R7, 4, asm.Half),
 		asm.JNE.Imm32(R2, macLo, "bcast"),
 		asm.JEq.Imm32(R3, macHi, "macok"))
-	label("bcast", asm.JNE.Imm32(R2, -1, "pass"))
-	add(asm.JNE.Imm32(R3, 0xffff, "pass"), asm.Mov.Imm(R9, 1))
+	label("bcast", asm.JNE.Imm32(R2, -1, "mcast6"))
+	add(asm.JNE.Imm32(R3, 0xffff, "pass"), asm.Mov.Imm(R9, 1), asm.Ja.Label("macok"))
+	// An IPv6 multicast MAC (33:33:..., RFC 2464 section 7): a neighbour solicitation to a
+	// VIP's solicited-node address may be ours (prog6.go), nothing else is.
+	label("mcast6", asm.Mov.Reg(R1, R2))
+	add(asm.And.Imm(R1, 0xffff), asm.JNE.Imm(R1, 0x3333, "pass"),
+		asm.StoreImm(FP, stMcast, 1, asm.Word), asm.Mov.Imm(R9, 2))
 	label("macok", asm.LoadMem(R2, R7, 12, asm.Half))
 	add(asm.JEq.Imm32(R2, be16(0x0806), "arp"),
-		asm.JNE.Imm(R9, 0, "pass"), // broadcast: only ARP is ours
+		asm.JEq.Imm(R9, 1, "pass"), // broadcast: only ARP is ours
 		asm.JEq.Imm32(R2, be16(0x8100), "vlan"),
+		asm.JEq.Imm32(R2, be16(0x86dd), "eth6"),
 		asm.JNE.Imm32(R2, be16(0x0800), "pass"),
 		asm.Mov.Reg(R1, R7), asm.Add.Imm(R1, 34),
 		asm.JGT.Reg(R1, R8, "pass"),
@@ -164,13 +176,18 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	// One 802.1Q tag inline (a device without VLAN offload, such as veth): the IPv4 header
 	// follows it, and the hash is the untagged packet's, as the kernel untags before the
 	// AF_PACKET fanout.
+	label("eth6", asm.Mov.Reg(R9, R7))
+	add(asm.Add.Imm(R9, 14), asm.Ja.Label("ipv6"))
 	label("vlan", asm.Mov.Reg(R1, R7))
 	add(asm.Add.Imm(R1, 38), asm.JGT.Reg(R1, R8, "pass"),
 		asm.LoadMem(R2, R7, 16, asm.Half),
+		asm.JEq.Imm32(R2, be16(0x86dd), "vlan6"),
 		asm.JNE.Imm32(R2, be16(0x0800), "pass"),
 		asm.Mov.Reg(R9, R7), asm.Add.Imm(R9, 18),
 		asm.StoreImm(FP, stL3, 18, asm.Word))
-	label("ipv4", asm.LoadMem(R2, R9, 16, asm.Word))
+	// IPv4 to a multicast MAC is not ours.
+	label("ipv4", asm.LoadMem(R1, FP, stMcast, asm.Word))
+	add(asm.JNE.Imm(R1, 0, "pass"), asm.LoadMem(R2, R9, 16, asm.Word))
 	add(asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stD, R2, asm.Word),
 		asm.LoadMem(R2, R9, 12, asm.Word), asm.HostTo(asm.BE, R2, asm.Word), asm.StoreMem(FP, stS, R2, asm.Word),
 		asm.LoadMem(R2, R9, 9, asm.Byte), asm.StoreMem(FP, stProto, R2, asm.Word),
@@ -184,12 +201,35 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	add(asm.LoadMem(R2, R9, 0, asm.Byte), asm.And.Imm(R2, 0xf), asm.LSh.Imm(R2, 2),
 		asm.LoadMem(R3, FP, stL3, asm.Word), asm.Add.Reg(R2, R3),
 		asm.StoreMem(FP, stL4, R2, asm.Word))
-	// lb copies n bytes at L4+off into stBuf, or jumps to fail where the frame is shorter.
+	// lb copies n (1, 2, 4 or 8) bytes at L4+off into stBuf, or jumps to fail where the frame
+	// is shorter. Behind the usual 20-byte header (IHL 5) the bytes are at a constant offset
+	// from R9 and read in place; after options they are copied by the helper.
+	nlb := 0
 	lb := func(off, n int32, fail string) {
+		nlb++
+		slow, done := fmt.Sprintf("lb%d_slow", nlb), fmt.Sprintf("lb%d_done", nlb)
+		add(asm.LoadMem(R2, FP, stL4, asm.Word), asm.LoadMem(R3, FP, stL3, asm.Word), asm.Add.Imm(R3, 20),
+			asm.JNE.Reg(R2, R3, slow),
+			asm.Mov.Reg(R1, R9), asm.Add.Imm(R1, 20+off+n), asm.JGT.Reg(R1, R8, fail))
+		switch n {
+		case 1:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.Byte), asm.StoreMem(FP, stBuf, R2, asm.Byte))
+		case 2:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.Half), asm.StoreMem(FP, stBuf, R2, asm.Half))
+		case 4:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.Word), asm.StoreMem(FP, stBuf, R2, asm.Word))
+		case 8:
+			add(asm.LoadMem(R2, R9, int16(20+off), asm.DWord), asm.StoreMem(FP, stBuf, R2, asm.DWord))
+		default:
+			panic("afxdp: lb of " + fmt.Sprint(n) + " bytes")
+		}
+		add(asm.Ja.Label(done))
+		label(slow, asm.Mov.Reg(R1, R6))
 		add(asm.LoadMem(R2, FP, stL4, asm.Word), asm.Add.Imm(R2, off),
-			asm.Mov.Reg(R1, R6), asm.Mov.Reg(R3, FP), asm.Add.Imm(R3, stBuf), asm.Mov.Imm(R4, n),
+			asm.Mov.Reg(R3, FP), asm.Add.Imm(R3, stBuf), asm.Mov.Imm(R4, n),
 			asm.FnXdpLoadBytes.Call(),
 			asm.JNE.Imm(R0, 0, fail))
+		label(done, asm.Mov.Imm(R0, 0))
 	}
 	lb(0, 4, "classify")
 	add(asm.LoadMem(R2, FP, stBuf, asm.Half), asm.HostTo(asm.BE, R2, asm.Half),
@@ -363,5 +403,7 @@ func buildProgram(fd progFDs, p progParams) asm.Instructions {
 	}
 	label("pass", asm.Mov.Imm(R0, xdpPass))
 	add(asm.Return())
-	return in
+	label("vlan6", asm.Mov.Reg(R9, R7))
+	add(asm.Add.Imm(R9, 18), asm.Ja.Label("ipv6"))
+	return append(in, program6(fd.v6)...)
 }

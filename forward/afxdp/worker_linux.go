@@ -41,8 +41,10 @@ type Worker struct {
 	id    int
 	eng   *engine.Engine
 	umem  *UMEM
-	socks []*Socket // every socket of the worker
-	tx    []*Socket // per interface slot: the socket frames leave through
+	socks []*Socket   // every socket of the worker
+	tx    []*Socket   // per interface slot: its first socket, where txq has none
+	txq   [][]*Socket // per interface slot, per queue: the worker's socket on that queue
+	cur   *Socket     // the socket whose RX batch is in hand; nil between batches
 	snap  *atomic.Pointer[engine.Snapshot]
 	stop  *atomic.Bool
 	wake  int
@@ -83,7 +85,7 @@ func NewWorker(id int, eng *engine.Engine, u *UMEM, first, count int, snap *atom
 }
 
 // Open adds the worker's socket on (ifindex, queue) of interface slot and puts its share of
-// chunks in the queue's fill ring. The first socket of a slot carries its TX.
+// chunks in the queue's fill ring. Each socket transmits too: see txSocket.
 func (w *Worker) Open(ifindex, queue, slot, workers int) (*Socket, error) {
 	s, err := w.umem.OpenSocket(ifindex, queue, slot)
 	if err != nil {
@@ -96,6 +98,13 @@ func (w *Worker) Open(ifindex, queue, slot, workers int) (*Socket, error) {
 	if w.tx[slot] == nil {
 		w.tx[slot] = s
 	}
+	for len(w.txq) <= slot {
+		w.txq = append(w.txq, nil)
+	}
+	for len(w.txq[slot]) <= queue {
+		w.txq[slot] = append(w.txq[slot], nil)
+	}
+	w.txq[slot][queue] = s
 	p := s.pool
 	p.mu.Lock()
 	w.refill(p, fillRingSize/workers)
@@ -177,6 +186,7 @@ func (w *Worker) batch(s *Socket) bool {
 	now := int64(time.Since(w.epoch))
 	e.Begin(w.snap.Load(), now)
 	mem := w.umem.mem
+	w.cur = s
 	var chunks [rxBatch]uint64
 	for i := uint32(0); i < n; i++ {
 		d := r.descs[(s.rxCons+i)&r.mask]
@@ -207,6 +217,7 @@ func (w *Worker) batch(s *Socket) bool {
 	r.storeConsumer(s.rxCons)
 	e.Expire()
 	w.flush()
+	w.cur = nil
 	for i := uint32(0); i < n; i++ {
 		c := chunks[i] / ChunkBytes
 		if w.held[c] != 0 {
@@ -257,6 +268,34 @@ func (w *Worker) refill(p *Pool, max int) {
 	}
 }
 
+// txSocket returns the socket a frame for interface slot leaves through. Each queue has its
+// own TX: a frame leaves through the socket it arrived on when it goes back out of the same
+// interface, and otherwise through the worker's socket on the same queue number of the other
+// interface (or queue number modulo its queues), so the TX work of a multi-queue NIC spreads
+// over its queues as the RX work does. Copy mode sends on the socket's queue (the skb's queue
+// mapping, which veth turns into the peer's RX queue); zero-copy uses that queue's TX ring.
+func (w *Worker) txSocket(slot int) *Socket {
+	c := w.cur
+	if c != nil && c.Slot == slot {
+		return c
+	}
+	if slot < len(w.txq) {
+		if qs := w.txq[slot]; len(qs) > 0 {
+			q := w.id
+			if c != nil {
+				q = c.Queue
+			}
+			if s := qs[q%len(qs)]; s != nil {
+				return s
+			}
+		}
+	}
+	if slot < len(w.tx) {
+		return w.tx[slot]
+	}
+	return nil
+}
+
 // flush puts the batch's frames on the TX rings, kicks the kernel, and folds the outcomes into
 // the engine's counters. A frame rewritten in place leaves from its own chunk; a frame the
 // engine built in its scratch is copied into a free chunk.
@@ -264,11 +303,11 @@ func (w *Worker) flush() {
 	e := w.eng
 	mem := w.umem.mem
 	for _, f := range e.Out() {
-		if f.Iface >= len(w.tx) || w.tx[f.Iface] == nil {
+		s := w.txSocket(f.Iface)
+		if s == nil {
 			e.Drop(engine.DropTxError)
 			continue
 		}
-		s := w.tx[f.Iface]
 		frame := finishTX(f.Frame)
 		if frame == nil || len(frame) > MaxFrame {
 			e.Drop(engine.DropTxOversize)
@@ -295,8 +334,8 @@ func (w *Worker) flush() {
 		t.descs[s.txProd&t.mask] = unix.XDPDesc{Addr: addr, Len: uint32(len(frame))}
 		s.txProd++
 	}
-	for _, s := range w.tx {
-		if s != nil {
+	for _, s := range w.socks {
+		if s.txProd != s.txDone {
 			w.kick(s)
 		}
 	}
@@ -383,7 +422,7 @@ func (w *Worker) Close() {
 	for _, s := range w.socks {
 		s.Close()
 	}
-	w.socks, w.tx = nil, nil
+	w.socks, w.tx, w.txq = nil, nil, nil
 	if w.wake >= 0 {
 		_ = unix.Close(w.wake)
 		w.wake = -1

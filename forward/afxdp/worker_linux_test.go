@@ -205,3 +205,46 @@ func TestWorkerAllocs(t *testing.T) {
 		t.Error("nothing forwarded")
 	}
 }
+
+// TestWorkerTransmitsOnItsQueue: a worker with a socket on each of two queues of one
+// interface sends a batch's frames through the socket (queue) they arrived on, never all
+// through queue 0.
+func TestWorkerTransmitsOnItsQueue(t *testing.T) {
+	w, s0 := testWorker(t)
+	testMem = w.umem.mem
+	p1 := &Pool{fd: -1, fill: testAddrRing(fillRingSize), comp: testAddrRing(compRingSize), Queue: 1}
+	s1 := &Socket{fd: -1, rx: testDescRing(rxRingSize), tx: testDescRing(txRingSize), pool: p1, Queue: 1}
+	w.socks = append(w.socks, s1)
+	w.txq = [][]*Socket{{s0, s1}}
+	// Half the chunks testWorker put in queue 0's fill ring go to queue 1's.
+	f0 := s0.pool.fill
+	c := f0.loadConsumer()
+	for i := uint32(0); i < 1024; i++ {
+		w.free = append(w.free, f0.addrs[(c+i)&f0.mask])
+	}
+	f0.storeConsumer(c + 1024)
+	p1.mu.Lock()
+	w.refill(p1, 1024)
+	p1.mu.Unlock()
+	var sport uint16 = 1000
+	for _, tt := range []struct {
+		name     string
+		rx       *Socket
+		want, no *Socket
+	}{{"queue 1", s1, s1, s0}, {"queue 0", s0, s0, s1}, {"queue 1 again", s1, s1, s0}} {
+		n := kernelRX(tt.rx, 16, &sport, false)
+		for w.batch(tt.rx) {
+		}
+		if got := kernelTX(t, tt.no); got != 0 {
+			t.Errorf("%s: %d frames sent on the other queue", tt.name, got)
+		}
+		if got := kernelTX(t, tt.want); got != n || n == 0 {
+			t.Errorf("%s: %d frames sent on the arrival queue, want %d", tt.name, got, n)
+		}
+	}
+	// Between batches (no RX socket in hand) a worker sends on queue id % queues.
+	w.cur = nil
+	if got := w.txSocket(0); got != s0 {
+		t.Errorf("idle TX socket: queue %d, want 0 (worker 0)", got.Queue)
+	}
+}

@@ -35,15 +35,20 @@ type NATReal struct {
 	Addr  [4]byte
 	Proto uint8
 	Port  uint16
+	// V6 marks an IPv6 real server, whose address is Addr6 (Addr is then unused).
+	V6    bool
+	Addr6 [16]byte
 }
 
 // Sets are what the program's maps hold, built from a snapshot.
 type Sets struct {
-	VIPs     []steer.SteerVIP // every service VIP, with its persistent services in steer's order
+	VIPs     []steer.SteerVIP // every service VIP (either family), with its persistent services in steer's order
 	Owned    [][4]byte        // other addresses uvs answers for (VRRP-owned): ours, not steered as VIPs
-	SteerNAT []steer.SteerNAT // reply side of persistent NAT services, in steer's order
-	NATReals []NATReal
-	Local    [][4]byte // this host's IPv4 addresses: NAT-real traffic to them is the stack's
+	Owned6   [][16]byte       // the same, IPv6
+	SteerNAT []steer.SteerNAT // reply side of persistent NAT services (either family), in steer's order
+	NATReals []NATReal        // either family
+	Local    [][4]byte        // this host's IPv4 addresses: NAT-real traffic to them is the stack's
+	Local6   [][16]byte       // this host's IPv6 addresses
 }
 
 // Iface is one interface the program is attached to.
@@ -63,16 +68,22 @@ type XDP struct {
 	log                                              *slog.Logger
 	workers                                          int
 	vips, persist, natsteer, natreal, nataddr, local *ebpf.Map
-	ifaces                                           []*Iface
-	have                                             map[*ebpf.Map]map[[8]byte]bool // keys each map holds, to delete the stale ones
+	// The IPv6 maps (prog6.go): keys are addresses as four host-order words, followed in
+	// persist6, natsteer6 and natreal6 by the u32 of their IPv4 counterparts.
+	vips6, persist6, natsteer6, natreal6, nataddr6, local6 *ebpf.Map
+	ifaces                                                 []*Iface
+	have                                                   map[*ebpf.Map]map[key20]bool // keys each map holds, to delete the stale ones
 }
+
+// key20 holds a map key of any of the program's maps (the first KeySize bytes count).
+type key20 = [20]byte
 
 // NewXDP creates the shared maps for a director with workers workers.
 func NewXDP(workers int, log *slog.Logger) (_ *XDP, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x := &XDP{log: log, workers: workers, have: map[*ebpf.Map]map[[8]byte]bool{}}
+	x := &XDP{log: log, workers: workers, have: map[*ebpf.Map]map[key20]bool{}}
 	defer func() {
 		if err != nil {
 			x.Close()
@@ -83,7 +94,7 @@ func NewXDP(workers int, log *slog.Logger) (_ *XDP, err error) {
 		if err != nil {
 			return nil, bpfError("create BPF hash map "+name, err)
 		}
-		x.have[m] = map[[8]byte]bool{}
+		x.have[m] = map[key20]bool{}
 		return m, nil
 	}
 	if x.vips, err = mk("uvs_vips", 4, 8, maxVIPs); err != nil {
@@ -102,6 +113,24 @@ func NewXDP(workers int, log *slog.Logger) (_ *XDP, err error) {
 		return nil, err
 	}
 	if x.local, err = mk("uvs_local", 4, 4, maxLocal); err != nil {
+		return nil, err
+	}
+	if x.vips6, err = mk("uvs_vips6", 16, 20, maxVIPs); err != nil {
+		return nil, err
+	}
+	if x.persist6, err = mk("uvs_persist6", 20, 20, maxRules); err != nil {
+		return nil, err
+	}
+	if x.natsteer6, err = mk("uvs_natsteer6", 20, 20, maxRules); err != nil {
+		return nil, err
+	}
+	if x.natreal6, err = mk("uvs_natreal6", 20, 4, maxNATReals); err != nil {
+		return nil, err
+	}
+	if x.nataddr6, err = mk("uvs_nataddr6", 16, 4, maxNATReals); err != nil {
+		return nil, err
+	}
+	if x.local6, err = mk("uvs_local6", 16, 4, maxLocal); err != nil {
 		return nil, err
 	}
 	return x, nil
@@ -126,14 +155,26 @@ func (x *XDP) AddInterface(name string, index int, mac [6]byte, queues int) erro
 	}
 	ifc := &Iface{Name: name, Index: index, Queues: queues, xsks: xsks}
 	x.ifaces = append(x.ifaces, ifc)
-	fds := progFDs{xsks: xsks.FD(), vips: x.vips.FD(), persist: x.persist.FD(), natsteer: x.natsteer.FD(),
-		natreal: x.natreal.FD(), nataddr: x.nataddr.FD(), local: x.local.FD()}
-	insns := buildProgram(fds, progParams{mac: mac, workers: x.workers})
+	insns := buildProgram(x.fds(xsks), progParams{mac: mac, workers: x.workers})
 	ifc.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: ProgName, Type: ebpf.XDP, License: "Dual BSD/GPL", Instructions: insns})
 	if err != nil {
 		return bpfError("load XDP program for "+name, err)
 	}
 	return nil
+}
+
+// fds returns the map descriptors of a program that redirects through xsks.
+func (x *XDP) fds(xsks *ebpf.Map) progFDs {
+	return progFDs{xsks: xsks.FD(), vips: x.vips.FD(), persist: x.persist.FD(), natsteer: x.natsteer.FD(),
+		natreal: x.natreal.FD(), nataddr: x.nataddr.FD(), local: x.local.FD(),
+		v6: fds6{vips: x.vips6.FD(), persist: x.persist6.FD(), natsteer: x.natsteer6.FD(),
+			natreal: x.natreal6.FD(), nataddr: x.nataddr6.FD(), local: x.local6.FD()}}
+}
+
+// maps returns every map of x, IPv4 then IPv6.
+func (x *XDP) maps() []*ebpf.Map {
+	return []*ebpf.Map{x.vips, x.persist, x.natsteer, x.natreal, x.nataddr, x.local,
+		x.vips6, x.persist6, x.natsteer6, x.natreal6, x.nataddr6, x.local6}
 }
 
 // SetSocket puts a worker's socket on (queue) of interface slot into its XSKMAP.
@@ -241,37 +282,105 @@ func maskBits(bits int) uint32 {
 
 func be32(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
 
-func key4(a uint32) [8]byte {
-	var k [8]byte
+func key4(a uint32) key20 {
+	var k key20
 	binary.NativeEndian.PutUint32(k[:], a)
 	return k
 }
 
-func key8(a, b uint32) [8]byte {
-	var k [8]byte
+func key8(a, b uint32) key20 {
+	var k key20
 	binary.NativeEndian.PutUint32(k[:], a)
 	binary.NativeEndian.PutUint32(k[4:], b)
 	return k
 }
 
+// words6 returns an IPv6 address as the program keeps it: four host-order words.
+func words6(a [16]byte) [4]uint32 {
+	var w [4]uint32
+	for i := range w {
+		w[i] = binary.BigEndian.Uint32(a[4*i:])
+	}
+	return w
+}
+
+// key16 and key20of are the IPv6 keys: the address words, then (key20of) the u32 b.
+func key16(a [16]byte) key20 {
+	var k key20
+	for i, w := range words6(a) {
+		binary.NativeEndian.PutUint32(k[4*i:], w)
+	}
+	return k
+}
+
+func key20of(a [16]byte, b uint32) key20 {
+	k := key16(a)
+	binary.NativeEndian.PutUint32(k[16:], b)
+	return k
+}
+
+// mask6 returns the four host-order mask words of a prefix of bits (0..128), as steer's
+// fold6 applies them.
+func mask6(bits int) [4]uint32 {
+	var m [4]uint32
+	for w := range m {
+		m[w] = maskBits(bits - 32*w)
+	}
+	return m
+}
+
+// val20 is a 20-byte map value: a then four words of m (vips6), or m then a (rules).
+func val20(first uint32, m [4]uint32, maskFirst bool) []byte {
+	b := make([]byte, 20)
+	at := 0
+	if maskFirst {
+		binary.NativeEndian.PutUint32(b[16:], first)
+	} else {
+		binary.NativeEndian.PutUint32(b, first)
+		at = 4
+	}
+	for i, w := range m {
+		binary.NativeEndian.PutUint32(b[at+4*i:], w)
+	}
+	return b
+}
+
 // Update makes the maps hold s: new entries are written before stale ones are removed, so a
 // frame sees either the old or the new entry of a key, never none where both have one.
 func (x *XDP) Update(s Sets) error {
-	want := map[*ebpf.Map]map[[8]byte][]byte{}
-	put := func(m *ebpf.Map, k [8]byte, v []byte, keep bool) {
+	want := map[*ebpf.Map]map[key20][]byte{}
+	put := func(m *ebpf.Map, k key20, v []byte, keep bool) {
 		if want[m] == nil {
-			want[m] = map[[8]byte][]byte{}
+			want[m] = map[key20][]byte{}
 		}
 		if _, ok := want[m][k]; ok && keep {
 			return // the first entry of a key wins, as in steer's rule order
 		}
 		want[m][k] = v
 	}
-	v8 := func(a, b uint32) []byte { k := key8(a, b); return k[:] }
+	v8 := func(a, b uint32) []byte { k := key8(a, b); return k[:8] }
 	for _, a := range s.Owned {
 		put(x.vips, key4(be32(a)), v8(0, 0), true)
 	}
+	for _, a := range s.Owned6 {
+		put(x.vips6, key16(a), val20(0, [4]uint32{}, false), true)
+	}
 	for _, v := range s.VIPs {
+		if v.V6 {
+			val := vip6Value{Flags: vipSteer}
+			if len(v.Persist) > 0 {
+				val.Flags |= vipPersist
+				if v.Persist[0].Port == 0 {
+					val.Flags |= vipFirstWild
+					val.FirstMask = mask6(v.Persist[0].Bits)
+				}
+			}
+			put(x.vips6, key16(v.Addr6), val20(val.Flags, val.FirstMask, false), false) // over an Owned6 entry
+			for i, p := range v.Persist {
+				put(x.persist6, key20of(v.Addr6, uint32(p.Port)), val20(uint32(i), mask6(p.Bits), true), true)
+			}
+			continue
+		}
 		val := vipValue{Flags: vipSteer}
 		if len(v.Persist) > 0 {
 			val.Flags |= vipPersist
@@ -286,18 +395,31 @@ func (x *XDP) Update(s Sets) error {
 		}
 	}
 	for i, n := range s.SteerNAT {
+		if n.V6 {
+			put(x.natsteer6, key20of(n.Addr6, natMarker), val20(0, [4]uint32{}, true), true)
+			put(x.natsteer6, key20of(n.Addr6, uint32(n.Port)), val20(uint32(i), mask6(n.Bits), true), true)
+			continue
+		}
 		put(x.natsteer, key8(be32(n.Addr), natMarker), v8(0, 0), true)
 		put(x.natsteer, key8(be32(n.Addr), uint32(n.Port)), v8(maskBits(n.Bits), uint32(i)), true)
 	}
 	one := []byte{1, 0, 0, 0}
 	for _, r := range s.NATReals {
+		if r.V6 {
+			put(x.natreal6, key20of(r.Addr6, uint32(r.Proto)<<16|uint32(r.Port)), one, false)
+			put(x.nataddr6, key16(r.Addr6), one, false)
+			continue
+		}
 		put(x.natreal, key8(be32(r.Addr), uint32(r.Proto)<<16|uint32(r.Port)), one, false)
 		put(x.nataddr, key4(be32(r.Addr)), one, false)
 	}
 	for _, a := range s.Local {
 		put(x.local, key4(be32(a)), one, false)
 	}
-	for _, m := range []*ebpf.Map{x.vips, x.persist, x.natsteer, x.natreal, x.nataddr, x.local} {
+	for _, a := range s.Local6 {
+		put(x.local6, key16(a), one, false)
+	}
+	for _, m := range x.maps() {
 		ks := int(m.KeySize())
 		if len(want[m]) > int(m.MaxEntries()) {
 			return fmt.Errorf("afxdp: %d entries for map %s, which holds %d", len(want[m]), m.String(), m.MaxEntries())
@@ -314,7 +436,7 @@ func (x *XDP) Update(s Sets) error {
 				}
 			}
 		}
-		have := make(map[[8]byte]bool, len(want[m]))
+		have := make(map[key20]bool, len(want[m]))
 		for k := range want[m] {
 			have[k] = true
 		}
@@ -336,7 +458,7 @@ func (x *XDP) Close() {
 		_ = ifc.xsks.Close()
 	}
 	x.ifaces = nil
-	for _, m := range []*ebpf.Map{x.vips, x.persist, x.natsteer, x.natreal, x.nataddr, x.local} {
+	for _, m := range x.maps() {
 		if m != nil {
 			_ = m.Close()
 		}

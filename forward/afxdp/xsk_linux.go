@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -132,6 +133,11 @@ func (u *UMEM) pool(ifindex, queue int) *Pool {
 	return nil
 }
 
+// bindBusyWait bounds how long a bind that finds its queue busy is retried: the deferred
+// release of a previous socket's pool runs within milliseconds; a queue still busy after this
+// belongs to a live socket.
+const bindBusyWait = 2 * time.Second
+
 // ErrNoAFXDP is returned when the kernel has no AF_XDP sockets.
 var ErrNoAFXDP = errors.New("afxdp: the kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS=y, Linux 4.18+)")
 
@@ -231,7 +237,15 @@ func (u *UMEM) openSocket(ifindex, queue, slot int, mode uint16) (_ *Socket, err
 		sa.Flags = unix.XDP_SHARED_UMEM // another queue or device: own rings, same UMEM
 		sa.SharedUmemFD = uint32(u.fd)
 	}
-	if err := unix.Bind(fd, sa); err != nil {
+	// A queue an AF_XDP socket of a process that just exited was bound to stays taken until
+	// the kernel's deferred release of its buffer pool runs (xp_release_deferred, a work
+	// item): bind fails with EBUSY for a moment. Wait for it, bounded.
+	err = unix.Bind(fd, sa)
+	for deadline := time.Now().Add(bindBusyWait); errors.Is(err, unix.EBUSY) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
 		what := "copy"
 		if mode == unix.XDP_ZEROCOPY {
 			what = "zero-copy"

@@ -3,7 +3,6 @@ package shield
 import (
 	"encoding/binary"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,30 +12,18 @@ import (
 	"github.com/uvs-project/uvs/forward/internal/netnstest"
 )
 
-// TestIntegrationShieldIPv6TCXRefuses: the tcx program matches IPv4 only, so an IPv6 VIP or
-// NAT real given to a tcx shield is an error naming the nftables shield, not a silent gap.
-func TestIntegrationShieldIPv6TCXRefuses(t *testing.T) {
+// TestIntegrationShieldIPv6 is the VIP and NAT-reply shield for IPv6, beside IPv4 entries,
+// with each shield (nftables, tcx): B's kernel stops forwarding datagrams to an IPv6 VIP and
+// replies from an IPv6 NAT real's service port, AF_PACKET still sees them, and other IPv6
+// traffic is forwarded. Lab addresses go without duplicate address detection (nodad).
+func TestIntegrationShieldIPv6(t *testing.T) {
 	netnstest.RequireNetAdmin(t)
-	l := newShieldLab(t)
-	s := newShieldIn(t, l.b, config.ShieldTCX, "b0")
-	want := "the tcx shield covers IPv4 only"
-	if err := s.UpdateAddrs([]netip.Addr{netip.MustParseAddr("2001:db8::1")}, nil); err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("IPv6 VIP: %v", err)
-	}
-	if err := s.UpdateAddrs(nil, []NATReal{{V6: true, Addr6: netip.MustParseAddr("2001:db8::2").As16(), Proto: 6, Port: 80}}); err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("IPv6 NAT real: %v", err)
-	}
-	if err := s.UpdateAddrs([]netip.Addr{netip.MustParseAddr("198.18.1.10")}, nil); err != nil {
-		t.Errorf("IPv4 VIP: %v", err)
+	for _, mode := range []config.ShieldMode{config.ShieldNftables, config.ShieldTCX} {
+		t.Run("shield="+mode.String(), func(t *testing.T) { testShieldIPv6(t, mode) })
 	}
 }
 
-// TestIntegrationShieldIPv6 is the VIP and NAT-reply shield for IPv6, beside IPv4 entries:
-// B's kernel stops forwarding datagrams to an IPv6 VIP and replies from an IPv6 NAT real's
-// service port, AF_PACKET still sees them, and other IPv6 traffic is forwarded. Lab addresses
-// go without duplicate address detection (nodad).
-func TestIntegrationShieldIPv6(t *testing.T) {
-	netnstest.RequireNetAdmin(t)
+func testShieldIPv6(t *testing.T, mode config.ShieldMode) {
 	l := newShieldLab(t)
 	for _, c := range [][]string{
 		{l.a, "addr", "add", "2001:db8:20::1/64", "dev", "a0", "nodad"},
@@ -63,7 +50,7 @@ func TestIntegrationShieldIPv6(t *testing.T) {
 		}
 	}
 
-	s := newShieldIn(t, l.b, config.ShieldNftables, "b0")
+	s := newShieldIn(t, l.b, mode, "b0")
 	vip := netip.MustParseAddr("2001:db8:21::10")
 	nr := NATReal{V6: true, Addr6: netip.MustParseAddr("2001:db8:20::1").As16(), Proto: unix.IPPROTO_UDP, Port: 8080}
 	if err := s.UpdateAddrs([]netip.Addr{vip, netip.MustParseAddr("198.18.1.10"), vip}, []NATReal{nr, {Addr: netnstest.Addr4("198.18.0.1"), Proto: unix.IPPROTO_UDP, Port: 53}}); err != nil {

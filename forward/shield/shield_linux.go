@@ -434,21 +434,7 @@ func (s *Shield) UpdateAddrs(vips []netip.Addr, nat []NATReal) error {
 		return errors.New("forward: shield update: shield closed")
 	}
 	if s.tcx != nil {
-		// The tcx program matches IPv4 only so far: refuse IPv6 entries loudly rather than
-		// leave them unshielded.
-		v4 := make([][4]byte, 0, len(vips))
-		for _, v := range vips {
-			if v = v.Unmap(); v.Is6() {
-				return fmt.Errorf("forward: shield update: VIP %s: the tcx shield covers IPv4 only; set director.shield = \"nftables\"", v)
-			}
-			v4 = append(v4, v.As4())
-		}
-		for _, n := range nat {
-			if n.V6 {
-				return fmt.Errorf("forward: shield update: NAT real %s: the tcx shield covers IPv4 only; set director.shield = \"nftables\"", netip.AddrFrom16(n.Addr6))
-			}
-		}
-		return s.tcx.Update(v4, nat)
+		return s.tcx.Update(vips, nat)
 	}
 	c := s.conn
 	c.FlushSet(s.vips)

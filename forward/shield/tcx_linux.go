@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -58,15 +59,17 @@ func be16(v uint16) int32 { return int32(v>>8 | v<<8&0xff00) }
 //	ip daddr @vips: drop (every fragment: the address is in each)
 //	ip saddr . ip protocol . th sport @nat_reals, daddr not local: drop
 //	  (first fragments only: later ones carry no ports, as nft_payload gives up on them)
-//	anything else, ARP and IPv6 included: pass
-func tcxProgram(vips, nat, locals *ebpf.Map) asm.Instructions {
+//	IPv6: the same with vips6, nat_reals6 and locals6 (tcx6_linux.go)
+//	anything else, ARP included: pass
+func tcxProgram(m tcxMaps) asm.Instructions {
+	vips, nat, locals := m.vips, m.nat, m.locals
 	const (
 		rCtx   = asm.R6
 		rProto = asm.R7
 		rPorts = asm.R8 // sport | dport<<16 as loaded; 0 when the frame has no readable ports
 		rIHL   = asm.R9
 	)
-	return asm.Instructions{
+	return append(asm.Instructions{
 		asm.Mov.Reg(rCtx, asm.R1),
 		asm.LoadMem(asm.R2, rCtx, skbData, asm.Word),
 		asm.LoadMem(asm.R3, rCtx, skbDataEnd, asm.Word),
@@ -90,6 +93,7 @@ func tcxProgram(vips, nat, locals *ebpf.Map) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -66),
 		asm.LoadMem(asm.R4, asm.R2, 12, asm.Half).WithSymbol("linear"),
+		asm.JEq.Imm(asm.R4, be16(unix.ETH_P_IPV6), "ip6"),
 		asm.JNE.Imm(asm.R4, be16(unix.ETH_P_IP), "pass"),
 		asm.LoadMem(rProto, asm.R2, 23, asm.Byte),
 		asm.JEq.Imm(rProto, protoVRRP, "pass"),
@@ -158,7 +162,18 @@ func tcxProgram(vips, nat, locals *ebpf.Map) asm.Instructions {
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol("pass"),
 		asm.Return(),
-	}
+	}, tcxProgram6(m.vips6.FD(), m.nat6.FD(), m.locals6.FD())...)
+}
+
+// tcxMaps are the shield program's maps: IPv4 VIPs, NAT reals and local addresses, and the
+// same for IPv6 (keys: the address; NAT reals: address, protocol, 0, port in network order).
+type tcxMaps struct {
+	vips, nat, locals    *ebpf.Map
+	vips6, nat6, locals6 *ebpf.Map
+}
+
+func (m tcxMaps) all() []*ebpf.Map {
+	return []*ebpf.Map{m.vips, m.nat, m.locals, m.vips6, m.nat6, m.locals6}
 }
 
 // tcxShield is the shield as a tcx ingress program on each interface (Linux 6.6+). tcx runs
@@ -167,12 +182,12 @@ func tcxProgram(vips, nat, locals *ebpf.Map) asm.Instructions {
 // them when the process exits, killed or not, so no leftover can outlive a run. Not safe
 // for concurrent use; Shield serialises calls.
 type tcxShield struct {
-	log               *slog.Logger
-	ns                netns.NsHandle // where the addresses are listed (the caller's of NewShield)
-	vips, nat, locals *ebpf.Map
-	prog              *ebpf.Program
-	links             []link.Link
-	haveVIP, haveNAT  map[string]bool
+	log *slog.Logger
+	ns  netns.NsHandle // where the addresses are listed (the caller's of NewShield)
+	tcxMaps
+	prog             *ebpf.Program
+	links            []link.Link
+	haveVIP, haveNAT map[string]bool // keys of vips and vips6, nat and nat6 (by length)
 }
 
 func natKey(n NATReal) []byte {
@@ -208,8 +223,17 @@ func newTCXShield(ifaces []string, ns netns.NsHandle, log *slog.Logger) (_ *tcxS
 	if s.locals, err = mk("uvs_locals", 4, tcxMaxLocals); err != nil {
 		return nil, err
 	}
+	if s.vips6, err = mk("uvs_vips6", 16, tcxMaxVIPs); err != nil {
+		return nil, err
+	}
+	if s.nat6, err = mk("uvs_nat_reals6", 20, tcxMaxNAT); err != nil {
+		return nil, err
+	}
+	if s.locals6, err = mk("uvs_locals6", 16, tcxMaxLocals); err != nil {
+		return nil, err
+	}
 	s.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: "uvs_shield", Type: ebpf.SchedCLS, License: "GPL",
-		Instructions: tcxProgram(s.vips, s.nat, s.locals)})
+		Instructions: tcxProgram(s.tcxMaps)})
 	if err != nil {
 		return nil, fmt.Errorf("forward: shield: load tcx program: %w", err)
 	}
@@ -230,7 +254,7 @@ func newTCXShield(ifaces []string, ns netns.NsHandle, log *slog.Logger) (_ *tcxS
 	return s, nil
 }
 
-// refreshLocals loads the namespace's IPv4 addresses into the locals map, so that replies from
+// refreshLocals loads the namespace's addresses into the locals and locals6 maps, so that replies from
 // a NAT real server to the director itself (health checks) reach its stack. The nftables
 // shield asks "fib daddr type local" per frame instead; here an address added later counts
 // from the next Update (every snapshot publish: reload, health change, route or neighbour
@@ -246,72 +270,98 @@ func (s *tcxShield) refreshLocals() error {
 		}
 		defer h.Close()
 	}
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("forward: shield: list addresses: %w", err)
 	}
-	want := map[[4]byte]bool{}
+	want4, want6 := map[string]bool{}, map[string]bool{}
 	for _, a := range addrs {
 		if v4 := a.IP.To4(); v4 != nil {
-			want[[4]byte(v4)] = true
+			want4[string(v4)] = true
+		} else if v6 := a.IP.To16(); v6 != nil {
+			want6[string(v6)] = true
 		}
 	}
+	if err := syncSet(s.locals, want4); err != nil {
+		return err
+	}
+	return syncSet(s.locals6, want6)
+}
+
+// syncSet makes the keys of m (a map of 1-byte values) exactly want.
+func syncSet(m *ebpf.Map, want map[string]bool) error {
 	one := []byte{1}
 	for k := range want {
-		if err := s.locals.Put(k[:], one); err != nil {
+		if err := m.Put([]byte(k), one); err != nil {
 			return fmt.Errorf("forward: shield: locals: %w", err)
 		}
 	}
-	var k [4]byte
+	k := make([]byte, m.KeySize())
 	var v [1]byte
-	it := s.locals.Iterate()
-	var stale [][4]byte
+	it := m.Iterate()
+	var stale []string
 	for it.Next(&k, &v) {
-		if !want[k] {
-			stale = append(stale, k)
+		if !want[string(k)] {
+			stale = append(stale, string(k))
 		}
 	}
 	for _, k := range stale {
-		_ = s.locals.Delete(k[:])
+		_ = m.Delete([]byte(k))
 	}
 	return nil
 }
 
 // Update puts the new entries in before it takes the old ones out: a frame may briefly meet
 // a stale entry, never a missing one.
-func (s *tcxShield) Update(vips [][4]byte, nat []NATReal) error {
+func (s *tcxShield) Update(vips []netip.Addr, nat []NATReal) error {
 	if err := s.refreshLocals(); err != nil {
 		return err
 	}
 	one := []byte{1}
+	// Keys are told apart by length: 4 and 16 bytes (VIPs), 8 and 20 (NAT reals).
+	vipMap := func(k string) *ebpf.Map {
+		if len(k) == 16 {
+			return s.vips6
+		}
+		return s.vips
+	}
+	natMap := func(k string) *ebpf.Map {
+		if len(k) == 20 {
+			return s.nat6
+		}
+		return s.nat
+	}
 	nv := map[string]bool{}
 	for _, v := range vips {
-		k := string(v[:])
+		k := string(v.Unmap().AsSlice())
 		if !nv[k] {
 			nv[k] = true
-			if err := s.vips.Put([]byte(k), one); err != nil {
-				return fmt.Errorf("forward: shield update: vip: %w", err)
+			if err := vipMap(k).Put([]byte(k), one); err != nil {
+				return fmt.Errorf("forward: shield update: vip %s: %w", v, err)
 			}
 		}
 	}
 	nn := map[string]bool{}
 	for _, n := range nat {
 		k := string(natKey(n))
+		if n.V6 {
+			k = string(natKey6(n))
+		}
 		if !nn[k] {
 			nn[k] = true
-			if err := s.nat.Put([]byte(k), one); err != nil {
+			if err := natMap(k).Put([]byte(k), one); err != nil {
 				return fmt.Errorf("forward: shield update: nat real: %w", err)
 			}
 		}
 	}
 	for k := range s.haveVIP {
 		if !nv[k] {
-			_ = s.vips.Delete([]byte(k))
+			_ = vipMap(k).Delete([]byte(k))
 		}
 	}
 	for k := range s.haveNAT {
 		if !nn[k] {
-			_ = s.nat.Delete([]byte(k))
+			_ = natMap(k).Delete([]byte(k))
 		}
 	}
 	s.haveVIP, s.haveNAT = nv, nn
@@ -328,7 +378,7 @@ func (s *tcxShield) Close() error {
 	if s.prog != nil {
 		errs = append(errs, s.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{s.vips, s.nat, s.locals} {
+	for _, m := range s.all() {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
