@@ -170,8 +170,9 @@ func (v *vrrpNet) sendRaw6(host string, hops int, msgs ...[]byte) {
 }
 
 // TestIntegrationVRRP6Hostile: IPv6 adverts with a hop limit other than 255 (read from the
-// socket's ancillary data), a bad checksum, version 2 or another VRID are counted by reason
-// and ignored; a valid one with a higher priority is obeyed.
+// socket's ancillary data), a bad checksum, the other version (a valid VRRPv2 over IPv6 to a
+// v3 instance) or another VRID are counted by reason and ignored; a valid one with a higher
+// priority is obeyed.
 func TestIntegrationVRRP6Hostile(t *testing.T) {
 	n := newVRRPNet6(t, "d1", "evil")
 	n.uvs("d1", fmt.Sprintf("[[vrrp]]\nname = \"VI_6\"\ninterface = \"e0\"\nvirtual_router_id = 61\npriority = 100\nversion = 3\nvips = [%q]\n", vrrp6VIP))
@@ -185,8 +186,7 @@ func TestIntegrationVRRP6Hostile(t *testing.T) {
 	good := advert(func(*vrrp.Advert) {})
 	sum := advert(func(*vrrp.Advert) {})
 	sum[len(sum)-1] ^= 0xff
-	v2 := advert(func(*vrrp.Advert) {})
-	v2[0] = 0x21
+	v2 := advert(func(a *vrrp.Advert) { a.Version = 2 }) // keepalived's VRRPv2 over IPv6, to a v3 instance
 	vrid := advert(func(a *vrrp.Advert) { a.VRID = 62 })
 	for range 3 {
 		n.sendRaw6("evil", 64, good)
@@ -194,6 +194,12 @@ func TestIntegrationVRRP6Hostile(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	want := []string{"ttl", "checksum", "version", "vrid"}
+	defer func() {
+		if t.Failed() {
+			st, _ := n.vrrpStatus("d1")
+			t.Logf("status: %+v", st)
+		}
+	}()
 	waitFor(t, 3*time.Second, "every hostile advert counted", func() bool {
 		st, ok := n.vrrpStatus("d1")
 		if !ok {
