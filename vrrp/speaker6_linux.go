@@ -17,7 +17,7 @@ import (
 // and IPV6_PKTINFO (struct in6_pktinfo, include/uapi/linux/ipv6.h).
 var oobLen6 = unix.CmsgSpace(4) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 
-// open6 finishes opening an IPv6 instance (RFC 5798 §5.1.2): the source is unicast_src_ip or
+// open6 finishes opening an IPv6 instance (RFC 5798 §5.1.2; v2 is keepalived's): the source is unicast_src_ip or
 // the interface's link-local address; a raw AF_INET6 socket for next header 112, bound to the
 // interface and to that source, hop limit 255 both ways, traffic class 0xc0 as keepalived,
 // joined to ff02::12 unless unicast, multicast loop off, and hop limit and destination

@@ -59,7 +59,7 @@ type instance struct {
 	group   int // index into cfg.VRRPSyncGroups, -1 for none
 	fd      int
 	ifindex int
-	v6      bool // VRRPv3 over IPv6: a raw AF_INET6 socket, NAs instead of gratuitous ARP
+	v6      bool // VRRP over IPv6: a raw AF_INET6 socket, NAs instead of gratuitous ARP
 	mac     [6]byte
 	primary netip.Addr
 	ipID    uint16
