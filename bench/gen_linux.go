@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -114,6 +113,7 @@ func generate(cfg GenConfig) (GenResult, error) {
 			return GenResult{}, fmt.Errorf("bench: generator: sched_setaffinity: %w", err)
 		}
 	}
+	setTimerSlack(1000) // pacing sleeps end within a microsecond (threadSleep)
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return GenResult{}, fmt.Errorf("bench: generator: %w", err)
@@ -176,11 +176,7 @@ func generate(cfg GenConfig) (GenResult, error) {
 		if cfg.Rate > 0 {
 			due := start.Add(time.Duration(float64(sent) / cfg.Rate * 1e9))
 			if d := due.Sub(now); d > 0 {
-				if d > 100*time.Microsecond {
-					time.Sleep(d)
-				} else {
-					runtime.Gosched()
-				}
+				threadSleep(d)
 				continue
 			}
 		}
@@ -224,6 +220,16 @@ func generate(cfg GenConfig) (GenResult, error) {
 	// Let the kernel finish what is queued.
 	_, _ = unix.SendmsgN(fd, nil, nil, nil, 0)
 	return GenResult{Sent: sent, Elapsed: time.Since(start)}, nil
+}
+
+// genMaxSleep bounds one pacing sleep, so that a raw nanosleep never keeps
+// the thread from the runtime's preemption for long.
+const genMaxSleep = time.Millisecond
+
+// setTimerSlack sets the calling thread's timer slack (PR_SET_TIMERSLACK) to
+// ns; the default 50 us would make every pacing sleep up to 50 us late.
+func setTimerSlack(ns int) {
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(ns), 0, 0, 0)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

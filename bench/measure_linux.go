@@ -104,26 +104,39 @@ func rxCounts(nodes []*Node) (map[string]uint64, error) {
 	return m, nil
 }
 
-// latencyProbe sends UDP probes from n to dst on a fixed, open-loop
-// schedule: a Poisson process of rate probes per second for d (at most
-// maxProbes), each sent when its time comes whatever the answers of earlier
-// ones, so that no probe is timed by the forwarder's previous answer (a
-// closed loop lands every probe just after a ring block retires and reports
-// that phase, not what a user sees). It returns the round-trip times of the
-// answered probes and how many went unanswered. Answers may come from any
-// address (nftables DNAT answers from the real server's) and are matched by
-// sequence number.
-func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Duration, rate float64, maxProbes int) ([]time.Duration, int, error) {
+// probeResult is what latencyProbe measured for one destination.
+type probeResult struct {
+	rtts []time.Duration // round trips of the answered probes
+	lost int             // probes sent and never answered
+}
+
+// latencyProbe sends UDP probes from n to the destinations dsts on one fixed,
+// open-loop schedule: a Poisson process of rate probes per second per
+// destination for d (at most maxProbes in all), each sent when its time comes
+// whatever the answers of earlier ones, so that no probe is timed by the
+// forwarder's previous answer (a closed loop lands every probe just after a
+// ring block retires and reports that phase, not what a user sees). The
+// destinations take turns, so each sees the same moments of the machine: the
+// difference between a VIP and the real server behind it, probed together,
+// is what the forwarder adds, free of what the rest of the machine did in
+// that window. It returns the round trips and losses per destination.
+// Answers may come from any address (nftables DNAT answers from the real
+// server's) and are matched by sequence number.
+func latencyProbe(ctx context.Context, n *Node, dsts []netip.AddrPort, d time.Duration, rate float64, maxProbes int) ([]probeResult, error) {
+	if len(dsts) == 0 {
+		return nil, nil
+	}
 	var pc net.PacketConn
 	if err := n.Do(func() error {
 		var err error
 		pc, err = net.ListenPacket("udp4", ":0")
 		return err
 	}); err != nil {
-		return nil, 0, fmt.Errorf("bench: latency probe: %w", err)
+		return nil, fmt.Errorf("bench: latency probe: %w", err)
 	}
 	defer pc.Close()
-	total := min(maxProbes, max(1, int(d.Seconds()*rate)))
+	all := rate * float64(len(dsts))
+	total := min(maxProbes, max(len(dsts), int(d.Seconds()*all)))
 	sentAt := make([]time.Time, total)
 	recvAt := make([]time.Time, total) // written by the reader only
 	var wg sync.WaitGroup
@@ -144,19 +157,22 @@ func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Durat
 			}
 		}
 	})
-	to := net.UDPAddrFromAddrPort(dst)
+	to := make([]*net.UDPAddr, len(dsts))
+	for i, a := range dsts {
+		to[i] = net.UDPAddrFromAddrPort(a)
+	}
 	start := time.Now()
 	due := start
 	sent := 0
 	var werr error
 	for seq := 0; seq < total && ctx.Err() == nil; seq++ {
 		// Exponential gaps: no phase lock with any timer of the forwarder.
-		due = due.Add(time.Duration(rand.ExpFloat64() / rate * 1e9))
+		due = due.Add(time.Duration(rand.ExpFloat64() / all * 1e9))
 		if w := time.Until(due); w > 0 {
 			time.Sleep(w)
 		}
 		sentAt[seq] = time.Now()
-		if _, err := pc.WriteTo([]byte("probe"+strconv.Itoa(seq)), to); err != nil {
+		if _, err := pc.WriteTo([]byte("probe"+strconv.Itoa(seq)), to[seq%len(to)]); err != nil {
 			werr = fmt.Errorf("bench: latency probe: %w", err)
 			break
 		}
@@ -165,18 +181,18 @@ func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Durat
 	_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	wg.Wait()
 	if werr != nil {
-		return nil, 0, werr
+		return nil, werr
 	}
-	var rtts []time.Duration
-	lost := 0
+	out := make([]probeResult, len(dsts))
 	for i := 0; i < sent; i++ {
+		r := &out[i%len(dsts)]
 		if recvAt[i].IsZero() {
-			lost++
+			r.lost++
 			continue
 		}
-		rtts = append(rtts, recvAt[i].Sub(sentAt[i]))
+		r.rtts = append(r.rtts, recvAt[i].Sub(sentAt[i]))
 	}
-	return rtts, lost, nil
+	return out, nil
 }
 
 // percentile returns the p-th percentile (0..100) of ds, nearest rank.
