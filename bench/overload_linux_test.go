@@ -1,6 +1,9 @@
 package bench
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestOverloadTarget(t *testing.T) {
 	rows := func(noLoss float64, steps ...[2]float64) *Results {
@@ -40,5 +43,29 @@ func TestOverloadTarget(t *testing.T) {
 	}
 	if _, ok := overloadTarget(rows(0), "u"); ok {
 		t.Error("a target without a loss-free rate")
+	}
+}
+
+func TestFillLatency(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Microsecond)
+		}
+		return out
+	}
+	var row Row
+	fillLatency(&row, []probeResult{{rtts: ms(100, 110, 120, 130), lost: 1}, {rtts: ms(60, 70, 80, 90)}})
+	if row.Probes != 5 || row.Lost != 1 || row.DirectProbes != 4 || row.DirectLost != 0 {
+		t.Errorf("probes = %+v", row)
+	}
+	// Nearest rank: p50 of four is the third, p99 the fourth.
+	if row.P50us != 120 || row.DirectP50us != 80 || row.AddedP50us != 40 || row.AddedP99us != 40 {
+		t.Errorf("latency = %+v", row)
+	}
+	row = Row{}
+	fillLatency(&row, []probeResult{{rtts: ms(100)}})
+	if row.AddedP50us != 0 || row.DirectProbes != 0 || row.P50us != 100 {
+		t.Errorf("without direct probes = %+v", row)
 	}
 }
