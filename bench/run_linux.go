@@ -31,6 +31,10 @@ type BenchOptions struct {
 	Progress   io.Writer // a terminal for the progress bar; nil for none
 }
 
+// benchExtraPs are the Ps RunBench adds to GOMAXPROCS for the threads that hold one while
+// they run (the generator's and the floor's).
+const benchExtraPs = 2
+
 // Timing of a measurement step.
 const (
 	drainWait   = 50 * time.Millisecond  // between reads of the sinks' counters while queues drain
@@ -76,6 +80,13 @@ type runner struct {
 // after the other, and returns the results.
 func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
 	b := o.Config.Bench
+	// The generator and the floor each hold a P for as long as they run (threads
+	// locked and pinned, which never park: the generator sleeps in a raw nanosleep,
+	// the floor spins). With GOMAXPROCS at the CPU count (2 here) the probes, their
+	// reader and the bench's own polling would then wait for sysmon to preempt one
+	// of them, every 10 ms: milliseconds of p99 that belong to the harness. Two Ps
+	// more than CPUs leave the rest to the kernel's scheduler.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + benchExtraPs))
 	r := &runner{o: o, b: b, dirCPU: b.DirectorCPU, genCPU: b.GeneratorCPU}
 	if runtime.NumCPU() < 2 || max(r.dirCPU, r.genCPU) >= runtime.NumCPU() {
 		r.dirCPU, r.genCPU = -1, -1
