@@ -169,11 +169,18 @@ func (f *Floor) run(cfg FloorConfig, ready chan<- error) (err error) {
 	}()
 	f.tid.Store(int32(unix.Gettid()))
 	if cfg.CPU >= 0 {
-		var set unix.CPUSet
+		// Restored when the floor ends: the thread goes back to the runtime's
+		// pool, and pinned it would run any goroutine of the bench on the
+		// director's CPU.
+		var old, set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return fmt.Errorf("bench: floor: sched_getaffinity: %w", err)
+		}
 		set.Set(cfg.CPU)
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			return fmt.Errorf("bench: floor: sched_setaffinity: %w", err)
 		}
+		defer unix.SchedSetaffinity(0, &old)
 	}
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {

@@ -106,12 +106,18 @@ func generate(cfg GenConfig) (GenResult, error) {
 		return GenResult{}, fmt.Errorf("bench: generator: bad config %+v", cfg)
 	}
 	if cfg.CPU >= 0 {
-		// Do's goroutine is locked to its thread, so this pins only it.
-		var set unix.CPUSet
+		// Do's goroutine is locked to its thread, so this pins only it, until
+		// the thread goes back to the runtime's pool: then the old affinity is
+		// restored, or any goroutine of the bench could run pinned there.
+		var old, set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return GenResult{}, fmt.Errorf("bench: generator: sched_getaffinity: %w", err)
+		}
 		set.Set(cfg.CPU)
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			return GenResult{}, fmt.Errorf("bench: generator: sched_setaffinity: %w", err)
 		}
+		defer unix.SchedSetaffinity(0, &old)
 	}
 	setTimerSlack(1000) // pacing sleeps end within a microsecond (threadSleep)
 	ifi, err := net.InterfaceByName(cfg.Iface)

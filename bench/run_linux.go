@@ -984,7 +984,7 @@ func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
 	// worker must sleep in poll(), not spin.
 	row := Row{Candidate: c.Name, Test: "latency-trickle", Size: 64, Note: fmt.Sprintf("%.0f probes/s, no other traffic", trickleRate)}
 	p0, t0, w0 := c.cpu(), mustCPUTimes(), time.Now()
-	pr, err := latencyProbe(ctx, r.client, dsts, max(r.b.Duration, trickleMin), trickleRate, maxProbes)
+	pr, err := latencyProbe(ctx, r.client, dsts, max(r.b.Duration, trickleMin), trickleRate, maxProbes, r.genCPU)
 	if err != nil {
 		return err
 	}
@@ -1013,7 +1013,7 @@ func (r *runner) latencyTest(ctx context.Context, c *candidate) error {
 	} else {
 		bg <- nil
 	}
-	pr, err = latencyProbe(ctx, r.client, dsts, r.b.Duration, loadedProbeRate, maxProbes)
+	pr, err = latencyProbe(ctx, r.client, dsts, r.b.Duration, loadedProbeRate, maxProbes, r.genCPU)
 	if gerr := <-bg; err == nil {
 		err = gerr
 	}
