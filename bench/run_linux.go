@@ -876,6 +876,7 @@ func (r *runner) costStep(c *candidate, gc GenConfig) (Row, error) {
 	s, err := r.measure(c, gc)
 	k1 := comp.cpu()
 	comp.stop()
+	time.Sleep(settleWait) // the next test starts on a CPU without the busy loop
 	if err != nil {
 		return row, err
 	}
