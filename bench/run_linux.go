@@ -889,8 +889,8 @@ func (r *runner) costStep(c *candidate, gc GenConfig) (Row, error) {
 	if wall := time.Since(w0); wall > 0 {
 		share = float64(k1-k0) / float64(wall)
 	}
-	row.Note = fmt.Sprintf("offered %.3f Mpps beside a busy loop on the director's CPU (%.0f%% of it); Mpps is what arrived while the generator sent",
-		row.OfferedPPS/1e6, 100*share)
+	row.Note = fmt.Sprintf("offered %.3f Mpps beside %d busy loops on the director's CPU (%.0f%% of it); Mpps is what arrived while the generator sent",
+		row.OfferedPPS/1e6, costCompetitors, 100*share)
 	if !costSaturated(&row) {
 		row.Note += "; not saturated (carried at least 95% of the offered rate): raise cost_pps"
 	}
@@ -1139,7 +1139,7 @@ func (r *runner) compare() {
 			uc, fc := res.find(c.Name, costTest, 64), res.find("floor-"+ring, costTest, 64)
 			if uc != nil && fc != nil && uc.DeliveredPPS > 0 && fc.DeliveredPPS > 0 {
 				v := fc.DeliveredPPS / uc.DeliveredPPS
-				d := fmt.Sprintf("delivered %.3f vs %.3f Mpps saturated beside a busy loop: cost %.2fx the floor's", uc.DeliveredPPS/1e6, fc.DeliveredPPS/1e6, v)
+				d := fmt.Sprintf("delivered %.3f vs %.3f Mpps saturated beside the same busy loops: cost %.2fx the floor's", uc.DeliveredPPS/1e6, fc.DeliveredPPS/1e6, v)
 				if uc.ProcNsPerPkt > 0 && fc.ProcNsPerPkt > 0 {
 					d += fmt.Sprintf("; own threads %.0f vs %.0f ns/pkt (%.2fx)", uc.ProcNsPerPkt, fc.ProcNsPerPkt, uc.ProcNsPerPkt/fc.ProcNsPerPkt)
 				}

@@ -68,7 +68,7 @@ type Bench struct {
 	Rounds          int           // Key rounds: times every candidate is measured, alternately; the least disturbed round is kept.
 	GeneratorCPU    int           // Key generator_cpu: CPU the generator is pinned to; -1 = not pinned.
 	DirectorCPU     int           // Key director_cpu: CPU a one-worker director (and its receive softirq) is pinned to; -1 = not pinned.
-	CostPPS         int           // Key cost_pps: 64-byte UDP offered to uvs and the floor at this rate beside a busy loop on the director's CPU (test udp, row udp-cost): both saturated, costs compare by delivered rate; 0 = off.
+	CostPPS         int           // Key cost_pps: 64-byte UDP offered to uvs and the floor at this rate beside busy loops on the director's CPU (test udp, row udp-cost): both saturated, costs compare by delivered rate; 0 = off.
 	Present         bool          // The file has a [bench] table.
 }
 
