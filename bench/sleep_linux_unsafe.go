@@ -17,10 +17,10 @@ import (
 // its CPU against the probes, the real servers' echo and the softirq work
 // that share it, which delays them by up to a scheduler slice (milliseconds
 // of p99 that belong to the harness, not to the forwarder). A raw system
-// call keeps the P: nothing else of the bench's needs it while the generator
-// runs. The thread's timer slack is set to 1 us (setTimerSlack) so that a
-// sleep ends close to when it is due; pacing catches up on lateness anyway
-// (the next batch is sized by the frames due).
+// call keeps the P (RunBench adds Ps for the threads that hold one). The
+// thread's timer slack is set to 1 us (setTimerSlack) so that a sleep ends
+// close to when it is due; pacing catches up on lateness anyway (while frames
+// are due, batches leave back to back).
 func threadSleep(d time.Duration) {
 	d = min(d, genMaxSleep)
 	ts := unix.NsecToTimespec(d.Nanoseconds())
