@@ -119,7 +119,7 @@ func generate(cfg GenConfig) (GenResult, error) {
 		}
 		defer unix.SchedSetaffinity(0, &old)
 	}
-	setTimerSlack(1000) // pacing sleeps end within a microsecond (threadSleep)
+	defer setTimerSlack(setTimerSlack(1000)) // pacing sleeps end within a microsecond (threadSleep)
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return GenResult{}, fmt.Errorf("bench: generator: %w", err)
@@ -233,9 +233,15 @@ func generate(cfg GenConfig) (GenResult, error) {
 const genMaxSleep = time.Millisecond
 
 // setTimerSlack sets the calling thread's timer slack (PR_SET_TIMERSLACK) to
-// ns; the default 50 us would make every pacing sleep up to 50 us late.
-func setTimerSlack(ns int) {
+// ns and returns the old one; the default 50 us would make every pacing sleep
+// up to 50 us late.
+func setTimerSlack(ns int) (old int) {
+	old = 50000
+	if v, _, errno := unix.Syscall6(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK, 0, 0, 0, 0, 0); errno == 0 {
+		old = int(v)
+	}
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(ns), 0, 0, 0)
+	return old
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
