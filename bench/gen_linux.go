@@ -80,6 +80,9 @@ type GenConfig struct {
 	Duration time.Duration // How long to send.
 	Count    int           // If > 0, stop after this many frames.
 	CPU      int           // CPU to pin the sending thread to; -1 = none.
+	// OnEnd, if set, is called when the last frame is handed to the kernel, before the
+	// frames still in flight are waited for: what arrived by then arrived during the trial.
+	OnEnd func()
 }
 
 // GenResult is what the generator sent.
@@ -158,6 +161,7 @@ func generate(cfg GenConfig) (GenResult, error) {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(unix.ETH_P_IP)}); err != nil {
 		return GenResult{}, fmt.Errorf("bench: generator: bind: %w", err)
 	}
+	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 	tmpl := buildFrame(cfg)
 	nframes := int(req.Frame_nr)
 	for i := range nframes {
@@ -211,21 +215,33 @@ func generate(cfg GenConfig) (GenResult, error) {
 			}
 		}
 		if queued == 0 {
-			// Nothing free: the kernel still holds every slot.
-			if _, err := unix.SendmsgN(fd, nil, nil, nil, 0); err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOBUFS) {
+			// Nothing free: the kernel still holds every slot. Wait for one
+			// (the skb destructor wakes POLLOUT), kicking any slot left at
+			// SEND_REQUEST by a failed send.
+			if _, err := unix.SendmsgN(fd, nil, nil, nil, unix.MSG_DONTWAIT); err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOBUFS) {
 				return GenResult{}, fmt.Errorf("bench: generator: send: %w", err)
 			}
+			_, _ = unix.Poll(pfd[:], 1)
 			continue
 		}
-		// A blocking send transmits every queued frame before returning.
-		if _, err := unix.SendmsgN(fd, nil, nil, nil, 0); err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
+		// Not a blocking send: that waits until every frame of the batch is
+		// freed, and a frame is freed where its skb ends, in the director's
+		// receive path on the director's CPU (veth keeps the sender's socket
+		// on the skb across namespaces), so each batch waited for the
+		// director and the two CPUs took turns instead of working together.
+		if _, err := unix.SendmsgN(fd, nil, nil, nil, unix.MSG_DONTWAIT); err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
 			return GenResult{}, fmt.Errorf("bench: generator: send: %w", err)
 		}
 		sent += uint64(queued)
 	}
-	// Let the kernel finish what is queued.
+	elapsed := time.Since(start)
+	if cfg.OnEnd != nil {
+		cfg.OnEnd()
+	}
+	// Let the kernel finish what is queued (a blocking send waits for every
+	// frame in flight) before the ring is unmapped.
 	_, _ = unix.SendmsgN(fd, nil, nil, nil, 0)
-	return GenResult{Sent: sent, Elapsed: time.Since(start)}, nil
+	return GenResult{Sent: sent, Elapsed: elapsed}, nil
 }
 
 // genMaxSleep bounds one pacing sleep, so that a raw nanosleep never keeps

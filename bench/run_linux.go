@@ -711,11 +711,13 @@ func (r *runner) measure(c *candidate, gc GenConfig) (sample, error) {
 		return sample{}, err
 	}
 	start := time.Now()
+	var rxEnd map[string]uint64 // what arrived while the generator sent
+	var rxErr error
+	gc.OnEnd = func() { rxEnd, rxErr = rxCounts(r.reals) }
 	res, err := Generate(r.client, gc)
-	if err != nil {
-		return sample{}, err
+	if err == nil {
+		err = rxErr
 	}
-	rxEnd, err := rxCounts(r.reals) // what arrived while the generator sent
 	if err != nil {
 		return sample{}, err
 	}
