@@ -144,7 +144,7 @@ func leastDisturbed(rounds [][]Row) []Row {
 }
 
 // busyLimit is how busy a CPU must be to be called the bottleneck. The
-// generator's CPU never reaches 100%: it waits in send(2) for TX ring slots
+// generator's CPU never reaches 100%: it waits in poll(2) for TX ring slots
 // while its softirq work (bridge, sinks) runs.
 const busyLimit = 0.85
 
