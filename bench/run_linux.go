@@ -163,6 +163,10 @@ func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
 	cands := r.candidates()
 	r.steps = b.Rounds * len(cands) * r.stepsPerCandidate()
 	var rounds [][]Row
+	// The bench's own threads on the generator's CPU, off the director's
+	// (confineProcess); the lab's processes started before keep theirs.
+	unconfine := confineProcess(r.genCPU)
+	defer unconfine()
 	for round := range b.Rounds {
 		r.res.Rows = nil
 		for _, c := range cands {
