@@ -105,7 +105,8 @@ func parseNetDev(b []byte) (map[string]NetDev, error) {
 // leastDisturbed merges the rows of several rounds: for each candidate,
 // test and size it keeps the round that other work on the machine disturbed
 // least, which is the one with the lowest director ns per packet (packet
-// tests), the most connections per second, or the lowest p50 (latency).
+// tests), the most connections per second, or the quietest window (latency:
+// the lowest p99 straight to the real server, measured beside the candidate).
 func leastDisturbed(rounds [][]Row) []Row {
 	if len(rounds) == 0 {
 		return nil
@@ -122,8 +123,14 @@ func leastDisturbed(rounds [][]Row) []Row {
 				switch {
 				case x.Test == "connect":
 					better = x.ConnsPerSec > o.ConnsPerSec
-				case x.Test == "latency":
-					better = x.Probes > 0 && (o.Probes == 0 || x.P50us < o.P50us)
+				case x.Test == "latency" || x.Test == "latency-trickle":
+					// The quietest window: the lowest p99 of the probes straight to the
+					// real server in it (the p50 through the candidate without them).
+					if x.DirectProbes > 0 && o.DirectProbes > 0 {
+						better = x.DirectP99us < o.DirectP99us
+					} else {
+						better = x.Probes > 0 && (o.Probes == 0 || x.P50us < o.P50us)
+					}
 				default:
 					better = x.NsPerPkt > 0 && (o.NsPerPkt == 0 || x.NsPerPkt < o.NsPerPkt)
 				}
@@ -137,7 +144,7 @@ func leastDisturbed(rounds [][]Row) []Row {
 }
 
 // busyLimit is how busy a CPU must be to be called the bottleneck. The
-// generator's CPU never reaches 100%: it waits in send(2) for TX ring slots
+// generator's CPU never reaches 100%: it waits in poll(2) for TX ring slots
 // while its softirq work (bridge, sinks) runs.
 const busyLimit = 0.85
 

@@ -12,7 +12,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uvs-project/uvs/forward/afpacket"
 )
+
+// floorSpin is how long the V2 floor keeps looking for the next frame before
+// it sleeps in poll(): uvs's own spin (afpacket.RingConfig.Spin), so that
+// both spend the same idle time per burst and their costs per packet compare
+// like with like below saturation, where the spin is thread time.
+var floorSpin = afpacket.RingConfig{}.WithDefaults().Spin
 
 // The floor is the smallest forwarder on the rings uvs uses: frames come in
 // through an AF_PACKET receive ring, get the next hop's destination MAC, and
@@ -52,18 +60,16 @@ func (f FloorRing) String() string {
 // Ring geometry, as uvs's defaults (forward/ring_linux.go, tx_linux.go).
 const (
 	floorBlockBytes = 256 << 10 // V3 block; V2 uses the same blocks cut into floorV2Frame slots
-	floorBlocks     = 32
+	floorBlocks     = 32        // V3; V2 takes floorV2Blocks, as uvs (afpacket.RingConfig.Blocks)
+	floorV2Blocks   = 64
 	floorV2Frame    = 2048 // a 1514-byte frame with its headers and virtio_net_hdr
 	floorTxSlot     = 4096
 	floorTxSlots    = 512
 	floorTxData     = 32 // TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)
 	floorVnetLen    = 10 // struct virtio_net_hdr
-	// floorSpin is how long the V2 floor keeps looking for the next frame
-	// before it sleeps in poll(): a burst's next frame usually arrives
-	// within microseconds, and a wakeup costs more than that.
-	floorSpin = 20 * time.Microsecond
-	// floorV2Batch bounds the frames read from a V2 ring before one TX kick.
-	floorV2Batch = 256
+	// floorV2Batch bounds the frames read from a V2 ring before one TX kick:
+	// uvs's burst bound (afpacket's burstMax, txBatchMax).
+	floorV2Batch = 1024
 	// floorTxWait bounds how long a full TX ring is waited for before the
 	// frame is dropped (the link is down).
 	floorTxWait = 100 * time.Millisecond
@@ -169,11 +175,18 @@ func (f *Floor) run(cfg FloorConfig, ready chan<- error) (err error) {
 	}()
 	f.tid.Store(int32(unix.Gettid()))
 	if cfg.CPU >= 0 {
-		var set unix.CPUSet
+		// Restored when the floor ends: the thread goes back to the runtime's
+		// pool, and pinned it would run any goroutine of the bench on the
+		// director's CPU.
+		var old, set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return fmt.Errorf("bench: floor: sched_getaffinity: %w", err)
+		}
 		set.Set(cfg.CPU)
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			return fmt.Errorf("bench: floor: sched_setaffinity: %w", err)
 		}
+		defer unix.SchedSetaffinity(0, &old)
 	}
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
@@ -381,8 +394,8 @@ func openFloorRX(ifindex int, ring FloorRing) (_ int, _ []byte, err error) {
 			Frame_nr: floorBlockBytes / 2048 * floorBlocks, Retire_blk_tov: 1}
 		err = unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req)
 	case FloorV2:
-		req := unix.TpacketReq{Block_size: floorBlockBytes, Block_nr: floorBlocks, Frame_size: floorV2Frame,
-			Frame_nr: floorBlockBytes / floorV2Frame * floorBlocks}
+		req := unix.TpacketReq{Block_size: floorBlockBytes, Block_nr: floorV2Blocks, Frame_size: floorV2Frame,
+			Frame_nr: floorBlockBytes / floorV2Frame * floorV2Blocks}
 		err = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req)
 	default:
 		return -1, nil, errors.New("bench: floor: no ring version")
@@ -390,7 +403,11 @@ func openFloorRX(ifindex int, ring FloorRing) (_ int, _ []byte, err error) {
 	if err != nil {
 		return -1, nil, fmt.Errorf("bench: floor: PACKET_RX_RING: %w", err)
 	}
-	mem, err := unix.Mmap(fd, 0, floorBlockBytes*floorBlocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	blocks := floorBlocks
+	if ring == FloorV2 {
+		blocks = floorV2Blocks
+	}
+	mem, err := unix.Mmap(fd, 0, floorBlockBytes*blocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return -1, nil, fmt.Errorf("bench: floor: mmap: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,6 +80,9 @@ type GenConfig struct {
 	Duration time.Duration // How long to send.
 	Count    int           // If > 0, stop after this many frames.
 	CPU      int           // CPU to pin the sending thread to; -1 = none.
+	// OnEnd, if set, is called when the last frame is handed to the kernel, before the
+	// frames still in flight are waited for: what arrived by then arrived during the trial.
+	OnEnd func()
 }
 
 // GenResult is what the generator sent.
@@ -107,13 +109,20 @@ func generate(cfg GenConfig) (GenResult, error) {
 		return GenResult{}, fmt.Errorf("bench: generator: bad config %+v", cfg)
 	}
 	if cfg.CPU >= 0 {
-		// Do's goroutine is locked to its thread, so this pins only it.
-		var set unix.CPUSet
+		// Do's goroutine is locked to its thread, so this pins only it, until
+		// the thread goes back to the runtime's pool: then the old affinity is
+		// restored, or any goroutine of the bench could run pinned there.
+		var old, set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return GenResult{}, fmt.Errorf("bench: generator: sched_getaffinity: %w", err)
+		}
 		set.Set(cfg.CPU)
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			return GenResult{}, fmt.Errorf("bench: generator: sched_setaffinity: %w", err)
 		}
+		defer unix.SchedSetaffinity(0, &old)
 	}
+	defer setTimerSlack(setTimerSlack(1000)) // pacing sleeps end within a microsecond (threadSleep)
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return GenResult{}, fmt.Errorf("bench: generator: %w", err)
@@ -152,6 +161,7 @@ func generate(cfg GenConfig) (GenResult, error) {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(unix.ETH_P_IP)}); err != nil {
 		return GenResult{}, fmt.Errorf("bench: generator: bind: %w", err)
 	}
+	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 	tmpl := buildFrame(cfg)
 	nframes := int(req.Frame_nr)
 	for i := range nframes {
@@ -176,11 +186,7 @@ func generate(cfg GenConfig) (GenResult, error) {
 		if cfg.Rate > 0 {
 			due := start.Add(time.Duration(float64(sent) / cfg.Rate * 1e9))
 			if d := due.Sub(now); d > 0 {
-				if d > 100*time.Microsecond {
-					time.Sleep(d)
-				} else {
-					runtime.Gosched()
-				}
+				threadSleep(d)
 				continue
 			}
 		}
@@ -209,21 +215,49 @@ func generate(cfg GenConfig) (GenResult, error) {
 			}
 		}
 		if queued == 0 {
-			// Nothing free: the kernel still holds every slot.
-			if _, err := unix.SendmsgN(fd, nil, nil, nil, 0); err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOBUFS) {
+			// Nothing free: the kernel still holds every slot. Wait for one
+			// (the skb destructor wakes POLLOUT), kicking any slot left at
+			// SEND_REQUEST by a failed send.
+			if _, err := unix.SendmsgN(fd, nil, nil, nil, unix.MSG_DONTWAIT); err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOBUFS) {
 				return GenResult{}, fmt.Errorf("bench: generator: send: %w", err)
 			}
+			_, _ = unix.Poll(pfd[:], 1)
 			continue
 		}
-		// A blocking send transmits every queued frame before returning.
-		if _, err := unix.SendmsgN(fd, nil, nil, nil, 0); err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
+		// Not a blocking send: that waits until every frame of the batch is
+		// freed, and a frame is freed where its skb ends, in the director's
+		// receive path on the director's CPU (veth keeps the sender's socket
+		// on the skb across namespaces), so each batch waited for the
+		// director and the two CPUs took turns instead of working together.
+		if _, err := unix.SendmsgN(fd, nil, nil, nil, unix.MSG_DONTWAIT); err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
 			return GenResult{}, fmt.Errorf("bench: generator: send: %w", err)
 		}
 		sent += uint64(queued)
 	}
-	// Let the kernel finish what is queued.
+	elapsed := time.Since(start)
+	if cfg.OnEnd != nil {
+		cfg.OnEnd()
+	}
+	// Let the kernel finish what is queued (a blocking send waits for every
+	// frame in flight) before the ring is unmapped.
 	_, _ = unix.SendmsgN(fd, nil, nil, nil, 0)
-	return GenResult{Sent: sent, Elapsed: time.Since(start)}, nil
+	return GenResult{Sent: sent, Elapsed: elapsed}, nil
+}
+
+// genMaxSleep bounds one pacing sleep, so that a raw nanosleep never keeps
+// the thread from the runtime's preemption for long.
+const genMaxSleep = time.Millisecond
+
+// setTimerSlack sets the calling thread's timer slack (PR_SET_TIMERSLACK) to
+// ns and returns the old one; the default 50 us would make every pacing sleep
+// up to 50 us late.
+func setTimerSlack(ns int) (old int) {
+	old = 50000
+	if v, _, errno := unix.Syscall6(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK, 0, 0, 0, 0, 0); errno == 0 {
+		old = int(v)
+	}
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(ns), 0, 0, 0)
+	return old
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

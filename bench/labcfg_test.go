@@ -216,6 +216,13 @@ func TestLeastDisturbed(t *testing.T) {
 	if got[0].NsPerPkt != 700 || got[1].ConnsPerSec != 10 || got[2].P50us != 30 {
 		t.Errorf("merged = %+v", got)
 	}
+	// With the real server probed in the same window, the quietest window wins,
+	// not the lowest latency through the candidate.
+	r1 = []Row{{Candidate: "a", Test: "latency-trickle", Probes: 5, P50us: 90, DirectProbes: 5, DirectP99us: 300}}
+	r2 = []Row{{Candidate: "a", Test: "latency-trickle", Probes: 5, P50us: 60, DirectProbes: 5, DirectP99us: 5000}}
+	if got := leastDisturbed([][]Row{r1, r2}); got[0].P50us != 90 {
+		t.Errorf("latency-trickle merged = %+v, want the round with direct p99 300us", got[0])
+	}
 }
 
 func TestBottleneck(t *testing.T) {

@@ -4,18 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cpuTimes are one CPU's /proc/stat counters in USER_HZ ticks.
@@ -104,79 +109,176 @@ func rxCounts(nodes []*Node) (map[string]uint64, error) {
 	return m, nil
 }
 
-// latencyProbe sends UDP probes from n to dst on a fixed, open-loop
-// schedule: a Poisson process of rate probes per second for d (at most
-// maxProbes), each sent when its time comes whatever the answers of earlier
-// ones, so that no probe is timed by the forwarder's previous answer (a
-// closed loop lands every probe just after a ring block retires and reports
-// that phase, not what a user sees). It returns the round-trip times of the
-// answered probes and how many went unanswered. Answers may come from any
-// address (nftables DNAT answers from the real server's) and are matched by
-// sequence number.
-func latencyProbe(ctx context.Context, n *Node, dst netip.AddrPort, d time.Duration, rate float64, maxProbes int) ([]time.Duration, int, error) {
-	var pc net.PacketConn
+// probeResult is what latencyProbe measured for one destination.
+type probeResult struct {
+	rtts []time.Duration // round trips of the answered probes
+	lost int             // probes sent and never answered
+}
+
+// latencyProbe sends UDP probes from n to the destinations dsts on one fixed,
+// open-loop schedule: a Poisson process of rate probes per second per
+// destination for d (at most maxProbes in all), each sent when its time comes
+// whatever the answers of earlier ones, so that no probe is timed by the
+// forwarder's previous answer (a closed loop lands every probe just after a
+// ring block retires and reports that phase, not what a user sees). The
+// destinations take turns, so each sees the same moments of the machine: the
+// difference between a VIP and the real server behind it, probed together,
+// is what the forwarder adds, free of what the rest of the machine did in
+// that window. It returns the round trips and losses per destination.
+// Answers may come from any address (nftables DNAT answers from the real
+// server's) and are matched by sequence number.
+//
+// The prober's own delays stay out of the figures: an answer is timed by the
+// kernel when it reaches the socket (SO_TIMESTAMPNS), not when a thread wakes
+// for it, and the sending and receiving threads are locked and pinned to cpu
+// (the generator's; -1 = not pinned), off the director's CPU, with blocking
+// system calls rather than the Go netpoller.
+func latencyProbe(ctx context.Context, n *Node, dsts []netip.AddrPort, d time.Duration, rate float64, maxProbes, cpu int) ([]probeResult, error) {
+	if len(dsts) == 0 {
+		return nil, nil
+	}
+	var fd int
 	if err := n.Do(func() error {
 		var err error
-		pc, err = net.ListenPacket("udp4", ":0")
+		fd, err = probeSocket()
 		return err
 	}); err != nil {
-		return nil, 0, fmt.Errorf("bench: latency probe: %w", err)
+		return nil, fmt.Errorf("bench: latency probe: %w", err)
 	}
-	defer pc.Close()
-	total := min(maxProbes, max(1, int(d.Seconds()*rate)))
-	sentAt := make([]time.Time, total)
-	recvAt := make([]time.Time, total) // written by the reader only
+	defer unix.Close(fd)
+	all := rate * float64(len(dsts))
+	total := min(maxProbes, max(len(dsts), int(d.Seconds()*all)))
+	sentAt := make([]int64, total) // unix ns; written by the sender before the probe leaves
+	recvAt := make([]int64, total) // unix ns; written by the reader only
+	var done atomic.Bool
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer pinThread(cpu)()
 		buf := make([]byte, 2048)
+		oob := make([]byte, 128)
 		for {
-			m, _, err := pc.ReadFrom(buf)
+			m, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
 			if err != nil {
-				return // closed, or the deadline after the last probe
+				if done.Load() {
+					return // the read timeout after the last probe
+				}
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return
 			}
-			now := time.Now()
+			at := rxTimestamp(oob[:oobn])
 			_, p, ok := strings.Cut(string(buf[:m]), ":")
 			if !ok || !strings.HasPrefix(p, "probe") {
 				continue
 			}
-			if seq, err := strconv.Atoi(p[len("probe"):]); err == nil && seq >= 0 && seq < total && recvAt[seq].IsZero() {
-				recvAt[seq] = now
+			if seq, err := strconv.Atoi(p[len("probe"):]); err == nil && seq >= 0 && seq < total && recvAt[seq] == 0 {
+				recvAt[seq] = at
 			}
 		}
 	})
-	to := net.UDPAddrFromAddrPort(dst)
-	start := time.Now()
-	due := start
+	to := make([]unix.Sockaddr, len(dsts))
+	for i, a := range dsts {
+		to[i] = &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
+	}
 	sent := 0
 	var werr error
-	for seq := 0; seq < total && ctx.Err() == nil; seq++ {
-		// Exponential gaps: no phase lock with any timer of the forwarder.
-		due = due.Add(time.Duration(rand.ExpFloat64() / rate * 1e9))
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w)
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer pinThread(cpu)()
+		due := time.Now()
+		for seq := 0; seq < total && ctx.Err() == nil; seq++ {
+			// Exponential gaps: no phase lock with any timer of the forwarder.
+			due = due.Add(time.Duration(rand.ExpFloat64() / all * 1e9))
+			if w := time.Until(due); w > 0 {
+				time.Sleep(w)
+			}
+			sentAt[seq] = time.Now().UnixNano()
+			if err := unix.Sendto(fd, []byte("probe"+strconv.Itoa(seq)), 0, to[seq%len(to)]); err != nil {
+				werr = fmt.Errorf("bench: latency probe: %w", err)
+				break
+			}
+			sent++
 		}
-		sentAt[seq] = time.Now()
-		if _, err := pc.WriteTo([]byte("probe"+strconv.Itoa(seq)), to); err != nil {
-			werr = fmt.Errorf("bench: latency probe: %w", err)
-			break
-		}
-		sent++
-	}
-	_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	}()
+	time.Sleep(200 * time.Millisecond) // the last answers
+	done.Store(true)
 	wg.Wait()
 	if werr != nil {
-		return nil, 0, werr
+		return nil, werr
 	}
-	var rtts []time.Duration
-	lost := 0
+	out := make([]probeResult, len(dsts))
 	for i := 0; i < sent; i++ {
-		if recvAt[i].IsZero() {
-			lost++
+		r := &out[i%len(dsts)]
+		if recvAt[i] == 0 {
+			r.lost++
 			continue
 		}
-		rtts = append(rtts, recvAt[i].Sub(sentAt[i]))
+		r.rtts = append(r.rtts, time.Duration(max(0, recvAt[i]-sentAt[i])))
 	}
-	return rtts, lost, nil
+	return out, nil
+}
+
+// probeReadTimeout bounds a blocking read of the prober, so that its reader sees the end.
+const probeReadTimeout = 50 * time.Millisecond
+
+// probeSocket opens the prober's UDP socket in the calling thread's namespace:
+// bound to an ephemeral port, kernel receive timestamps on, reads bounded by
+// probeReadTimeout.
+func probeSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	tv := unix.NsecToTimeval(probeReadTimeout.Nanoseconds())
+	for _, e := range []error{
+		unix.Bind(fd, &unix.SockaddrInet4{}),
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+	} {
+		if e != nil {
+			unix.Close(fd)
+			return -1, e
+		}
+	}
+	return fd, nil
+}
+
+// rxTimestamp returns the SCM_TIMESTAMPNS of a received datagram's control
+// messages in unix nanoseconds (CLOCK_REALTIME, as time.Now's wall clock), or
+// now if there is none.
+func rxTimestamp(oob []byte) int64 {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				sec := int64(binary.NativeEndian.Uint64(m.Data[0:]))
+				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:]))
+				return sec*1e9 + nsec
+			}
+		}
+	}
+	return time.Now().UnixNano()
+}
+
+// pinThread pins the calling (locked) thread to cpu (-1 leaves it) and returns
+// what restores its affinity: a thread that goes back to the runtime's pool
+// pinned would run any goroutine of the bench on that CPU, the director's
+// included.
+func pinThread(cpu int) (restore func()) {
+	var old unix.CPUSet
+	if cpu < 0 || unix.SchedGetaffinity(0, &old) != nil {
+		return func() {}
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if unix.SchedSetaffinity(0, &set) != nil {
+		return func() {}
+	}
+	return func() { _ = unix.SchedSetaffinity(0, &old) }
 }
 
 // percentile returns the p-th percentile (0..100) of ds, nearest rank.

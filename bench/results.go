@@ -90,6 +90,14 @@ type Row struct {
 	Probes        int               `json:"probes,omitempty"`
 	Lost          int               `json:"probes_lost,omitempty"`
 	Note          string            `json:"note,omitempty"`
+
+	// DirectP50us and DirectP99us are the round trips of probes straight to the first real
+	// server, interleaved with the probes through the candidate on one open-loop schedule:
+	// the added figures subtract these, measured in the same window.
+	DirectP50us  float64 `json:"direct_p50_us,omitempty"`
+	DirectP99us  float64 `json:"direct_p99_us,omitempty"`
+	DirectProbes int     `json:"direct_probes,omitempty"`
+	DirectLost   int     `json:"direct_probes_lost,omitempty"`
 }
 
 // Ratio compares a uvs candidate with a baseline on one test.
@@ -164,6 +172,9 @@ func (r *Results) WriteTable(w io.Writer) {
 		}
 		if x.Probes > 0 {
 			other = append(other, fmt.Sprintf("rtt p50 %.0fus p99 %.0fus", x.P50us, x.P99us))
+			if x.DirectProbes > 0 {
+				other = append(other, fmt.Sprintf("direct p50 %.0fus p99 %.0fus", x.DirectP50us, x.DirectP99us))
+			}
 			if x.AddedP50us != 0 || x.AddedP99us != 0 {
 				other = append(other, fmt.Sprintf("added p50 %+.0fus p99 %+.0fus", x.AddedP50us, x.AddedP99us))
 			}

@@ -31,6 +31,7 @@ const (
 	MaxConnParallel = 4096                   // MaxConnParallel bounds bench.connect_parallel.
 	MaxBenchRounds  = 20                     // MaxBenchRounds bounds bench.rounds.
 	maxRateSteps    = 32                     // bound on bench.rate_steps entries
+	maxCostPPS      = 100_000_000            // bound on bench.cost_pps, far above one generator thread
 	percent         = 100                    // rate steps are percent of the peak
 	minBenchStep    = 100 * time.Millisecond // shorter steps are dominated by start-up
 )
@@ -67,6 +68,7 @@ type Bench struct {
 	Rounds          int           // Key rounds: times every candidate is measured, alternately; the least disturbed round is kept.
 	GeneratorCPU    int           // Key generator_cpu: CPU the generator is pinned to; -1 = not pinned.
 	DirectorCPU     int           // Key director_cpu: CPU a one-worker director (and its receive softirq) is pinned to; -1 = not pinned.
+	CostPPS         int           // Key cost_pps: 64-byte UDP offered to uvs and the floor at this rate beside busy loops on the director's CPU (test udp, row udp-cost): both saturated, costs compare by delivered rate; 0 = off.
 	Present         bool          // The file has a [bench] table.
 }
 
@@ -123,6 +125,7 @@ func (d *decoder) bench(t *table, b *Bench, present bool) {
 	d.ints(t, "rate_steps", &b.RateSteps)
 	d.float(t, "max_loss_percent", &b.MaxLossPercent)
 	t.int("latency_load_percent", &b.LatencyLoad)
+	t.int("cost_pps", &b.CostPPS)
 	t.int("connect_parallel", &b.ConnectParallel)
 	t.strings("compare", &b.Compare)
 	d.ints(t, "workers", &b.Workers)
@@ -266,6 +269,9 @@ func (v *validator) bench(b *Bench) {
 	}
 	if b.LatencyLoad < 0 || b.LatencyLoad > percent {
 		v.problem("bench.latency_load_percent", 0, "%d is out of range 0..100", b.LatencyLoad)
+	}
+	if b.CostPPS < 0 || b.CostPPS > maxCostPPS {
+		v.problem("bench.cost_pps", 0, "%d is out of range 0..%d", b.CostPPS, maxCostPPS)
 	}
 	if b.ConnectParallel < 1 || b.ConnectParallel > MaxConnParallel {
 		v.problem("bench.connect_parallel", 0, "%d is out of range 1..%d", b.ConnectParallel, MaxConnParallel)

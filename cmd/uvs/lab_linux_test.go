@@ -221,6 +221,7 @@ rate_steps = [50]
 compare = ["kernel", "nftables", "floor-v2"]
 workers = [1]
 tx_modes = ["ring"]
+cost_pps = 100000
 
 [[service]]
 vip = "198.18.1.100"
@@ -281,6 +282,21 @@ scheduler = "rr"
 	}
 	if len(want) > 0 {
 		t.Errorf("rows missing: %v", want)
+	}
+	// The cost step: uvs and the floor beside a busy loop, not the kernel baselines.
+	for _, c := range []string{"uvs-ring-w1", "floor-v2"} {
+		if r := res.Find(c, "udp-cost"); r == nil || r.DeliveredPPS <= 0 {
+			t.Errorf("%s udp-cost row: %+v", c, r)
+		}
+	}
+	if r := res.Find("kernel", "udp-cost"); r != nil {
+		t.Errorf("kernel has a udp-cost row: %+v", r)
+	}
+	// Latency rows probe the real server in the same window.
+	for _, test := range []string{"latency", "latency-trickle"} {
+		if r := res.Find("kernel", test); r == nil || r.DirectProbes == 0 || r.DirectP50us <= 0 {
+			t.Errorf("kernel %s: no direct probes in the window: %+v", test, r)
+		}
 	}
 	if r := res.Find("uvs-ring-w1", "connect"); r == nil || r.ConnsPerSec <= 0 {
 		t.Errorf("uvs connect row: %+v", r)
