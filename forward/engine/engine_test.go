@@ -59,10 +59,10 @@ forward = %q
 	return cfg
 }
 
-func testEgress(addr [4]byte) Egress {
+func testEgress(addr [16]byte) Egress {
 	m := realMAC
-	m[5] = addr[3]
-	return Egress{TxIf: 0, SrcMAC: ifaceMAC, DstMAC: m, SrcIP: [4]byte{10, 1, 2, 1}, MTU: 1500}
+	m[5] = addr[15]
+	return Egress{TxIf: 0, SrcMAC: ifaceMAC, DstMAC: m, SrcIP: [4]byte{10, 1, 2, 1}, SrcIP6: testSrc6, MTU: 1500}
 }
 
 func newTestEngine(t testing.TB, cfg *config.Config, capacity int) *Engine {
@@ -150,7 +150,7 @@ func TestEngineDR(t *testing.T) {
 	if out[packet.VnetHdrLen+5] != 4 {
 		t.Fatalf("second flow went to .%d, want .4", out[packet.VnetHdrLen+5])
 	}
-	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	if got := svc.Loads[0].Inactive() + svc.Loads[0].Active() + svc.Loads[1].Inactive() + svc.Loads[1].Active(); got != 2 {
 		t.Fatalf("loads count %d connections, want 2", got)
 	}
@@ -272,7 +272,7 @@ func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 func TestEngineExpiryReleasesLoad(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
 	e.one(t, tcpFrame(t, 40000, 0x02, false))
-	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	if svc.Loads[0].Inactive()+svc.Loads[0].Active() != 1 {
 		t.Fatal("connection not counted")
 	}
