@@ -21,10 +21,10 @@ type Snapshot struct {
 	services   map[svcKey]*Service   // (VIP, protocol, port); port 0 = every port
 	natReal    map[svcKey]struct{}   // (real, protocol, real port) of NAT reals: their replies
 	natAddr    map[[16]byte]struct{} // addresses of NAT reals, checked before parsing L4
-	byID       []*Service           // index = Service.ID; nil where free
-	Ifaces     []Iface              // index = interface slot
-	Sloppy     bool                 // create TCP connections on any packet, not only SYN
-	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
+	byID       []*Service            // index = Service.ID; nil where free
+	Ifaces     []Iface               // index = interface slot
+	Sloppy     bool                  // create TCP connections on any packet, not only SYN
+	AnswerPing bool                  // answer ICMP echo to VIPs (director.answer_ping)
 	hasPort0   bool
 	standby    map[[16]byte]struct{} // VIPs a VRRP backup holds back (vrrp.go); nil without VRRP
 	cls        classifier            // the IPv4 keys of the maps above as one open-addressing table, for the hot path
@@ -114,7 +114,7 @@ type Egress struct {
 	DstMAC [6]byte
 	SrcIP  [4]byte  // outer IPv4 source for TUN: the egress address; a service's tunnel_source replaces it
 	SrcIP6 [16]byte // outer IPv6 source for TUN (6in6, 4in6), likewise
-	MTU    int     // the route's MTU metric if set, else the device's
+	MTU    int      // the route's MTU metric if set, else the device's
 }
 
 // NoEgress is the Egress of a real server that cannot be reached (no interface slot).
