@@ -51,7 +51,20 @@ forward = %q
   [[service.real]]
   address = "10.1.2.3"
   port = 53
-`, forward, realPort, realPort, forward)
+
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "tcp"
+port = 80
+scheduler = "rr"
+forward = %q
+  [[service.real]]
+  address = "2001:2:0:10::3"
+  port = %d
+  [[service.real]]
+  address = "2001:2:0:10::4"
+  port = %d
+`, forward, realPort, realPort, forward, forward, realPort, realPort)
 	cfg, err := config.Parse("test.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +389,7 @@ func hotPaths() []hotPath {
 				return n - uint64(e.ct.Len()) // connections opened and already expired
 			}},
 	)
-	return paths
+	return append(paths, hotPaths6()...)
 }
 
 // TestEngineAllocs fails on any allocation in the per-packet paths it names (new and
