@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -173,7 +174,7 @@ func (p *SyncPlane) tryHopLocked() bool {
 		if !eg.Valid && time.Since(p.hopAsked) > time.Second {
 			p.hopAsked = time.Now()
 			p.d.mu.Lock()
-			p.d.resolver.SetTargets(append(realTargets(p.d.cfg), p.hopTarget))
+			p.d.resolver.SetAddrs(append(realTargets(p.d.cfg), netip.AddrFrom4(p.hopTarget)))
 			p.d.mu.Unlock()
 		}
 		return false
