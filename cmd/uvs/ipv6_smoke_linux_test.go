@@ -17,8 +17,8 @@ import (
 
 // TestIntegrationIPv6DRSmoke is the IPv6 engine's end-to-end smoke: the DR lab gets IPv6
 // addresses in 2001:2:0:61::/64 (nodad), each real server the IPv6 VIP on lo and an HTTP
-// server on [::]:8086, the director an IPv6 DR service beside the lab's IPv4 ones (the
-// nftables shield: the tcx one is IPv4 only). `curl -6` from the client must reach a real
+// server on [::]:8086, the director an IPv6 DR service beside the lab's IPv4 ones (shield
+// auto, which then takes nftables: the tcx program is IPv4 only). `curl -6` from the client must reach a real
 // server through the VIP, which only works if uvs answers the client's neighbour
 // solicitation for the VIP and forwards the IPv6 frames. The full matrix (NAT, TUN,
 // offloads, backends, PMTU, barrage) is the IPv6 e2e tests'.
@@ -74,7 +74,6 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
 	text := lab.Config("dr", "rr", 80, 80, tmp)
-	text = strings.Replace(text, "[director]\n", "[director]\nshield = \"nftables\"\n", 1)
 	text += fmt.Sprintf("\n[[service]]\nname = \"dr6\"\nvip = %q\nprotocol = \"tcp\"\nport = 8086\nscheduler = \"rr\"\nforward = \"dr\"\n", vip6)
 	for _, a := range reals {
 		text += fmt.Sprintf("\n  [[service.real]]\n  address = %q\n", a)
@@ -82,6 +81,9 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 	writeFile(t, cfgPath, text)
 	r := newRun(t, lab)
 	r.runDirector(cfgPath)
+	if !waitLog(r, "shield installed", "shield=nftables") {
+		t.Fatalf("shield auto did not take nftables for an IPv6 VIP:\n%s", r.stderr.String())
+	}
 
 	seen := map[string]int{}
 	deadline := time.Now().Add(20 * time.Second)
