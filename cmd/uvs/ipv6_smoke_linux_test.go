@@ -164,3 +164,48 @@ func curl6(t *testing.T, r *labRun, lab *bench.Lab, vip netip.Addr, want int) {
 	}
 	t.Logf("curl -6 through %s: %v", vip, seen)
 }
+
+// TestIntegrationIPv6TUNSmoke is the 6in6 counterpart: the TUN lab (client, director and
+// router on 2001:2:0:64::/64, the router forwarding to the real servers on 2001:2:0:65::/64)
+// with `uvs realserver` decapsulating in user space on each real server, for the lab's IPv4
+// VIP and the IPv6 one. `curl -6` must reach both real servers; their answers go back
+// through the router, never the director.
+func TestIntegrationIPv6TUNSmoke(t *testing.T) {
+	testenv.RequireRoot(t)
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyTUN, DirectorTxOff: true})
+	const front, back = "2001:2:0:64::", "2001:2:0:65::"
+	vip6 := netip.MustParseAddr(front + "100")
+	enableIPv6(t, append([]*bench.Node{lab.Client, lab.Director, lab.Router}, lab.Reals...)...)
+	run6(t, lab.Router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	addr6(t, lab.Client, front+"10/64", "eth0")
+	addr6(t, lab.Director, front+"2/64", "eth0")
+	addr6(t, lab.Router, front+"1/64", "eth0")
+	addr6(t, lab.Router, back+"1/64", "eth1")
+	run6(t, lab.Director, "ip", "-6", "route", "add", back+"/64", "via", front+"1")
+	var reals []string
+	for i, r := range lab.Reals {
+		a := fmt.Sprintf("%s%d", back, 11+i)
+		reals = append(reals, a)
+		addr6(t, r, a+"/64", "eth0")
+		run6(t, r, "ip", "-6", "route", "add", "default", "via", back+"1")
+		p := startRealserverVIPs(t, r, lab.VIP.String()+","+vip6.String())
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("realserver %s:\n%s", p.node.Name, p.out.String())
+			}
+		})
+		serve6(t, r, 8086)
+	}
+	startServers(t, lab, 80, bench.UDPPort)
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	text := lab.Config("tun", "rr", 80, 80, tmp)
+	text += fmt.Sprintf("\n[[service]]\nname = \"tun6\"\nvip = %q\nprotocol = \"tcp\"\nport = 8086\nscheduler = \"rr\"\nforward = \"tun\"\n", vip6)
+	for _, a := range reals {
+		text += fmt.Sprintf("\n  [[service.real]]\n  address = %q\n", a)
+	}
+	writeFile(t, cfgPath, text)
+	r := newRun(t, lab)
+	r.runDirector(cfgPath)
+	curl6(t, r, lab, vip6, len(lab.Reals))
+}
