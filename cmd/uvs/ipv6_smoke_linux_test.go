@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,6 +57,32 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 		t.Fatalf("shield auto did not take nftables for an IPv6 VIP:\n%s", r.stderr.String())
 	}
 	curl6(t, r, lab, vip6, len(lab.Reals))
+	// ipvsadm's IPv6 layout: [addr]:port for the service, its reals and the connections.
+	socket := filepath.Join(tmp, "uvs.sock")
+	list := uvsOut(t, "list", "-n", "--socket", socket)
+	if !strings.Contains(list, "TCP  ["+vip6.String()+"]:8086 rr") || !strings.Contains(list, "["+reals[0]+"]:8086") {
+		t.Errorf("uvs list -n:\n%s", list)
+	}
+	if conns := uvsOut(t, "list", "--conns", "--socket", socket); !strings.Contains(conns, "["+prefix+"10]:") ||
+		!strings.Contains(conns, "["+vip6.String()+"]:8086") {
+		t.Errorf("uvs list --conns:\n%s", conns)
+	}
+}
+
+// uvsOut runs the uvs binary with args and returns its output.
+func uvsOut(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("uvs %v: %v: %s", args, err, out)
+	}
+	return string(out)
 }
 
 // TestIntegrationIPv6NATSmoke is the NAT counterpart: the NAT lab's two segments get
