@@ -534,3 +534,47 @@ dead_real = "reset"
 	}
 	l4Sum6(t, f[14:])
 }
+
+// TestEngine6TUNSegmentsGSO: a TCP-over-IPv6 GSO super-frame to a 6in6 real leaves as
+// segments of gso_size, each in its own outer IPv6 header, with sequence numbers, lengths and
+// checksums of their own and FIN on the last only.
+func TestEngine6TUNSegmentsGSO(t *testing.T) {
+	e := engine6(t, "tun", 80)
+	e.one(t, withVnet(frame6(t, tcp6(client6, vip6, 40000, 80, 0x02)), false))
+	e.Reset()
+	const payload, mss = 5000, 1400
+	s := tcp6(client6, vip6, 40000, 80, 0x10|packet.TCPFIN)
+	s.payload = payload
+	in := withVnet(frame6(t, s), false)
+	setPartial6(in)
+	vh := packet.VnetHdr{Flags: packet.VnetNeedsCsum, GSOType: packet.VnetGSOTCPv6, GSOSize: mss, HdrLen: 74, CsumStart: 54, CsumOffset: packet.TCPCsumOff}
+	vh.Encode(in)
+	orig := append([]byte(nil), in[packet.VnetHdrLen+14+60:]...)
+	e.Handle(in, 0)
+	n := (payload + mss - 1) / mss
+	if len(e.out) != n {
+		t.Fatalf("%d segments, want %d (drops %v)", len(e.out), n, e.dropSummary())
+	}
+	var data []byte
+	for i, o := range e.out {
+		f := o.Frame[packet.VnetHdrLen:]
+		outer := f[14:]
+		if outer[6] != packet.ProtoIPv6 || [16]byte(outer[24:40]) != real6a || int(binary.BigEndian.Uint16(outer[4:6])) != len(outer)-40 {
+			t.Fatalf("segment %d outer %x", i, outer[:40])
+		}
+		ip := outer[40:]
+		want := min(mss, payload-i*mss)
+		if int(binary.BigEndian.Uint16(ip[4:6])) != 20+want || len(ip) != 60+want {
+			t.Fatalf("segment %d: payload length %d, want %d", i, binary.BigEndian.Uint16(ip[4:6]), 20+want)
+		}
+		l4Sum6(t, ip)
+		tcp := ip[40:]
+		if binary.BigEndian.Uint32(tcp[4:]) != 1000+uint32(i*mss) || (tcp[13]&packet.TCPFIN != 0) != (i == n-1) {
+			t.Fatalf("segment %d: seq %d flags %#x", i, binary.BigEndian.Uint32(tcp[4:]), tcp[13])
+		}
+		data = append(data, tcp[20:]...)
+	}
+	if string(data) != string(orig) {
+		t.Fatal("segments do not carry the super-frame's payload")
+	}
+}
