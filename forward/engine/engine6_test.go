@@ -578,3 +578,51 @@ func TestEngine6TUNSegmentsGSO(t *testing.T) {
 		t.Fatal("segments do not carry the super-frame's payload")
 	}
 }
+
+// TestEngine6TUN4in6Fragments: an IPv4 datagram without DF too big for a 4in6 tunnel is
+// fragmented before encapsulation, each fragment in its own outer IPv6 packet.
+func TestEngine6TUN4in6Fragments(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte(`[director]
+interfaces = ["eth0"]
+[[service]]
+vip = "203.0.113.10"
+protocol = "udp"
+port = 53
+forward = "tun"
+[[service.real]]
+address = "2001:2:0:10::3"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, cfg, 1<<10)
+	for _, svc := range e.snap.byID {
+		if svc != nil {
+			svc.Reals[0].MTU = 1280
+		}
+	}
+	s := frametest.DefaultSpec(layers.IPProtocolUDP, 3000)
+	s.DPort, s.DF = 53, false
+	in := frametest.Build(t, s)
+	e.Handle(withVnet(in, false), 0)
+	e.Publish()
+	const step = (1280 - 40 - 20) &^ 7
+	n := (3008 + step - 1) / step
+	if len(e.out) != n {
+		t.Fatalf("%d frames out, want %d fragments (drops %v)", len(e.out), n, e.dropSummary())
+	}
+	var data []byte
+	for i, o := range e.out {
+		outer := o.Frame[packet.VnetHdrLen+14:]
+		ip := outer[40:]
+		if outer[6] != packet.ProtoIPIP || [16]byte(outer[24:40]) != real6a || len(outer) > 1280 ||
+			packet.Checksum(ip[:20], 0) != 0xffff || int(binary.BigEndian.Uint16(ip[6:8])&0x1fff)*8 != len(data) ||
+			(binary.BigEndian.Uint16(ip[6:8])&packet.IPFlagMF != 0) != (i < n-1) {
+			t.Fatalf("fragment %d: outer %x inner %x", i, outer[:8], ip[:20])
+		}
+		data = append(data, ip[20:binary.BigEndian.Uint16(ip[2:4])]...)
+	}
+	if string(data) != string(in[14+20:]) {
+		t.Fatal("fragments do not carry the datagram")
+	}
+}

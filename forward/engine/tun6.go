@@ -14,7 +14,7 @@ import (
 // Sizes. No IPv6 packet is fragmented on the way, and the outer packets carry none: a packet
 // too big for the tunnel is answered (Packet Too Big for an IPv6 inner packet, fragmentation
 // needed for an IPv4 one with DF) and dropped; an IPv4 inner packet without DF too big for a
-// 4in6 tunnel is dropped as too_big. GSO super-frames (TCP over either family, UDP L4) are
+// 4in6 tunnel is fragmented before encapsulation, as tunnelFragments does for IPIP. GSO super-frames (TCP over either family, UDP L4) are
 // segmented in software as for IPIP (tunnelGSO6), each segment encapsulated with complete
 // checksums.
 
@@ -49,9 +49,8 @@ func (e *Engine) tunnel6(frame []byte, dest *Real, rxIf int) bool {
 		return false
 	}
 	inner := pkt[p.L3:]
-	if len(inner) > room { // IPv4 without DF
-		e.Drop(DropTooBig)
-		return false
+	if len(inner) > room { // IPv4 without DF (a reassembled datagram, say): 4in6
+		return e.tunnelFragments4in6(inner, dest, room)
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.IP6IP6HdrLen + len(inner))
 	if b == nil {
@@ -172,5 +171,43 @@ func (e *Engine) tunnelGSO6(pkt []byte, dest *Real, room int) bool {
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Segmented, 1)
+	return true
+}
+
+// tunnelFragments4in6 is tunnelFragments for a 4in6 tunnel: inner (an IPv4 packet without
+// options and without DF) is split into fragments of at most room bytes, each carried in
+// its own outer IPv6 packet.
+func (e *Engine) tunnelFragments4in6(inner []byte, dest *Real, room int) bool {
+	data := inner[packet.IPv4HdrLen:]
+	step := (room - packet.IPv4HdrLen) &^ 7
+	if step <= 0 {
+		bump64(&e.stats.Tunnel.TooSmallMTU, 1)
+		return false
+	}
+	n := (len(data) + step - 1) / step
+	over := packet.VnetHdrLen + packet.IP6IP6HdrLen
+	if !e.fits(n, n*(over+packet.IPv4HdrLen)+len(data)) {
+		return false
+	}
+	for off := 0; off < len(data); off += step {
+		m := min(step, len(data)-off)
+		b := e.alloc(over + packet.IPv4HdrLen + m)
+		clear(b[:packet.VnetHdrLen])
+		f := b[over:]
+		copy(f[:packet.IPv4HdrLen], inner[:packet.IPv4HdrLen])
+		copy(f[packet.IPv4HdrLen:], data[off:off+m])
+		fo := uint16(off / 8)
+		if off+m < len(data) {
+			fo |= packet.IPFlagMF
+		}
+		binary.BigEndian.PutUint16(f[2:4], uint16(packet.IPv4HdrLen+m))
+		binary.BigEndian.PutUint16(f[6:8], fo)
+		f[10], f[11] = 0, 0
+		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
+		packet.EncapIP6(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, dest.SrcIP6, dest.Addr)
+		e.queue(dest.TxIf, b)
+	}
+	bump64(&e.stats.Tunnel.Frames, uint64(n))
+	bump64(&e.stats.Tunnel.Fragmented, 1)
 	return true
 }
