@@ -271,6 +271,26 @@ func TestEngine6ExtensionHeaders(t *testing.T) {
 	if len(e.out) != 0 || e.stats.Faults[packet.FaultBadExtHeader].Load() != 1 {
 		t.Fatalf("truncated extension header: drops %v", e.dropSummary())
 	}
+	// Fragments, by the documented policy: a first fragment (M set) is dropped under
+	// "fragment"; an atomic fragment (offset 0, M clear, RFC 6946) is a whole packet.
+	for _, tt := range []struct {
+		name  string
+		fo    uint16
+		drops bool
+	}{{"first fragment", 1, true}, {"atomic fragment", 0, false}} {
+		f := frame6(t, tcp6(client6, vip6, 40100, 80, 0x02))
+		ext := []byte{f[20], 0, byte(tt.fo >> 8), byte(tt.fo), 0, 0, 0, 9}
+		f[20] = 44
+		binary.BigEndian.PutUint16(f[18:20], binary.BigEndian.Uint16(f[18:20])+8)
+		f = append(f[:54:54], append(ext, f[54:]...)...)
+		e.Reset()
+		before := e.stats.Faults[packet.FaultFragment].Load()
+		e.Handle(withVnet(f, false), 0)
+		e.Publish()
+		if got := e.stats.Faults[packet.FaultFragment].Load() - before; tt.drops != (got == 1) || tt.drops == (len(e.out) == 1) {
+			t.Fatalf("%s: %d frames out, fragment drops %d", tt.name, len(e.out), got)
+		}
+	}
 }
 
 func TestEngine6PacketTooBig(t *testing.T) {
