@@ -90,7 +90,7 @@ func writeService(b *strings.Builder, s *Service, port uint16, l Layout) {
 		fmt.Fprintf(b, "%s %s", name, s.Scheduler)
 		if s.PersistenceTimeoutS > 0 {
 			fmt.Fprintf(b, " persistent %d", s.PersistenceTimeoutS)
-			if s.PersistenceNetmask != "" && s.PersistenceNetmask != "255.255.255.255" {
+			if s.PersistenceNetmask != "" && s.PersistenceNetmask != "255.255.255.255" && s.PersistenceNetmask != "128" {
 				fmt.Fprintf(b, " mask %s", s.PersistenceNetmask)
 			}
 		}

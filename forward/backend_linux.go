@@ -5,6 +5,7 @@ package forward
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 
@@ -146,20 +147,26 @@ func (d *Director) openXDP() error {
 func (d *Director) publishXDP(s *engine.Snapshot) error {
 	vips, nat := s.Steering() // IPv6 entries (V6) go to the program's IPv6 maps
 	sets := afxdp.Sets{VIPs: vips, SteerNAT: nat}
-	steered := map[[4]byte]bool{}
+	steered := map[netip.Addr]bool{}
 	for _, v := range vips {
-		if !v.V6 {
-			steered[v.Addr] = true
+		if v.V6 {
+			steered[netip.AddrFrom16(v.Addr6)] = true
+		} else {
+			steered[netip.AddrFrom4(v.Addr)] = true
 		}
 	}
 	all, _ := s.ShieldSets() // every address the engine answers for (VRRP-owned ones too)
 	for _, a := range all {
-		if !steered[a] {
-			sets.Owned = append(sets.Owned, a)
+		switch {
+		case steered[a]:
+		case a.Is4():
+			sets.Owned = append(sets.Owned, a.As4())
+		default:
+			sets.Owned6 = append(sets.Owned6, a.As16())
 		}
 	}
 	for _, r := range s.NATReals() {
-		sets.NATReals = append(sets.NATReals, afxdp.NATReal{Addr: r.Addr, Proto: r.Proto, Port: r.Port})
+		sets.NATReals = append(sets.NATReals, afxdp.NATReal{Addr: r.Addr, Proto: r.Proto, Port: r.Port, V6: r.V6, Addr6: r.Addr6})
 	}
 	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL); err == nil {
 		for _, a := range addrs {

@@ -92,9 +92,6 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	if cfg == nil {
 		return nil, errors.New("forward: no config")
 	}
-	if err := engine.IPv4Only(cfg); err != nil {
-		return nil, err
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -151,7 +148,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, the fragments
 		// of reassembled datagrams (a 64 KiB datagram is about 45 fragments of 1514 bytes,
 		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
-		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
+		// 106 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
 		// never runs short for one frame.
 		eng := engine.NewEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
 		if d.backend == config.BackendAFXDP {
@@ -197,6 +194,14 @@ func lookupIface(name string) (engine.Iface, error) {
 	if addrs, err := netlink.AddrList(link, netlink.FAMILY_V4); err == nil && len(addrs) > 0 {
 		copy(ifc.Addr[:], addrs[0].IP.To4())
 	}
+	if addrs, err := netlink.AddrList(link, netlink.FAMILY_V6); err == nil {
+		for _, ad := range addrs {
+			if ip := ad.IP.To16(); ip != nil && ip.IsGlobalUnicast() {
+				copy(ifc.Addr6[:], ip) // the source of Packet Too Big to a NAT real
+				break
+			}
+		}
+	}
 	return ifc, nil
 }
 
@@ -209,7 +214,7 @@ func (d *Director) Run(ctx context.Context) error {
 	go func() { resolverDone <- d.resolver.Run(rctx) }()
 
 	d.mu.Lock()
-	d.resolver.SetTargets(realTargets(d.cfg))
+	d.resolver.SetAddrs(realTargets(d.cfg))
 	d.mu.Unlock()
 	d.waitResolved(ctx)
 	if err := d.publish(); err != nil {
@@ -277,7 +282,7 @@ func (d *Director) waitResolved(ctx context.Context) {
 		d.mu.Unlock()
 		ok := true
 		for _, t := range targets {
-			if !d.resolver.Lookup(t).Valid {
+			if !d.resolver.LookupAddr(t).Valid {
 				ok = false
 				break
 			}
@@ -295,13 +300,10 @@ func (d *Director) Reload(cfg *config.Config) error {
 	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
-	if err := engine.IPv4Only(cfg); err != nil {
-		return err
-	}
 	d.mu.Lock()
 	old := d.cfg
 	d.cfg = cfg
-	d.resolver.SetTargets(realTargets(cfg))
+	d.resolver.SetAddrs(realTargets(cfg))
 	d.mu.Unlock()
 	if err := d.publish(); err != nil {
 		d.mu.Lock()
@@ -342,9 +344,9 @@ func (d *Director) publish() error {
 	vips, nat := s.ShieldSets()
 	snat := make([]shield.NATReal, len(nat))
 	for i, n := range nat {
-		snat[i] = shield.NATReal{Addr: n.Addr, Proto: n.Proto, Port: n.Port}
+		snat[i] = shield.NATReal{Addr: n.Addr, Proto: n.Proto, Port: n.Port, V6: n.V6, Addr6: n.Addr6}
 	}
-	if err := d.shield.Update(vips, snat); err != nil {
+	if err := d.shield.UpdateAddrs(vips, snat); err != nil {
 		return err
 	}
 	if err := d.nd.set(ifindexes(d.ifaces), vipAddrs(d.cfg)); err != nil {
@@ -379,7 +381,7 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 		if !svc.QuorumChanged() {
 			continue
 		}
-		vip := netip.AddrPortFrom(netip.AddrFrom4(svc.VIP), svc.Port).String()
+		vip := netip.AddrPortFrom(conntrack.Addr(svc.VIP), svc.Port).String()
 		if !svc.Down {
 			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.LiveWeight())
 			continue
@@ -387,7 +389,7 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 		sorry := "none"
 		for _, r := range svc.Reals {
 			if r != nil && r.Sorry {
-				sorry = netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()
+				sorry = netip.AddrPortFrom(conntrack.Addr(r.Addr), r.Port).String()
 			}
 		}
 		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.LiveWeight(), "sorry_server", sorry)
@@ -395,17 +397,17 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
-func (d *Director) egress(addr [4]byte) engine.Egress {
-	e := d.resolver.Lookup(addr)
+func (d *Director) egress(addr [16]byte) engine.Egress {
+	e := d.resolver.LookupAddr(conntrack.Addr(addr))
 	if !e.Valid {
 		return engine.NoEgress
 	}
 	for slot, ifc := range d.ifaces {
 		if ifc.Index == e.Ifindex {
-			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, MTU: e.MTU}
+			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, SrcIP6: e.SrcAddr6, MTU: e.MTU}
 		}
 	}
-	d.log.Warn("real server egress is not a listened interface", logReal, net.IP(addr[:]).String(), logIface, e.Ifname)
+	d.log.Warn("real server egress is not a listened interface", logReal, conntrack.Addr(addr).String(), logIface, e.Ifname)
 	return engine.NoEgress
 }
 
@@ -556,21 +558,21 @@ func (d *Director) DataPlane() DataPlane {
 // Snapshot returns the snapshot the workers currently forward by.
 func (d *Director) Snapshot() *engine.Snapshot { return d.snap.Load() }
 
-func realTargets(cfg *config.Config) [][4]byte {
-	seen := map[[4]byte]bool{}
-	var out [][4]byte
+func realTargets(cfg *config.Config) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
 	for _, s := range cfg.Services {
 		for _, r := range s.Reals {
-			a := r.Address.As4()
+			a := r.Address.Unmap()
 			if !seen[a] {
 				seen[a] = true
 				out = append(out, a)
 			}
 		}
 		// A sorry server is resolved up front, so it can take over at once.
-		if a := s.SorryServer.Addr(); s.SorryServer.IsValid() && !seen[a.As4()] {
-			seen[a.As4()] = true
-			out = append(out, a.As4())
+		if a := s.SorryServer.Addr().Unmap(); s.SorryServer.IsValid() && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
 		}
 	}
 	return out

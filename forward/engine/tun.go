@@ -52,15 +52,17 @@ const ipipOverhead = packet.VnetHdrLen + packet.IPIPHdrLen
 
 // What one received frame can generate, which the worker keeps free in scratch and in the
 // frame list before it handles the next frame (engine.full). The most is a 64 KiB GSO frame
-// segmented for the tunnel: each segment repeats ipipOverhead plus at most 80 bytes of IPv4
-// and TCP headers (with options) = 124 bytes. For gso_size >= minTunnelMSS that is at most
-// maxFrameOuts segments and maxFrameScratch bytes (about 96 KiB, above the 68 KiB of a
-// refragmented 64 KiB datagram); a smaller gso_size (a peer's MSS below 248, far under RFC
+// segmented for the tunnel: each segment repeats the virtio_net_hdr, Ethernet and the outer
+// header plus the inner IP and TCP headers (with options): 124 bytes for IPIP, 164 for 6in6
+// without extension headers (tun6.go). For gso_size >= minTunnelMSS that is at most
+// maxFrameOuts segments and maxFrameScratch bytes (about 106 KiB, sized for 6in6, above the
+// 68 KiB of a refragmented 64 KiB datagram; inner extension headers beyond that are
+// refused as scratch_full); a smaller gso_size (a peer's MSS below 248, far under RFC
 // 879's 536) may not fit and is counted as scratch_full or tx_batch_full.
 const (
 	minTunnelMSS    = 248
 	maxFrameOuts    = (0xffff + minTunnelMSS - 1) / minTunnelMSS
-	maxFrameScratch = maxFrameOuts*(ipipOverhead+packet.IPv4HdrLen+60) + 0xffff
+	maxFrameScratch = maxFrameOuts*(packet.VnetHdrLen+packet.IP6IP6HdrLen+packet.IPv6HdrLen+60) + 0xffff
 )
 
 // nextID returns the next outer IP ID. Workers start 4096 apart so that their IDs differ for
@@ -80,6 +82,9 @@ func (e *Engine) nextID() uint16 {
 // whether the packet was queued; a drop or an ICMP error instead is counted here.
 func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 	p := &e.p
+	if p.V6 || dest.V6 {
+		return e.tunnel6(frame, dest, rxIf) // 6in6, 4in6, 6in4 (tun6.go)
+	}
 	src := dest.SrcIP
 	room := 0xffff - packet.IPv4HdrLen // largest inner packet
 	if dest.MTU > 0 && dest.MTU-packet.IPv4HdrLen < room {
@@ -110,7 +115,7 @@ func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 		return false
 	}
 	clear(b[:packet.VnetHdrLen])
-	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 	e.queue(dest.TxIf, b)
 	bump64(&e.stats.Tunnel.Frames, 1)
 	return true
@@ -154,7 +159,7 @@ func (e *Engine) tunnelFragments(inner []byte, dest *Real, src [4]byte, room int
 		binary.BigEndian.PutUint16(f[6:8], fo)
 		f[10], f[11] = 0, 0
 		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
-		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
@@ -236,7 +241,7 @@ func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 			cs = 0xffff // RFC 768
 		}
 		binary.BigEndian.PutUint16(l4[csumOff:], cs)
-		packet.EncapIPIP(b[packet.VnetHdrLen:], s, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		packet.EncapIPIP(b[packet.VnetHdrLen:], s, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
