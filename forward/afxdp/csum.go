@@ -16,21 +16,45 @@ import (
 // frame with a complete checksum costs one 16-bit comparison; only a candidate is summed.
 
 // rxVnetHdr writes into hdr (packet.VnetHdrLen bytes) the virtio_net_hdr that describes frame:
-// zero, or NEEDS_CSUM with the L4 checksum's offsets for a partial IPv4 TCP or UDP frame.
+// zero, or NEEDS_CSUM with the L4 checksum's offsets for a partial TCP or UDP frame (IPv4, or
+// IPv6 without extension headers).
 func rxVnetHdr(hdr, frame []byte) {
 	clear(hdr[:packet.VnetHdrLen])
 	const l3 = packet.EthHdrLen
-	if len(frame) < l3+20 || binary.BigEndian.Uint16(frame[12:]) != packet.EtherTypeIPv4 {
+	if len(frame) < l3+20 {
 		return
 	}
+	var (
+		proto uint8
+		l4    []byte
+		ihl   int
+	)
 	ip := frame[l3:]
-	ihl := int(ip[0]&0xf) * 4
-	tot := int(binary.BigEndian.Uint16(ip[2:]))
-	if ip[0]>>4 != 4 || ihl < 20 || tot < ihl || tot > len(ip) || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+	switch binary.BigEndian.Uint16(frame[12:]) {
+	case packet.EtherTypeIPv4:
+		ihl = int(ip[0]&0xf) * 4
+		tot := int(binary.BigEndian.Uint16(ip[2:]))
+		if ip[0]>>4 != 4 || ihl < 20 || tot < ihl || tot > len(ip) || binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+			return
+		}
+		proto, l4 = ip[9], ip[ihl:tot]
+	case packet.EtherTypeIPv6:
+		// Only a transport header right after the fixed header: the stack's own TCP and UDP
+		// (the senders that hand over partial checksums) put no extension header before it.
+		ihl = 40
+		if len(ip) < ihl || ip[0]>>4 != 6 {
+			return
+		}
+		tot := ihl + int(binary.BigEndian.Uint16(ip[4:]))
+		if tot > len(ip) {
+			return
+		}
+		proto, l4 = ip[6], ip[ihl:tot]
+	default:
 		return
 	}
 	var off int
-	switch ip[9] {
+	switch proto {
 	case packet.ProtoTCP:
 		off = packet.TCPCsumOff
 	case packet.ProtoUDP:
@@ -38,15 +62,19 @@ func rxVnetHdr(hdr, frame []byte) {
 	default:
 		return
 	}
-	l4 := ip[ihl:tot]
 	if len(l4) < off+2 {
 		return
 	}
-	seed := packet.PseudoHeaderSum([4]byte(ip[12:16]), [4]byte(ip[16:20]), ip[9], uint16(len(l4)))
-	if binary.BigEndian.Uint16(l4[off:]) != seed {
+	var sum uint16
+	if ihl == 40 && ip[0]>>4 == 6 {
+		sum = packet.PseudoHeaderSum6([16]byte(ip[8:24]), [16]byte(ip[24:40]), proto, uint32(len(l4)))
+	} else {
+		sum = packet.PseudoHeaderSum([4]byte(ip[12:16]), [4]byte(ip[16:20]), proto, uint16(len(l4)))
+	}
+	if binary.BigEndian.Uint16(l4[off:]) != sum {
 		return
 	}
-	if packet.Checksum(l4, seed) == 0xffff {
+	if packet.Checksum(l4, sum) == 0xffff {
 		return // a complete checksum that happens to equal the seed
 	}
 	vh := packet.VnetHdr{Flags: packet.VnetNeedsCsum, CsumStart: uint16(l3 + ihl), CsumOffset: uint16(off)}
@@ -71,7 +99,11 @@ func finishTX(buf []byte) []byte {
 	}
 	// The sum must stop where the IP packet ends, before any Ethernet padding.
 	end := len(frame)
-	if len(frame) >= packet.EthHdrLen+20 && binary.BigEndian.Uint16(frame[12:]) == packet.EtherTypeIPv4 {
+	if len(frame) >= packet.EthHdrLen+40 && binary.BigEndian.Uint16(frame[12:]) == packet.EtherTypeIPv6 {
+		if tot := packet.EthHdrLen + 40 + int(binary.BigEndian.Uint16(frame[packet.EthHdrLen+4:])); tot <= end {
+			end = tot
+		}
+	} else if len(frame) >= packet.EthHdrLen+20 && binary.BigEndian.Uint16(frame[12:]) == packet.EtherTypeIPv4 {
 		if tot := packet.EthHdrLen + int(binary.BigEndian.Uint16(frame[packet.EthHdrLen+2:])); tot <= end {
 			end = tot
 		}
