@@ -1,0 +1,168 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
+
+	"github.com/uvs-project/uvs/bench"
+	"github.com/uvs-project/uvs/internal/testenv"
+)
+
+// pmtu6LabMTU is the MTU of every link of TestIntegrationIPv6PMTU's lab: between IPv6's
+// 1280-byte minimum (RFC 8200 section 5) and the usual 1500, so that the tunnel's room,
+// 1400 less the 40-byte outer IPv6 header, is 1360.
+const pmtu6LabMTU = 1400
+
+// TestIntegrationIPv6PMTU: IPv6 routers never fragment and IPv6 has no DF bit to clear, so
+// every IPv6 packet too big for the 6in6 tunnel must be answered by uvs with ICMPv6 Packet
+// Too Big (RFC 4443 section 3.2) from the VIP, or the client retransmits into a black hole.
+// A UDP datagram that fits the client's 1400-byte link but not the tunnel gets a PTB with
+// MTU 1360. Then an upload (a request far larger than one segment) is shown to stall while
+// the client drops PTBs (nftables), and to complete once it accepts them.
+func TestIntegrationIPv6PMTU(t *testing.T) {
+	testenv.RequireRoot(t)
+	ipv6Backends(t, testIPv6PMTU)
+}
+
+func testIPv6PMTU(t *testing.T) {
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyTUN, MTU: pmtu6LabMTU, IPv6: true})
+	for _, n := range lab.Reals {
+		startRealserverVIPs(t, n, lab.VIP.String()+","+lab.VIP6.String())
+	}
+	startServers(t, lab, 80, bench.UDPPort)
+	tmp := t.TempDir()
+	cfgPath := tmp + "/uvs.toml"
+	writeFile(t, cfgPath, lab.ConfigDual("tun", "rr", 80, 80, tmp))
+	r := newRun(t, lab)
+	r.vip = lab.VIP6
+	r.runDirector(cfgPath)
+	cl := lab.Client
+	const room = pmtu6LabMTU - 40
+
+	var ic *icmp.PacketConn
+	if err := cl.Do(func() error {
+		var err error
+		ic, err = icmp.ListenPacket("ip6:ipv6-icmp", "::")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	conn, err := cl.Dial(context.Background(), "udp6", netip.AddrPortFrom(r.vip, bench.UDPPort).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_MTU_DISCOVER, syscall.IPV6_PMTUDISC_DO)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	if _, err := conn.Write(make([]byte, pmtu6LabMTU-48)); err != nil { // a 1400-byte IPv6 packet
+		t.Fatal(err)
+	}
+	_ = ic.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := ic.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no ICMPv6 packet too big: %v", err)
+		}
+		m, err := icmp.ParseMessage(58, buf[:n])
+		if err != nil || m.Type != ipv6.ICMPTypePacketTooBig {
+			continue
+		}
+		mtu := binary.BigEndian.Uint32(buf[4:8])
+		t.Logf("ICMPv6 packet too big from %v, MTU %d", from, mtu)
+		if a, _ := netip.ParseAddr(strings.Split(from.String(), "%")[0]); a != r.vip {
+			t.Errorf("packet too big from %v, want the VIP %s", from, r.vip)
+		}
+		if mtu != room {
+			t.Fatalf("MTU %d, want %d", mtu, room)
+		}
+		break
+	}
+	out, err := cl.Command(context.Background(), "ip", "-6", "route", "get", r.vip.String()).Output()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("mtu %d", room)) {
+		t.Errorf("client route to the VIP does not carry PMTU %d: %v %s", room, err, out)
+	}
+
+	upload := func(timeout time.Duration) error {
+		// Forget the learned PMTU so that the connection discovers it itself.
+		_ = cl.Command(context.Background(), "ip", "-6", "route", "flush", "cache").Run()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		const n = 1_000_000
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+netip.AddrPortFrom(r.vip, 80).String()+fmt.Sprintf("/bytes?n=%d", n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Pad", strings.Repeat("p", 200_000)) // ~150 full segments toward the VIP
+		hc := cl.HTTPClient()
+		hc.Timeout = timeout
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		h := sha256.New()
+		got, err := io.Copy(h, resp.Body)
+		if err != nil || resp.StatusCode != 200 || got != n || hex.EncodeToString(h.Sum(nil)) != bench.ExpectedSHA256(n) {
+			return fmt.Errorf("status %d, %d bytes, err %v", resp.StatusCode, got, err)
+		}
+		return nil
+	}
+
+	// Without Packet Too Big the upload cannot complete: the client drops them.
+	nft := func(args ...string) {
+		t.Helper()
+		if out, err := cl.Command(context.Background(), "nft", args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v %s", args, err, out)
+		}
+	}
+	nft("add table ip6 uvsptb")
+	nft("add chain ip6 uvsptb in { type filter hook input priority 0 ; }")
+	nft("add rule ip6 uvsptb in icmpv6 type packet-too-big counter drop")
+	if err := upload(8 * time.Second); err == nil {
+		t.Errorf("the upload completed while the client dropped every packet too big")
+	} else {
+		t.Logf("without packet too big: %v", err)
+	}
+	out, _ = cl.Command(context.Background(), "nft", "list", "table", "ip6", "uvsptb").CombinedOutput()
+	if !strings.Contains(string(out), "counter packets") || strings.Contains(string(out), "counter packets 0 ") {
+		t.Errorf("the client dropped no packet too big:\n%s", out)
+	}
+	nft("delete table ip6 uvsptb")
+	if err := upload(60 * time.Second); err != nil {
+		t.Fatalf("upload with packet too big: %v", err)
+	}
+	r.stopAndCheckClean()
+	c := r.stoppedCounters()
+	ptb := c["frag_needed"] + c["packet_too_big"] + c["ptb_sent"]
+	if ptb < 2 {
+		t.Errorf("director counted %d packet too big sent: %v", ptb, c)
+	} else {
+		t.Logf("director counters: %v", c)
+	}
+}
