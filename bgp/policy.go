@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"github.com/uvs-project/uvs/conntrack"
 	"net/netip"
 	"slices"
 
@@ -58,7 +59,7 @@ func Desired(snap *forward.Snapshot, d Director) ([]netip.Prefix, Reason) {
 		if !serviceUp(svc) {
 			continue
 		}
-		p := netip.PrefixFrom(netip.AddrFrom4(svc.VIP), 32)
+		p := netip.PrefixFrom(conntrack.Addr(svc.VIP), 32)
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}

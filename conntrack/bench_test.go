@@ -13,8 +13,9 @@ import (
 // than 2^24 distinct keys.
 func bkey(i uint32) Key {
 	var k Key
-	binary.BigEndian.PutUint32(k.Client[:], i*2654435761) // bijective on uint32
-	k.VIP = [4]byte{192, 0, 2, 1}
+	binary.BigEndian.PutUint32(k.Client[12:], i*2654435761)
+	k.Client = Map4([4]byte(k.Client[12:])) // bijective on uint32
+	k.VIP = Map4([4]byte{192, 0, 2, 1})
 	k.CPort, k.VPort, k.Proto = 40000, 80, ProtoTCP
 	return k
 }

@@ -39,7 +39,7 @@ func (m *model) find(k Key) *mrec {
 	return nil
 }
 
-func (m *model) findReply(proto uint8, c [4]byte, cp uint16, real [4]byte, rp uint16) *mrec {
+func (m *model) findReply(proto uint8, c [16]byte, cp uint16, real [16]byte, rp uint16) *mrec {
 	for _, r := range m.recs {
 		if r.e.Flags&FlagNAT != 0 && r.e.Key.Proto == proto && r.e.Key.Client == c && r.e.Key.CPort == cp &&
 			r.e.Real == real && r.e.RPort == rp && m.live(r) {
@@ -90,7 +90,7 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 	key := func() Key {
 		// A small key space, so that lookups hit and keys repeat.
 		v := src.n(48)
-		k := Key{Client: [4]byte{10, 0, 0, byte(v % 6)}, CPort: uint16(1000 + v/6), VIP: [4]byte{192, 0, 2, 1}, VPort: 80, Proto: ProtoTCP}
+		k := Key{Client: Map4([4]byte{10, 0, 0, byte(v % 6)}), CPort: uint16(1000 + v/6), VIP: Map4([4]byte{192, 0, 2, 1}), VPort: 80, Proto: ProtoTCP}
 		if v%5 == 0 {
 			k.Proto = ProtoUDP
 		}
@@ -100,7 +100,7 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 		switch op := src.n(8); op {
 		case 0, 1: // insert
 			k := key()
-			e := Entry{Key: k, Real: [4]byte{10, 1, 0, byte(src.n(3))}, RPort: 8080, Service: uint16(src.n(4)), HopIf: 1}
+			e := Entry{Key: k, Real: Map4([4]byte{10, 1, 0, byte(src.n(3))}), RPort: 8080, Service: uint16(src.n(4)), HopIf: 1}
 			if src.n(2) == 0 {
 				e.Flags = FlagNAT
 			}
@@ -183,7 +183,7 @@ func runModel(t testing.TB, src *opReader, capacity, steps int) {
 			}
 		case 3: // reply lookup
 			k := key()
-			real := [4]byte{10, 1, 0, byte(src.n(3))}
+			real := Map4([4]byte{10, 1, 0, byte(src.n(3))})
 			got, want := tab.LookupReply(k.Proto, k.Client, k.CPort, real, 8080), m.findReply(k.Proto, k.Client, k.CPort, real, 8080)
 			if (got == nil) != (want == nil) || (want != nil && got != want.p) {
 				t.Fatalf("step %d: reply lookup: got %v want %v", step, got, want)

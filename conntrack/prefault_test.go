@@ -11,7 +11,7 @@ func TestPrefaultKeepsTableEmpty(t *testing.T) {
 	if tb.Len() != 0 {
 		t.Fatalf("Len %d after Prefault", tb.Len())
 	}
-	k := Key{Client: [4]byte{198, 18, 0, 1}, VIP: [4]byte{198, 18, 0, 2}, CPort: 1, VPort: 80, Proto: ProtoTCP}
+	k := Key{Client: Map4([4]byte{198, 18, 0, 1}), VIP: Map4([4]byte{198, 18, 0, 2}), CPort: 1, VPort: 80, Proto: ProtoTCP}
 	if tb.Lookup(&k) != nil {
 		t.Fatal("Prefault created an entry")
 	}

@@ -9,7 +9,7 @@ func TestSlot(t *testing.T) {
 	}
 	seen := map[uint32]bool{}
 	for i := range 10 {
-		e, ok := tb.Insert(&Entry{Key: Key{Client: [4]byte{1, 2, 3, byte(i)}, CPort: 1, VPort: 80, Proto: ProtoTCP}}, 0)
+		e, ok := tb.Insert(&Entry{Key: Key{Client: Map4([4]byte{1, 2, 3, byte(i)}), CPort: 1, VPort: 80, Proto: ProtoTCP}}, 0)
 		if !ok {
 			t.Fatal("insert")
 		}

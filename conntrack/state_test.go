@@ -149,7 +149,7 @@ func TestTCPDifferential(t *testing.T) {
 				flagSet := []uint8{TCPSyn, TCPSyn | TCPAck, TCPAck, TCPFin | TCPAck, TCPFin, TCPRst, TCPRst | TCPAck, TCPPsh | TCPAck, 0, TCPPsh}
 				for run := 0; run < 200; run++ {
 					now := rng.Uint32() // includes wrap-around cases
-					e := Entry{Key: Key{Client: [4]byte{10, 0, 0, 1}, CPort: uint16(run), VIP: [4]byte{10, 0, 0, 9}, VPort: 80, Proto: ProtoTCP}}
+					e := Entry{Key: Key{Client: Map4([4]byte{10, 0, 0, 1}), CPort: uint16(run), VIP: Map4([4]byte{10, 0, 0, 9}), VPort: 80, Proto: ProtoTCP}}
 					if nat {
 						e.Flags = FlagNAT
 					}

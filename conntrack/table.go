@@ -6,17 +6,43 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 )
 
 // Key is the client-side tuple of a connection: what the director sees on a
 // packet from the client. For a persistence template it is
 // {Proto, masked client, CPort 0, VIP, VPort or 0 for a port-0 service}, as
 // ip_vs_sched_persist in ip_vs_core.c builds it.
+//
+// Addresses are 16 bytes for both families, as IPVS's nf_inet_addr and
+// Katran's flow key: IPv6 as it is, IPv4 in its IPv4-mapped form
+// (::ffff:a.b.c.d, RFC 4291 section 2.5.5.2; what netip.Addr.As16 gives), so
+// one table serves both and the families never collide. Map4 and Addr
+// convert.
 type Key struct {
-	Client, VIP  [4]byte
+	Client, VIP  [16]byte
 	CPort, VPort uint16
 	Proto        uint8
 }
+
+// v4Prefix is the first 12 bytes of an IPv4-mapped address.
+var v4Prefix = [12]byte{10: 0xff, 11: 0xff}
+
+// Map4 returns IPv4 address a in the IPv4-mapped form keys and entries hold.
+func Map4(a [4]byte) [16]byte {
+	return [16]byte{10: 0xff, 11: 0xff, 12: a[0], 13: a[1], 14: a[2], 15: a[3]}
+}
+
+// Is4 reports whether a key or entry address is IPv4 (IPv4-mapped).
+func Is4(a *[16]byte) bool { return [12]byte(a[:12]) == v4Prefix }
+
+// Addr returns a key or entry address as a netip.Addr: IPv4 for an
+// IPv4-mapped address, so it prints as a.b.c.d and netip.AddrPort as
+// [addr]:port only for IPv6.
+func Addr(a [16]byte) netip.Addr { return netip.AddrFrom16(a).Unmap() }
+
+// AddrFrom returns a netip.Addr in the form keys and entries hold.
+func AddrFrom(a netip.Addr) [16]byte { return a.As16() }
 
 // Entry is one connection or persistence template. Entries live in an array
 // preallocated by New; the *Entry that Lookup, LookupReply and Insert return
@@ -24,28 +50,33 @@ type Key struct {
 // Only the owning worker may read or write it. Key, Real, RPort and the
 // FlagNAT and FlagTemplate bits place the entry in the indexes: never change
 // them on a stored entry (delete and insert instead).
+//
+// The fields a lookup and a forwarded request read (Key, State, Flags,
+// Expires, Real, RPort, Service, RealIdx) come first, in the first 64 bytes;
+// the template link and the NAT hop follow.
 type Entry struct {
-	Key     Key
-	Real    [4]byte // chosen real server
-	RPort   uint16
-	Service uint16 // service slot, set by the caller
-	RealIdx uint16 // real slot within the service, set by the caller
+	Key   Key
+	State State
+	Flags Flags
 	// Expires is the tick at which the entry expires. Insert, TCP, Touch and
 	// TouchTemplate set it; read it as int32(Expires-now) milliseconds left.
 	Expires uint32
+	Real    [16]byte // chosen real server, in Key's address form
+	RPort   uint16
+	Service uint16 // service slot, set by the caller
+	RealIdx uint16 // real slot within the service, set by the caller
+	HopIf   uint8  // interface the client's request came in on (caller sets)
 	// ctl links templates and connections (IPVS's cp->control and
 	// n_control): on a template it counts the connections it controls; on a
 	// connection it is 1 + the slot of its template, or 0 when uncontrolled.
 	ctl    uint32
-	State  State
-	Flags  Flags
-	HopIf  uint8   // interface the client's request came in on (caller sets)
 	HopMAC [6]byte // L2 source of the client's request, where NAT replies go
 }
 
-// EntryBytes is the size of an Entry: 14 (Key, padded) + 4 + 2*4 + 4 + 4 + 4
-// bytes of state, flags and hop + 6, padded to 44 by the uint32 alignment.
-const EntryBytes = 44
+// EntryBytes is the size of an Entry: 38 (Key, padded) + 2 (state, flags)
+// + 4 + 16 + 2*3 + 1 (hop interface) + 1 (padding) + 4 + 6, padded to 80 by
+// the uint32 alignment.
+const EntryBytes = 80
 
 // Controls returns how many live connections a template controls, or 0 for
 // a connection.
@@ -85,7 +116,7 @@ const (
 	// slotsPerEntry sets the design load factor of both indexes to 1/2: with
 	// linear probing that bounds the expected probes of a miss to 2.5 at a
 	// full table, while the 4-byte index words keep the whole cost per entry
-	// at EntryBytes + 2*2*4 = 60 bytes.
+	// at EntryBytes + 2*2*4 = 96 bytes.
 	slotsPerEntry = 2
 	// expireLater is the delay IPVS gives an expired template that still
 	// controls connections (ip_vs_conn_expire, expire_later: 60*HZ).
@@ -230,10 +261,15 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-func (t *Table) hash(proto uint8, a [4]byte, ap uint16, b [4]byte, bp uint16, tmpl, s0, s1 uint64) uint64 {
-	x := uint64(binary.LittleEndian.Uint32(a[:]))<<32 | uint64(binary.LittleEndian.Uint32(b[:]))
+// hash mixes two 16-byte addresses, their ports and the protocol. The two
+// address mixes are independent (the CPU runs them side by side); every input
+// bit reaches the result through a seeded multiply, so no cheap fold of the
+// addresses lets a client pick colliding keys.
+func (t *Table) hash(proto uint8, a *[16]byte, ap uint16, b *[16]byte, bp uint16, tmpl, s0, s1 uint64) uint64 {
+	ha := mix(binary.LittleEndian.Uint64(a[:8])^s0, binary.LittleEndian.Uint64(a[8:])^s1)
+	hb := mix(binary.LittleEndian.Uint64(b[:8])^s1, binary.LittleEndian.Uint64(b[8:])^s0)
 	y := uint64(ap)<<32 | uint64(bp)<<16 | uint64(proto)<<8 | tmpl
-	return mix(mix(x^s0, y^s1), s0^s1)
+	return mix(ha^y, hb^s0^s1)
 }
 
 func (t *Table) hashKey(k *Key, tmpl bool) uint64 {
@@ -241,10 +277,10 @@ func (t *Table) hashKey(k *Key, tmpl bool) uint64 {
 	if tmpl {
 		b = 1
 	}
-	return t.hash(k.Proto, k.Client, k.CPort, k.VIP, k.VPort, b, t.seed[0], t.seed[1])
+	return t.hash(k.Proto, &k.Client, k.CPort, &k.VIP, k.VPort, b, t.seed[0], t.seed[1])
 }
 
-func (t *Table) hashReply(proto uint8, client [4]byte, cport uint16, real [4]byte, rport uint16) uint64 {
+func (t *Table) hashReply(proto uint8, client *[16]byte, cport uint16, real *[16]byte, rport uint16) uint64 {
 	return t.hash(proto, client, cport, real, rport, 0, t.seed[2], t.seed[3])
 }
 
@@ -370,8 +406,8 @@ func (t *Table) findFrom(k *Key, tmpl bool, i uint64, tag uint32) *Entry {
 
 // LookupReply returns the NAT connection whose reply, from real:rport to
 // client:cport, the director has just received, or nil.
-func (t *Table) LookupReply(proto uint8, client [4]byte, cport uint16, real [4]byte, rport uint16) *Entry {
-	i, tag := t.home(t.hashReply(proto, client, cport, real, rport))
+func (t *Table) LookupReply(proto uint8, client [16]byte, cport uint16, real [16]byte, rport uint16) *Entry {
+	i, tag := t.home(t.hashReply(proto, &client, cport, &real, rport))
 	for {
 		w := t.reply[i]
 		if w == 0 {
@@ -526,7 +562,7 @@ func (t *Table) place(e *Entry, slot uint32, i uint64, tag uint32, now uint32) *
 	t.main[i] = tag | (slot + 1)
 	t.gen++
 	if n.Flags&FlagNAT != 0 {
-		j, rtag := t.home(t.hashReply(n.Key.Proto, n.Key.Client, n.Key.CPort, n.Real, n.RPort))
+		j, rtag := t.home(t.hashReply(n.Key.Proto, &n.Key.Client, n.Key.CPort, &n.Real, n.RPort))
 		for t.reply[j] != 0 {
 			j = t.next(j)
 		}
@@ -712,7 +748,7 @@ func (t *Table) unbind(s uint32, forced bool) {
 
 func (t *Table) unindexReply(slot uint32) {
 	e := &t.entries[slot]
-	j, _ := t.home(t.hashReply(e.Key.Proto, e.Key.Client, e.Key.CPort, e.Real, e.RPort))
+	j, _ := t.home(t.hashReply(e.Key.Proto, &e.Key.Client, e.Key.CPort, &e.Real, e.RPort))
 	for {
 		w := t.reply[j]
 		if w == 0 {
@@ -732,7 +768,7 @@ func (t *Table) homeOf(w uint32, reply bool) uint64 {
 	e := &t.entries[w&t.idxMask-1]
 	var h uint64
 	if reply {
-		h = t.hashReply(e.Key.Proto, e.Key.Client, e.Key.CPort, e.Real, e.RPort)
+		h = t.hashReply(e.Key.Proto, &e.Key.Client, e.Key.CPort, &e.Real, e.RPort)
 	} else {
 		h = t.hashKey(&e.Key, e.Flags&FlagTemplate != 0)
 	}
@@ -897,20 +933,41 @@ func (t *Table) RangeFrom(from uint32, out []Entry) (n int, next uint32, done bo
 }
 
 // TemplateKey returns the key of the template for connection key k with a
-// persistence netmask of prefix bits (ipvsadm -M) on a service with port
-// vport (0 for a port-0 service), as ip_vs_sched_persist builds it.
+// persistence netmask of prefix bits (ipvsadm -M; 0..32 for IPv4, 0..128 for
+// IPv6) on a service with port vport (0 for a port-0 service), as
+// ip_vs_sched_persist builds it.
 func TemplateKey(k *Key, prefix int, vport uint16) Key {
-	m := uint32(0)
-	if prefix > 0 {
-		m = ^uint32(0) << (32 - min(prefix, 32))
-	}
-	c := binary.BigEndian.Uint32(k.Client[:]) & m
 	var tk Key
-	binary.BigEndian.PutUint32(tk.Client[:], c)
+	tk.Client = MaskAddr(k.Client, prefix)
 	tk.VIP = k.VIP
 	tk.VPort = vport
 	tk.Proto = k.Proto
 	return tk
+}
+
+// MaskAddr keeps the first prefix bits of a key address: of the IPv4
+// address for an IPv4-mapped one (prefix 0..32), of all 128 bits for IPv6
+// (0..128). The IPv4-mapped prefix is kept, so the family stays.
+func MaskAddr(a [16]byte, prefix int) [16]byte {
+	if Is4(&a) {
+		prefix += 96
+	}
+	prefix = max(0, min(prefix, 128))
+	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	switch {
+	case prefix <= 64:
+		lo = 0
+		if prefix == 0 {
+			hi = 0
+		} else {
+			hi &= ^uint64(0) << (64 - prefix)
+		}
+	case prefix < 128:
+		lo &= ^uint64(0) << (128 - prefix)
+	}
+	binary.BigEndian.PutUint64(a[:8], hi)
+	binary.BigEndian.PutUint64(a[8:], lo)
+	return a
 }
 
 // Prefault writes to every page of the table's arrays so the kernel commits them now: memory

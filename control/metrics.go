@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/uvs-project/uvs/conntrack"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -98,13 +98,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			total.InBytes += st.InBytes
 			total.OutBytes += st.OutBytes
 			proto := strings.ToUpper(protoName(s.Proto))
-			laddr := netip.AddrFrom4(s.VIP).String()
+			laddr := conntrack.Addr(s.VIP).String()
 			lport := strconv.Itoa(int(s.Port))
 			for slot, r := range s.Reals {
 				if r == nil || r.Removed {
 					continue
 				}
-				labels := []string{laddr, lport, netip.AddrFrom4(r.Addr).String(), strconv.Itoa(int(r.Port)), proto}
+				labels := []string{laddr, lport, conntrack.Addr(r.Addr).String(), strconv.Itoa(int(r.Port)), proto}
 				ld := &s.Loads[slot]
 				ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(max(ld.Active(), 0)), labels...)
 				ch <- prometheus.MustNewConstMetric(c.inactive, prometheus.GaugeValue, float64(max(ld.Inactive(), 0)), labels...)

@@ -30,11 +30,11 @@ const MsgRuntimeOnly = "changed the running director only; the file is unchanged
 
 // counterKey names a service (real false) or one of its real servers across snapshots.
 type counterKey struct {
-	vip   [4]byte
+	vip   [16]byte
 	port  uint16
 	proto uint8
 	real  bool
-	raddr [4]byte
+	raddr [16]byte
 	rport uint16
 }
 
@@ -238,10 +238,10 @@ func findService(snap *forward.Snapshot, cfg *config.Config, ref *ServiceRef) (*
 			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("no such service: %s %s", ref.Protocol, netip.AddrPortFrom(netip.AddrFrom4(vip), ref.Port))
+	return nil, fmt.Errorf("no such service: %s %s", ref.Protocol, netip.AddrPortFrom(conntrack.Addr(vip), ref.Port))
 }
 
-func parseRef(ref *ServiceRef) (uint8, [4]byte, error) {
+func parseRef(ref *ServiceRef) (uint8, [16]byte, error) {
 	var proto uint8
 	switch ref.Protocol {
 	case "tcp":
@@ -249,13 +249,13 @@ func parseRef(ref *ServiceRef) (uint8, [4]byte, error) {
 	case "udp":
 		proto = conntrack.ProtoUDP
 	default:
-		return 0, [4]byte{}, fmt.Errorf("protocol %q: want tcp or udp", ref.Protocol)
+		return 0, [16]byte{}, fmt.Errorf("protocol %q: want tcp or udp", ref.Protocol)
 	}
 	a, err := netip.ParseAddr(ref.VIP)
-	if err != nil || !a.Is4() {
-		return 0, [4]byte{}, fmt.Errorf("address %q: want an IPv4 address", ref.VIP)
+	if err != nil {
+		return 0, [16]byte{}, fmt.Errorf("address %q: want an IPv4 or IPv6 address", ref.VIP)
 	}
-	return proto, a.As4(), nil
+	return proto, a.Unmap().As16(), nil
 }
 
 // configService returns the config service a snapshot service was built from.
@@ -265,7 +265,7 @@ func configService(cfg *config.Config, s *forward.Service) *config.Service {
 	}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		if cs.VIP.As4() != s.VIP || protoNumber(cs.Protocol) != s.Proto {
+		if cs.VIP.As16() != s.VIP || protoNumber(cs.Protocol) != s.Proto {
 			continue
 		}
 		first := cs.Port
@@ -293,8 +293,8 @@ func protoName(p uint8) string {
 	return "tcp"
 }
 
-func addrPort(a [4]byte, port uint16) string {
-	return netip.AddrPortFrom(netip.AddrFrom4(a), port).String()
+func addrPort(a [16]byte, port uint16) string {
+	return netip.AddrPortFrom(conntrack.Addr(a), port).String()
 }
 
 func maskString(bits int) string {
@@ -362,7 +362,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 		out := Service{
 			Name:      s.Name,
 			Protocol:  protoName(s.Proto),
-			VIP:       netip.AddrFrom4(s.VIP).String(),
+			VIP:       conntrack.Addr(s.VIP).String(),
 			Port:      s.Port,
 			Scheduler: s.Sched.Kind().String(),
 			Stats:     o.zeroed(sk, sumCounters(s.Stats)),
@@ -389,7 +389,7 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 			spec := s.Specs[slot]
 			ld := &s.Loads[slot]
 			out.Reals = append(out.Reals, Real{
-				Address:        netip.AddrFrom4(r.Addr).String(),
+				Address:        conntrack.Addr(r.Addr).String(),
 				Port:           r.Port,
 				Forward:        r.Method.String(),
 				Weight:         r.Weight,

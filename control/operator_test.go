@@ -367,8 +367,8 @@ func TestTracePeeksWithoutMoving(t *testing.T) {
 	// A connection entry wins over the scheduler.
 	s := f.service(t, 80)
 	f.conns = []conntrack.Entry{{
-		Key:  conntrack.Key{Client: [4]byte{198, 19, 0, 10}, VIP: [4]byte{198, 18, 0, 100}, CPort: 40000, VPort: 80, Proto: 6},
-		Real: [4]byte{198, 18, 1, 13}, RPort: 80, Service: s.ID, State: conntrack.StateEstablished, Expires: f.tick + 5000,
+		Key:  conntrack.Key{Client: conntrack.Map4([4]byte{198, 19, 0, 10}), VIP: conntrack.Map4([4]byte{198, 18, 0, 100}), CPort: 40000, VPort: 80, Proto: 6},
+		Real: conntrack.Map4([4]byte{198, 18, 1, 13}), RPort: 80, Service: s.ID, State: conntrack.StateEstablished, Expires: f.tick + 5000,
 	}}
 	c, _ := op.Trace(context.Background(), q)
 	if c.Connection == nil || c.Chosen != "198.18.1.13:80" || c.Connection.ExpiresS != 5 {

@@ -25,24 +25,24 @@ func (o *Operator) Trace(ctx context.Context, q *TraceQuery) (*TraceResult, erro
 		return nil, err
 	}
 	client, err := netip.ParseAddrPort(q.Client)
-	if err != nil || !client.Addr().Is4() {
-		return nil, fmt.Errorf("client %q: want IPv4 ADDR:PORT", q.Client)
+	if err != nil {
+		return nil, fmt.Errorf("client %q: want ADDR:PORT ([ADDR]:PORT for IPv6)", q.Client)
 	}
 	vip, err := netip.ParseAddrPort(q.VIP)
-	if err != nil || !vip.Addr().Is4() {
-		return nil, fmt.Errorf("vip %q: want IPv4 ADDR:PORT", q.VIP)
+	if err != nil || vip.Addr().Unmap().Is4() != client.Addr().Unmap().Is4() {
+		return nil, fmt.Errorf("vip %q: want ADDR:PORT of the client's family", q.VIP)
 	}
 	res := &TraceResult{Reasons: []string{}}
-	svc := snap.Lookup(vip.Addr().As4(), proto, vip.Port())
+	svc := snap.Lookup(vip.Addr(), proto, vip.Port())
 	if svc == nil {
 		res.Reasons = append(res.Reasons, fmt.Sprintf("no service matches %s %s: the packet is dropped (no_service) if %s is a VIP, otherwise left to the kernel", q.Protocol, vip, vip.Addr()))
 		return res, nil
 	}
-	res.Service = &ServiceRef{Protocol: protoName(svc.Proto), VIP: netip.AddrFrom4(svc.VIP).String(), Port: svc.Port}
+	res.Service = &ServiceRef{Protocol: protoName(svc.Proto), VIP: conntrack.Addr(svc.VIP).String(), Port: svc.Port}
 	res.Scheduler = svc.Sched.Kind().String()
 	res.Reasons = append(res.Reasons, fmt.Sprintf("matches service %s %s (scheduler %s)", res.Service.Protocol, addrPort(svc.VIP, svc.Port), res.Scheduler))
 
-	key := conntrack.Key{Client: client.Addr().As4(), VIP: vip.Addr().As4(), CPort: client.Port(), VPort: vip.Port(), Proto: proto}
+	key := conntrack.Key{Client: client.Addr().Unmap().As16(), VIP: vip.Addr().Unmap().As16(), CPort: client.Port(), VPort: vip.Port(), Proto: proto}
 	tkey := conntrack.TemplateKey(&key, svc.PersistBits, svc.TplPort)
 	es, err := o.connections(ctx)
 	if err != nil {
@@ -107,7 +107,7 @@ func (o *Operator) Trace(ctx context.Context, q *TraceQuery) (*TraceResult, erro
 	if proto == conntrack.ProtoTCP {
 		res.Reasons = append(res.Reasons, "no connection: only a SYN creates one (unless sloppy_tcp)")
 	}
-	f := sched.Flow{Client: key.Client, ClientPort: key.CPort, VIP: key.VIP, Port: key.VPort, Proto: proto}
+	f := sched.Flow{Client: schedAddr(key.Client), ClientPort: key.CPort, VIP: schedAddr(key.VIP), Port: key.VPort, Proto: proto}
 	i, exact := svc.Sched.Peek(&f, loads)
 	res.Exact = exact
 	if i < 0 || i >= len(svc.Reals) || svc.Reals[i] == nil {
@@ -148,4 +148,13 @@ func schedReason(svc *forward.Service, i int, exact bool, chosen string) string 
 		s += fmt.Sprintf(" (%s also depends on per-worker state; this is its cold-cache choice)", k)
 	}
 	return s
+}
+
+// schedAddr is a key address as the schedulers hash it: IPv4 as it is, IPv6 folded as the
+// engine folds it.
+func schedAddr(a [16]byte) [4]byte {
+	if conntrack.Is4(&a) {
+		return [4]byte(a[12:])
+	}
+	return sched.Fold6(a)
 }

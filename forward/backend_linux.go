@@ -182,12 +182,14 @@ func (d *Director) publishXDP(s *engine.Snapshot) error {
 	}
 	all, _ := s.ShieldSets() // every address the engine answers for (VRRP-owned ones too)
 	for _, a := range all {
-		if !steered[a] {
-			sets.Owned = append(sets.Owned, a)
+		if a.Is4() && !steered[a.As4()] {
+			sets.Owned = append(sets.Owned, a.As4())
 		}
 	}
 	for _, r := range s.NATReals() {
-		sets.NATReals = append(sets.NATReals, afxdp.NATReal(r))
+		if !r.V6 { // refused above: the program is IPv4 only
+			sets.NATReals = append(sets.NATReals, afxdp.NATReal{Addr: r.Addr, Proto: r.Proto, Port: r.Port})
+		}
 	}
 	if addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4); err == nil {
 		for _, a := range addrs {

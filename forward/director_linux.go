@@ -92,9 +92,6 @@ func NewDirector(opts Options) (_ *Director, err error) {
 	if cfg == nil {
 		return nil, errors.New("forward: no config")
 	}
-	if err := engine.IPv4Only(cfg); err != nil {
-		return nil, err
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -197,6 +194,14 @@ func lookupIface(name string) (engine.Iface, error) {
 	if addrs, err := netlink.AddrList(link, netlink.FAMILY_V4); err == nil && len(addrs) > 0 {
 		copy(ifc.Addr[:], addrs[0].IP.To4())
 	}
+	if addrs, err := netlink.AddrList(link, netlink.FAMILY_V6); err == nil {
+		for _, ad := range addrs {
+			if ip := ad.IP.To16(); ip != nil && ip.IsGlobalUnicast() {
+				copy(ifc.Addr6[:], ip) // the source of Packet Too Big to a NAT real
+				break
+			}
+		}
+	}
 	return ifc, nil
 }
 
@@ -295,9 +300,6 @@ func (d *Director) Reload(cfg *config.Config) error {
 	if !slices.Equal(cfg.Director.Interfaces, d.cfg.Director.Interfaces) {
 		return errors.New("forward: director.interfaces cannot change on reload; restart uvs")
 	}
-	if err := engine.IPv4Only(cfg); err != nil {
-		return err
-	}
 	d.mu.Lock()
 	old := d.cfg
 	d.cfg = cfg
@@ -342,9 +344,9 @@ func (d *Director) publish() error {
 	vips, nat := s.ShieldSets()
 	snat := make([]shield.NATReal, len(nat))
 	for i, n := range nat {
-		snat[i] = shield.NATReal{Addr: n.Addr, Proto: n.Proto, Port: n.Port}
+		snat[i] = shield.NATReal{Addr: n.Addr, Proto: n.Proto, Port: n.Port, V6: n.V6, Addr6: n.Addr6}
 	}
-	if err := d.shield.Update(vips, snat); err != nil {
+	if err := d.shield.UpdateAddrs(vips, snat); err != nil {
 		return err
 	}
 	if err := d.nd.set(ifindexes(d.ifaces), vipAddrs(d.cfg)); err != nil {
@@ -379,7 +381,7 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 		if !svc.QuorumChanged() {
 			continue
 		}
-		vip := netip.AddrPortFrom(netip.AddrFrom4(svc.VIP), svc.Port).String()
+		vip := netip.AddrPortFrom(conntrack.Addr(svc.VIP), svc.Port).String()
 		if !svc.Down {
 			d.log.Info("service quorum regained", logVIP, vip, "live_weight", svc.LiveWeight())
 			continue
@@ -387,7 +389,7 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 		sorry := "none"
 		for _, r := range svc.Reals {
 			if r != nil && r.Sorry {
-				sorry = netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()
+				sorry = netip.AddrPortFrom(conntrack.Addr(r.Addr), r.Port).String()
 			}
 		}
 		d.log.Warn("service below quorum", logVIP, vip, "live_weight", svc.LiveWeight(), "sorry_server", sorry)
@@ -395,17 +397,17 @@ func (d *Director) logQuorum(s *engine.Snapshot) {
 }
 
 // egress maps a real server's resolved egress onto an interface slot.
-func (d *Director) egress(addr [4]byte) engine.Egress {
-	e := d.resolver.Lookup(addr)
+func (d *Director) egress(addr [16]byte) engine.Egress {
+	e := d.resolver.LookupAddr(conntrack.Addr(addr))
 	if !e.Valid {
 		return engine.NoEgress
 	}
 	for slot, ifc := range d.ifaces {
 		if ifc.Index == e.Ifindex {
-			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, MTU: e.MTU}
+			return engine.Egress{TxIf: slot, SrcMAC: e.SrcMAC, DstMAC: e.DstMAC, SrcIP: e.SrcAddr, SrcIP6: e.SrcAddr6, MTU: e.MTU}
 		}
 	}
-	d.log.Warn("real server egress is not a listened interface", logReal, net.IP(addr[:]).String(), logIface, e.Ifname)
+	d.log.Warn("real server egress is not a listened interface", logReal, conntrack.Addr(addr).String(), logIface, e.Ifname)
 	return engine.NoEgress
 }
 

@@ -14,7 +14,7 @@ func dumpTable(t *testing.T, n int) *conntrack.Table {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		e := conntrack.Entry{Key: conntrack.Key{Client: [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, CPort: 1000, VIP: [4]byte{192, 0, 2, 1}, VPort: 80, Proto: conntrack.ProtoTCP}}
+		e := conntrack.Entry{Key: conntrack.Key{Client: conntrack.Map4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), CPort: 1000, VIP: conntrack.Map4([4]byte{192, 0, 2, 1}), VPort: 80, Proto: conntrack.ProtoTCP}}
 		if _, ok := tab.Insert(&e, 0); !ok {
 			t.Fatal("insert refused")
 		}

@@ -55,7 +55,7 @@ forward = "dr"
 		t.Fatal(err)
 	}
 	ifc := engine.Iface{Name: "eth0", Index: 1, MAC: testMAC, MTU: 1500}
-	egress := func([4]byte) engine.Egress {
+	egress := func([16]byte) engine.Egress {
 		return engine.Egress{TxIf: 0, SrcMAC: testMAC, DstMAC: [6]byte{2, 0, 0, 0, 0, 0x11}, SrcIP: [4]byte{198, 18, 1, 1}, MTU: 1500}
 	}
 	snap, err := engine.NewRegistry(1).Build(cfg, []engine.Iface{ifc}, egress, 1)

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/packet"
 	"github.com/uvs-project/uvs/forward/steer"
 	"github.com/uvs-project/uvs/sched"
@@ -24,7 +26,7 @@ type Registry struct {
 	used     []bool // service IDs in use
 	health   map[healthRef]Health
 
-	vrrpActive map[[4]byte]struct{} // addresses VRRP masters own (vrrp.go); nil until told
+	vrrpActive map[[16]byte]struct{} // addresses VRRP masters own (vrrp.go); nil until told
 }
 
 // healthRef is a RealRef as a comparable key.
@@ -35,8 +37,8 @@ type healthRef struct {
 
 func healthKey(r RealRef) healthRef {
 	return healthRef{
-		svc:  svcKey{addr: r.VIP.As4(), port: r.Port, proto: protoNumber(r.Protocol)},
-		dest: realKey{addr: r.Addr.As4(), port: r.RPort},
+		svc:  svcKey{addr: r.VIP.As16(), port: r.Port, proto: protoNumber(r.Protocol)},
+		dest: realKey{addr: r.Addr.As16(), port: r.RPort},
 	}
 }
 
@@ -56,7 +58,7 @@ type svcState struct {
 }
 
 type realKey struct {
-	addr [4]byte
+	addr [16]byte
 	port uint16
 }
 
@@ -84,22 +86,20 @@ func (g *Registry) SetHealth(r RealRef, h Health) bool {
 	return true
 }
 
-// egressFunc is looked up for each real server while building a snapshot.
-type egressFunc func(addr [4]byte) Egress
+// egressFunc is looked up for each real server while building a snapshot; addr is IPv6 or
+// IPv4-mapped (conntrack.Map4).
+type egressFunc func(addr [16]byte) Egress
 
 // Build turns a validated config into a snapshot, keeping identities from earlier builds.
 // It returns the snapshot and the NAT reals the shield must cover. A failure leaves the
 // registry unchanged.
 func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, gen uint64) (*Snapshot, error) {
-	if err := IPv4Only(cfg); err != nil {
-		return nil, err
-	}
 	s := &Snapshot{
 		Gen:        gen,
-		vips:       map[[4]byte]struct{}{},
+		vips:       map[[16]byte]struct{}{},
 		services:   map[svcKey]*Service{},
 		natReal:    map[svcKey]struct{}{},
-		natAddr:    map[[4]byte]struct{}{},
+		natAddr:    map[[16]byte]struct{}{},
 		Ifaces:     ifaces,
 		Sloppy:     cfg.Conntrack.SloppyTCP,
 		AnswerPing: cfg.Director.AnswerPing,
@@ -115,7 +115,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 	keep := map[svcKey]bool{}
 	for i := range cfg.Services {
 		cs := &cfg.Services[i]
-		k := svcKey{addr: cs.VIP.As4(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
+		k := svcKey{addr: cs.VIP.As16(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
 		keep[k] = true
 		if st := g.services[k]; st != nil {
 			plans[i] = plan{key: k, st: st}
@@ -176,7 +176,7 @@ func (g *Registry) Build(cfg *config.Config, ifaces []Iface, egress egressFunc, 
 		}
 	}
 	s.applyVRRP(cfg, g.vrrpActive)
-	s.buildClassifier()
+	s.buildClassifiers()
 	return s, nil
 }
 
@@ -207,12 +207,12 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	}
 	// Health: a failed real is quiesced (weight 0) or, with Remove, left out; slow start
 	// scales the weight.
-	sk := svcKey{addr: cs.VIP.As4(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
+	sk := svcKey{addr: cs.VIP.As16(), proto: protoNumber(cs.Protocol), port: firstPort(cs)}
 	reals := make([]config.Real, 0, len(cs.Reals)+1)
 	healthOf := map[realKey]Health{}
 	live := 0 // configured weight of the reals that are up, as keepalived's weight_sum_aliv
 	for _, r := range cs.Reals {
-		k := realKey{r.Address.As4(), realPort(cs, &r)}
+		k := realKey{r.Address.As16(), realPort(cs, &r)}
 		h, ok := g.health[healthRef{svc: sk, dest: k}]
 		if !ok {
 			h = Health{Up: true}
@@ -249,11 +249,11 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		if sr.Port != firstPort(cs) {
 			sr.Forward = config.NAT // a different port needs the destination rewritten
 		}
-		sorry = realKey{sr.Address.As4(), realPort(cs, &sr)}
+		sorry = realKey{sr.Address.As16(), realPort(cs, &sr)}
 		healthOf[sorry] = Health{Up: true}
 		dup := false
 		for i := range reals {
-			if (realKey{reals[i].Address.As4(), realPort(cs, &reals[i])}) == sorry {
+			if (realKey{reals[i].Address.As16(), realPort(cs, &reals[i])}) == sorry {
 				reals[i].Weight, dup = 1, true
 			}
 		}
@@ -264,7 +264,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	// Free the slots of reals that are gone; give new reals the lowest free slots.
 	want := map[realKey]bool{}
 	for _, r := range reals {
-		want[realKey{r.Address.As4(), realPort(cs, &r)}] = true
+		want[realKey{r.Address.As16(), realPort(cs, &r)}] = true
 	}
 	for k, slot := range st.slots {
 		if want[k] {
@@ -278,7 +278,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		st.reals[slot] = nil
 	}
 	for _, r := range reals {
-		k := realKey{r.Address.As4(), realPort(cs, &r)}
+		k := realKey{r.Address.As16(), realPort(cs, &r)}
 		if _, ok := st.slots[k]; ok {
 			continue
 		}
@@ -305,9 +305,10 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	svc := &Service{
 		ID:    st.id,
 		Name:  cs.Name,
-		VIP:   cs.VIP.As4(),
+		VIP:   cs.VIP.As16(),
 		Port:  firstPort(cs),
 		Proto: protoNumber(cs.Protocol),
+		V6:    cs.VIP.Is6(),
 		Reals: make([]*Real, len(st.reals)),
 		Specs: make([]sched.RealSpec, len(st.reals)),
 		Loads: st.loads[:len(st.reals)],
@@ -322,6 +323,9 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		svc.PersistBits = cs.PersistenceBits
 		if svc.PersistBits == 0 {
 			svc.PersistBits = 32
+			if svc.V6 {
+				svc.PersistBits = 128 // IPVS's default netmask for IPv6
+			}
 		}
 		svc.TplPort = svc.Port
 	}
@@ -330,13 +334,14 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 	svc.DeadReal = deadPolicy(cs)
 	svc.MSSClamp = uint16(cs.MSSClamp)
 	for _, r := range reals {
-		k := realKey{r.Address.As4(), realPort(cs, &r)}
+		k := realKey{r.Address.As16(), realPort(cs, &r)}
 		slot := st.slots[k]
 		rs := st.reals[slot]
 		h := healthOf[k]
 		dest := &Real{
 			Slot:         uint16(slot),
 			Addr:         k.addr,
+			V6:           r.Address.Is6(),
 			Port:         k.port,
 			Method:       r.Forward,
 			Weight:       int32(r.Weight),
@@ -347,12 +352,15 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 			Stats:        rs.stats,
 		}
 		dest.Egress = egress(k.addr)
-		if cs.TunnelSource.IsValid() {
+		switch {
+		case cs.TunnelSource.Is4():
 			dest.SrcIP = cs.TunnelSource.As4() // TUN outer source; egress changes rebuild this
+		case cs.TunnelSource.Is6():
+			dest.SrcIP6 = cs.TunnelSource.As16()
 		}
 		svc.Reals[slot] = dest
 		svc.Specs[slot] = sched.RealSpec{
-			Addr: k.addr, Port: k.port, Weight: int32(r.Weight),
+			Addr: specAddr(k.addr), Port: k.port, Weight: int32(r.Weight),
 			Upper: uint32(r.UpperThreshold), Lower: uint32(r.LowerThreshold),
 		}
 	}
@@ -364,7 +372,7 @@ func (g *Registry) service(cs *config.Service, st *svcState, egress egressFunc) 
 		d := *st.reals[slot].last
 		d.Removed, d.Weight = true, 0
 		svc.Reals[slot] = &d
-		svc.Specs[slot] = sched.RealSpec{Addr: d.Addr, Port: d.Port}
+		svc.Specs[slot] = sched.RealSpec{Addr: specAddr(d.Addr), Port: d.Port}
 	}
 	for i := range svc.Specs {
 		if svc.Reals[i] == nil {
@@ -410,11 +418,20 @@ func (g *Registry) Commit(s *Snapshot) {
 
 func cfgWeight(cs *config.Service, k realKey) int {
 	for i := range cs.Reals {
-		if cs.Reals[i].Address.As4() == k.addr && realPort(cs, &cs.Reals[i]) == k.port {
+		if cs.Reals[i].Address.As16() == k.addr && realPort(cs, &cs.Reals[i]) == k.port {
 			return cs.Reals[i].Weight
 		}
 	}
 	return 0
+}
+
+// specAddr is a real's address as the schedulers take it: IPv4 as it is, IPv6 folded to 32
+// bits (sched.Fold6, IPVS's addr_fold for mh and sh).
+func specAddr(a [16]byte) [4]byte {
+	if conntrack.Is4(&a) {
+		return [4]byte(a[12:])
+	}
+	return sched.Fold6(a)
 }
 
 func firstPort(cs *config.Service) uint16 {
@@ -440,15 +457,21 @@ func protoNumber(p config.Protocol) uint8 {
 
 // Steering returns the fanout steering inputs for a snapshot.
 func (s *Snapshot) Steering() ([]steer.SteerVIP, []steer.SteerNAT) {
-	byVIP := map[[4]byte]*steer.SteerVIP{}
+	byVIP := map[[16]byte]*steer.SteerVIP{}
 	var vips []steer.SteerVIP
-	var order [][4]byte
+	var order [][16]byte
 	for _, svc := range s.byID {
 		if svc == nil {
 			continue
 		}
 		if _, ok := byVIP[svc.VIP]; !ok {
-			byVIP[svc.VIP] = &steer.SteerVIP{Addr: svc.VIP}
+			v := &steer.SteerVIP{}
+			if svc.V6 {
+				v.V6, v.Addr6 = true, svc.VIP
+			} else {
+				v.Addr = [4]byte(svc.VIP[12:])
+			}
+			byVIP[svc.VIP] = v
 			order = append(order, svc.VIP)
 		}
 	}
@@ -466,7 +489,13 @@ func (s *Snapshot) Steering() ([]steer.SteerVIP, []steer.SteerNAT) {
 		for k := range s.natReal {
 			for _, r := range svc.Reals {
 				if r != nil && r.Method == config.NAT && r.Addr == k.addr && k.proto == svc.Proto && (r.Port == k.port || r.Port == 0) {
-					nat = append(nat, steer.SteerNAT{Addr: r.Addr, Port: k.port, Bits: svc.PersistBits})
+					n := steer.SteerNAT{Port: k.port, Bits: svc.PersistBits}
+					if conntrack.Is4(&r.Addr) {
+						n.Addr = [4]byte(r.Addr[12:])
+					} else {
+						n.V6, n.Addr6 = true, r.Addr
+					}
+					nat = append(nat, n)
 					break
 				}
 			}
@@ -489,11 +518,12 @@ func sortPersist(p []steer.SteerPersist) {
 	}
 }
 
-// ShieldSets returns the VIPs and NAT reals the kernel must be kept away from.
-func (s *Snapshot) ShieldSets() ([][4]byte, []NATReal) {
-	var vips [][4]byte
+// ShieldSets returns the VIPs (IPv4 and IPv6) and NAT reals the kernel must be kept away
+// from.
+func (s *Snapshot) ShieldSets() ([]netip.Addr, []NATReal) {
+	var vips []netip.Addr
 	for v := range s.vips {
-		vips = append(vips, v)
+		vips = append(vips, conntrack.Addr(v))
 	}
 	var nat []NATReal
 	for k := range s.natReal {
@@ -502,7 +532,7 @@ func (s *Snapshot) ShieldSets() ([][4]byte, []NATReal) {
 			// handled by uvs; only a host with ip_forward=1 would forward copies of them.
 			continue
 		}
-		nat = append(nat, NATReal{Addr: k.addr, Proto: k.proto, Port: k.port})
+		nat = append(nat, natRealOf(k))
 	}
 	return vips, nat
 }

@@ -100,22 +100,3 @@ func (c *classifier) isNATReply(addr [4]byte, port uint16, proto uint8) bool {
 	return c.find(clsKey(clsNATReal, addr, proto, port)) != nil ||
 		c.find(clsKey(clsNATReal, addr, proto, 0)) != nil
 }
-
-// buildClassifier fills the snapshot's classifier from its maps.
-func (s *Snapshot) buildClassifier() {
-	c := newClassifier(len(s.services) + len(s.vips) + len(s.natReal) + len(s.natAddr))
-	for k, svc := range s.services {
-		c.add(clsKey(clsService, k.addr, k.proto, k.port), svc)
-		c.port0 = c.port0 || k.port == 0
-	}
-	for v := range s.vips {
-		c.add(clsKey(clsVIP, v, 0, 0), nil)
-	}
-	for k := range s.natReal {
-		c.add(clsKey(clsNATReal, k.addr, k.proto, k.port), nil)
-	}
-	for a := range s.natAddr {
-		c.add(clsKey(clsNATAddr, a, 0, 0), nil)
-	}
-	s.cls = c
-}

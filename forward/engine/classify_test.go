@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/conntrack"
 )
 
 // TestClassifierAgreesWithMaps checks the one-probe classifier against the snapshot's maps
@@ -52,17 +53,18 @@ forward = "nat"
 	rng := rand.New(rand.NewPCG(1, 2))
 	for n := 0; n < 20000; n++ {
 		a := addrs[rng.IntN(len(addrs))]
+		m := conntrack.Map4(a)
 		proto := []uint8{6, 17, 1, 132}[rng.IntN(4)]
 		port := []uint16{0, 53, 54, 80, 8080, uint16(rng.IntN(65536))}[rng.IntN(6)]
-		if got, want := s.cls.service(a, proto, port), s.lookupService(a, proto, port); got != want {
+		if got, want := s.cls.service(a, proto, port), s.lookupService(m, proto, port); got != want {
 			t.Fatalf("service(%v, %d, %d) = %v, maps say %v", a, proto, port, got, want)
 		}
-		_, vip := s.vips[a]
-		_, nat := s.natAddr[a]
+		_, vip := s.vips[m]
+		_, nat := s.natAddr[m]
 		if s.cls.isVIP(a) != vip || s.cls.isNATAddr(a) != nat {
 			t.Fatalf("%v: vip %v nat %v, maps %v %v", a, s.cls.isVIP(a), s.cls.isNATAddr(a), vip, nat)
 		}
-		if got, want := s.cls.isNATReply(a, port, proto), s.isNATReply(a, port, proto); got != want {
+		if got, want := s.cls.isNATReply(a, port, proto), s.isNATReply(m, port, proto); got != want {
 			t.Fatalf("isNATReply(%v, %d, %d) = %v, maps say %v", a, port, proto, got, want)
 		}
 	}

@@ -111,6 +111,9 @@ type Engine struct {
 	used    int
 
 	p       packet.Packet
+	src     [16]byte // the current packet's addresses in key form: IPv6, or IPv4-mapped
+	dst     [16]byte
+	ns      packet.NS
 	vh      packet.VnetHdr
 	arp     packet.ARP
 	expired [expireBatch]conntrack.Entry
@@ -201,6 +204,9 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 	p := &e.p
 	switch packet.ParseL3(frame, p) {
 	case packet.ClassIPv4:
+	case packet.ClassIPv6:
+		e.handle6(buf, frame, rxIf)
+		return
 	case packet.ClassARP:
 		e.arpIn(frame, rxIf)
 		return
@@ -215,7 +221,8 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 	l4 := packet.ParseL4(frame, p)
 	if l4 == packet.FaultNone {
 		if svc := c.service(p.Dst, p.Proto, p.DstPort); svc != nil {
-			if e.snap.isStandby(p.Dst) {
+			e.src, e.dst = conntrack.Map4(p.Src), conntrack.Map4(p.Dst)
+			if e.snap.isStandby(e.dst) {
 				e.Drop(DropVRRPBackup)
 				return
 			}
@@ -223,8 +230,9 @@ func (e *Engine) Handle(buf []byte, rxIf int) {
 			return
 		}
 	}
+	e.src, e.dst = conntrack.Map4(p.Src), conntrack.Map4(p.Dst)
 	if c.isVIP(p.Dst) {
-		if e.snap.isStandby(p.Dst) {
+		if e.snap.isStandby(e.dst) {
 			e.Drop(DropVRRPBackup)
 			return
 		}
@@ -259,11 +267,15 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 		e.icmpToVIP(buf, frame, rxIf)
 		return
 	}
+	if p.Proto == packet.ProtoICMPv6 {
+		e.icmp6ToVIP(buf, frame, rxIf)
+		return
+	}
 	if svc == nil {
 		e.Drop(DropNoService)
 		return
 	}
-	key := conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
+	key := conntrack.Key{Client: e.src, VIP: e.dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
 	ent := e.lookupConn(&key) // a miss remembers where the new entry goes
 	var dest *Real
 	if ent != nil {
@@ -323,6 +335,9 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 // whether a frame was queued; a drop is counted.
 func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
 	p := &e.p
+	if p.V6 {
+		return e.toReal6(buf, frame, dest, ent, rxIf, q)
+	}
 	switch dest.Method {
 	case config.DR, config.NAT:
 		if e.tooBig(frame, rxIf, dest.MTU, e.p.Dst) || e.gsoTooBig(frame, dest.MTU) {
@@ -336,11 +351,11 @@ func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxI
 	}
 	if dest.Method == config.NAT {
 		if q != nil {
-			if !natICMPIn(frame, p, q, ent.Real, ent.RPort) {
+			if !natICMPIn(frame, p, q, [4]byte(ent.Real[12:]), ent.RPort) {
 				e.fault(packet.FaultTTLExceeded)
 				return false
 			}
-		} else if r := packet.RewriteDst(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.FaultNone {
+		} else if r := packet.RewriteDst(frame, p, e.vh.Partial(), [4]byte(ent.Real[12:]), ent.RPort); r != packet.FaultNone {
 			e.fault(r)
 			return false
 		}
@@ -353,7 +368,7 @@ func (e *Engine) toReal(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxI
 // client's request came from. rxIf is where the reply came in.
 func (e *Engine) reply(buf, frame []byte, rxIf int) {
 	p := &e.p
-	ent := e.ct.LookupReply(p.Proto, p.Dst, p.DstPort, p.Src, p.SrcPort)
+	ent := e.ct.LookupReply(p.Proto, e.dst, p.DstPort, e.src, p.SrcPort)
 	if ent == nil {
 		// Not ours (a reply to the director's own traffic, or an expired connection): the
 		// kernel gets it, and the shield drops it unless it is addressed to this host.
@@ -379,12 +394,22 @@ func (e *Engine) reply(buf, frame []byte, rxIf int) {
 	// Too big for the client's side: the real server hears it from the director's address
 	// on its own side, as from the kernel's ip_forward; before the rewrite, so that the
 	// quote is its own header.
-	if mtu := e.snap.Ifaces[hop].MTU; e.tooBig(frame, rxIf, mtu, e.ifAddr(rxIf)) || e.gsoTooBig(frame, mtu) {
-		return
-	}
-	if r := packet.RewriteSrc(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {
-		e.fault(r)
-		return
+	if p.V6 {
+		if mtu := e.snap.Ifaces[hop].MTU; e.tooBig6(frame, rxIf, mtu, e.snap.Ifaces[min(rxIf, len(e.snap.Ifaces)-1)].Addr6) || e.gsoTooBig(frame, mtu) {
+			return
+		}
+		if r := packet.RewriteSrc6(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {
+			e.fault(r)
+			return
+		}
+	} else {
+		if mtu := e.snap.Ifaces[hop].MTU; e.tooBig(frame, rxIf, mtu, e.ifAddr(rxIf)) || e.gsoTooBig(frame, mtu) {
+			return
+		}
+		if r := packet.RewriteSrc(frame, p, e.vh.Partial(), [4]byte(ent.Key.VIP[12:]), ent.Key.VPort); r != packet.FaultNone {
+			e.fault(r)
+			return
+		}
 	}
 	n := uint64(p.IPLen)
 	e.outCount(&svc.Stats[e.id], n)
@@ -416,7 +441,7 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	var tk conntrack.Key
 	var tpl *conntrack.Entry
 	if svc.PersistMs != 0 {
-		tk = conntrack.Key{Client: sched.MaskAddr(p.Src, svc.PersistBits), VIP: p.Dst, VPort: svc.TplPort, Proto: p.Proto}
+		tk = conntrack.Key{Client: conntrack.MaskAddr(e.src, svc.PersistBits), VIP: e.dst, VPort: svc.TplPort, Proto: p.Proto}
 		if tpl = e.ct.LookupTemplate(&tk); tpl != nil {
 			if tpl.Service == svc.ID && int(tpl.RealIdx) < len(svc.Reals) {
 				// A template keeps sending its client to a quiescent (weight 0) real unless
@@ -430,6 +455,10 @@ func (e *Engine) newConn(svc *Service, key *conntrack.Key, frame []byte, rxIf in
 	}
 	if idx < 0 {
 		flow := sched.Flow{Client: p.Src, ClientPort: p.SrcPort, VIP: p.Dst, Port: p.DstPort, Proto: p.Proto}
+		if p.V6 {
+			// The schedulers hash 32-bit addresses: IPv6 ones folded, as IPVS's sh and dh.
+			flow.Client, flow.VIP = sched.Fold6(p.Src6), sched.Fold6(p.Dst6)
+		}
 		idx = svc.Sched.Pick(&flow, svc.Loads, e.ws, e.nowNs)
 		if idx < 0 || idx >= len(svc.Reals) || svc.Reals[idx] == nil {
 			// As IPVS's ip_vs_leave: ICMP port unreachable, for TCP too (no socket exists
@@ -651,7 +680,7 @@ func (e *Engine) arpIn(frame []byte, rxIf int) {
 		e.pend.ignored++
 		return
 	}
-	if _, ok := e.snap.vips[e.arp.TargetIP]; !ok || rxIf >= len(e.snap.Ifaces) || e.snap.isStandby(e.arp.TargetIP) {
+	if !e.snap.cls.isVIP(e.arp.TargetIP) || rxIf >= len(e.snap.Ifaces) || e.snap.isStandby(conntrack.Map4(e.arp.TargetIP)) {
 		e.pend.ignored++
 		return
 	}
@@ -678,6 +707,10 @@ func (e *Engine) emit(buf, frame []byte, txIf, mtu int, dst, src [6]byte) {
 		mtu = e.snap.Ifaces[txIf].MTU
 	}
 	if mtu > 0 && e.p.IPLen > mtu && e.vh.GSOType == packet.VnetGSONone {
+		if e.p.V6 {
+			e.Drop(DropTooBig) // IPv6 is never fragmented on the way (RFC 8200 section 5)
+			return
+		}
 		if e.vh.Partial() {
 			if !packet.FinishChecksum(frame[:e.p.L3+e.p.IPLen], &e.vh) {
 				e.fault(packet.FaultBadVnetHdr)

@@ -51,7 +51,20 @@ forward = %q
   [[service.real]]
   address = "10.1.2.3"
   port = 53
-`, forward, realPort, realPort, forward)
+
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "tcp"
+port = 80
+scheduler = "rr"
+forward = %q
+  [[service.real]]
+  address = "2001:2:0:10::3"
+  port = %d
+  [[service.real]]
+  address = "2001:2:0:10::4"
+  port = %d
+`, forward, realPort, realPort, forward, forward, realPort, realPort)
 	cfg, err := config.Parse("test.toml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +72,10 @@ forward = %q
 	return cfg
 }
 
-func testEgress(addr [4]byte) Egress {
+func testEgress(addr [16]byte) Egress {
 	m := realMAC
-	m[5] = addr[3]
-	return Egress{TxIf: 0, SrcMAC: ifaceMAC, DstMAC: m, SrcIP: [4]byte{10, 1, 2, 1}, MTU: 1500}
+	m[5] = addr[15]
+	return Egress{TxIf: 0, SrcMAC: ifaceMAC, DstMAC: m, SrcIP: [4]byte{10, 1, 2, 1}, SrcIP6: testSrc6, MTU: 1500}
 }
 
 func newTestEngine(t testing.TB, cfg *config.Config, capacity int) *Engine {
@@ -150,7 +163,7 @@ func TestEngineDR(t *testing.T) {
 	if out[packet.VnetHdrLen+5] != 4 {
 		t.Fatalf("second flow went to .%d, want .4", out[packet.VnetHdrLen+5])
 	}
-	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	if got := svc.Loads[0].Inactive() + svc.Loads[0].Active() + svc.Loads[1].Inactive() + svc.Loads[1].Active(); got != 2 {
 		t.Fatalf("loads count %d connections, want 2", got)
 	}
@@ -272,7 +285,7 @@ func TestEngineLeavesOtherTrafficToKernel(t *testing.T) {
 func TestEngineExpiryReleasesLoad(t *testing.T) {
 	e := newTestEngine(t, engineConfig(t, "dr", 80), 1024)
 	e.one(t, tcpFrame(t, 40000, 0x02, false))
-	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	if svc.Loads[0].Inactive()+svc.Loads[0].Active() != 1 {
 		t.Fatal("connection not counted")
 	}
@@ -376,7 +389,7 @@ func hotPaths() []hotPath {
 				return n - uint64(e.ct.Len()) // connections opened and already expired
 			}},
 	)
-	return paths
+	return append(paths, hotPaths6()...)
 }
 
 // TestEngineAllocs fails on any allocation in the per-packet paths it names (new and

@@ -20,9 +20,9 @@ const (
 
 // quote is the header an ICMP error quotes.
 type quote struct {
-	off          int // offset of the quoted IPv4 header in the frame
+	off          int // offset of the quoted IPv4 or IPv6 header in the frame
 	proto        uint8
-	src, dst     [4]byte
+	src, dst     [16]byte // in key form: IPv6, or IPv4-mapped
 	sport, dport uint16
 }
 
@@ -38,8 +38,8 @@ func parseQuote(frame []byte, p *packet.Packet, q *quote) bool {
 		return false
 	}
 	q.proto = h[9]
-	copy(q.src[:], h[12:16])
-	copy(q.dst[:], h[16:20])
+	q.src = conntrack.Map4([4]byte(h[12:16]))
+	q.dst = conntrack.Map4([4]byte(h[16:20]))
 	q.sport = binary.BigEndian.Uint16(h[20:])
 	q.dport = binary.BigEndian.Uint16(h[22:])
 	return q.proto == packet.ProtoTCP || q.proto == packet.ProtoUDP
@@ -62,7 +62,7 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 		return
 	}
 	var q quote
-	if !parseQuote(frame, p, &q) || q.src != p.Dst || e.vh.Partial() {
+	if !parseQuote(frame, p, &q) || q.src != e.dst || e.vh.Partial() {
 		e.Drop(DropICMPUnrelated)
 		return
 	}
@@ -93,7 +93,7 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 func (e *Engine) icmpFromReal(buf, frame []byte) bool {
 	p := &e.p
 	var q quote
-	if !packet.ICMPIsError(p.ICMPType) || !parseQuote(frame, p, &q) || q.dst != p.Src || e.vh.Partial() {
+	if !packet.ICMPIsError(p.ICMPType) || !parseQuote(frame, p, &q) || q.dst != e.src || e.vh.Partial() {
 		return false
 	}
 	ent := e.ct.LookupReply(q.proto, q.src, q.sport, q.dst, q.dport)
@@ -105,7 +105,7 @@ func (e *Engine) icmpFromReal(buf, frame []byte) bool {
 		e.Drop(DropEgress)
 		return true
 	}
-	if !natICMPOut(frame, p, &q, ent.Key.VIP, ent.Key.VPort) {
+	if !natICMPOut(frame, p, &q, [4]byte(ent.Key.VIP[12:]), ent.Key.VPort) {
 		e.fault(packet.FaultTTLExceeded)
 		return true
 	}

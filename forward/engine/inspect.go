@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward/packet"
@@ -27,8 +28,8 @@ func (s *Snapshot) ServiceByID(id uint16) *Service { return s.service(id) }
 
 // Lookup returns the service a packet to addr:port with IP protocol proto would match, as the
 // workers look it up (an exact port first, then a port-0 service), or nil.
-func (s *Snapshot) Lookup(addr [4]byte, proto uint8, port uint16) *Service {
-	return s.lookupService(addr, proto, port)
+func (s *Snapshot) Lookup(addr netip.Addr, proto uint8, port uint16) *Service {
+	return s.lookupService(addr.Unmap().As16(), proto, port)
 }
 
 // EachDrop calls fn with every drop reason's name and count, zero counts included, in a
@@ -49,7 +50,7 @@ func BuildSnapshot(cfg *config.Config, workers int) (*Snapshot, error) {
 		return nil, fmt.Errorf("forward: build snapshot: %d workers", workers)
 	}
 	g := NewRegistry(workers)
-	none := func([4]byte) Egress { return NoEgress }
+	none := func([16]byte) Egress { return NoEgress }
 	s, err := g.Build(cfg, nil, none, 1)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/uvs-project/uvs/conntrack"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -73,7 +74,7 @@ func reals(t *testing.T, s *Snapshot) (map[string]int32, *Service) {
 		if r == nil {
 			continue
 		}
-		k := netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String() + "/" + r.Method.String()
+		k := netip.AddrPortFrom(conntrack.Addr(r.Addr), r.Port).String() + "/" + r.Method.String()
 		if r.Sorry {
 			k += "/sorry"
 		}
@@ -119,7 +120,7 @@ func TestSorryServerAndQuorum(t *testing.T) {
 		if !equalWeights(got, st.want) || svc.Down != st.down {
 			t.Errorf("%s: reals %v down %v, want %v down %v", st.name, got, svc.Down, st.want, st.down)
 		}
-		if _, nat := s.natReal[svcKey{addr: [4]byte{10, 9, 9, 9}, port: 8080, proto: packet.ProtoTCP}]; nat != st.down {
+		if _, nat := s.natReal[svcKey{addr: conntrack.Map4([4]byte{10, 9, 9, 9}), port: 8080, proto: packet.ProtoTCP}]; nat != st.down {
 			t.Errorf("%s: sorry server in the NAT reply set: %v", st.name, nat)
 		}
 	}

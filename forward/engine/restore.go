@@ -71,7 +71,7 @@ func Restore(s *Snapshot, engines []*Engine, ifaces []string, conns []statefile.
 					hop = h
 				}
 			}
-			h := steer.SteerRule(be32(c.Key.Client), be32(c.Key.VIP), c.Key.CPort, c.Key.VPort, true, true, false, vips, nat)
+			h := SteerKey(&c.Key, vips, nat)
 			e := engines[int(h)%len(engines)]
 			ent := conntrack.Entry{
 				Key: c.Key, Real: c.Real, RPort: c.RPort, Service: svc.ID, RealIdx: uint16(slot),
@@ -102,4 +102,12 @@ func Restore(s *Snapshot, engines []*Engine, ifaces []string, conns []statefile.
 	return restored
 }
 
-func be32(a [4]byte) uint32 { return binary.BigEndian.Uint32(a[:]) }
+// SteerKey returns the fanout steering hash of a connection key: the worker that the
+// steering program hands the client's packets to is SteerKey % workers.
+func SteerKey(k *conntrack.Key, vips []steer.SteerVIP, nat []steer.SteerNAT) uint32 {
+	if conntrack.Is4(&k.Client) {
+		return steer.SteerRule(binary.BigEndian.Uint32(k.Client[12:]), binary.BigEndian.Uint32(k.VIP[12:]),
+			k.CPort, k.VPort, true, true, false, vips, nat)
+	}
+	return steer.SteerRule6(k.Client, k.VIP, k.CPort, k.VPort, vips, nat)
+}

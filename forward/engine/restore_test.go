@@ -58,7 +58,7 @@ persistence_timeout = "300s"
 	if got := b.send(tcpFrom(t, frametest.Client, 1001, 80, 0x02)); got != first {
 		t.Fatalf("new connection under the restored template went to .%d, want .%d", got, first)
 	}
-	svc := b.e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := b.e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	slot := 0
 	if first == 4 {
 		slot = 1

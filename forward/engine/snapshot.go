@@ -15,21 +15,25 @@ import (
 type Snapshot struct {
 	Gen uint64
 
-	vips       map[[4]byte]struct{}
-	services   map[svcKey]*Service  // (VIP, protocol, port); port 0 = every port
-	natReal    map[svcKey]struct{}  // (real, protocol, real port) of NAT reals: their replies
-	natAddr    map[[4]byte]struct{} // addresses of NAT reals, checked before parsing L4
-	byID       []*Service           // index = Service.ID; nil where free
-	Ifaces     []Iface              // index = interface slot
-	Sloppy     bool                 // create TCP connections on any packet, not only SYN
-	AnswerPing bool                 // answer ICMP echo to VIPs (director.answer_ping)
+	// Addresses are 16 bytes for both families, IPv4 in its IPv4-mapped form, as in the
+	// connection table (conntrack.Map4).
+	vips       map[[16]byte]struct{}
+	services   map[svcKey]*Service   // (VIP, protocol, port); port 0 = every port
+	natReal    map[svcKey]struct{}   // (real, protocol, real port) of NAT reals: their replies
+	natAddr    map[[16]byte]struct{} // addresses of NAT reals, checked before parsing L4
+	byID       []*Service            // index = Service.ID; nil where free
+	Ifaces     []Iface               // index = interface slot
+	Sloppy     bool                  // create TCP connections on any packet, not only SYN
+	AnswerPing bool                  // answer ICMP echo to VIPs (director.answer_ping)
 	hasPort0   bool
-	standby    map[[4]byte]struct{} // VIPs a VRRP backup holds back (vrrp.go); nil without VRRP
-	cls        classifier           // the maps above as one open-addressing table, for the hot path
+	standby    map[[16]byte]struct{} // VIPs a VRRP backup holds back (vrrp.go); nil without VRRP
+	cls        classifier            // the IPv4 keys of the maps above as one open-addressing table, for the hot path
+	cls6       classifier6           // and the IPv6 ones (classify6.go)
+	has6       bool                  // some VIP or NAT real is IPv6
 }
 
 type svcKey struct {
-	addr  [4]byte
+	addr  [16]byte
 	port  uint16
 	proto uint8
 }
@@ -40,16 +44,18 @@ type Iface struct {
 	Index int
 	MAC   [6]byte
 	MTU   int
-	Addr  [4]byte // first IPv4 address, if any (TUN outer source)
+	Addr  [4]byte  // first IPv4 address, if any (TUN outer source, ICMP source)
+	Addr6 [16]byte // first global IPv6 address, if any (6in6 outer source, ICMPv6 source)
 }
 
 // Service is one virtual service in a snapshot.
 type Service struct {
 	ID    uint16
 	Name  string
-	VIP   [4]byte
+	VIP   [16]byte // IPv4-mapped for IPv4 (conntrack.Map4)
 	Port  uint16
 	Proto uint8
+	V6    bool // VIP is IPv6
 
 	Sched *sched.Table
 	// Reals, Specs and Loads are indexed by slot. A slot keeps its real across reloads, so
@@ -83,7 +89,8 @@ type Service struct {
 // Real is one real server of a service in a snapshot.
 type Real struct {
 	Slot   uint16
-	Addr   [4]byte
+	Addr   [16]byte // IPv4-mapped for IPv4 (conntrack.Map4)
+	V6     bool     // Addr is IPv6 (through a tunnel, of another family than the VIP)
 	Port   uint16
 	Method config.Forward
 	Weight int32 // in effect: 0 while quiesced by a failed health check, scaled in slow start
@@ -105,8 +112,9 @@ type Egress struct {
 	TxIf   int // interface slot; -1 when unresolved
 	SrcMAC [6]byte
 	DstMAC [6]byte
-	SrcIP  [4]byte // outer source for TUN: the egress address; a service's tunnel_source replaces it
-	MTU    int     // the route's MTU metric if set, else the device's
+	SrcIP  [4]byte  // outer IPv4 source for TUN: the egress address; a service's tunnel_source replaces it
+	SrcIP6 [16]byte // outer IPv6 source for TUN (6in6, 4in6), likewise
+	MTU    int      // the route's MTU metric if set, else the device's
 }
 
 // NoEgress is the Egress of a real server that cannot be reached (no interface slot).
@@ -144,7 +152,7 @@ type counterPend struct {
 }
 
 // lookupService finds the service for a packet to addr:port.
-func (s *Snapshot) lookupService(addr [4]byte, proto uint8, port uint16) *Service {
+func (s *Snapshot) lookupService(addr [16]byte, proto uint8, port uint16) *Service {
 	if svc := s.services[svcKey{addr, port, proto}]; svc != nil {
 		return svc
 	}
@@ -156,7 +164,7 @@ func (s *Snapshot) lookupService(addr [4]byte, proto uint8, port uint16) *Servic
 
 // isNATReply reports whether a packet from addr:port comes from a NAT real server's service
 // port (port 0 in the set stands for a real that keeps the client's port on every port).
-func (s *Snapshot) isNATReply(addr [4]byte, port uint16, proto uint8) bool {
+func (s *Snapshot) isNATReply(addr [16]byte, port uint16, proto uint8) bool {
 	if _, ok := s.natReal[svcKey{addr, port, proto}]; ok {
 		return true
 	}
@@ -199,4 +207,7 @@ type NATReal struct {
 	Addr  [4]byte
 	Proto uint8
 	Port  uint16
+	// V6 marks an IPv6 real server, whose address is Addr6 (Addr is then unused).
+	V6    bool
+	Addr6 [16]byte
 }

@@ -85,11 +85,22 @@ func (e *Engine) hashStaged() {
 			continue
 		}
 		frame := f.buf[packet.VnetHdrLen:]
-		if packet.ParseL3(frame, p) != packet.ClassIPv4 || packet.ParseL4(frame, p) != packet.FaultNone ||
-			e.snap.cls.service(p.Dst, p.Proto, p.DstPort) == nil {
+		var src, dst [16]byte
+		switch packet.ParseL3(frame, p) {
+		case packet.ClassIPv4:
+			if packet.ParseL4(frame, p) != packet.FaultNone || e.snap.cls.service(p.Dst, p.Proto, p.DstPort) == nil {
+				continue
+			}
+			src, dst = conntrack.Map4(p.Src), conntrack.Map4(p.Dst)
+		case packet.ClassIPv6:
+			if !e.snap.has6 || packet.ParseL4(frame, p) != packet.FaultNone || e.snap.cls6.service(&p.Dst6, p.Proto, p.DstPort) == nil {
+				continue
+			}
+			src, dst = p.Src6, p.Dst6
+		default:
 			continue
 		}
-		f.key = conntrack.Key{Client: p.Src, VIP: p.Dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
+		f.key = conntrack.Key{Client: src, VIP: dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
 		f.h = e.ct.Hash(&f.key)
 		f.ok = true
 		s.hs[m] = f.h

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/uvs-project/uvs/config"
@@ -146,11 +145,14 @@ func entryRecord(svc *Service, ent *conntrack.Entry, to *conntrack.Timeouts, c *
 		return false
 	}
 	real := svc.Reals[ent.RealIdx]
+	if conntrack.Is4(&ent.Real) != conntrack.Is4(&ent.Key.VIP) {
+		return false // a tunnel to the other family: no record can carry it (see install)
+	}
 	*c = lvssync.Conn{
 		Protocol: ent.Key.Proto,
-		Client:   netip.AddrFrom4(ent.Key.Client), CPort: ent.Key.CPort,
-		VIP: netip.AddrFrom4(ent.Key.VIP), VPort: ent.Key.VPort,
-		Real: netip.AddrFrom4(ent.Real), DPort: ent.RPort,
+		Client:   conntrack.Addr(ent.Key.Client), CPort: ent.Key.CPort,
+		VIP: conntrack.Addr(ent.Key.VIP), VPort: ent.Key.VPort,
+		Real: conntrack.Addr(ent.Real), DPort: ent.RPort,
 	}
 	switch real.Method {
 	case config.DR:
@@ -240,12 +242,14 @@ func (e *Engine) DrainSync() {
 // state wins; an entry from an earlier record is replaced.
 func (e *Engine) install(c *lvssync.Conn) {
 	st := &e.sync.stats
-	if !c.Client.Is4() || !c.VIP.Is4() || !c.Real.Is4() {
+	if !c.Client.IsValid() || !c.VIP.IsValid() || !c.Real.IsValid() {
 		st.NoService.Add(1)
 		return
 	}
 	tmpl := c.Flags&lvssync.FlagTemplate != 0
-	vip, client, realAddr := c.VIP.As4(), c.Client.As4(), c.Real.As4()
+	// A record's three addresses are of one family (the v1 wire has IPv4 and IPv6 records),
+	// so a connection to a real of the other family (4in6, 6in4) is never synced.
+	vip, client, realAddr := c.VIP.Unmap().As16(), c.Client.Unmap().As16(), c.Real.Unmap().As16()
 	svc := e.snap.lookupService(vip, c.Protocol, c.VPort)
 	if tmpl && svc == nil {
 		svc = e.snap.lookupService(vip, c.Protocol, c.DPort)

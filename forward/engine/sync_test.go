@@ -77,7 +77,7 @@ func TestSyncMasterToBackup(t *testing.T) {
 	if st := b.e.SyncStats(); st.Installed.Load() != 2 {
 		t.Fatalf("installed %d", st.Installed.Load())
 	}
-	key := conntrack.Key{Client: frametest.Client, VIP: frametest.VIP, CPort: 1000, VPort: 80, Proto: packet.ProtoTCP}
+	key := conntrack.Key{Client: conntrack.Map4(frametest.Client), VIP: conntrack.Map4(frametest.VIP), CPort: 1000, VPort: 80, Proto: packet.ProtoTCP}
 	ent := b.e.ct.Lookup(&key)
 	if ent == nil || ent.Flags&conntrack.FlagSynced == 0 || ent.Flags&conntrack.FlagNAT == 0 || ent.State != conntrack.StateEstablished {
 		t.Fatalf("installed entry %+v", ent)
@@ -133,7 +133,7 @@ func TestSyncInstallRules(t *testing.T) {
 		t.Fatalf("local %d nosvc %d noreal %d installed %d updated %d", st.LocalActive.Load(), st.NoService.Load(),
 			st.NoReal.Load(), st.Installed.Load(), st.Updated.Load())
 	}
-	ent := b.e.ct.Lookup(&conntrack.Key{Client: frametest.Client, VIP: frametest.VIP, CPort: 2002, VPort: 80, Proto: packet.ProtoTCP})
+	ent := b.e.ct.Lookup(&conntrack.Key{Client: conntrack.Map4(frametest.Client), VIP: conntrack.Map4(frametest.VIP), CPort: 2002, VPort: 80, Proto: packet.ProtoTCP})
 	if ent == nil || ent.State != conntrack.StateFinWait || ent.Expires-b.e.nowMs != 120_000 {
 		t.Fatalf("refreshed entry %+v", ent)
 	}

@@ -80,6 +80,9 @@ func (e *Engine) nextID() uint16 {
 // whether the packet was queued; a drop or an ICMP error instead is counted here.
 func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 	p := &e.p
+	if p.V6 || dest.V6 {
+		return e.tunnel6(frame, dest, rxIf) // 6in6, 4in6, 6in4 (tun6.go)
+	}
 	src := dest.SrcIP
 	room := 0xffff - packet.IPv4HdrLen // largest inner packet
 	if dest.MTU > 0 && dest.MTU-packet.IPv4HdrLen < room {
@@ -110,7 +113,7 @@ func (e *Engine) tunnel(frame []byte, dest *Real, rxIf int) bool {
 		return false
 	}
 	clear(b[:packet.VnetHdrLen])
-	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+	packet.EncapIPIP(b[packet.VnetHdrLen:], inner, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 	e.queue(dest.TxIf, b)
 	bump64(&e.stats.Tunnel.Frames, 1)
 	return true
@@ -154,7 +157,7 @@ func (e *Engine) tunnelFragments(inner []byte, dest *Real, src [4]byte, room int
 		binary.BigEndian.PutUint16(f[6:8], fo)
 		f[10], f[11] = 0, 0
 		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
-		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
@@ -236,7 +239,7 @@ func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 			cs = 0xffff // RFC 768
 		}
 		binary.BigEndian.PutUint16(l4[csumOff:], cs)
-		packet.EncapIPIP(b[packet.VnetHdrLen:], s, dest.DstMAC, dest.SrcMAC, src, dest.Addr, e.nextID())
+		packet.EncapIPIP(b[packet.VnetHdrLen:], s, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 		e.queue(dest.TxIf, b)
 	}
 	bump64(&e.stats.Tunnel.Frames, uint64(n))

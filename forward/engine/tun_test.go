@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/uvs-project/uvs/conntrack"
 	"net"
 	"testing"
 
@@ -95,7 +96,7 @@ tunnel_source = "192.0.2.7"
 		t.Fatal(err)
 	}
 	e := newTestEngine(t, cfg, 64)
-	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	if svc.MSSClamp != 1200 || svc.Reals[0].SrcIP != [4]byte{192, 0, 2, 7} {
 		t.Fatalf("mss_clamp %d, outer source %v", svc.MSSClamp, svc.Reals[0].SrcIP)
 	}
@@ -242,7 +243,7 @@ func TestTunnelFragNeeded(t *testing.T) {
 	checkOuter(t, e.one(t, bigFrame(t, 1480-40, true)), [4]byte{10, 1, 2, 1}, frametest.RealSrv, true, 1500)
 
 	// A GSO frame whose segments would not fit gets the same answer.
-	svc := e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80)
+	svc := e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80)
 	svc.Reals[0].MTU, svc.Reals[1].MTU = 1400, 1400
 	out = e.one(t, gsoFrame(t, 5000, 1448, 0x10))
 	if m := out[packet.VnetHdrLen+34:]; m[0] != packet.ICMPDestUnreachable || binary.BigEndian.Uint16(m[6:8]) != 1380 {
@@ -394,7 +395,7 @@ func TestEngineMSSClampAllMethods(t *testing.T) {
 	for _, method := range []string{"dr", "nat", "tun"} {
 		t.Run(method, func(t *testing.T) {
 			e := newTestEngine(t, engineConfig(t, method, 80), 64)
-			e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80).MSSClamp = 1300
+			e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80).MSSClamp = 1300
 			out := e.one(t, synWithMSS(t, 1460, true, false))
 			l3 := packet.VnetHdrLen + 14
 			if method == "tun" {
@@ -460,7 +461,7 @@ func FuzzTunnel(f *testing.F) {
 	f.Add(synWithMSS(f, 1460, true, true))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		e := tunEngine(t)
-		e.snap.lookupService(frametest.VIP, packet.ProtoTCP, 80).MSSClamp = 1200
+		e.snap.lookupService(conntrack.Map4(frametest.VIP), packet.ProtoTCP, 80).MSSClamp = 1200
 		e.Handle(tcpFrame(t, 40000, 0x02, false), 0)
 		e.Reset()
 		e.Handle(in, 0)

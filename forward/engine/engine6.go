@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"github.com/uvs-project/uvs/config"
+	"github.com/uvs-project/uvs/conntrack"
+	"github.com/uvs-project/uvs/forward/packet"
+)
+
+// The IPv6 path of Handle: the same steps as IPv4's (classify, connection lookup or
+// schedule, forward by DR, NAT or TUN, NAT replies, ICMP errors relayed), with neighbour
+// solicitations for VIPs answered as ARP requests are, the hop limit decremented on DR as
+// ip6_forward does, and Packet Too Big instead of fragmentation (IPv6 routers never fragment;
+// fragments are dropped, packet/ipv6.go).
+
+// handle6 handles an IPv6 frame that ParseL3 classified.
+func (e *Engine) handle6(buf, frame []byte, rxIf int) {
+	p := &e.p
+	if !e.snap.has6 {
+		e.pend.ignored++ // no IPv6 service: the host's own traffic
+		return
+	}
+	c := &e.snap.cls6
+	l4 := packet.ParseL4(frame, p)
+	if l4 == packet.FaultNone && p.Proto == packet.ProtoICMPv6 && p.ICMPType == packet.ICMPv6NeighborSolicit {
+		e.nsIn(frame, rxIf)
+		return
+	}
+	e.src, e.dst = p.Src6, p.Dst6
+	if l4 == packet.FaultNone {
+		if svc := c.service(&p.Dst6, p.Proto, p.DstPort); svc != nil {
+			if e.snap.isStandby(e.dst) {
+				e.Drop(DropVRRPBackup)
+				return
+			}
+			e.request(buf, frame, rxIf, svc)
+			return
+		}
+	}
+	if c.isVIP(&p.Dst6) {
+		if e.snap.isStandby(e.dst) {
+			e.Drop(DropVRRPBackup)
+			return
+		}
+		if l4 != packet.FaultNone {
+			e.fault(l4)
+			return
+		}
+		e.request(buf, frame, rxIf, nil)
+		return
+	}
+	if l4 == packet.FaultNone && c.isNATAddr(&p.Src6) {
+		if c.isNATReply(&p.Src6, p.SrcPort, p.Proto) {
+			e.reply(buf, frame, rxIf)
+			return
+		}
+		if p.Proto == packet.ProtoICMPv6 && e.icmp6FromReal(buf, frame) {
+			return
+		}
+	}
+	e.pend.ignored++
+}
+
+// nsIn answers a neighbour solicitation for a VIP from the receiving interface's MAC (IPv6's
+// arpIn); others (the host's own addresses) are the kernel's.
+func (e *Engine) nsIn(frame []byte, rxIf int) {
+	if !packet.ParseNS(frame, &e.p, &e.ns) || !e.snap.cls6.isVIP(&e.ns.Target) ||
+		rxIf >= len(e.snap.Ifaces) || e.snap.isStandby(e.ns.Target) {
+		e.pend.ignored++
+		return
+	}
+	b := e.alloc(packet.VnetHdrLen + 128)
+	if b == nil {
+		e.Drop(DropScratchFull)
+		return
+	}
+	clear(b[:packet.VnetHdrLen])
+	n := packet.BuildNAReply(b[packet.VnetHdrLen:], &e.ns, e.snap.Ifaces[rxIf].MAC)
+	if n == 0 {
+		return
+	}
+	e.queue(rxIf, b[:packet.VnetHdrLen+n])
+	bump64(&e.stats.ARPReplies, 1)
+}
+
+// toReal6 is toReal for an IPv6 packet.
+func (e *Engine) toReal6(buf, frame []byte, dest *Real, ent *conntrack.Entry, rxIf int, q *quote) bool {
+	p := &e.p
+	switch dest.Method {
+	case config.DR, config.NAT:
+		if e.tooBig6(frame, rxIf, dest.MTU, p.Dst6) || e.gsoTooBig(frame, dest.MTU) {
+			return false
+		}
+	case config.TUN:
+		return e.tunnel(frame, dest, rxIf)
+	default:
+		e.Drop(DropMethod)
+		return false
+	}
+	if dest.Method == config.NAT {
+		if q != nil {
+			if !natICMP6(frame, p, q, ent.Real, ent.RPort, true) {
+				e.fault(packet.FaultTTLExceeded)
+				return false
+			}
+		} else if r := packet.RewriteDst6(frame, p, e.vh.Partial(), ent.Real, ent.RPort); r != packet.FaultNone {
+			e.fault(r)
+			return false
+		}
+	} else if r := packet.DecHopLimit(frame, p); r != packet.FaultNone {
+		e.fault(r)
+		return false
+	}
+	e.emit(buf, frame, dest.TxIf, dest.MTU, dest.DstMAC, dest.SrcMAC)
+	return true
+}
+
+// tooBig6 is tooBig for IPv6: every IPv6 packet is DF (RFC 8200 section 5), so one larger
+// than room is dropped and answered with Packet Too Big carrying room (at least 1280), from
+// address from, within the ICMP budget.
+func (e *Engine) tooBig6(frame []byte, rxIf, room int, from [16]byte) bool {
+	p := &e.p
+	if room <= 0 {
+		return false
+	}
+	n := p.IPLen
+	if e.vh.GSOType != packet.VnetGSONone {
+		hl := e.gsoHeaderLen(frame)
+		if hl == 0 {
+			return false
+		}
+		n = hl + int(e.vh.GSOSize)
+	}
+	if n <= room {
+		return false
+	}
+	e.packetTooBig(frame, rxIf, room, from)
+	return true
+}
+
+// packetTooBig drops the current IPv6 packet and answers it with ICMPv6 Packet Too Big
+// (RFC 4443 section 3.2) as fragNeeded does for IPv4.
+func (e *Engine) packetTooBig(frame []byte, rxIf, mtu int, from [16]byte) {
+	if rxIf >= len(e.snap.Ifaces) {
+		e.Drop(DropEgress)
+		return
+	}
+	if from == ([16]byte{}) {
+		e.Drop(DropTooBig)
+		return
+	}
+	if !e.icmpAllowed() {
+		e.Drop(DropTooBigLimited)
+		return
+	}
+	b := e.alloc(packet.VnetHdrLen + packet.EthHdrLen + packet.ICMPv6MinMTU)
+	if b == nil {
+		e.Drop(DropScratchFull)
+		return
+	}
+	e.Drop(DropTooBig)
+	clear(b[:packet.VnetHdrLen])
+	n := packet.BuildICMPv6Error(b[packet.VnetHdrLen:], frame, &e.p, packet.ICMPv6PacketTooBig, 0,
+		uint32(mtu), from, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+	if n == 0 {
+		e.used -= len(b)
+		return
+	}
+	e.queue(rxIf, b[:packet.VnetHdrLen+n])
+	bump64(&e.stats.ICMPSent, 1)
+	bump64(&e.stats.FragNeeded, 1)
+}
