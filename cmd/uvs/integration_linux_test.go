@@ -171,7 +171,7 @@ func (r *labRun) waitVIP() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("VIP %s:%d never answered; director stderr:\n%s", r.vip, r.port, r.stderr.String())
+			r.t.Fatalf("VIP %s never answered; director stderr:\n%s", netip.AddrPortFrom(r.vip, uint16(r.port)), r.stderr.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
