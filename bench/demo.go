@@ -221,7 +221,7 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 func udpEcho(ctx context.Context, n *Node, addr netip.AddrPort, payload string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := n.Dial(ctx, "udp4", addr.String())
+	c, err := n.Dial(ctx, "udp", addr.String())
 	if err != nil {
 		return "", err
 	}

@@ -102,3 +102,59 @@ var ipv6Sysctls = map[string]string{
 	"ipv6/conf/all/router_solicitations":     "0",
 	"ipv6/conf/default/router_solicitations": "0",
 }
+
+// Four returns the IPv4 address whose twin a is (Six's inverse), and false if a is not of the
+// form 2001:2:0:S::H with S and H written in decimal digits (S < 256, or 1000 + S for
+// 198.19.S.H) and H < 256.
+func Four(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	if b[0] != 0x20 || b[1] != 0x01 || b[2] != 0 || b[3] != 2 || b[4] != 0 || b[5] != 0 {
+		return netip.Addr{}, false
+	}
+	for _, x := range b[8:14] {
+		if x != 0 {
+			return netip.Addr{}, false
+		}
+	}
+	// dec reads a 16-bit group whose hex digits are a decimal number.
+	dec := func(g uint16) (int, bool) {
+		s := fmt.Sprintf("%x", g)
+		n := 0
+		for _, c := range s {
+			if c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	seg, ok1 := dec(uint16(b[6])<<8 | uint16(b[7]))
+	h, ok2 := dec(uint16(b[14])<<8 | uint16(b[15]))
+	if !ok1 || !ok2 || h > 255 {
+		return netip.Addr{}, false
+	}
+	second := byte(18)
+	if seg >= 1000 {
+		second, seg = 19, seg-1000
+	}
+	if seg > 255 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte{198, second, byte(seg), byte(h)}), true
+}
+
+// layoutKey returns the IPv4 address that lays out a: a itself, or for an IPv6 address of a
+// dual-stack lab its IPv4 twin (the node, segment and host number are the twin's).
+func layoutKey(a netip.Addr) (netip.Addr, error) {
+	if a.Is4() {
+		return a, nil
+	}
+	f, ok := Four(a)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%w: %s is not a lab IPv6 address: a dual-stack lab gives each node 2001:2:0:S::H, the twin of its 198.18.S.H (198.19.S.H is 2001:2:0:1S::H)", ErrLayout, a)
+	}
+	return f, nil
+}

@@ -83,3 +83,68 @@ func TestDualStackLayout(t *testing.T) {
 		})
 	}
 }
+
+func TestFour(t *testing.T) {
+	for _, s := range []string{"198.18.1.100", "198.18.0.1", "198.18.255.255", "198.19.7.2", "198.19.128.0"} {
+		a := netip.MustParseAddr(s)
+		six, ok := Six(a)
+		if !ok {
+			t.Fatal(s)
+		}
+		if back, ok := Four(six); !ok || back != a {
+			t.Errorf("Four(Six(%s)) = %s %v", s, back, ok)
+		}
+	}
+	for _, s := range []string{"2001:2:0:1::a", "2001:2:0:1::256", "2001:2:0:1:1::1", "2001:db8::1", "2001:2:0:2000::1", "::ffff:198.18.1.1", "198.18.1.1"} {
+		if a, ok := Four(netip.MustParseAddr(s)); ok {
+			t.Errorf("Four(%s) = %s, want none", s, a)
+		}
+	}
+}
+
+// TestLayoutConfigDualStack lays out a configuration with IPv6 services: IPv6 real servers
+// share the namespace of their IPv4 twins (or get one of their own, by the twin's address),
+// the lab becomes dual-stack, and an IPv6 address that is no lab twin is refused by key.
+func TestLayoutConfigDualStack(t *testing.T) {
+	src := labHead +
+		svcTOML("198.18.1.100", "tcp", 80, "dr", "198.18.1.11", "198.18.1.12") +
+		svcTOML("2001:2:0:1::100", "tcp", 80, "dr", "2001:2:0:1::11", "2001:2:0:1::12") +
+		svcTOML("2001:2:0:1::101", "udp", 9000, "nat", "2001:2:0:3::11", "2001:2:0:3::12") +
+		svcTOML("2001:2:0:1::102", "tcp", 80, "tun", "198.18.5.11")
+	src = strings.Replace(src, "[lab]\n", "[lab]\nrouter = true\n", 1)
+	lay, err := LayoutConfig(parse(t, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lay.Lab
+	if !l.Spec.IPv6 {
+		t.Fatal("an IPv6 service did not make the lab dual-stack")
+	}
+	if len(l.Reals) != 5 {
+		t.Errorf("%d real servers, want 5 (rs1, rs2 shared by both families)", len(l.Reals))
+	}
+	rs1 := lay.Reals[0]
+	if rs1.Addr != netip.MustParseAddr("198.18.1.11") || len(rs1.VIPs) != 2 || rs1.VIPs[1] != netip.MustParseAddr("2001:2:0:1::100") {
+		t.Errorf("rs1 = %+v", rs1)
+	}
+	for _, n := range l.Nodes() {
+		if !n.Addr6.IsValid() {
+			t.Errorf("%s has no IPv6 address", n.Name)
+		}
+	}
+	if rs3 := l.Reals[2]; rs3.Addr6 != netip.MustParseAddr("2001:2:0:3::11") {
+		t.Errorf("rs3 IPv6 %s", rs3.Addr6)
+	}
+	if got := lay.VIPs; len(got) != 4 || got[1] != netip.MustParseAddr("2001:2:0:1::100") {
+		t.Errorf("VIPs %v", got)
+	}
+	if !strings.Contains(lay.Describe(), "2001:2:0:1::2/64") {
+		t.Errorf("Describe lacks the director's IPv6 address:\n%s", lay.Describe())
+	}
+
+	bad := labHead + svcTOML("2001:db8::100", "tcp", 80, "dr", "2001:2:0:1::11")
+	_, err = LayoutConfig(parse(t, bad))
+	if err == nil || !strings.Contains(err.Error(), "service[0].vip") || !strings.Contains(err.Error(), "2001:db8::100") {
+		t.Errorf("a non-lab IPv6 VIP: %v", err)
+	}
+}

@@ -291,6 +291,19 @@ func listenTCP(port int) (net.Listener, error) {
 	return ln, nil
 }
 
+func listenUDPEcho6(port int) (*ipv6.PacketConn, error) {
+	pc, err := net.ListenPacket("udp6", ":"+strconv.Itoa(port))
+	if err != nil {
+		return nil, fmt.Errorf("bench: serve: %w", err)
+	}
+	c := ipv6.NewPacketConn(pc)
+	if err := c.SetControlMessage(ipv6.FlagDst, true); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("bench: serve: IPV6_RECVPKTINFO: %w", err)
+	}
+	return c, nil
+}
+
 func listenUDPEcho(port int) (*ipv4.PacketConn, error) {
 	pc, err := net.ListenPacket("udp4", ":"+strconv.Itoa(port))
 	if err != nil {
