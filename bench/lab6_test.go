@@ -2,6 +2,7 @@ package bench
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,5 +147,24 @@ func TestLayoutConfigDualStack(t *testing.T) {
 	_, err = LayoutConfig(parse(t, bad))
 	if err == nil || !strings.Contains(err.Error(), "service[0].vip") || !strings.Contains(err.Error(), "2001:db8::100") {
 		t.Errorf("a non-lab IPv6 VIP: %v", err)
+	}
+}
+
+// TestDemoConfigDual checks that the demo's dual-stack configuration validates and lays
+// out: six real servers, each with both families, and the IPv6 VIPs on the reals' lo.
+func TestDemoConfigDual(t *testing.T) {
+	for _, withTUN := range []bool{false, true} {
+		cfg := parse(t, DemoConfigDual("/run/uvs/x.sock", "d-", withTUN))
+		lay, err := LayoutConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{false: 4, true: 6}[withTUN]
+		if !lay.Lab.Spec.IPv6 || len(lay.Lab.Reals) != want {
+			t.Errorf("withTUN %v: IPv6 %v, %d reals, want %d", withTUN, lay.Lab.Spec.IPv6, len(lay.Lab.Reals), want)
+		}
+		if r := lay.Reals[0]; !slices.Contains(r.VIPs, netip.MustParseAddr("2001:2:0:1::100")) {
+			t.Errorf("rs1 VIPs %v", r.VIPs)
+		}
 	}
 }

@@ -122,6 +122,9 @@ func (s *LabState) Node(name string) (*Node, bool) {
 			nd := &Node{Name: n.Name, NS: n.NS, Ifaces: n.Ifaces}
 			if len(n.Ifaces) > 0 {
 				nd.Addr = n.Ifaces[0].Prefix.Addr()
+				if p6 := n.Ifaces[0].Prefix6; p6.IsValid() {
+					nd.Addr6 = p6.Addr()
+				}
 			}
 			return nd, true
 		}
