@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -372,6 +373,9 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 		if s.PersistMs > 0 {
 			out.PersistenceTimeoutS = int64(s.PersistMs / 1000)
 			out.PersistenceNetmask = maskString(s.PersistBits)
+			if s.V6 {
+				out.PersistenceNetmask = strconv.Itoa(s.PersistBits) // ipvsadm prints IPv6 masks as a prefix length
+			}
 		}
 		if cs := configService(cfg, s); cs != nil {
 			out.Scheduler = cs.Scheduler

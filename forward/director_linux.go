@@ -214,7 +214,7 @@ func (d *Director) Run(ctx context.Context) error {
 	go func() { resolverDone <- d.resolver.Run(rctx) }()
 
 	d.mu.Lock()
-	d.resolver.SetTargets(realTargets(d.cfg))
+	d.resolver.SetAddrs(realTargets(d.cfg))
 	d.mu.Unlock()
 	d.waitResolved(ctx)
 	if err := d.publish(); err != nil {
@@ -282,7 +282,7 @@ func (d *Director) waitResolved(ctx context.Context) {
 		d.mu.Unlock()
 		ok := true
 		for _, t := range targets {
-			if !d.resolver.Lookup(t).Valid {
+			if !d.resolver.LookupAddr(t).Valid {
 				ok = false
 				break
 			}
@@ -303,7 +303,7 @@ func (d *Director) Reload(cfg *config.Config) error {
 	d.mu.Lock()
 	old := d.cfg
 	d.cfg = cfg
-	d.resolver.SetTargets(realTargets(cfg))
+	d.resolver.SetAddrs(realTargets(cfg))
 	d.mu.Unlock()
 	if err := d.publish(); err != nil {
 		d.mu.Lock()
@@ -557,21 +557,21 @@ func (d *Director) DataPlane() DataPlane {
 // Snapshot returns the snapshot the workers currently forward by.
 func (d *Director) Snapshot() *engine.Snapshot { return d.snap.Load() }
 
-func realTargets(cfg *config.Config) [][4]byte {
-	seen := map[[4]byte]bool{}
-	var out [][4]byte
+func realTargets(cfg *config.Config) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
 	for _, s := range cfg.Services {
 		for _, r := range s.Reals {
-			a := r.Address.As4()
+			a := r.Address.Unmap()
 			if !seen[a] {
 				seen[a] = true
 				out = append(out, a)
 			}
 		}
 		// A sorry server is resolved up front, so it can take over at once.
-		if a := s.SorryServer.Addr(); s.SorryServer.IsValid() && !seen[a.As4()] {
-			seen[a.As4()] = true
-			out = append(out, a.As4())
+		if a := s.SorryServer.Addr().Unmap(); s.SorryServer.IsValid() && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
 		}
 	}
 	return out

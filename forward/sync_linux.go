@@ -2,13 +2,12 @@ package forward
 
 import (
 	"context"
-	"encoding/binary"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/engine"
-	"github.com/uvs-project/uvs/forward/steer"
 	"github.com/uvs-project/uvs/lvssync"
 )
 
@@ -68,15 +67,15 @@ func (p *SyncPlane) Install(c *lvssync.Conn) lvssync.Reason {
 	if s == nil || len(p.in) == 0 {
 		return lvssync.ReasonNoTable
 	}
-	if !c.Client.Is4() || !c.VIP.Is4() {
+	if !c.Client.IsValid() || !c.VIP.IsValid() {
 		return lvssync.ReasonUnknownService
 	}
-	if c.Flags&lvssync.FlagFwdMask == lvssync.FlagMasq && c.Flags&lvssync.FlagTemplate == 0 {
-		p.learnHop(c.Client.As4())
+	if c.Client.Unmap().Is4() && c.Flags&lvssync.FlagFwdMask == lvssync.FlagMasq && c.Flags&lvssync.FlagTemplate == 0 {
+		p.learnHop(c.Client.Unmap().As4()) // IPv6 NAT hops are learned from the first packet only
 	}
 	vips, nat := s.Steering()
-	cl, vip := c.Client.As4(), c.VIP.As4()
-	h := steer.SteerRule(binary.BigEndian.Uint32(cl[:]), binary.BigEndian.Uint32(vip[:]), c.CPort, c.VPort, true, true, false, vips, nat)
+	key := conntrack.Key{Client: c.Client.Unmap().As16(), VIP: c.VIP.Unmap().As16(), CPort: c.CPort, VPort: c.VPort}
+	h := engine.SteerKey(&key, vips, nat)
 	i := int(h) % len(p.in)
 	r := p.in[i]
 	idle := r.Len() == 0
@@ -175,7 +174,7 @@ func (p *SyncPlane) tryHopLocked() bool {
 		if !eg.Valid && time.Since(p.hopAsked) > time.Second {
 			p.hopAsked = time.Now()
 			p.d.mu.Lock()
-			p.d.resolver.SetTargets(append(realTargets(p.d.cfg), p.hopTarget))
+			p.d.resolver.SetAddrs(append(realTargets(p.d.cfg), netip.AddrFrom4(p.hopTarget)))
 			p.d.mu.Unlock()
 		}
 		return false

@@ -169,3 +169,22 @@ func (e *Engine) packetTooBig(frame []byte, rxIf, mtu int, from [16]byte) {
 	bump64(&e.stats.ICMPSent, 1)
 	bump64(&e.stats.FragNeeded, 1)
 }
+
+// unreachable6 answers the current IPv6 packet with ICMPv6 port unreachable from its VIP
+// (no real server), as unreachable does for IPv4; the caller took the ICMP token.
+func (e *Engine) unreachable6(frame []byte, rxIf int) {
+	b := e.alloc(packet.VnetHdrLen + packet.EthHdrLen + packet.ICMPv6MinMTU)
+	if b == nil {
+		e.Drop(DropScratchFull)
+		return
+	}
+	clear(b[:packet.VnetHdrLen])
+	n := packet.BuildICMPv6Error(b[packet.VnetHdrLen:], frame, &e.p, packet.ICMPv6DestUnreachable,
+		packet.ICMPv6CodePortUnreachable, 0, e.p.Dst6, [6]byte(frame[6:12]), e.snap.Ifaces[rxIf].MAC)
+	if n == 0 {
+		e.used -= len(b)
+		return
+	}
+	e.queue(rxIf, b[:packet.VnetHdrLen+n])
+	bump64(&e.stats.ICMPSent, 1)
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/forward/internal/frametest"
 	"github.com/uvs-project/uvs/forward/packet"
+	"github.com/uvs-project/uvs/lvssync"
 )
 
 // IPv6 engine tests: frames built with gopacket (the oracle), driven through Handle, the
@@ -408,4 +409,90 @@ func hotPaths6() []hotPath {
 			moved: func(e *Engine) uint64 { return e.stats.ARPReplies.Load() }},
 	)
 	return paths
+}
+
+// TestEngine6NoReal answers a SYN to an IPv6 service without an available real with ICMPv6
+// port unreachable from the VIP, as IPVS's ip_vs_leave.
+func TestEngine6NoReal(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte(`[director]
+interfaces = ["eth0"]
+[[service]]
+vip = "2001:2:0:10::10"
+port = 80
+[[service.real]]
+address = "2001:2:0:10::3"
+weight = 0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, cfg, 1<<10)
+	f := e.one(t, withVnet(frame6(t, tcp6(client6, vip6, 40000, 80, 0x02)), false))[packet.VnetHdrLen:]
+	var p packet.Packet
+	if packet.ParseL3(f, &p) != packet.ClassIPv6 || packet.ParseL4(f, &p) != packet.FaultNone ||
+		p.ICMPType != packet.ICMPv6DestUnreachable || p.ICMPCode != packet.ICMPv6CodePortUnreachable || p.Src6 != vip6 || p.Dst6 != client6 {
+		t.Fatalf("unreachable: %+v", p)
+	}
+	l4Sum6(t, f[14:])
+	if e.stats.Drops[DropNoReal].Load() != 1 {
+		t.Fatalf("drops %v", e.dropSummary())
+	}
+}
+
+const syncSrc6 = `
+[director]
+interfaces = ["eth0"]
+workers = 1
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "tcp"
+port = 80
+scheduler = "rr"
+forward = "nat"
+persistence_timeout = "300s"
+  [[service.real]]
+  address = "2001:2:0:10::3"
+  port = 8080
+  [[service.real]]
+  address = "2001:2:0:10::4"
+  port = 8080
+`
+
+// TestSync6MasterToBackup: an IPv6 connection and its template leave the master as IPv6
+// records (lvssync's v1 IPv6 form) and a backup installs them: the client's next packet goes
+// to the same real, translated.
+func TestSync6MasterToBackup(t *testing.T) {
+	a := newTestPlane(t, syncSrc6)
+	out := lvssync.NewRing(64)
+	a.e.SetSync(out, nil, 3, 50)
+	first := a.send(withVnet(frame6(t, tcp6(client6, vip6, 1000, 80, packet.TCPSYN)), false))
+	a.send(withVnet(frame6(t, tcp6(client6, vip6, 1000, 80, packet.TCPACK)), false))
+	recs := drainAll(out)
+	if len(recs) != 2 || !recs[0].Template() || recs[1].Template() {
+		t.Fatalf("want template then connection, got %+v", recs)
+	}
+	c := recs[1]
+	if !c.Client.Is6() || c.Client.As16() != client6 || c.VIP.As16() != vip6 || !c.Real.Is6() || c.DPort != 8080 {
+		t.Fatalf("connection record %+v", c)
+	}
+	// The wire takes them (three addresses of one family).
+	bld := lvssync.NewBuilder(1500, 1, false)
+	for i := range recs {
+		if !bld.Add(&recs[i]) {
+			t.Fatalf("the sync message refused %+v", recs[i])
+		}
+	}
+	b := newTestPlane(t, syncSrc6)
+	in := lvssync.NewRing(64)
+	b.e.SetSync(nil, in, 3, 50)
+	for i := range recs {
+		in.Put(&recs[i])
+	}
+	b.e.DrainSync()
+	if st := b.e.SyncStats(); st.Installed.Load() != 2 {
+		t.Fatalf("installed %d (no service %d, no real %d)", st.Installed.Load(), st.NoService.Load(), st.NoReal.Load())
+	}
+	if got := b.send(withVnet(frame6(t, tcp6(client6, vip6, 1000, 80, packet.TCPACK)), false)); got != first {
+		t.Fatalf("backup sent the connection to %d, master to %d", got, first)
+	}
 }

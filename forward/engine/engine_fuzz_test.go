@@ -38,12 +38,44 @@ persistence_timeout = "30s"
   [[service.real]]
   address = "10.1.2.5"
   forward = "nat"
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "tcp"
+port = 80
+forward = "nat"
+  [[service.real]]
+  address = "2001:2:0:10::3"
+  port = 8080
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "udp"
+port = 53
+persistence_timeout = "30s"
+persistence_netmask = 64
+forward = "dr"
+  [[service.real]]
+  address = "2001:2:0:10::4"
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "tcp"
+port = 443
+forward = "tun"
+  [[service.real]]
+  address = "10.1.2.6"
+[[service]]
+vip = "2001:2:0:10::10"
+protocol = "tcp"
+port = 444
+forward = "tun"
+  [[service.real]]
+  address = "2001:2:0:10::6"
 `
 
 // FuzzEngine feeds arbitrary frames (with an arbitrary virtio_net_hdr) through the whole
 // per-packet path. Invariants: no panic; every frame out is inside the buffer it came from or
 // the scratch arena, starts with a virtio_net_hdr and an Ethernet header, and if it is IPv4
-// its header checksum verifies and its total length fits the frame.
+// its header checksum verifies and its total length fits the frame; if IPv6, its version is 6
+// and its payload length fits the frame.
 func FuzzEngine(f *testing.F) {
 	for _, s := range []struct {
 		proto layers.IPProtocol
@@ -59,6 +91,18 @@ func FuzzEngine(f *testing.F) {
 	req := make([]byte, 64)
 	n := packet.BuildARP(req, [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, &packet.ARP{Op: packet.ARPRequest, SenderMAC: frametest.MACA, SenderIP: frametest.Client, TargetIP: frametest.VIP})
 	f.Add(withVnet(req[:n], false))
+	// IPv6 seeds: TCP to the NAT, TUN (6in4, 6in6) services, UDP to the persistent DR one, a
+	// destination options header, a neighbour solicitation, a Packet Too Big about a reply.
+	for _, s := range []spec6{
+		tcp6(client6, vip6, 40000, 80, 0x02), tcp6(client6, vip6, 40000, 80, 0x10),
+		tcp6(client6, vip6, 40000, 443, 0x02), tcp6(client6, vip6, 40000, 444, 0x02),
+		{src: client6, dst: vip6, sport: 5353, dport: 53, udp: true, hop: 64, payload: 20},
+		{src: client6, dst: vip6, sport: 40000, dport: 80, flags: 0x02, hop: 1, payload: 8, dstOpts: true},
+	} {
+		f.Add(withVnet(frame6(f, s), false))
+	}
+	f.Add(withVnet(nsFrame(f, vip6), false))
+	f.Add(withVnet(ptbFrame(f, frame6(f, tcp6(vip6, client6, 80, 40000, 0x10)), client6, vip6), false))
 
 	// A fresh engine, table and snapshot per input (so fresh loads, counters, ICMP bucket
 	// and scratch): state left by earlier inputs would make a minimized crasher depend on
@@ -86,7 +130,16 @@ func FuzzEngine(f *testing.F) {
 		e.Reset()
 		e.Handle(buf, 0)
 		// A second packet of the same flow, reply direction for NAT: addresses swapped.
-		if len(buf) >= packet.VnetHdrLen+34 {
+		switch {
+		case len(buf) >= packet.VnetHdrLen+54 && binary.BigEndian.Uint16(buf[packet.VnetHdrLen+12:]) == packet.EtherTypeIPv6:
+			r := append([]byte(nil), data...)
+			ip := r[packet.VnetHdrLen+14:]
+			var a [16]byte
+			copy(a[:], ip[8:24])
+			copy(ip[8:24], ip[24:40])
+			copy(ip[24:40], a[:])
+			e.Handle(r, 0)
+		case len(buf) >= packet.VnetHdrLen+34:
 			r := append([]byte(nil), data...)
 			ip := r[packet.VnetHdrLen+14:]
 			var a [4]byte
@@ -101,6 +154,13 @@ func FuzzEngine(f *testing.F) {
 				t.Fatalf("short frame out: %d bytes", len(o.Frame))
 			}
 			fr := o.Frame[packet.VnetHdrLen:]
+			if binary.BigEndian.Uint16(fr[12:]) == packet.EtherTypeIPv6 {
+				h := fr[packet.EthHdrLen:]
+				if len(h) < packet.IPv6HdrLen || packet.IPv6HdrLen+int(binary.BigEndian.Uint16(h[4:])) > len(h) || h[0]>>4 != 6 {
+					t.Fatalf("bad IPv6 frame out: % x", h[:min(len(h), 40)])
+				}
+				continue
+			}
 			if binary.BigEndian.Uint16(fr[12:]) != packet.EtherTypeIPv4 || len(fr) < packet.EthHdrLen+packet.IPv4HdrLen {
 				continue
 			}

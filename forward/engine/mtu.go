@@ -27,7 +27,7 @@ func (e *Engine) gsoHeaderLen(frame []byte) int {
 	p := &e.p
 	ihl := p.L4 - p.L3
 	switch {
-	case e.vh.GSOType&^packet.VnetGSOECN == packet.VnetGSOTCPv4 && p.Proto == packet.ProtoTCP:
+	case (e.vh.GSOType&^packet.VnetGSOECN == packet.VnetGSOTCPv4 || e.vh.GSOType&^packet.VnetGSOECN == packet.VnetGSOTCPv6) && p.Proto == packet.ProtoTCP:
 		return ihl + int(frame[p.L4+12]>>4)*4
 	case e.vh.GSOType == packet.VnetGSOUDPL4 && p.Proto == packet.ProtoUDP:
 		return ihl + packet.UDPHdrLen
