@@ -76,6 +76,7 @@ func (l *Lab) build(ctx context.Context) error {
 	// would otherwise run this namespace's (empty) iptables on bridged frames.
 	if err := writeSysctls(l.switchNS, map[string]string{
 		"bridge/bridge-nf-call-iptables":  "0",
+		"bridge/bridge-nf-call-ip6tables": "0", // br_validate_ipv6 would drop malformed IPv6 frames
 		"bridge/bridge-nf-call-arptables": "0",
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

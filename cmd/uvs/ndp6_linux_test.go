@@ -64,7 +64,7 @@ func testIPv6NeighbourDiscovery(t *testing.T) {
 
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	writeFile(t, cfgPath, lab.ConfigDual("dr", "rr", 80, 80, tmp))
+	writeFile(t, cfgPath, shield6(lab.ConfigDual("dr", "rr", 80, 80, tmp)))
 	r := newRun(t, lab)
 	r.vip = lab.VIP6
 	bin, err := uvsBinary()
@@ -84,11 +84,17 @@ func testIPv6NeighbourDiscovery(t *testing.T) {
 
 	// Unsolicited advertisements: target the VIP, override set, the director's MAC as the
 	// target link-layer address option (type 2).
+	// The director sends three; all are read (for at most 5 s after the first), so that the
+	// client's solicitation below is answered by the director, not by a late advertisement.
 	unsolicited := 0
 	buf := make([]byte, 1500)
 	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
-	for unsolicited == 0 {
+	for unsolicited < 3 {
 		n, from, err := c.ReadFrom(buf)
+		if err != nil && unsolicited > 0 {
+			t.Logf("%d unsolicited advertisements (RFC 4861 section 7.2.6 allows up to 3): %v", unsolicited, err)
+			break
+		}
 		if err != nil {
 			t.Fatalf("no unsolicited neighbour advertisement for %s: %v", lab.VIP6, err)
 		}
@@ -110,9 +116,17 @@ func testIPv6NeighbourDiscovery(t *testing.T) {
 		if flags&0x20 == 0 || flags&0x40 != 0 || lladdr != dirMAC {
 			t.Errorf("advertisement flags %#x (want override, not solicited), lladdr %s (want %s)", flags, lladdr, dirMAC)
 		}
+		if unsolicited == 0 {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		}
 		unsolicited++
 	}
 
+	// Forget what the advertisement taught, so that the client solicits the VIP and the
+	// director must answer.
+	if out, err := lab.Client.Command(ctx, "ip", "-6", "neigh", "flush", "dev", "eth0").CombinedOutput(); err != nil {
+		t.Fatalf("neigh flush: %v %s", err, out)
+	}
 	r.waitVIP()
 	// The solicited-node group of the VIP (ff02::1:ffXX:XXXX, its low 24 bits) is joined.
 	v := lab.VIP6.As16()
@@ -133,5 +147,10 @@ func testIPv6NeighbourDiscovery(t *testing.T) {
 		}
 	}
 	r.stopAndCheckClean()
-	t.Logf("counters %v", r.stoppedCounters())
+	// Neighbour advertisements answering solicitations are counted with ARP replies.
+	if c := r.stoppedCounters(); c["arp_replies"] == 0 {
+		t.Errorf("no solicitation answered: %v", c)
+	} else {
+		t.Logf("counters %v", c)
+	}
 }
