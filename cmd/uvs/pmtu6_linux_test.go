@@ -54,6 +54,12 @@ func testIPv6PMTU(t *testing.T) {
 	r.runDirector(cfgPath)
 	cl := lab.Client
 	const room = pmtu6LabMTU - 40
+	// The client sends single segments (no TSO/GSO), so that only Packet Too Big decides
+	// whether the upload gets through; large IPv6 uploads with GSO through a tunnel are
+	// TestIntegrationIPv6TUNUpload's.
+	if out, err := cl.Command(context.Background(), "ethtool", "-K", "eth0", "tso", "off", "gso", "off").CombinedOutput(); err != nil {
+		t.Fatalf("ethtool: %v %s", err, out)
+	}
 
 	var ic *icmp.PacketConn
 	if err := cl.Do(func() error {
@@ -165,4 +171,45 @@ func testIPv6PMTU(t *testing.T) {
 	} else {
 		t.Logf("director counters: %v", c)
 	}
+}
+
+// TestIntegrationIPv6TUNUpload sends requests far larger than a segment (a 200 kB header)
+// through the 6in6 TUN service with the client's offloads on, so that they reach the director
+// as TCPv6 GSO super-frames that the tunnel must cut to size (the IPv4 VIP beside it is the
+// control: uvs segments TCPv4 GSO frames for TUN).
+func TestIntegrationIPv6TUNUpload(t *testing.T) {
+	testenv.RequireRoot(t)
+	ipv6Backends(t, func(t *testing.T) {
+		r := startTUNLab6(t, false, func(l *bench.Lab, dir string) string {
+			return l.ConfigDual("tun", "rr", 80, 80, dir)
+		})
+		for _, rr := range []*labRun{r.v4(), r} {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+netip.AddrPortFrom(rr.vip, 80).String()+"/bytes?n=100000", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Pad", strings.Repeat("p", 200_000))
+			hc := r.lab.Client.HTTPClient()
+			hc.Timeout = 30 * time.Second
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Errorf("upload through %s: %v", rr.vip, err)
+			} else {
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || n != 100000 {
+					t.Errorf("upload through %s: status %d, %d bytes", rr.vip, resp.StatusCode, n)
+				}
+			}
+			cancel()
+		}
+		r.stopAndCheckClean()
+		c := r.stoppedCounters()
+		if c["tun_gso_unsupported"] != 0 {
+			t.Errorf("GSO super-frames the tunnel could not segment: %v", c)
+		} else {
+			t.Logf("counters %v", c)
+		}
+	})
 }
