@@ -120,7 +120,14 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		return nil, err
 	}
 	if d.backend == config.BackendAFPacket {
-		if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: cfg.Director.Shield}); err != nil {
+		mode := cfg.Director.Shield
+		if a, ok := ipv6Address(cfg); ok && mode == config.ShieldAuto {
+			// The tcx program covers IPv4 only: auto takes the nftables table, which has
+			// IPv6 sets, rather than refuse the IPv6 address at the first update.
+			mode = config.ShieldNftables
+			log.Info("shield", "why", "auto: the tcx shield covers IPv4 only, and "+a.String()+" is IPv6")
+		}
+		if d.shield, err = shield.NewShield(shield.ShieldConfig{Interfaces: cfg.Director.Interfaces, Logger: log, Mode: mode}); err != nil {
 			return nil, err
 		}
 	}

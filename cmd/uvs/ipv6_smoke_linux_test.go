@@ -17,8 +17,8 @@ import (
 
 // TestIntegrationIPv6DRSmoke is the IPv6 engine's end-to-end smoke: the DR lab gets IPv6
 // addresses in 2001:2:0:61::/64 (nodad), each real server the IPv6 VIP on lo and an HTTP
-// server on [::]:8086, the director an IPv6 DR service beside the lab's IPv4 ones (the
-// nftables shield: the tcx one is IPv4 only). `curl -6` from the client must reach a real
+// server on [::]:8086, the director an IPv6 DR service beside the lab's IPv4 ones (shield
+// auto, which then takes nftables: the tcx program is IPv4 only). `curl -6` from the client must reach a real
 // server through the VIP, which only works if uvs answers the client's neighbour
 // solicitation for the VIP and forwards the IPv6 frames. The full matrix (NAT, TUN,
 // offloads, backends, PMTU, barrage) is the IPv6 e2e tests'.
@@ -31,50 +31,20 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 	startServers(t, lab, 80, bench.UDPPort)
 	const prefix = "2001:2:0:61::"
 	vip6 := netip.MustParseAddr(prefix + "100")
-	addr := func(n *bench.Node, a string, dev string, bits int) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if out, err := n.Command(ctx, "ip", "-6", "addr", "add", fmt.Sprintf("%s/%d", a, bits), "dev", dev, "nodad").CombinedOutput(); err != nil {
-			t.Fatalf("%s: ip addr add %s: %v: %s", n, a, err, out)
-		}
-	}
-	// The lab's namespaces have IPv6 off; turn it on where the smoke needs it.
-	for _, n := range append([]*bench.Node{lab.Client, lab.Director}, lab.Reals...) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := n.Command(ctx, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0",
-			"net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.eth0.disable_ipv6=0", "net.ipv6.conf.lo.disable_ipv6=0").CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: enable IPv6: %v: %s", n, err, out)
-		}
-	}
-	addr(lab.Client, prefix+"10", "eth0", 64)
-	addr(lab.Director, prefix+"2", "eth0", 64)
+	enableIPv6(t, append([]*bench.Node{lab.Client, lab.Director}, lab.Reals...)...)
+	addr6(t, lab.Client, prefix+"10/64", "eth0")
+	addr6(t, lab.Director, prefix+"2/64", "eth0")
 	var reals []string
 	for i, r := range lab.Reals {
 		a := fmt.Sprintf("%s%d", prefix, 11+i)
 		reals = append(reals, a)
-		addr(r, a, "eth0", 64)
-		addr(r, vip6.String(), "lo", 128)
-		name := r.Name
-		var ln net.Listener
-		if err := r.Do(func() (err error) {
-			ln, err = net.Listen("tcp6", "[::]:8086")
-			return err
-		}); err != nil {
-			t.Fatalf("%s: listen: %v", r, err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprintf(w, "%s\n", name)
-		}), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		t.Cleanup(func() { _ = srv.Close() })
+		addr6(t, r, a+"/64", "eth0")
+		addr6(t, r, vip6.String()+"/128", "lo")
+		serve6(t, r, 8086)
 	}
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
 	text := lab.Config("dr", "rr", 80, 80, tmp)
-	text = strings.Replace(text, "[director]\n", "[director]\nshield = \"nftables\"\n", 1)
 	text += fmt.Sprintf("\n[[service]]\nname = \"dr6\"\nvip = %q\nprotocol = \"tcp\"\nport = 8086\nscheduler = \"rr\"\nforward = \"dr\"\n", vip6)
 	for _, a := range reals {
 		text += fmt.Sprintf("\n  [[service.real]]\n  address = %q\n", a)
@@ -82,16 +52,106 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 	writeFile(t, cfgPath, text)
 	r := newRun(t, lab)
 	r.runDirector(cfgPath)
+	if !waitLog(r, "shield installed", "shield=nftables") {
+		t.Fatalf("shield auto did not take nftables for an IPv6 VIP:\n%s", r.stderr.String())
+	}
+	curl6(t, r, lab, vip6, len(lab.Reals))
+}
 
+// TestIntegrationIPv6NATSmoke is the NAT counterpart: the NAT lab's two segments get
+// 2001:2:0:62::/64 (client side) and 2001:2:0:63::/64 (real side, the director its gateway),
+// the IPv6 service maps VIP:8086 to port 8087 on the reals, and `curl -6` must come back
+// through the director with the VIP as the source.
+func TestIntegrationIPv6NATSmoke(t *testing.T) {
+	testenv.RequireRoot(t)
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyNAT, DirectorTxOff: true})
+	if err := lab.PrepareReals("nat"); err != nil {
+		t.Fatal(err)
+	}
+	startServers(t, lab, 80, bench.UDPPort)
+	const front, back = "2001:2:0:62::", "2001:2:0:63::"
+	vip6 := netip.MustParseAddr(front + "100")
+	enableIPv6(t, append([]*bench.Node{lab.Client, lab.Director}, lab.Reals...)...)
+	addr6(t, lab.Client, front+"10/64", "eth0")
+	addr6(t, lab.Director, front+"2/64", "eth0")
+	addr6(t, lab.Director, back+"1/64", "eth1")
+	var reals []string
+	for i, r := range lab.Reals {
+		a := fmt.Sprintf("%s%d", back, 11+i)
+		reals = append(reals, a)
+		addr6(t, r, a+"/64", "eth0")
+		run6(t, r, "ip", "-6", "route", "add", "default", "via", back+"1")
+		serve6(t, r, 8087)
+	}
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	text := lab.Config("nat", "rr", 80, 80, tmp)
+	text += fmt.Sprintf("\n[[service]]\nname = \"nat6\"\nvip = %q\nprotocol = \"tcp\"\nport = 8086\nscheduler = \"rr\"\nforward = \"nat\"\n", vip6)
+	for _, a := range reals {
+		text += fmt.Sprintf("\n  [[service.real]]\n  address = %q\n  port = 8087\n", a)
+	}
+	writeFile(t, cfgPath, text)
+	r := newRun(t, lab)
+	r.runDirector(cfgPath)
+	curl6(t, r, lab, vip6, len(lab.Reals))
+}
+
+func enableIPv6(t *testing.T, nodes ...*bench.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		run6(t, n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.lo.disable_ipv6=0")
+		for _, ifc := range n.Ifaces {
+			run6(t, n, "sysctl", "-qw", "net.ipv6.conf."+ifc.Name+".disable_ipv6=0")
+		}
+	}
+}
+
+func addr6(t *testing.T, n *bench.Node, prefix, dev string) {
+	t.Helper()
+	run6(t, n, "ip", "-6", "addr", "add", prefix, "dev", dev, "nodad")
+}
+
+func run6(t *testing.T, n *bench.Node, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := n.Command(ctx, name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %s %v: %v: %s", n, name, args, err, out)
+	}
+}
+
+// serve6 serves HTTP on [::]:port in n's namespace, answering with n's name, until the test
+// ends.
+func serve6(t *testing.T, n *bench.Node, port int) {
+	t.Helper()
+	var ln net.Listener
+	if err := n.Do(func() (err error) {
+		ln, err = net.Listen("tcp6", fmt.Sprintf("[::]:%d", port))
+		return err
+	}); err != nil {
+		t.Fatalf("%s: listen: %v", n, err)
+	}
+	name := n.Name
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%s\n", name)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// curl6 runs 10 `curl -6` to [vip]:8086 from the lab's client (retrying for up to 20 s while
+// the path comes up) and checks that they reached want real servers.
+func curl6(t *testing.T, r *labRun, lab *bench.Lab, vip netip.Addr, want int) {
+	t.Helper()
 	seen := map[string]int{}
 	deadline := time.Now().Add(20 * time.Second)
 	for n := 0; n < 10; {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		out, err := lab.Client.Command(ctx, "curl", "-6", "-sS", "--max-time", "3", fmt.Sprintf("http://[%s]:8086/", vip6)).CombinedOutput()
+		out, err := lab.Client.Command(ctx, "curl", "-6", "-sS", "--max-time", "3", fmt.Sprintf("http://[%s]:8086/", vip)).CombinedOutput()
 		cancel()
 		if err != nil {
 			if time.Now().After(deadline) {
-				t.Fatalf("curl -6 through the IPv6 DR VIP: %v: %s\ndirector stderr:\n%s", err, out, r.stderr.String())
+				t.Fatalf("curl -6 through %s: %v: %s\ndirector stderr:\n%s", vip, err, out, r.stderr.String())
 			}
 			time.Sleep(200 * time.Millisecond)
 			continue
@@ -99,8 +159,8 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 		seen[strings.TrimSpace(string(out))]++
 		n++
 	}
-	if len(seen) != len(lab.Reals) {
-		t.Fatalf("10 curls reached %v, want every one of %d real servers", seen, len(lab.Reals))
+	if len(seen) != want {
+		t.Fatalf("10 curls reached %v, want %d real servers", seen, want)
 	}
-	t.Logf("curl -6 through %s: %v", vip6, seen)
+	t.Logf("curl -6 through %s: %v", vip, seen)
 }

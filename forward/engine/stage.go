@@ -112,7 +112,7 @@ func (e *Engine) hashStaged() {
 // lookupConn is request's connection lookup: from the hash Run computed for this frame, if it
 // did, else from scratch. A miss leaves in e.spot where a new entry goes.
 func (e *Engine) lookupConn(key *conntrack.Key) *conntrack.Entry {
-	if f := e.stage.hint; f != nil && f.key == *key {
+	if f := e.stage.hint; f != nil && f.key.Equal(key) {
 		return e.ct.LookupSpotHash(key, f.h, &e.spot)
 	}
 	return e.ct.LookupSpot(key, &e.spot)
