@@ -157,8 +157,8 @@ forward = "tun"
 // withTUN, tun6-http through 2001:2:0:1::102 to rs5 and rs6), which make its lab dual-stack.
 // `uvs demo` runs it.
 func DemoConfigDual(socket, prefix string, withTUN bool) string {
-	// The tcx shield covers IPv4 only: IPv6 VIPs need the nftables one.
-	src := strings.Replace(DemoConfig(socket, prefix, withTUN), "[director]\n", "[director]\nshield = \"nftables\"\n", 1) + demoIPv6
+	// shield = "auto" takes nftables for a config with IPv6 (the tcx shield is IPv4 only).
+	src := DemoConfig(socket, prefix, withTUN) + demoIPv6
 	if withTUN {
 		src += demoTUN6
 	}

@@ -39,18 +39,16 @@ func startLab6(t *testing.T, topo bench.Topology, method string, realPort int, t
 	startServers(t, lab, realPort, bench.UDPPort)
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	writeFile(t, cfgPath, shield6(lab.ConfigDual(method, "rr", 80, realPort, tmp)))
+	writeFile(t, cfgPath, lab.ConfigDual(method, "rr", 80, realPort, tmp))
 	r := newRun(t, lab)
 	r.vip = lab.VIP6
 	r.runDirector(cfgPath)
+	// shield = "auto" takes the nftables table for IPv6 (the tcx program is IPv4 only).
+	if !waitLog(r, "shield installed", "shield=nftables") {
+		t.Fatalf("the director does not say that the nftables shield runs:\n%s", r.stderr.String())
+	}
 	r.v4().waitVIP()
 	return r
-}
-
-// shield6 sets director.shield = "nftables" in a config with IPv6 services: the tcx shield
-// covers IPv4 only (and "auto" picks it), so IPv6 runs with the nftables table.
-func shield6(text string) string {
-	return strings.Replace(text, "[director]\n", "[director]\nshield = \"nftables\"\n", 1)
 }
 
 // v4 returns a copy of r that targets the lab's IPv4 VIP.
@@ -128,7 +126,7 @@ func startTUNLab6(t *testing.T, txOff bool, configText func(l *bench.Lab, dir st
 	startServers(t, lab, 80, bench.UDPPort)
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	writeFile(t, cfgPath, shield6(configText(lab, tmp)))
+	writeFile(t, cfgPath, configText(lab, tmp))
 	r := newRun(t, lab)
 	r.vip = lab.VIP6
 	r.runDirector(cfgPath)

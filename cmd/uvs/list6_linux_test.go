@@ -32,7 +32,7 @@ func testIPv6ListTraceMetrics(t *testing.T) {
 	startServers(t, lab, 80, bench.UDPPort)
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	text := shield6(lab.ConfigDual("dr", "rr", 80, 80, tmp))
+	text := lab.ConfigDual("dr", "rr", 80, 80, tmp)
 	text = strings.Replace(text, "[director]\n", "[director]\nmetrics_listen = \"127.0.0.1:9750\"\n", 1)
 	writeFile(t, cfgPath, text)
 	r := newRun(t, lab)

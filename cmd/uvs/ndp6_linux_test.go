@@ -64,7 +64,7 @@ func testIPv6NeighbourDiscovery(t *testing.T) {
 
 	tmp := t.TempDir()
 	cfgPath := filepath.Join(tmp, "uvs.toml")
-	writeFile(t, cfgPath, shield6(lab.ConfigDual("dr", "rr", 80, 80, tmp)))
+	writeFile(t, cfgPath, lab.ConfigDual("dr", "rr", 80, 80, tmp))
 	r := newRun(t, lab)
 	r.vip = lab.VIP6
 	bin, err := uvsBinary()

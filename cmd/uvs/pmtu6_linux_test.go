@@ -48,7 +48,7 @@ func testIPv6PMTU(t *testing.T) {
 	startServers(t, lab, 80, bench.UDPPort)
 	tmp := t.TempDir()
 	cfgPath := tmp + "/uvs.toml"
-	writeFile(t, cfgPath, shield6(lab.ConfigDual("tun", "rr", 80, 80, tmp)))
+	writeFile(t, cfgPath, lab.ConfigDual("tun", "rr", 80, 80, tmp))
 	r := newRun(t, lab)
 	r.vip = lab.VIP6
 	r.runDirector(cfgPath)
