@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -212,4 +213,72 @@ func TestIntegrationIPv6TUNUpload(t *testing.T) {
 			t.Logf("counters %v", c)
 		}
 	})
+}
+
+// TestIntegrationIPv6PMTURelay is TestIntegrationPMTUThroughDR in IPv6: a far client reaches
+// a DR service through two routers joined by a 1280-byte link (IPv6's minimum MTU). The real
+// servers' 1500-byte replies make the first router send Packet Too Big to the VIP, their
+// source; only if the director relays it to the real server (by the connection the quoted
+// packet belongs to) does the real lower its path MTU and the download complete.
+//
+//	far --1500-- mid --1280-- client(router B) --DR segment-- director, rs1, rs2
+func TestIntegrationIPv6PMTURelay(t *testing.T) {
+	testenv.RequireRoot(t)
+	ipv6Backends(t, testIPv6PMTURelay)
+}
+
+func testIPv6PMTURelay(t *testing.T) {
+	r := startLab6(t, bench.TopologyDR, "dr", 80, false)
+	pfx := r.lab.Spec.Prefix
+	mid, far := pfx+"mid", pfx+"far"
+	for _, ns := range []string{mid, far} {
+		ipCmd(t, "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+		ipCmd(t, "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	}
+	b := r.lab.Client.NS
+	ipCmd(t, "link", "add", "pm0", "netns", b, "mtu", "1280", "type", "veth", "peer", "name", "pm1", "netns", mid, "mtu", "1280")
+	ipCmd(t, "link", "add", "pf0", "netns", mid, "type", "veth", "peer", "name", "pf1", "netns", far)
+	for _, c := range [][]string{
+		{"-n", b, "addr", "add", "2001:2:0:7::1/64", "dev", "pm0", "nodad"},
+		{"-n", b, "link", "set", "pm0", "up"},
+		{"-n", b, "-6", "route", "add", "2001:2:0:8::/64", "via", "2001:2:0:7::2"},
+		{"-n", mid, "addr", "add", "2001:2:0:7::2/64", "dev", "pm1", "nodad"},
+		{"-n", mid, "link", "set", "pm1", "up"},
+		{"-n", mid, "addr", "add", "2001:2:0:8::1/64", "dev", "pf0", "nodad"},
+		{"-n", mid, "link", "set", "pf0", "up"},
+		{"-n", mid, "-6", "route", "add", "default", "via", "2001:2:0:7::1"},
+		{"-n", far, "addr", "add", "2001:2:0:8::2/64", "dev", "pf1", "nodad"},
+		{"-n", far, "link", "set", "pf1", "up"},
+		{"-n", far, "-6", "route", "add", "default", "via", "2001:2:0:8::1"},
+	} {
+		ipCmd(t, c...)
+	}
+	for _, ns := range []string{b, mid} {
+		ipCmd(t, "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	}
+	for _, rs := range r.lab.Reals {
+		for _, net := range []string{"2001:2:0:7::/64", "2001:2:0:8::/64"} {
+			ipCmd(t, "-n", rs.NS, "-6", "route", "add", net, "via", r.lab.Client.Addr6.String())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 3_000_000
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", far, "curl", "-6", "-g", "-sS", "--fail", "-m", "40",
+		"http://"+netip.AddrPortFrom(r.vip, 80).String()+fmt.Sprintf("/bytes?n=%d", n)).Output()
+	if err != nil {
+		t.Fatalf("download through the 1280-byte link: %v (%d bytes)\n%s", err, len(out), r.stderr.String())
+	}
+	sum := sha256.Sum256(out)
+	if len(out) != n || hex.EncodeToString(sum[:]) != bench.ExpectedSHA256(n) {
+		t.Fatalf("download corrupt: %d bytes", len(out))
+	}
+	r.stopAndCheckClean()
+	if c := r.stoppedCounters(); c["icmp_relayed"] == 0 {
+		t.Errorf("no Packet Too Big relayed: %v", c)
+	} else {
+		t.Logf("counters %v", c)
+	}
 }
