@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,6 +57,32 @@ func TestIntegrationIPv6DRSmoke(t *testing.T) {
 		t.Fatalf("shield auto did not take nftables for an IPv6 VIP:\n%s", r.stderr.String())
 	}
 	curl6(t, r, lab, vip6, len(lab.Reals))
+	// ipvsadm's IPv6 layout: [addr]:port for the service, its reals and the connections.
+	socket := filepath.Join(tmp, "uvs.sock")
+	list := uvsOut(t, "list", "-n", "--socket", socket)
+	if !strings.Contains(list, "TCP  ["+vip6.String()+"]:8086 rr") || !strings.Contains(list, "["+reals[0]+"]:8086") {
+		t.Errorf("uvs list -n:\n%s", list)
+	}
+	if conns := uvsOut(t, "list", "--conns", "--socket", socket); !strings.Contains(conns, "["+prefix+"10]:") ||
+		!strings.Contains(conns, "["+vip6.String()+"]:8086") {
+		t.Errorf("uvs list --conns:\n%s", conns)
+	}
+}
+
+// uvsOut runs the uvs binary with args and returns its output.
+func uvsOut(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := uvsBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("uvs %v: %v: %s", args, err, out)
+	}
+	return string(out)
 }
 
 // TestIntegrationIPv6NATSmoke is the NAT counterpart: the NAT lab's two segments get
@@ -163,4 +190,49 @@ func curl6(t *testing.T, r *labRun, lab *bench.Lab, vip netip.Addr, want int) {
 		t.Fatalf("10 curls reached %v, want %d real servers", seen, want)
 	}
 	t.Logf("curl -6 through %s: %v", vip, seen)
+}
+
+// TestIntegrationIPv6TUNSmoke is the 6in6 counterpart: the TUN lab (client, director and
+// router on 2001:2:0:64::/64, the router forwarding to the real servers on 2001:2:0:65::/64)
+// with `uvs realserver` decapsulating in user space on each real server, for the lab's IPv4
+// VIP and the IPv6 one. `curl -6` must reach both real servers; their answers go back
+// through the router, never the director.
+func TestIntegrationIPv6TUNSmoke(t *testing.T) {
+	testenv.RequireRoot(t)
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyTUN, DirectorTxOff: true})
+	const front, back = "2001:2:0:64::", "2001:2:0:65::"
+	vip6 := netip.MustParseAddr(front + "100")
+	enableIPv6(t, append([]*bench.Node{lab.Client, lab.Director, lab.Router}, lab.Reals...)...)
+	run6(t, lab.Router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	addr6(t, lab.Client, front+"10/64", "eth0")
+	addr6(t, lab.Director, front+"2/64", "eth0")
+	addr6(t, lab.Router, front+"1/64", "eth0")
+	addr6(t, lab.Router, back+"1/64", "eth1")
+	run6(t, lab.Director, "ip", "-6", "route", "add", back+"/64", "via", front+"1")
+	var reals []string
+	for i, r := range lab.Reals {
+		a := fmt.Sprintf("%s%d", back, 11+i)
+		reals = append(reals, a)
+		addr6(t, r, a+"/64", "eth0")
+		run6(t, r, "ip", "-6", "route", "add", "default", "via", back+"1")
+		p := startRealserverVIPs(t, r, lab.VIP.String()+","+vip6.String())
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("realserver %s:\n%s", p.node.Name, p.out.String())
+			}
+		})
+		serve6(t, r, 8086)
+	}
+	startServers(t, lab, 80, bench.UDPPort)
+	tmp := t.TempDir()
+	cfgPath := filepath.Join(tmp, "uvs.toml")
+	text := lab.Config("tun", "rr", 80, 80, tmp)
+	text += fmt.Sprintf("\n[[service]]\nname = \"tun6\"\nvip = %q\nprotocol = \"tcp\"\nport = 8086\nscheduler = \"rr\"\nforward = \"tun\"\n", vip6)
+	for _, a := range reals {
+		text += fmt.Sprintf("\n  [[service.real]]\n  address = %q\n", a)
+	}
+	writeFile(t, cfgPath, text)
+	r := newRun(t, lab)
+	r.runDirector(cfgPath)
+	curl6(t, r, lab, vip6, len(lab.Reals))
 }
