@@ -435,6 +435,9 @@ func (s *LabState) Status(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "  %-9s %-8s %-22s %-7s", n.Name, n.Role, n.NS, state)
 		for _, i := range n.Ifaces {
 			fmt.Fprintf(w, " %s %s", i.Name, i.Prefix)
+			if i.Prefix6.IsValid() {
+				fmt.Fprintf(w, " %s", i.Prefix6)
+			}
 		}
 		if n.Method != "" {
 			fmt.Fprintf(w, "  %s vip %s", n.Method, strings.Join(n.VIPs, ","))
