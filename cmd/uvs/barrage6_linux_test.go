@@ -237,6 +237,16 @@ func testIPv6MalformedBarrage(t *testing.T) {
 			t.Errorf("counter %s = %d, want at least %d", k, got[k], v)
 		}
 	}
+	// Every frame the director received lands in exactly one counter.
+	var drops uint64
+	for k, v := range got {
+		if strings.HasPrefix(k, "drop_") {
+			drops += v
+		}
+	}
+	if sum := drops + got["forwarded"] + got["left_to_kernel"] + got["arp_replies"]; sum != got["rx"] {
+		t.Errorf("frames unaccounted for: rx %d, drops+forwarded+left_to_kernel+arp %d", got["rx"], sum)
+	}
 	t.Logf("counters %v", got)
 }
 
