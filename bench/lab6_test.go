@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -165,6 +166,27 @@ func TestDemoConfigDual(t *testing.T) {
 		}
 		if r := lay.Reals[0]; !slices.Contains(r.VIPs, netip.MustParseAddr("2001:2:0:1::100")) {
 			t.Errorf("rs1 VIPs %v", r.VIPs)
+		}
+	}
+}
+
+// TestIfaceJSONDualStack round-trips a dual-stack interface through the lab state's JSON
+// (`uvs lab status` and `uvs bench` read it back), and an IPv4-only one without "prefix6".
+func TestIfaceJSONDualStack(t *testing.T) {
+	for _, in := range []Iface{
+		{Name: "eth0", Prefix: netip.MustParsePrefix("198.18.1.10/24"), Prefix6: netip.MustParsePrefix("2001:2:0:1::10/64")},
+		{Name: "eth1", Prefix: netip.MustParsePrefix("198.18.3.1/24")},
+	} {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Iface
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out != in || !in.Prefix6.IsValid() && strings.Contains(string(b), "prefix6") {
+			t.Errorf("%s: read back %+v from %s", in.Name, out, b)
 		}
 	}
 }
