@@ -631,12 +631,11 @@ func (e *Engine) unreachable(frame []byte, rxIf int, code uint8) {
 // RFC 793 specifies for a segment that arrives for no connection.
 func (e *Engine) sendRST(frame []byte, rxIf int) {
 	p := &e.p
-	if p.V6 {
-		// No IPv6 RST is built yet: the connection is forgotten and the client's next
-		// segment is refused as tcp_no_conn (its retransmissions then time out).
+	if p.TCPFlags&packet.TCPRST != 0 || rxIf >= len(e.snap.Ifaces) || !e.icmpAllowed() {
 		return
 	}
-	if p.TCPFlags&packet.TCPRST != 0 || rxIf >= len(e.snap.Ifaces) || !e.icmpAllowed() {
+	if p.V6 {
+		e.sendRST6(frame, rxIf)
 		return
 	}
 	b := e.alloc(packet.VnetHdrLen + packet.MinFrameLen)

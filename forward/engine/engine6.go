@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+
 	"github.com/uvs-project/uvs/config"
 	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/packet"
@@ -186,5 +188,52 @@ func (e *Engine) unreachable6(frame []byte, rxIf int) {
 		return
 	}
 	e.queue(rxIf, b[:packet.VnetHdrLen+n])
+	bump64(&e.stats.ICMPSent, 1)
+}
+
+// sendRST6 is sendRST for IPv6: a RST from the VIP to the client, hop limit 64, the checksum
+// over the IPv6 pseudo-header; the caller took the ICMP token.
+func (e *Engine) sendRST6(frame []byte, rxIf int) {
+	p := &e.p
+	const n = packet.EthHdrLen + packet.IPv6HdrLen + packet.TCPHdrLen
+	b := e.alloc(packet.VnetHdrLen + n)
+	if b == nil {
+		e.Drop(DropScratchFull)
+		return
+	}
+	clear(b)
+	f := b[packet.VnetHdrLen:]
+	copy(f[0:6], frame[6:12])
+	mac := e.snap.Ifaces[rxIf].MAC
+	copy(f[6:12], mac[:])
+	binary.BigEndian.PutUint16(f[12:], packet.EtherTypeIPv6)
+	ip := f[packet.EthHdrLen : packet.EthHdrLen+packet.IPv6HdrLen]
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], packet.TCPHdrLen)
+	ip[6] = packet.ProtoTCP
+	ip[7] = 64
+	copy(ip[8:24], p.Dst6[:])
+	copy(ip[24:40], p.Src6[:])
+	tcp := f[packet.EthHdrLen+packet.IPv6HdrLen:]
+	in := frame[p.L4:]
+	binary.BigEndian.PutUint16(tcp[0:], p.DstPort)
+	binary.BigEndian.PutUint16(tcp[2:], p.SrcPort)
+	seg := uint32(p.L3 + p.IPLen - p.L4 - int(in[12]>>4)*4)
+	if p.TCPFlags&packet.TCPSYN != 0 {
+		seg++
+	}
+	if p.TCPFlags&packet.TCPFIN != 0 {
+		seg++
+	}
+	if p.TCPFlags&packet.TCPACK != 0 {
+		copy(tcp[4:8], in[8:12]) // RST with the sequence number the peer expects
+		tcp[13] = packet.TCPRST
+	} else {
+		binary.BigEndian.PutUint32(tcp[8:], binary.BigEndian.Uint32(in[4:8])+seg)
+		tcp[13] = packet.TCPRST | packet.TCPACK
+	}
+	tcp[12] = 5 << 4
+	binary.BigEndian.PutUint16(tcp[16:], ^packet.Checksum(tcp, packet.PseudoHeaderSum6(p.Dst6, p.Src6, packet.ProtoTCP, packet.TCPHdrLen)))
+	e.queue(rxIf, b)
 	bump64(&e.stats.ICMPSent, 1)
 }

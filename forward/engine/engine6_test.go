@@ -496,3 +496,41 @@ func TestSync6MasterToBackup(t *testing.T) {
 		t.Fatalf("backup sent the connection to %d, master to %d", got, first)
 	}
 }
+
+// TestEngine6DeadRealReset: with dead_real = "reset", a segment of a connection whose real
+// failed is answered with an IPv6 RST from the VIP.
+func TestEngine6DeadRealReset(t *testing.T) {
+	const src = `
+[director]
+interfaces = ["eth0"]
+[[service]]
+vip = "2001:2:0:10::10"
+port = 80
+scheduler = "rr"
+dead_real = "reset"
+  [[service.real]]
+  address = "2001:2:0:10::3"
+  [[service.real]]
+  address = "2001:2:0:10::4"
+`
+	tp := newTestPlane(t, src)
+	if got := tp.send(withVnet(frame6(t, tcp6(client6, vip6, 1000, 80, packet.TCPSYN)), false)); got != 3 {
+		t.Fatalf("SYN to ::%d", got)
+	}
+	tp.reg.health[healthKey(RealRef{VIP: netip.AddrFrom16(vip6), Protocol: config.TCP, Port: 80,
+		Addr: netip.AddrFrom16(real6a), RPort: 80})] = Health{Up: false, Reason: "test"}
+	tp.load(src)
+	tp.e.Reset()
+	tp.e.Handle(withVnet(frame6(t, tcp6(client6, vip6, 1000, 80, packet.TCPACK)), false), 0)
+	if len(tp.e.out) != 1 {
+		t.Fatalf("%d frames out, want the RST", len(tp.e.out))
+	}
+	f := tp.e.out[0].Frame[packet.VnetHdrLen:]
+	var p packet.Packet
+	if packet.ParseL3(f, &p) != packet.ClassIPv6 || packet.ParseL4(f, &p) != packet.FaultNone ||
+		p.Proto != packet.ProtoTCP || p.TCPFlags != packet.TCPRST || p.Src6 != vip6 || p.Dst6 != client6 ||
+		p.SrcPort != 80 || p.DstPort != 1000 || binary.BigEndian.Uint32(f[14+40+4:]) != 2000 {
+		t.Fatalf("RST %+v", p)
+	}
+	l4Sum6(t, f[14:])
+}
