@@ -155,7 +155,7 @@ func NewDirector(opts Options) (_ *Director, err error) {
 		// Scratch holds the frames a batch generates: ARP replies, ICMP errors, the fragments
 		// of reassembled datagrams (a 64 KiB datagram is about 45 fragments of 1514 bytes,
 		// 68 KiB) and TUN frames (a segmented 64 KiB GSO frame takes up to maxFrameScratch,
-		// 96 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
+		// 106 KiB). The worker flushes early when less than maxFrameScratch is left, so 256 KiB
 		// never runs short for one frame.
 		eng := engine.NewEngine(i, ct, ring.BlockBytes/64, 256<<10, uint64(i)+1)
 		if d.backend == config.BackendAFXDP {

@@ -26,7 +26,7 @@ type SyncPlane struct {
 	// The hop towards clients for installed NAT connections: the egress of the first NAT
 	// client seen (routed clients share their gateway).
 	hopMu      sync.Mutex // guards the fields below
-	hopTarget  [4]byte
+	hopTarget  netip.Addr
 	hopSet     bool
 	hop        engine.SyncHop
 	hopAsked   time.Time
@@ -70,8 +70,8 @@ func (p *SyncPlane) Install(c *lvssync.Conn) lvssync.Reason {
 	if !c.Client.IsValid() || !c.VIP.IsValid() {
 		return lvssync.ReasonUnknownService
 	}
-	if c.Client.Unmap().Is4() && c.Flags&lvssync.FlagFwdMask == lvssync.FlagMasq && c.Flags&lvssync.FlagTemplate == 0 {
-		p.learnHop(c.Client.Unmap().As4()) // IPv6 NAT hops are learned from the first packet only
+	if c.Flags&lvssync.FlagFwdMask == lvssync.FlagMasq && c.Flags&lvssync.FlagTemplate == 0 {
+		p.learnHop(c.Client.Unmap())
 	}
 	vips, nat := s.Steering()
 	key := conntrack.Key{Client: c.Client.Unmap().As16(), VIP: c.VIP.Unmap().As16(), CPort: c.CPort, VPort: c.VPort}
@@ -135,7 +135,7 @@ func (p *SyncPlane) SyncInstallStats() (installed, updated, localActive, tableFu
 // resolves only its targets, so the client is added to them (again after a reload resets
 // them, at most once a second); until the hop resolves, a goroutine looks again every
 // 100 ms for up to 30 s, since a bulk copy may bring every record before it does.
-func (p *SyncPlane) learnHop(client [4]byte) {
+func (p *SyncPlane) learnHop(client netip.Addr) {
 	p.hopMu.Lock()
 	defer p.hopMu.Unlock()
 	if !p.hopSet {
@@ -163,7 +163,7 @@ func (p *SyncPlane) learnHop(client [4]byte) {
 
 // tryHopLocked publishes the hop if it resolves, and reports whether it did.
 func (p *SyncPlane) tryHopLocked() bool {
-	eg := p.d.resolver.Lookup(p.hopTarget)
+	eg := p.d.resolver.LookupAddr(p.hopTarget)
 	slot := -1
 	for i, ifc := range p.d.ifaces {
 		if eg.Valid && ifc.Index == eg.Ifindex {
@@ -174,7 +174,7 @@ func (p *SyncPlane) tryHopLocked() bool {
 		if !eg.Valid && time.Since(p.hopAsked) > time.Second {
 			p.hopAsked = time.Now()
 			p.d.mu.Lock()
-			p.d.resolver.SetAddrs(append(realTargets(p.d.cfg), netip.AddrFrom4(p.hopTarget)))
+			p.d.resolver.SetAddrs(append(realTargets(p.d.cfg), p.hopTarget))
 			p.d.mu.Unlock()
 		}
 		return false

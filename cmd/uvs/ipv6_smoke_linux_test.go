@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -159,7 +160,12 @@ func serve6(t *testing.T, n *bench.Node, port int) {
 		t.Fatalf("%s: listen: %v", n, err)
 	}
 	name := n.Name
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost {
+			n, _ := io.Copy(io.Discard, req.Body)
+			fmt.Fprintf(w, "%s %d\n", name, n)
+			return
+		}
 		fmt.Fprintf(w, "%s\n", name)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
@@ -195,11 +201,11 @@ func curl6(t *testing.T, r *labRun, lab *bench.Lab, vip netip.Addr, want int) {
 // TestIntegrationIPv6TUNSmoke is the 6in6 counterpart: the TUN lab (client, director and
 // router on 2001:2:0:64::/64, the router forwarding to the real servers on 2001:2:0:65::/64)
 // with `uvs realserver` decapsulating in user space on each real server, for the lab's IPv4
-// VIP and the IPv6 one. `curl -6` must reach both real servers; their answers go back
-// through the router, never the director.
+// VIP and the IPv6 one, offloads on. `curl -6` must reach both real servers (their answers go
+// back through the router, never the director), and a 4 MB upload must arrive whole.
 func TestIntegrationIPv6TUNSmoke(t *testing.T) {
 	testenv.RequireRoot(t)
-	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyTUN, DirectorTxOff: true})
+	lab := newLab(t, bench.LabSpec{Topology: bench.TopologyTUN})
 	const front, back = "2001:2:0:64::", "2001:2:0:65::"
 	vip6 := netip.MustParseAddr(front + "100")
 	enableIPv6(t, append([]*bench.Node{lab.Client, lab.Director, lab.Router}, lab.Reals...)...)
@@ -235,4 +241,23 @@ func TestIntegrationIPv6TUNSmoke(t *testing.T) {
 	r := newRun(t, lab)
 	r.runDirector(cfgPath)
 	curl6(t, r, lab, vip6, len(lab.Reals))
+	// A 4 MB upload: with offloads on, the client's segments reach the director as GSO
+	// super-frames, which it segments for the 6in6 tunnel.
+	body := filepath.Join(tmp, "body")
+	writeFile(t, body, strings.Repeat("uvs-ipv6-", 4<<20/9))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := lab.Client.Command(ctx, "curl", "-6", "-sS", "--max-time", "20", "--data-binary", "@"+body,
+		fmt.Sprintf("http://[%s]:8086/", vip6)).CombinedOutput()
+	if want := fmt.Sprintf(" %d", 4<<20/9*9); err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), want) {
+		t.Fatalf("4 MB upload through 6in6: %v: %q, want a reply ending in %q\ndirector stderr:\n%s", err, out, want, r.stderr.String())
+	}
+	if err := r.dir.Stop(); err != nil {
+		t.Fatalf("director stop: %v", err)
+	}
+	c := r.stoppedCounters()
+	t.Logf("director counters: tun_frames %d tun_segmented %d tun_gso_unsupported %d", c["tun_frames"], c["tun_segmented"], c["tun_gso_unsupported"])
+	if c["tun_gso_unsupported"] != 0 {
+		t.Errorf("GSO frames refused: %v", c)
+	}
 }

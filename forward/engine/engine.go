@@ -395,7 +395,7 @@ func (e *Engine) reply(buf, frame []byte, rxIf int) {
 	// on its own side, as from the kernel's ip_forward; before the rewrite, so that the
 	// quote is its own header.
 	if p.V6 {
-		if mtu := e.snap.Ifaces[hop].MTU; e.tooBig6(frame, rxIf, mtu, e.snap.Ifaces[min(rxIf, len(e.snap.Ifaces)-1)].Addr6) || e.gsoTooBig(frame, mtu) {
+		if mtu := e.snap.Ifaces[hop].MTU; e.tooBig6(frame, rxIf, mtu, e.ifAddr6(rxIf)) || e.gsoTooBig(frame, mtu) {
 			return
 		}
 		if r := packet.RewriteSrc6(frame, p, e.vh.Partial(), ent.Key.VIP, ent.Key.VPort); r != packet.FaultNone {

@@ -237,3 +237,12 @@ func (e *Engine) sendRST6(frame []byte, rxIf int) {
 	e.queue(rxIf, b)
 	bump64(&e.stats.ICMPSent, 1)
 }
+
+// ifAddr6 returns the director's IPv6 address on interface slot i, or zero (no Packet Too
+// Big can then be sent from it).
+func (e *Engine) ifAddr6(i int) [16]byte {
+	if i < len(e.snap.Ifaces) {
+		return e.snap.Ifaces[i].Addr6
+	}
+	return [16]byte{}
+}

@@ -271,6 +271,26 @@ func TestEngine6ExtensionHeaders(t *testing.T) {
 	if len(e.out) != 0 || e.stats.Faults[packet.FaultBadExtHeader].Load() != 1 {
 		t.Fatalf("truncated extension header: drops %v", e.dropSummary())
 	}
+	// Fragments, by the documented policy: a first fragment (M set) is dropped under
+	// "fragment"; an atomic fragment (offset 0, M clear, RFC 6946) is a whole packet.
+	for _, tt := range []struct {
+		name  string
+		fo    uint16
+		drops bool
+	}{{"first fragment", 1, true}, {"atomic fragment", 0, false}} {
+		f := frame6(t, tcp6(client6, vip6, 40100, 80, 0x02))
+		ext := []byte{f[20], 0, byte(tt.fo >> 8), byte(tt.fo), 0, 0, 0, 9}
+		f[20] = 44
+		binary.BigEndian.PutUint16(f[18:20], binary.BigEndian.Uint16(f[18:20])+8)
+		f = append(f[:54:54], append(ext, f[54:]...)...)
+		e.Reset()
+		before := e.stats.Faults[packet.FaultFragment].Load()
+		e.Handle(withVnet(f, false), 0)
+		e.Publish()
+		if got := e.stats.Faults[packet.FaultFragment].Load() - before; tt.drops != (got == 1) || tt.drops == (len(e.out) == 1) {
+			t.Fatalf("%s: %d frames out, fragment drops %d", tt.name, len(e.out), got)
+		}
+	}
 }
 
 func TestEngine6PacketTooBig(t *testing.T) {
@@ -533,4 +553,96 @@ dead_real = "reset"
 		t.Fatalf("RST %+v", p)
 	}
 	l4Sum6(t, f[14:])
+}
+
+// TestEngine6TUNSegmentsGSO: a TCP-over-IPv6 GSO super-frame to a 6in6 real leaves as
+// segments of gso_size, each in its own outer IPv6 header, with sequence numbers, lengths and
+// checksums of their own and FIN on the last only.
+func TestEngine6TUNSegmentsGSO(t *testing.T) {
+	e := engine6(t, "tun", 80)
+	e.one(t, withVnet(frame6(t, tcp6(client6, vip6, 40000, 80, 0x02)), false))
+	e.Reset()
+	const payload, mss = 5000, 1400
+	s := tcp6(client6, vip6, 40000, 80, 0x10|packet.TCPFIN)
+	s.payload = payload
+	in := withVnet(frame6(t, s), false)
+	setPartial6(in)
+	vh := packet.VnetHdr{Flags: packet.VnetNeedsCsum, GSOType: packet.VnetGSOTCPv6, GSOSize: mss, HdrLen: 74, CsumStart: 54, CsumOffset: packet.TCPCsumOff}
+	vh.Encode(in)
+	orig := append([]byte(nil), in[packet.VnetHdrLen+14+60:]...)
+	e.Handle(in, 0)
+	n := (payload + mss - 1) / mss
+	if len(e.out) != n {
+		t.Fatalf("%d segments, want %d (drops %v)", len(e.out), n, e.dropSummary())
+	}
+	var data []byte
+	for i, o := range e.out {
+		f := o.Frame[packet.VnetHdrLen:]
+		outer := f[14:]
+		if outer[6] != packet.ProtoIPv6 || [16]byte(outer[24:40]) != real6a || int(binary.BigEndian.Uint16(outer[4:6])) != len(outer)-40 {
+			t.Fatalf("segment %d outer %x", i, outer[:40])
+		}
+		ip := outer[40:]
+		want := min(mss, payload-i*mss)
+		if int(binary.BigEndian.Uint16(ip[4:6])) != 20+want || len(ip) != 60+want {
+			t.Fatalf("segment %d: payload length %d, want %d", i, binary.BigEndian.Uint16(ip[4:6]), 20+want)
+		}
+		l4Sum6(t, ip)
+		tcp := ip[40:]
+		if binary.BigEndian.Uint32(tcp[4:]) != 1000+uint32(i*mss) || (tcp[13]&packet.TCPFIN != 0) != (i == n-1) {
+			t.Fatalf("segment %d: seq %d flags %#x", i, binary.BigEndian.Uint32(tcp[4:]), tcp[13])
+		}
+		data = append(data, tcp[20:]...)
+	}
+	if string(data) != string(orig) {
+		t.Fatal("segments do not carry the super-frame's payload")
+	}
+}
+
+// TestEngine6TUN4in6Fragments: an IPv4 datagram without DF too big for a 4in6 tunnel is
+// fragmented before encapsulation, each fragment in its own outer IPv6 packet.
+func TestEngine6TUN4in6Fragments(t *testing.T) {
+	cfg, err := config.Parse("t.toml", []byte(`[director]
+interfaces = ["eth0"]
+[[service]]
+vip = "203.0.113.10"
+protocol = "udp"
+port = 53
+forward = "tun"
+[[service.real]]
+address = "2001:2:0:10::3"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, cfg, 1<<10)
+	for _, svc := range e.snap.byID {
+		if svc != nil {
+			svc.Reals[0].MTU = 1280
+		}
+	}
+	s := frametest.DefaultSpec(layers.IPProtocolUDP, 3000)
+	s.DPort, s.DF = 53, false
+	in := frametest.Build(t, s)
+	e.Handle(withVnet(in, false), 0)
+	e.Publish()
+	const step = (1280 - 40 - 20) &^ 7
+	n := (3008 + step - 1) / step
+	if len(e.out) != n {
+		t.Fatalf("%d frames out, want %d fragments (drops %v)", len(e.out), n, e.dropSummary())
+	}
+	var data []byte
+	for i, o := range e.out {
+		outer := o.Frame[packet.VnetHdrLen+14:]
+		ip := outer[40:]
+		if outer[6] != packet.ProtoIPIP || [16]byte(outer[24:40]) != real6a || len(outer) > 1280 ||
+			packet.Checksum(ip[:20], 0) != 0xffff || int(binary.BigEndian.Uint16(ip[6:8])&0x1fff)*8 != len(data) ||
+			(binary.BigEndian.Uint16(ip[6:8])&packet.IPFlagMF != 0) != (i < n-1) {
+			t.Fatalf("fragment %d: outer %x inner %x", i, outer[:8], ip[:20])
+		}
+		data = append(data, ip[20:binary.BigEndian.Uint16(ip[2:4])]...)
+	}
+	if string(data) != string(in[14+20:]) {
+		t.Fatal("fragments do not carry the datagram")
+	}
 }

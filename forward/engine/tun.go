@@ -52,15 +52,17 @@ const ipipOverhead = packet.VnetHdrLen + packet.IPIPHdrLen
 
 // What one received frame can generate, which the worker keeps free in scratch and in the
 // frame list before it handles the next frame (engine.full). The most is a 64 KiB GSO frame
-// segmented for the tunnel: each segment repeats ipipOverhead plus at most 80 bytes of IPv4
-// and TCP headers (with options) = 124 bytes. For gso_size >= minTunnelMSS that is at most
-// maxFrameOuts segments and maxFrameScratch bytes (about 96 KiB, above the 68 KiB of a
-// refragmented 64 KiB datagram); a smaller gso_size (a peer's MSS below 248, far under RFC
+// segmented for the tunnel: each segment repeats the virtio_net_hdr, Ethernet and the outer
+// header plus the inner IP and TCP headers (with options): 124 bytes for IPIP, 164 for 6in6
+// without extension headers (tun6.go). For gso_size >= minTunnelMSS that is at most
+// maxFrameOuts segments and maxFrameScratch bytes (about 106 KiB, sized for 6in6, above the
+// 68 KiB of a refragmented 64 KiB datagram; inner extension headers beyond that are
+// refused as scratch_full); a smaller gso_size (a peer's MSS below 248, far under RFC
 // 879's 536) may not fit and is counted as scratch_full or tx_batch_full.
 const (
 	minTunnelMSS    = 248
 	maxFrameOuts    = (0xffff + minTunnelMSS - 1) / minTunnelMSS
-	maxFrameScratch = maxFrameOuts*(ipipOverhead+packet.IPv4HdrLen+60) + 0xffff
+	maxFrameScratch = maxFrameOuts*(packet.VnetHdrLen+packet.IP6IP6HdrLen+packet.IPv6HdrLen+60) + 0xffff
 )
 
 // nextID returns the next outer IP ID. Workers start 4096 apart so that their IDs differ for
