@@ -109,6 +109,62 @@ forward = "tun"
   address = "198.18.5.12"
 `
 
+// demoIPv6 is appended to the demo's configuration by RunDemo: the DR and NAT services again
+// on IPv6 VIPs, the twins of the IPv4 ones in a dual-stack lab (lab6.go), to the same real
+// servers by their IPv6 addresses.
+const demoIPv6 = `
+[[service]]
+name = "dr6-http"
+vip = "2001:2:0:1::100"
+port = 80
+scheduler = "rr"
+forward = "dr"
+  [[service.real]]
+  address = "2001:2:0:1::11"
+  [[service.real]]
+  address = "2001:2:0:1::12"
+
+[[service]]
+name = "nat6-http"
+vip = "2001:2:0:1::101"
+port = 80
+scheduler = "rr"
+forward = "nat"
+  [[service.real]]
+  address = "2001:2:0:3::11"
+  port = 8080
+  [[service.real]]
+  address = "2001:2:0:3::12"
+  port = 8080
+`
+
+// demoTUN6 is appended with demoTUN and demoIPv6: IPv6 in IPv6 to the TUN real servers.
+const demoTUN6 = `
+[[service]]
+name = "tun6-http"
+vip = "2001:2:0:1::102"
+port = 80
+scheduler = "rr"
+forward = "tun"
+  [[service.real]]
+  address = "2001:2:0:5::11"
+  [[service.real]]
+  address = "2001:2:0:5::12"
+`
+
+// DemoConfigDual is DemoConfig with IPv6 services beside the IPv4 ones (dr6-http through
+// 2001:2:0:1::100 to rs1 and rs2, nat6-http through 2001:2:0:1::101 to rs3 and rs4 and, with
+// withTUN, tun6-http through 2001:2:0:1::102 to rs5 and rs6), which make its lab dual-stack.
+// `uvs demo` runs it.
+func DemoConfigDual(socket, prefix string, withTUN bool) string {
+	// shield = "auto" takes nftables for a config with IPv6 (the tcx shield is IPv4 only).
+	src := DemoConfig(socket, prefix, withTUN) + demoIPv6
+	if withTUN {
+		src += demoTUN6
+	}
+	return src
+}
+
 // DemoConfig returns the demo's configuration for a lab whose namespaces start with prefix
 // and whose director listens on socket: DR (HTTP on port 80, UDP echo on 9000) through
 // 198.18.1.100 to rs1 and rs2, NAT with port mapping (80 to 8080) through 198.18.1.101 to rs3
@@ -123,7 +179,8 @@ func DemoConfig(socket, prefix string, withTUN bool) string {
 }
 
 // RunDemo builds the lab of an embedded configuration (DR and NAT services,
-// and TUN once `uvs realserver` exists) with LabUp, sends HTTP requests and
+// and TUN once `uvs realserver` exists, each on IPv4 and IPv6: DemoConfigDual)
+// with LabUp, sends HTTP requests and
 // UDP echoes through each VIP from the client, writes which real server
 // answered how often, one line per service:
 //
@@ -157,7 +214,7 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 		return fmt.Errorf("bench: demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	src := DemoConfig(filepath.Join(dir, "uvs.sock"), c.prefix, HasCommand(c.uvs, "realserver"))
+	src := DemoConfigDual(filepath.Join(dir, "uvs.sock"), c.prefix, HasCommand(c.uvs, "realserver"))
 	path := filepath.Join(dir, "uvs-demo.toml")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		return fmt.Errorf("bench: demo: %w", err)
@@ -175,6 +232,9 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 	names := map[netip.Addr]string{}
 	for _, n := range st.NodesByRole("real") {
 		names[n.Addr] = n.Name
+		if n.Addr6.IsValid() {
+			names[n.Addr6] = n.Name
+		}
 	}
 	hc := client.HTTPClient()
 	var failed, total int
@@ -221,7 +281,7 @@ func runDemo(ctx context.Context, c demoConfig) (err error) {
 func udpEcho(ctx context.Context, n *Node, addr netip.AddrPort, payload string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := n.Dial(ctx, "udp4", addr.String())
+	c, err := n.Dial(ctx, "udp", addr.String())
 	if err != nil {
 		return "", err
 	}

@@ -105,7 +105,7 @@ func Generate(n *Node, cfg GenConfig) (GenResult, error) {
 }
 
 func generate(cfg GenConfig) (GenResult, error) {
-	if cfg.Proto == GenInvalid || cfg.Size < 64 || cfg.Flows < 1 || !cfg.Dst.Addr().Is4() {
+	if cfg.Proto == GenInvalid || cfg.Size < MinFrameSize(cfg.Dst.Addr(), cfg.Proto) || cfg.Flows < 1 || !cfg.Dst.Addr().Is4() && !cfg.Dst.Addr().Is6() {
 		return GenResult{}, fmt.Errorf("bench: generator: bad config %+v", cfg)
 	}
 	if cfg.CPU >= 0 {
@@ -158,7 +158,11 @@ func generate(cfg GenConfig) (GenResult, error) {
 		return GenResult{}, fmt.Errorf("bench: generator: mmap: %w", err)
 	}
 	defer unix.Munmap(ring)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(unix.ETH_P_IP)}); err != nil {
+	proto := uint16(unix.ETH_P_IP)
+	if cfg.Dst.Addr().Is6() {
+		proto = unix.ETH_P_IPV6
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(proto)}); err != nil {
 		return GenResult{}, fmt.Errorf("bench: generator: bind: %w", err)
 	}
 	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
@@ -204,7 +208,11 @@ func generate(cfg GenConfig) (GenResult, error) {
 			if s != tpStatusAvailable {
 				break // ring full: kick and come back
 			}
-			tmpl.setFlow(f[genDataOff:], int(flow%uint64(cfg.Flows)))
+			if tmpl.v6 {
+				tmpl.setFlow6(f[genDataOff:], int(flow%uint64(cfg.Flows)))
+			} else {
+				tmpl.setFlow(f[genDataOff:], int(flow%uint64(cfg.Flows)))
+			}
 			binary.NativeEndian.PutUint32(f[4:], uint32(len(tmpl.b))) // tp_len
 			st.Store(tpStatusSendRequest)
 			flow++
@@ -270,10 +278,14 @@ type frameTemplate struct {
 	l4Sum   uint32 // L4 sum (pseudo-header included) without source address and port
 	l4      int    // offset of the L4 header
 	csumOff int    // offset of the L4 checksum
+	v6      bool   // an IPv6 frame (gen6.go): setFlow6 patches it
 }
 
 // buildFrame builds the frame of cfg with a zero source address and port.
 func buildFrame(cfg GenConfig) frameTemplate {
+	if cfg.Dst.Addr().Is6() {
+		return buildFrame6(cfg)
+	}
 	n := cfg.Size - 4 // no FCS on the wire of a veth
 	b := make([]byte, n)
 	copy(b[0:6], cfg.DstMAC)

@@ -57,6 +57,9 @@ type LabSpec struct {
 	// their peers (ip link ... numrxqueues N numtxqueues N); 0 means 1. With several, the
 	// afxdp backend opens a socket per queue and worker.
 	DirectorQueues int
+	// IPv6 makes the lab dual-stack: every address also gets its IPv6 twin (see Six), added
+	// with nodad, and the routes theirs. Off, the namespaces have IPv6 disabled.
+	IPv6 bool
 }
 
 // Lab is a built lab. Its fields are set by NewLab and read-only afterwards.
@@ -88,6 +91,11 @@ type Lab struct {
 	DirectorIfaces []string
 	// RealAddrs are the real servers' addresses, in the order of Reals.
 	RealAddrs []netip.Addr
+	// VIP6 is the IPv6 twin of VIP in a dual-stack lab (LabSpec.IPv6); invalid otherwise.
+	VIP6 netip.Addr
+	// RealAddrs6 are the real servers' IPv6 addresses in a dual-stack lab, in the order of
+	// Reals; nil otherwise.
+	RealAddrs6 []netip.Addr
 
 	switchNS string
 	plan     plan
@@ -107,6 +115,8 @@ type Node struct {
 	NS string
 	// Addr is the node's primary address: that of its eth0.
 	Addr netip.Addr
+	// Addr6 is the IPv6 address of its eth0 in a dual-stack lab; invalid otherwise.
+	Addr6 netip.Addr
 	// Ifaces are the node's lab interfaces, in order (eth0, eth1).
 	Ifaces []Iface
 }
@@ -117,6 +127,8 @@ type Iface struct {
 	Name string
 	// Prefix is the interface address with its on-link prefix length.
 	Prefix netip.Prefix
+	// Prefix6 is the IPv6 address and prefix length in a dual-stack lab; invalid otherwise.
+	Prefix6 netip.Prefix
 }
 
 // String returns the node's name.
@@ -245,5 +257,8 @@ func labFromPlan(spec LabSpec, p plan) *Lab {
 		}
 	}
 	l.Client = l.Clients[0]
+	if spec.IPv6 {
+		l.dualStack()
+	}
 	return l
 }

@@ -66,11 +66,17 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := writeSysctls(ns, baseSysctls); err != nil {
 			return err
 		}
+		if l.Spec.IPv6 {
+			if err := writeSysctls(ns, ipv6Sysctls); err != nil {
+				return err
+			}
+		}
 	}
 	// The bridges do not filter: br_netfilter, when the host loaded it,
 	// would otherwise run this namespace's (empty) iptables on bridged frames.
 	if err := writeSysctls(l.switchNS, map[string]string{
 		"bridge/bridge-nf-call-iptables":  "0",
+		"bridge/bridge-nf-call-ip6tables": "0", // br_validate_ipv6 would drop malformed IPv6 frames
 		"bridge/bridge-nf-call-arptables": "0",
 	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -110,6 +116,10 @@ func (l *Lab) build(ctx context.Context) error {
 		sysctls := map[string]string{"ipv4/ip_forward": "0"}
 		if pn.role == roleRouter {
 			sysctls["ipv4/ip_forward"] = "1"
+		}
+		if l.Spec.IPv6 {
+			sysctls["ipv6/conf/all/forwarding"] = sysctls["ipv4/ip_forward"]
+			lines = append(lines, ipv6Lines(pn)...)
 		}
 		if err := writeSysctls(n.NS, sysctls); err != nil {
 			return err
@@ -392,7 +402,13 @@ func (l *Lab) PrepareReals(method string) error {
 	switch method {
 	case "dr":
 		for _, n := range l.Reals {
-			if err := ipBatch(ctx, n.NS, []string{"addr replace " + l.VIP.String() + "/32 dev lo"}); err != nil {
+			lines := []string{"addr replace " + l.VIP.String() + "/32 dev lo"}
+			if l.VIP6.IsValid() {
+				// Linux answers a neighbour solicitation only for an address on the
+				// receiving device: on lo the VIP is never advertised (IPv6's arp_ignore).
+				lines = append(lines, "addr replace "+l.VIP6.String()+"/128 dev lo nodad")
+			}
+			if err := ipBatch(ctx, n.NS, lines); err != nil {
 				return err
 			}
 			if err := writeSysctls(n.NS, map[string]string{
@@ -410,8 +426,12 @@ func (l *Lab) PrepareReals(method string) error {
 			return fmt.Errorf("%w: nat on a %v lab", ErrMethod, l.Spec.Topology)
 		}
 		gw, _ := l.Director.AddrOn(segNATB)
+		lines := []string{"route replace default via " + gw.String()}
+		if gw6, ok := Six(gw); ok && l.Spec.IPv6 {
+			lines = append(lines, "route replace ::/0 via "+gw6.String())
+		}
 		for _, n := range l.Reals {
-			if err := ipBatch(ctx, n.NS, []string{"route replace default via " + gw.String()}); err != nil {
+			if err := ipBatch(ctx, n.NS, lines); err != nil {
 				return err
 			}
 		}

@@ -67,6 +67,11 @@ func (s *LabState) Exec(ctx context.Context, node string, argv []string, stdin i
 // Serve returns ErrUnsupported.
 func Serve(ctx context.Context, name string, tcpPorts, udpPorts []int) error { return ErrUnsupported }
 
+// ServeDualStack returns ErrUnsupported.
+func ServeDualStack(ctx context.Context, name string, tcpPorts, udpPorts []int) error {
+	return ErrUnsupported
+}
+
 // BenchOptions configure RunBench.
 type BenchOptions struct {
 	Config     *config.Config

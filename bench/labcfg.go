@@ -51,20 +51,37 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 		bad("no [[service]]: the lab is laid out from the services and their real servers")
 		return nil, errors.Join(errs...)
 	}
-	vips := []netip.Addr{}
+	vips := []netip.Addr{} // laid out by their IPv4 twins (layoutKey); cfgVIPs as written
+	var cfgVIPs []netip.Addr
 	realIdx := map[netip.Addr]int{}
 	var reals []LabReal
+	dual := false // an IPv6 address makes the lab dual-stack (lab6.go)
 	for i, s := range cfg.Services {
-		if !slices.Contains(vips, s.VIP) {
-			vips = append(vips, s.VIP)
+		vk, err := layoutKey(s.VIP)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("service[%d].vip: %w", i, err))
+			continue
+		}
+		dual = dual || s.VIP.Is6()
+		if !slices.Contains(vips, vk) {
+			vips = append(vips, vk)
+		}
+		if !slices.Contains(cfgVIPs, s.VIP) {
+			cfgVIPs = append(cfgVIPs, s.VIP)
 		}
 		tcp, udp := s.Protocol == config.TCP, s.Protocol == config.UDP
 		for j, r := range s.Reals {
-			k, ok := realIdx[r.Address]
+			key, err := layoutKey(r.Address)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("service[%d].real[%d].address: %w", i, j, err))
+				continue
+			}
+			dual = dual || r.Address.Is6()
+			k, ok := realIdx[key]
 			if !ok {
 				k = len(reals)
-				realIdx[r.Address] = k
-				reals = append(reals, LabReal{Node: fmt.Sprintf("rs%d", k+1), Addr: r.Address, Forward: r.Forward})
+				realIdx[key] = k
+				reals = append(reals, LabReal{Node: fmt.Sprintf("rs%d", k+1), Addr: key, Forward: r.Forward})
 			}
 			lr := &reals[k]
 			if lr.Forward != r.Forward {
@@ -91,10 +108,10 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 			}
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	for _, v := range vips {
-		if !v.Is4() {
-			bad("vip %s: the lab is IPv4 only", v)
-		}
 		if _, ok := realIdx[v]; ok {
 			bad("%s is both a VIP and a real server", v)
 		}
@@ -106,6 +123,9 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 		return nil, errors.Join(errs...)
 	}
 	if cfg.BGP.Present {
+		if dual {
+			return nil, fmt.Errorf("%w: a lab with [bgp] is IPv4 only", ErrLayout)
+		}
 		return layoutBGP(cfg, reals, vips)
 	}
 	if cfg.Lab.Directors > 1 {
@@ -208,7 +228,7 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 	}
 
 	spec := LabSpec{Prefix: cfg.Lab.Prefix, Topology: TopologyDR, Reals: len(reals), Clients: cfg.Lab.Clients,
-		MTU: cfg.Lab.MTU, DirectorTxOff: !cfg.Lab.TXOffload}
+		MTU: cfg.Lab.MTU, DirectorTxOff: !cfg.Lab.TXOffload, IPv6: dual}
 	var p plan
 	p.vip = vips[0]
 	p.segments = []planSegment{{"br-a", front}}
@@ -309,7 +329,7 @@ func LayoutConfig(cfg *config.Config) (*ConfigLayout, error) {
 		return nil, err
 	}
 	l := labFromPlan(spec, p)
-	return &ConfigLayout{Lab: l, Reals: reals, VIPs: vips}, nil
+	return &ConfigLayout{Lab: l, Reals: reals, VIPs: cfgVIPs}, nil
 }
 
 // Describe returns one line per node: name, namespace and addresses.
@@ -319,6 +339,9 @@ func (c *ConfigLayout) Describe() string {
 		fmt.Fprintf(&b, "%-9s %-22s", n.Name, n.NS)
 		for _, i := range n.Ifaces {
 			fmt.Fprintf(&b, " %s %s", i.Name, i.Prefix)
+			if i.Prefix6.IsValid() {
+				fmt.Fprintf(&b, " %s", i.Prefix6)
+			}
 		}
 		b.WriteByte('\n')
 	}

@@ -51,19 +51,25 @@ type StateProc struct {
 	Log   string   `json:"log"`
 }
 
-// MarshalJSON writes an interface as {"name", "prefix"}.
+// MarshalJSON writes an interface as {"name", "prefix"}, with "prefix6" in a dual-stack lab.
 func (i Iface) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Name   string `json:"name"`
-		Prefix string `json:"prefix"`
-	}{i.Name, i.Prefix.String()})
+	v := struct {
+		Name    string `json:"name"`
+		Prefix  string `json:"prefix"`
+		Prefix6 string `json:"prefix6,omitempty"`
+	}{Name: i.Name, Prefix: i.Prefix.String()}
+	if i.Prefix6.IsValid() {
+		v.Prefix6 = i.Prefix6.String()
+	}
+	return json.Marshal(v)
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
 func (i *Iface) UnmarshalJSON(b []byte) error {
 	var v struct {
-		Name   string `json:"name"`
-		Prefix string `json:"prefix"`
+		Name    string `json:"name"`
+		Prefix  string `json:"prefix"`
+		Prefix6 string `json:"prefix6"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
@@ -72,7 +78,12 @@ func (i *Iface) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	i.Name, i.Prefix = v.Name, p
+	i.Name, i.Prefix, i.Prefix6 = v.Name, p, netip.Prefix{}
+	if v.Prefix6 != "" {
+		if i.Prefix6, err = netip.ParsePrefix(v.Prefix6); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -122,6 +133,9 @@ func (s *LabState) Node(name string) (*Node, bool) {
 			nd := &Node{Name: n.Name, NS: n.NS, Ifaces: n.Ifaces}
 			if len(n.Ifaces) > 0 {
 				nd.Addr = n.Ifaces[0].Prefix.Addr()
+				if p6 := n.Ifaces[0].Prefix6; p6.IsValid() {
+					nd.Addr6 = p6.Addr()
+				}
 			}
 			return nd, true
 		}

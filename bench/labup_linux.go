@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -133,13 +134,22 @@ func labUp(ctx context.Context, cfg *config.Config, cfgPath, uvs string, out io.
 			for i, v := range r.VIPs {
 				vips[i] = v.String()
 			}
-			p, err := st.startProc(n, "realserver", uvs, "realserver", "--vip", strings.Join(vips, ","), "--method", "tun")
+			args := []string{"realserver", "--vip", strings.Join(vips, ","), "--method", "tun"}
+			if l.Spec.IPv6 {
+				// No ip6_tunnel or sit here: 6in6, 4in6 and 6in4 are decapsulated in
+				// user space, and so is IPIP beside them.
+				args = append(args, "--decap", "user")
+			}
+			p, err := st.startProc(n, "realserver", uvs, args...)
 			if err != nil {
 				return nil, err
 			}
 			st.Procs = append(st.Procs, p)
 		}
 		args := []string{"lab", "serve", "--name", r.Node}
+		if l.Spec.IPv6 {
+			args = append(args, "--ipv6")
+		}
 		if len(r.TCPPorts) > 0 {
 			args = append(args, "--http", joinInts(r.TCPPorts))
 		}
@@ -207,6 +217,10 @@ func joinInts(v []int) string {
 func prepareDR(ctx context.Context, n *Node, vips []netip.Addr) error {
 	var lines []string
 	for _, v := range vips {
+		if v.Is6() {
+			lines = append(lines, "addr replace "+v.String()+"/128 dev lo nodad")
+			continue
+		}
 		lines = append(lines, "addr replace "+v.String()+"/32 dev lo")
 	}
 	if err := ipBatch(ctx, n.NS, lines); err != nil {
@@ -421,6 +435,9 @@ func (s *LabState) Status(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(w, "  %-9s %-8s %-22s %-7s", n.Name, n.Role, n.NS, state)
 		for _, i := range n.Ifaces {
 			fmt.Fprintf(w, " %s %s", i.Name, i.Prefix)
+			if i.Prefix6.IsValid() {
+				fmt.Fprintf(w, " %s", i.Prefix6)
+			}
 		}
 		if n.Method != "" {
 			fmt.Fprintf(w, "  %s vip %s", n.Method, strings.Join(n.VIPs, ","))
@@ -524,13 +541,23 @@ func readNetDev(n *Node) (map[string]NetDev, error) {
 // namespace until ctx ends: HTTP on every tcp port and UDP echo on every udp
 // port, as StartServers does. It is `uvs lab serve`.
 func Serve(ctx context.Context, name string, tcpPorts, udpPorts []int) error {
+	return serve(ctx, name, tcpPorts, udpPorts, false)
+}
+
+// ServeDualStack is Serve on IPv6 too, for the real servers of a dual-stack lab: each port
+// also has an IPv6 listener (IPV6_V6ONLY, beside the IPv4 one).
+func ServeDualStack(ctx context.Context, name string, tcpPorts, udpPorts []int) error {
+	return serve(ctx, name, tcpPorts, udpPorts, true)
+}
+
+func serve(ctx context.Context, name string, tcpPorts, udpPorts []int, dual bool) error {
 	var closers []io.Closer
 	defer func() {
 		for _, c := range closers {
 			_ = c.Close()
 		}
 	}()
-	errc := make(chan error, len(tcpPorts)+1)
+	errc := make(chan error, 2*len(tcpPorts)+1)
 	for _, p := range tcpPorts {
 		ln, err := listenTCP(p)
 		if err != nil {
@@ -539,6 +566,13 @@ func Serve(ctx context.Context, name string, tcpPorts, udpPorts []int) error {
 		srv := &http.Server{Handler: handler(name), ReadHeaderTimeout: 5 * time.Second}
 		closers = append(closers, srv)
 		go func() { errc <- srv.Serve(ln) }()
+		if dual {
+			ln6, err := net.Listen("tcp6", ":"+strconv.Itoa(p))
+			if err != nil {
+				return fmt.Errorf("bench: serve: %w", err)
+			}
+			go func() { errc <- srv.Serve(ln6) }()
+		}
 	}
 	for _, p := range udpPorts {
 		c, err := listenUDPEcho(p)
@@ -547,6 +581,14 @@ func Serve(ctx context.Context, name string, tcpPorts, udpPorts []int) error {
 		}
 		closers = append(closers, c)
 		go serveUDPEcho(c, name)
+		if dual {
+			c6, err := listenUDPEcho6(p)
+			if err != nil {
+				return err
+			}
+			closers = append(closers, c6)
+			go serveUDPEcho6(c6, name)
+		}
 	}
 	select {
 	case <-ctx.Done():

@@ -49,6 +49,7 @@ type Profile struct {
 	Tests          []string `json:"tests"`
 	UDPService     string   `json:"udp_service,omitempty"`
 	TCPService     string   `json:"tcp_service,omitempty"`
+	UDP6Service    string   `json:"udp6_service,omitempty"` // test udp6: the first IPv6 UDP service
 }
 
 // CandidateInfo is one forwarder that was measured.

@@ -45,6 +45,7 @@ const (
 	settleWait  = 300 * time.Millisecond // after a forwarder starts, before measuring
 	maxProbes   = 5000
 	sinkTable   = "uvsbenchsink"
+	sinkTable6  = "uvsbenchsink6"
 	natTable    = "uvsbench"
 	clientPorts = "1024 19999" // below genSrcPort0: sinks answer probes, drop generated frames
 )
@@ -65,8 +66,9 @@ type runner struct {
 	client   *Node
 	director *Node
 	reals    []*Node
-	udpSvc   *config.Service
+	udpSvc   *config.Service // the first IPv4 UDP service with a port
 	tcpSvc   *config.Service
+	udp6Svc  *config.Service // the first IPv6 UDP service with a port (test udp6)
 	srcMAC   net.HardwareAddr
 	dirMAC   net.HardwareAddr
 	res      *Results
@@ -111,15 +113,24 @@ func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
 	r.res.Meta.DirectorCPU, r.res.Meta.GenCPU = r.dirCPU, r.genCPU
 	for i := range o.Config.Services {
 		s := &o.Config.Services[i]
-		if s.Protocol == config.UDP && r.udpSvc == nil && s.Port != 0 {
+		if s.Protocol == config.UDP && r.udpSvc == nil && s.Port != 0 && s.VIP.Is4() {
 			r.udpSvc = s
 		}
-		if s.Protocol == config.TCP && r.tcpSvc == nil && s.Port != 0 {
+		if s.Protocol == config.TCP && r.tcpSvc == nil && s.Port != 0 && s.VIP.Is4() {
 			r.tcpSvc = s
+		}
+		if s.Protocol == config.UDP && r.udp6Svc == nil && s.Port != 0 && s.VIP.Is6() {
+			r.udp6Svc = s
 		}
 	}
 	if r.udpSvc == nil {
-		return nil, errors.New("bench: the config has no UDP service with a port; the packet-rate tests need one")
+		return nil, errors.New("bench: the config has no IPv4 UDP service with a port; the packet-rate tests need one")
+	}
+	if r.has("udp6") && r.udp6Svc == nil {
+		return nil, errors.New("bench: bench.tests has udp6 but the config has no IPv6 UDP service with a port")
+	}
+	if r.udp6Svc != nil {
+		r.res.Profile.UDP6Service = fmt.Sprintf("%s/udp", netip.AddrPortFrom(r.udp6Svc.VIP, r.udp6Svc.Port))
 	}
 	r.res.Profile.UDPService = fmt.Sprintf("%s:%d/udp", r.udpSvc.VIP, r.udpSvc.Port)
 	if r.tcpSvc != nil {
@@ -271,6 +282,9 @@ func (r *runner) stepsPerCandidate() int {
 	if r.has("udp") {
 		n += len(r.b.PacketSizes)
 	}
+	if r.has("udp6") {
+		n += len(r.b.PacketSizes)
+	}
 	for _, t := range []string{"tcp", "syn", "connect", "latency", "overload"} {
 		if r.has(t) {
 			n++
@@ -312,7 +326,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	// baselines do not answer ARP for a VIP.
 	var neigh []string
 	for _, v := range r.st.VIPs {
-		if r.client.Ifaces[0].Prefix.Contains(v) {
+		if r.client.Ifaces[0].Prefix.Contains(v) || r.client.Ifaces[0].Prefix6.Contains(v) {
 			neigh = append(neigh, "neigh replace "+v.String()+" lladdr "+r.dirMAC.String()+" dev "+r.client.Ifaces[0].Name+" nud permanent")
 		}
 	}
@@ -322,6 +336,11 @@ func (r *runner) prepare(ctx context.Context) error {
 	// Sinks drop generated frames (source ports from genSrcPort0) before
 	// any socket lookup, after the interface counted them.
 	rules := fmt.Sprintf("table ip %s {\n chain pre {\n  type filter hook prerouting priority -300; policy accept;\n  udp sport %d-65535 drop\n  tcp sport %d-65535 drop\n }\n}\n", sinkTable, genSrcPort0, genSrcPort0)
+	if r.udp6Svc != nil {
+		// The IPv6 frames of test udp6 likewise, in a table of their own (the IPv4
+		// table stays as it was, so IPv4 runs are unchanged).
+		rules += strings.Replace(strings.Replace(rules, "table ip ", "table ip6 ", 1), sinkTable, sinkTable6, 1)
+	}
 	for _, n := range r.reals {
 		if _, err := run(ctx, rules, "ip", "netns", "exec", n.NS, "nft", "-f", "-"); err != nil {
 			return fmt.Errorf("bench: sink rules (needs nft): %w", err)
@@ -375,6 +394,9 @@ func (r *runner) unprepare() {
 	defer cancel()
 	for _, n := range r.reals {
 		_, _ = run(ctx, "", "ip", "netns", "exec", n.NS, "nft", "delete", "table", "ip", sinkTable)
+		if r.udp6Svc != nil {
+			_, _ = run(ctx, "", "ip", "netns", "exec", n.NS, "nft", "delete", "table", "ip6", sinkTable6)
+		}
 	}
 }
 
@@ -446,6 +468,15 @@ func (r *runner) runCandidate(ctx context.Context, c *candidate) (err error) {
 		for _, size := range r.b.PacketSizes {
 			r.progress(fmt.Sprintf("%s udp %d", c.Name, size))
 			if err := r.udpTest(ctx, c, size); err != nil {
+				return err
+			}
+			r.done++
+		}
+	}
+	if r.has("udp6") {
+		for _, size := range r.b.PacketSizes {
+			r.progress(fmt.Sprintf("%s udp6 %d", c.Name, size))
+			if err := r.udp6Test(ctx, c, size); err != nil {
 				return err
 			}
 			r.done++
@@ -829,9 +860,30 @@ func (r *runner) fill(row *Row, c *candidate, s sample) {
 // udpTest measures the peak rate, then searches the rate steps (highest
 // first) for the first with at most max_loss_percent loss.
 func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
-	gc := GenConfig{Dst: netip.AddrPortFrom(r.udpSvc.VIP, r.udpSvc.Port), Proto: GenUDP, Size: size, Flows: r.b.Flows, Duration: r.b.Duration}
+	return r.udpTestOn(ctx, c, size, r.udpSvc, "udp", "")
+}
+
+// udp6Test is udpTest on the IPv6 UDP service (rows "udp6"). Its frames are at least
+// MinFrameUDP6 bytes: the 64-byte row is measured at 66, the smallest IPv6 UDP frame, and
+// says so. The baselines are IPv4-only (nftables' table ip, the kernel's IPv4 routes, the
+// floors' IPv4 parse), so only uvs candidates run it.
+func (r *runner) udp6Test(ctx context.Context, c *candidate, size int) error {
+	if c.Kind != "uvs" {
+		r.res.Rows = append(r.res.Rows, Row{Candidate: c.Name, Test: "udp6", Size: size, Note: "skipped: the baselines are IPv4 only"})
+		return nil
+	}
+	note := ""
+	if size < MinFrameUDP6 {
+		size, note = MinFrameUDP6, "the smallest IPv6 UDP frame is 66 bytes (IPv6's header is 20 bytes longer than IPv4's)"
+	}
+	return r.udpTestOn(ctx, c, size, r.udp6Svc, "udp6", note)
+}
+
+// udpTestOn is udpTest on svc, recording rows of test with note.
+func (r *runner) udpTestOn(ctx context.Context, c *candidate, size int, svc *config.Service, test, note string) error {
+	gc := GenConfig{Dst: netip.AddrPortFrom(svc.VIP, svc.Port), Proto: GenUDP, Size: size, Flows: r.b.Flows, Duration: r.b.Duration}
 	var stopPerf func() error
-	if r.o.PerfDir != "" && size == r.b.PacketSizes[0] {
+	if r.o.PerfDir != "" && test == "udp" && size == r.b.PacketSizes[0] {
 		stopPerf = r.startPerf(c.Name+"-udp"+strconv.Itoa(size), c.Kind == "uvs" || c.Kind == "floor")
 	}
 	peak, err := r.measure(c, gc)
@@ -845,7 +897,7 @@ func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
 	if perfErr != nil {
 		r.res.Notes = append(r.res.Notes, perfErr.Error())
 	}
-	row := Row{Candidate: c.Name, Test: "udp", Size: size, Flows: r.b.Flows}
+	row := Row{Candidate: c.Name, Test: test, Size: size, Flows: r.b.Flows}
 	r.fill(&row, c, peak)
 	if peak.lossPercent() <= r.b.MaxLossPercent {
 		row.NoLossPPS = peak.pps()
@@ -863,8 +915,11 @@ func (r *runner) udpTest(ctx context.Context, c *candidate, size int) error {
 			}
 		}
 	}
+	if note != "" {
+		row.Note = strings.TrimPrefix(row.Note+"; "+note, "; ")
+	}
 	r.res.Rows = append(r.res.Rows, row)
-	if size == 64 && r.b.CostPPS > 0 && (c.Kind == "uvs" || c.Kind == "floor") && c.Pinned {
+	if test == "udp" && size == 64 && r.b.CostPPS > 0 && (c.Kind == "uvs" || c.Kind == "floor") && c.Pinned {
 		row, err := r.costStep(c, gc)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // maxBytes caps GET /bytes?n=N at 16 GiB, far above any test transfer.
@@ -42,6 +43,7 @@ type Servers struct {
 type realServer struct {
 	http *http.Server
 	udp  *ipv4.PacketConn
+	udp6 *ipv6.PacketConn // dual-stack labs only
 	wg   sync.WaitGroup
 }
 
@@ -82,25 +84,51 @@ func (s *Servers) Start(n *Node) error {
 		return nil
 	}
 	rs := &realServer{}
-	var ln net.Listener
-	var pc net.PacketConn
+	var ln, ln6 net.Listener
+	var pc, pc6 net.PacketConn
+	dual := s.lab.Spec.IPv6
 	err := n.Do(func() error {
 		var err error
 		ln, err = net.Listen("tcp4", ":"+strconv.Itoa(s.httpPort))
-		if err != nil || s.udpPort == 0 {
+		if err != nil {
 			return err
 		}
-		pc, err = net.ListenPacket("udp4", ":"+strconv.Itoa(s.udpPort))
+		if dual { // Go sets IPV6_V6ONLY on a "tcp6" wildcard listener
+			if ln6, err = net.Listen("tcp6", ":"+strconv.Itoa(s.httpPort)); err != nil {
+				return err
+			}
+		}
+		if s.udpPort == 0 {
+			return nil
+		}
+		if pc, err = net.ListenPacket("udp4", ":"+strconv.Itoa(s.udpPort)); err != nil || !dual {
+			return err
+		}
+		pc6, err = net.ListenPacket("udp6", ":"+strconv.Itoa(s.udpPort))
 		return err
 	})
 	if err != nil {
-		if ln != nil {
-			ln.Close()
+		for _, c := range []io.Closer{ln, ln6, pc} {
+			if c != nil {
+				c.Close()
+			}
 		}
 		return fmt.Errorf("bench: start servers on %s: %w", n.Name, err)
 	}
 	rs.http = &http.Server{Handler: handler(n.Name), ReadHeaderTimeout: 5 * time.Second}
 	rs.wg.Go(func() { _ = rs.http.Serve(ln) }) // ends with ErrServerClosed
+	if ln6 != nil {
+		rs.wg.Go(func() { _ = rs.http.Serve(ln6) }) // Close closes both listeners
+	}
+	if pc6 != nil {
+		rs.udp6 = ipv6.NewPacketConn(pc6)
+		if err := rs.udp6.SetControlMessage(ipv6.FlagDst, true); err != nil {
+			_ = pc.Close()
+			rs.stop()
+			return fmt.Errorf("bench: start servers on %s: IPV6_RECVPKTINFO: %w", n.Name, err)
+		}
+		rs.wg.Go(func() { serveUDPEcho6(rs.udp6, n.Name) })
+	}
 	if pc != nil {
 		rs.udp = ipv4.NewPacketConn(pc)
 		if err := rs.udp.SetControlMessage(ipv4.FlagDst, true); err != nil {
@@ -157,6 +185,9 @@ func (rs *realServer) stop() {
 	if rs.udp != nil {
 		_ = rs.udp.Close()
 	}
+	if rs.udp6 != nil {
+		_ = rs.udp6.Close()
+	}
 	rs.wg.Wait()
 }
 
@@ -209,6 +240,27 @@ func serveUDPEcho(c *ipv4.PacketConn, name string) {
 	}
 }
 
+// serveUDPEcho6 is serveUDPEcho for IPv6 (IPV6_PKTINFO).
+func serveUDPEcho6(c *ipv6.PacketConn, name string) {
+	buf := make([]byte, 65536)
+	out := make([]byte, 0, len(name)+1+len(buf))
+	for {
+		n, cm, src, err := c.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		var wcm *ipv6.ControlMessage
+		if cm != nil && cm.Dst != nil {
+			wcm = &ipv6.ControlMessage{Src: cm.Dst}
+		}
+		out = append(append(append(out[:0], name...), ':'), buf[:n]...)
+		_, _ = c.WriteTo(out, wcm, src)
+	}
+}
+
 // Get fetches url with c and returns the body; a status other than 200 is an
 // error. It is a convenience for tests and the demo.
 func Get(ctx context.Context, c *http.Client, url string) ([]byte, error) {
@@ -237,6 +289,19 @@ func listenTCP(port int) (net.Listener, error) {
 		return nil, fmt.Errorf("bench: serve: %w", err)
 	}
 	return ln, nil
+}
+
+func listenUDPEcho6(port int) (*ipv6.PacketConn, error) {
+	pc, err := net.ListenPacket("udp6", ":"+strconv.Itoa(port))
+	if err != nil {
+		return nil, fmt.Errorf("bench: serve: %w", err)
+	}
+	c := ipv6.NewPacketConn(pc)
+	if err := c.SetControlMessage(ipv6.FlagDst, true); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("bench: serve: IPV6_RECVPKTINFO: %w", err)
+	}
+	return c, nil
 }
 
 func listenUDPEcho(port int) (*ipv4.PacketConn, error) {

@@ -75,6 +75,10 @@ type Bench struct {
 // BenchTests are the measurements bench.tests may name, in the order they run.
 var BenchTests = []string{"udp", "tcp", "syn", "connect", "latency", "overload"}
 
+// BenchOptionalTests are measurements bench.tests may name that the default profile leaves
+// out: "udp6" is "udp" on the configuration's first IPv6 UDP service (uvs candidates only).
+var BenchOptionalTests = []string{"udp6"}
+
 // BenchBaselines are the names bench.compare accepts.
 // The floors are the smallest forwarders on uvs's rings (bench/floor_linux.go) and on its
 // AF_XDP sockets (floor-afxdp, bench/floor_afxdp_linux.go).
@@ -298,8 +302,8 @@ func (v *validator) bench(b *Bench) {
 		v.problem("bench.backends", 0, "must not be empty")
 	}
 	for i, t := range b.Tests {
-		if !slices.Contains(BenchTests, t) {
-			v.problem(indexKey("bench.tests", i), 0, "unknown test %q (want %s)", t, oneOf(BenchTests))
+		if !slices.Contains(BenchTests, t) && !slices.Contains(BenchOptionalTests, t) {
+			v.problem(indexKey("bench.tests", i), 0, "unknown test %q (want %s)", t, oneOf(append(slices.Clone(BenchTests), BenchOptionalTests...)))
 		}
 	}
 	if b.Rounds < 1 || b.Rounds > MaxBenchRounds {

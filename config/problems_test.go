@@ -44,7 +44,7 @@ var problemCases = []struct {
 		`t.toml:11: bench.compare[0]: unknown baseline "ipvs" (want kernel, nftables, floor-v3, floor-v2 or floor-afxdp)`,
 		`t.toml:12: bench.tx_modes[0]: unknown tx mode "xdp" (want ring or mmsg)`,
 		`t.toml:14: bench.director_cpu: CPU 1 is also generator_cpu: the director's cost would hide in the generator's`,
-		`t.toml:15: bench.tests[1]: unknown test "x" (want udp, tcp, syn, connect, latency or overload)`,
+		`t.toml:15: bench.tests[1]: unknown test "x" (want udp, tcp, syn, connect, latency, overload or udp6)`,
 	}},
 	{"bench typo", head + "[bench]\nflow = 3\n", []string{
 		`t.toml:4: bench.flow: unknown key (did you mean "flows"?)`,

@@ -56,6 +56,9 @@ func (o *Operator) Edit(e *Edit) (string, []string, error) {
 }
 
 func refString(r *ServiceRef) string {
+	if a, err := netip.ParseAddr(r.VIP); err == nil {
+		return r.Protocol + " " + netip.AddrPortFrom(a, r.Port).String() // [addr]:port for IPv6
+	}
 	return r.Protocol + " " + r.VIP + ":" + strconv.Itoa(int(r.Port))
 }
 
@@ -114,7 +117,7 @@ func ApplyEdit(cfg *config.Config, e *Edit) (*config.Config, error) {
 			return nil, fmt.Errorf("service %s already exists", svcName)
 		}
 		s := config.Service{Protocol: proto, VIP: vip, Port: e.Service.Port, Scheduler: config.DefaultScheduler,
-			PersistenceBits: 32, Forward: config.DR, MHTableSize: config.DefaultMHTableSize}
+			PersistenceBits: fullBits(vip), Forward: config.DR, MHTableSize: config.DefaultMHTableSize}
 		if err := serviceOptions(&s, e); err != nil {
 			return nil, err
 		}
@@ -205,7 +208,7 @@ func serviceOptions(s *config.Service, e *Edit) error {
 		s.PersistenceTimeout = time.Duration(*e.PersistenceTimeout) * time.Second
 	}
 	if e.PersistenceNetmask != nil {
-		bits, err := netmaskBits(*e.PersistenceNetmask)
+		bits, err := netmaskBits(*e.PersistenceNetmask, fullBits(s.VIP))
 		if err != nil {
 			return err
 		}
@@ -237,10 +240,14 @@ func realOptions(r *config.Real, e *Edit) error {
 	return nil
 }
 
-// netmaskBits parses a dotted netmask (ipvsadm -M 255.255.255.0) or a prefix length.
-func netmaskBits(s string) (int, error) {
-	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= 32 {
+// netmaskBits parses a dotted netmask (ipvsadm -M 255.255.255.0) or a prefix length up to
+// maxBits (32, or 128 for an IPv6 service, whose -M ipvsadm takes as a prefix length only).
+func netmaskBits(s string, maxBits int) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= maxBits {
 		return n, nil
+	}
+	if maxBits > 32 {
+		return 0, fmt.Errorf("invalid netmask %q for an IPv6 service: want a prefix length 0..128", s)
 	}
 	return config.ParseNetmask(s)
 }

@@ -76,8 +76,8 @@ func servicePorts(s *Service) []uint16 {
 func writeService(b *strings.Builder, s *Service, port uint16, l Layout) {
 	vip := netip.MustParseAddr(s.VIP)
 	name := strings.ToUpper(s.Protocol) + "  " + netip.AddrPortFrom(vip, port).String()
-	if len(name) > 33 {
-		name = name[:33] // ipvsadm truncates svc_name at 33 bytes
+	if len(name) > 33 && vip.Is4() {
+		name = name[:33] // ipvsadm truncates an IPv4 svc_name at 33 bytes (format6.go)
 	}
 	switch {
 	case l.Stats:
@@ -90,7 +90,7 @@ func writeService(b *strings.Builder, s *Service, port uint16, l Layout) {
 		fmt.Fprintf(b, "%s %s", name, s.Scheduler)
 		if s.PersistenceTimeoutS > 0 {
 			fmt.Fprintf(b, " persistent %d", s.PersistenceTimeoutS)
-			if s.PersistenceNetmask != "" && s.PersistenceNetmask != "255.255.255.255" && s.PersistenceNetmask != "128" {
+			if s.PersistenceNetmask != "" && s.PersistenceNetmask != fullMask(vip) {
 				fmt.Fprintf(b, " mask %s", s.PersistenceNetmask)
 			}
 		}
@@ -105,9 +105,10 @@ func writeService(b *strings.Builder, s *Service, port uint16, l Layout) {
 		if rport == 0 {
 			rport = port
 		}
-		dname := netip.AddrPortFrom(netip.MustParseAddr(r.Address), rport).String()
-		if len(dname) > 28 {
-			dname = dname[:28] // ipvsadm truncates dname at 28 bytes
+		raddr := netip.MustParseAddr(r.Address)
+		dname := netip.AddrPortFrom(raddr, rport).String()
+		if len(dname) > 28 && vip.Is4() && raddr.Is4() {
+			dname = dname[:28] // ipvsadm truncates an IPv4 dname at 28 bytes (format6.go)
 		}
 		switch {
 		case l.Stats:

@@ -66,7 +66,11 @@ func configTOML(cfg *config.Config, secrets bool) string {
 		}
 		if s.PersistenceTimeout > 0 {
 			fmt.Fprintf(&b, "persistence_timeout = %s\n", tomlDuration(s.PersistenceTimeout))
-			fmt.Fprintf(&b, "persistence_netmask = %s\n", config.Quote(maskString(s.PersistenceBits)))
+			if s.VIP.Is6() { // config takes an IPv6 service's netmask as a prefix length only
+				fmt.Fprintf(&b, "persistence_netmask = %d\n", s.PersistenceBits)
+			} else {
+				fmt.Fprintf(&b, "persistence_netmask = %s\n", config.Quote(maskString(s.PersistenceBits)))
+			}
 		}
 		if s.Forward != 0 {
 			fmt.Fprintf(&b, "forward = %s\n", config.Quote(s.Forward.String()))
@@ -229,8 +233,8 @@ func IPVSRules(cfg *config.Config) string {
 			}
 			if s.PersistenceTimeout > 0 {
 				fmt.Fprintf(&b, " -p %d", int64(s.PersistenceTimeout/time.Second))
-				if s.PersistenceBits != 32 {
-					fmt.Fprintf(&b, " -M %s", maskString(s.PersistenceBits))
+				if s.PersistenceBits != fullBits(s.VIP) {
+					fmt.Fprintf(&b, " -M %s", persistMask(s.VIP, s.PersistenceBits))
 				}
 			}
 			if s.OnePacket {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -131,8 +130,8 @@ func (s *serviceFlags) ref() (*control.ServiceRef, error) {
 		return nil, nil
 	}
 	ap, err := netip.ParseAddrPort(text)
-	if err != nil || !ap.Addr().Is4() {
-		return nil, fmt.Errorf("service %q: want IPv4 VIP:PORT", text)
+	if err != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() {
+		return nil, fmt.Errorf("service %q: want VIP:PORT, or [VIP]:PORT for IPv6", text)
 	}
 	return &control.ServiceRef{Protocol: proto, VIP: ap.Addr().String(), Port: ap.Port()}, nil
 }
@@ -448,7 +447,7 @@ func cmdTrace(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "uvs: trace: --client ADDR:PORT and -t VIP:PORT (or -u VIP:PORT) are required")
 		return 1
 	}
-	q := &control.TraceQuery{Protocol: ref.Protocol, Client: *client, VIP: ref.VIP + ":" + strconv.Itoa(int(ref.Port))}
+	q := &control.TraceQuery{Protocol: ref.Protocol, Client: *client, VIP: netip.AddrPortFrom(netip.MustParseAddr(ref.VIP), ref.Port).String()}
 	resp := call(*socket, &control.Request{Op: control.OpTrace, Trace: q}, stderr)
 	if resp == nil || resp.Trace == nil {
 		return 1

@@ -171,7 +171,7 @@ func (r *labRun) waitVIP() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("VIP %s:%d never answered; director stderr:\n%s", r.vip, r.port, r.stderr.String())
+			r.t.Fatalf("VIP %s never answered; director stderr:\n%s", netip.AddrPortFrom(r.vip, uint16(r.port)), r.stderr.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -274,8 +274,14 @@ func tcxPrograms(t *testing.T, n *bench.Node, dev string) int {
 
 // curl fetches path from the VIP with the real curl binary in the client namespace.
 func (r *labRun) curl(ctx context.Context, path string) ([]byte, error) {
-	url := fmt.Sprintf("http://%s:%d%s", r.vip, r.port, path)
-	cmd := r.lab.Client.Command(ctx, "curl", "-sS", "--fail", "-m", "20", url)
+	// AddrPort writes an IPv6 VIP as [addr]:port; -g keeps curl from reading the brackets
+	// as a glob, and -6 makes it an IPv6 request.
+	url := "http://" + netip.AddrPortFrom(r.vip, uint16(r.port)).String() + path
+	args := []string{"-sS", "--fail", "-g", "-m", "20", url}
+	if r.vip.Is6() {
+		args = append([]string{"-6"}, args...)
+	}
+	cmd := r.lab.Client.Command(ctx, "curl", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -323,7 +329,7 @@ func (r *labRun) udpEcho(n int) map[string]int {
 	defer cancel()
 	got := map[string]int{}
 	for i := 0; i < n; i++ {
-		c, err := r.lab.Client.Dial(ctx, "udp4", netip.AddrPortFrom(r.vip, bench.UDPPort).String())
+		c, err := r.lab.Client.Dial(ctx, "udp", netip.AddrPortFrom(r.vip, bench.UDPPort).String())
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -354,7 +360,8 @@ func (r *labRun) kernelQuiet() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	for _, k := range []string{"TcpOutRsts", "IpForwDatagrams", "IcmpOutMsgs", "IcmpOutDestUnreachs"} {
+	// The IPv6 ones stay zero in an IPv4-only lab (IPv6 is off there).
+	for _, k := range []string{"TcpOutRsts", "IpForwDatagrams", "IcmpOutMsgs", "IcmpOutDestUnreachs", "Ip6OutForwDatagrams", "Icmp6OutDestUnreachs"} {
 		if d := now[k] - r.nstat0[k]; d != 0 {
 			r.t.Errorf("director kernel %s grew by %d", k, d)
 		}

@@ -146,6 +146,7 @@ func cmdLabServe(args []string, stderr io.Writer) int {
 	name := fs.String("name", "", "real server `NAME` the servers answer with")
 	httpPorts := fs.String("http", "", "comma-separated HTTP `PORTS`")
 	udpPorts := fs.String("udp", "", "comma-separated UDP echo `PORTS`")
+	dual := fs.Bool("ipv6", false, "listen on IPv6 too (a dual-stack lab)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -157,7 +158,11 @@ func cmdLabServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := bench.Serve(ctx, *name, tcp, udp); err != nil {
+	serve := bench.Serve
+	if *dual {
+		serve = bench.ServeDualStack
+	}
+	if err := serve(ctx, *name, tcp, udp); err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}

@@ -343,8 +343,14 @@ func TestIntegrationDemo(t *testing.T) {
 		`(?m)^NAT  198\.18\.1\.101:80 +rr  rs3: (9|10|11)  rs4: (9|10|11)$`,
 		`(?m)^NAT  198\.18\.1\.101:9000/udp +rr  rs3: [1-4]  rs4: [1-4]$`,
 	}
+	// The IPv6 services of the dual-stack lab, through the same real servers (curl-free: the
+	// demo's own HTTP client, which dials [VIP]:80).
+	res = append(res,
+		`(?m)^DR   \[2001:2:0:1::100\]:80 +rr  rs1: (9|10|11)  rs2: (9|10|11)$`,
+		`(?m)^NAT  \[2001:2:0:1::101\]:80 +rr  rs3: (9|10|11)  rs4: (9|10|11)$`)
 	if bench.HasCommand(bin, "realserver") {
-		res = append(res, `(?m)^TUN  198\.18\.1\.102:80 +rr  rs5: (9|10|11)  rs6: (9|10|11)$`)
+		res = append(res, `(?m)^TUN  198\.18\.1\.102:80 +rr  rs5: (9|10|11)  rs6: (9|10|11)$`,
+			`(?m)^TUN  \[2001:2:0:1::102\]:80 +rr  rs5: (9|10|11)  rs6: (9|10|11)$`)
 	}
 	for _, re := range res {
 		if !regexp.MustCompile(re).MatchString(out.String()) {

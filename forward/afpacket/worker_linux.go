@@ -137,7 +137,7 @@ func (w *Worker) block(r *rxRing, b []byte) {
 			e.Drop(engine.DropTruncatedFrame)
 		} else if h.Snaplen < h.Len {
 			e.Drop(engine.DropTruncatedFrame)
-		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
+		} else if pt := b[off+sllPkttypeOff]; pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST || pt == unix.PACKET_MULTICAST && solicitedNode(b[mac:end]) {
 			// Staged frames are handled in groups, their connections prefetched together.
 			if e.Stage(b[mac-packet.VnetHdrLen:end], r.iface) {
 				w.runStaged()
@@ -240,7 +240,7 @@ func (w *Worker) burst(r *rxRing) bool {
 // frame hands one received frame (virtio_net_hdr first) of packet type pt to the engine.
 func (w *Worker) frame(b []byte, pt uint8, iface int) {
 	e := w.eng
-	if pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST {
+	if pt == unix.PACKET_HOST || pt == unix.PACKET_BROADCAST || pt == unix.PACKET_MULTICAST && solicitedNode(b[min(packet.VnetHdrLen, len(b)):]) {
 		if e.Stage(b, iface) {
 			w.runStaged()
 		}
@@ -342,3 +342,11 @@ func (w *Worker) Close() {
 // bump64 adds to a counter the worker alone writes (atomic load and store, no locked
 // read-modify-write), as the engine does.
 func bump64(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+
+// solicitedNode reports whether an Ethernet frame goes to an IPv6 solicited-node multicast
+// group (33:33:ff:xx:xx:xx, RFC 4291 section 2.7.1 and RFC 2464 section 7): where a neighbour
+// solicitation for a VIP arrives (packet type PACKET_MULTICAST), the only multicast a worker
+// takes. Other multicast is never for a VIP.
+func solicitedNode(frame []byte) bool {
+	return len(frame) >= 3 && frame[0] == 0x33 && frame[1] == 0x33 && frame[2] == 0xff
+}
