@@ -338,6 +338,11 @@ func (d *Director) publish() error {
 	if err != nil {
 		return err
 	}
+	// Both backends join the VIPs' solicited-node groups: a NIC's multicast filter and an
+	// MLD-snooping switch deliver neighbour solicitations only to joined groups.
+	if err := d.nd.set(ifindexes(d.ifaces), vipAddrs(d.cfg)); err != nil {
+		d.log.Warn("solicited-node groups", logErr, err)
+	}
 	if d.xdp != nil {
 		return d.publishXDP(s)
 	}
@@ -348,9 +353,6 @@ func (d *Director) publish() error {
 	}
 	if err := d.shield.UpdateAddrs(vips, snat); err != nil {
 		return err
-	}
-	if err := d.nd.set(ifindexes(d.ifaces), vipAddrs(d.cfg)); err != nil {
-		d.log.Warn("solicited-node groups", logErr, err)
 	}
 	sv, sn := s.Steering()
 	prog, err := steer.BuildSteerProgram(sv, sn)

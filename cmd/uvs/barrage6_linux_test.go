@@ -230,6 +230,9 @@ func testIPv6MalformedBarrage(t *testing.T) {
 	got := r.stoppedCounters()
 	want := map[string]uint64{}
 	for _, c := range malformed6Classes {
+		if c.counter == "left_to_kernel" && testBackend(t) == "afxdp" {
+			continue // the XDP program passes these to the stack: uvs never sees them
+		}
 		want[c.counter] += perClass
 	}
 	for k, v := range want {
