@@ -116,8 +116,8 @@ type Floor struct {
 	// group is why the floor's thread could not get a cpu cgroup of its own
 	// (floorCPUGroup), or "".
 	group string
-	done chan error
-	c    FloorCounters
+	done  chan error
+	c     FloorCounters
 }
 
 // StartFloor starts the floor forwarder of cfg on node n. It returns once
