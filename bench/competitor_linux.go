@@ -33,10 +33,14 @@ type competitor struct {
 // it keeps about a quarter.
 const costCompetitors = 3
 
-// startCompetitor starts the busy loops on cpu.
-func startCompetitor(cpu int) (*competitor, error) {
+// costMaxCompetitors bounds the busy loops of a cost step that is repeated because the
+// forwarder was not saturated (costStep): with six it keeps about a seventh of the CPU.
+const costMaxCompetitors = 6
+
+// startCompetitor starts n busy loops on cpu.
+func startCompetitor(cpu, n int) (*competitor, error) {
 	c := &competitor{}
-	for range costCompetitors {
+	for range n {
 		cmd := exec.Command("taskset", "-c", strconv.Itoa(cpu), "sh", "-c", "while :; do :; done")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {

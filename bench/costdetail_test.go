@@ -25,6 +25,13 @@ func TestCostDetail(t *testing.T) {
 	if strings.Contains(d, "not comparable") {
 		t.Errorf("detail %q says not comparable", d)
 	}
+	// Different numbers of busy loops: each rate times loops+1.
+	u4, f3 := *uc, *fc
+	u4.CostLoops, f3.CostLoops = 4, 3
+	d, _ = costDetail("uvs-afxdp-w1", "floor-afxdp", &u4, &f3)
+	if want := "cost 1.20x the floor's (floor-afxdp 0.150 Mpps beside 3 busy loops / uvs-afxdp-w1 0.100 beside 4"; !strings.Contains(d, want) {
+		t.Errorf("detail %q lacks %q", d, want)
+	}
 	uc.OfferedPPS = 101000 // carried 99%
 	d, ok = costDetail("uvs-afxdp-w1", "floor-afxdp", uc, fc)
 	if ok || !strings.Contains(d, "not comparable: uvs-afxdp-w1 carried 99% of the 0.101 Mpps offered") || strings.Contains(d, "floor-afxdp carried") {
