@@ -1127,6 +1127,9 @@ func (r *runner) compare() {
 					continue
 				}
 				q := Ratio{Candidate: cand, Baseline: base, Test: test, Size: size, PPS: u.DeliveredPPS / k.DeliveredPPS}
+				if test == costTest {
+					q.PPS = 1 / costRatio(u, k) // rates scaled by loops+1 when the busy loops differed
+				}
 				if k.NsPerPkt > 0 {
 					q.NsPerPkt = u.NsPerPkt / k.NsPerPkt
 				}
