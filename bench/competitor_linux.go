@@ -27,13 +27,20 @@ type competitor struct {
 // the cost step. On this lab a forwarder with a whole CPU carries more than the generator
 // sends (0.17-0.37 Mpps of 64-byte frames, quiet machine); with half a CPU uvs on V2 still
 // carried 0.185 Mpps against the generator's 0.198 in a trial run, too close to be
-// saturated. With two loops it keeps about a third.
-const costCompetitors = 2
+// saturated. With two loops it keeps about a third: on 2026-12-06, once the floor had a
+// scheduling group of its own (floor_cgroup_linux.go), neither uvs nor the floors were
+// saturated at the 0.085-0.15 Mpps a loaded machine's generator sent (load 3.5). With three
+// it keeps about a quarter.
+const costCompetitors = 3
 
-// startCompetitor starts the busy loops on cpu.
-func startCompetitor(cpu int) (*competitor, error) {
+// costMaxCompetitors bounds the busy loops of a cost step that is repeated because the
+// forwarder was not saturated (costStep): with six it keeps about a seventh of the CPU.
+const costMaxCompetitors = 6
+
+// startCompetitor starts n busy loops on cpu.
+func startCompetitor(cpu, n int) (*competitor, error) {
 	c := &competitor{}
-	for range costCompetitors {
+	for range n {
 		cmd := exec.Command("taskset", "-c", strconv.Itoa(cpu), "sh", "-c", "while :; do :; done")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {

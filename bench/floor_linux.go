@@ -113,8 +113,11 @@ type Floor struct {
 	tid  atomic.Int32 // the forwarding thread, for its CPU time
 	stop atomic.Bool
 	wake int
-	done chan error
-	c    FloorCounters
+	// group is why the floor's thread could not get a cpu cgroup of its own
+	// (floorCPUGroup), or "".
+	group string
+	done  chan error
+	c     FloorCounters
 }
 
 // StartFloor starts the floor forwarder of cfg on node n. It returns once
@@ -147,6 +150,10 @@ func (f *Floor) CPU() time.Duration {
 	v, _ := strconv.ParseUint(strings.Fields(string(b) + " 0")[0], 10, 64)
 	return time.Duration(v)
 }
+
+// SharedGroup returns why the floor's thread shares the bench process's
+// scheduling weight (no cpu cgroup of its own), or "" when it has its own.
+func (f *Floor) SharedGroup() string { return f.group }
 
 // Stop ends the floor and returns its counters.
 func (f *Floor) Stop() (FloorCounters, error) {
@@ -188,6 +195,11 @@ func (f *Floor) run(cfg FloorConfig, ready chan<- error) (err error) {
 		}
 		defer unix.SchedSetaffinity(0, &old)
 	}
+	// The floor's own scheduling group (floor_cgroup_linux.go): with the bench's
+	// generator thread in its group it had half the weight of uvs on the director's CPU.
+	restore, why := floorCPUGroup()
+	defer restore()
+	f.group = why
 	ifi, err := net.InterfaceByName(cfg.Iface)
 	if err != nil {
 		return fmt.Errorf("bench: floor: %w", err)

@@ -17,8 +17,8 @@ const perfBinary = "perf"
 // perfStopWait bounds how long perf may take to write its recording after SIGINT.
 const perfStopWait = 30 * time.Second
 
-// startPerf starts `perf record -a -g` on the director's CPU (every CPU when the director is
-// not pinned) for one measurement step of candidate step, writing DIR/step.perf.data. The
+// startPerf starts `perf record -a -g` on the director's and the generator's CPUs (every CPU
+// when the director is not pinned) for one measurement step of candidate step, writing DIR/step.perf.data. The
 // returned function stops it (SIGINT, as perf expects) and writes DIR/step.perf.txt: the
 // step's samples by symbol (kernel functions are [k]), self time, no call graphs, down to
 // 0.5%. perf sees every process on that CPU, the generator's softirqs included where they
@@ -32,7 +32,14 @@ func (r *runner) startPerf(step string, own bool) func() error {
 	data := filepath.Join(r.o.PerfDir, step+".perf.data")
 	args := []string{"record", "-a", "-g", "-q", "-F", "1999", "-o", data}
 	if r.dirCPU >= 0 {
-		args = append(args, "-C", strconv.Itoa(r.dirCPU))
+		// The generator's CPU too: on a veth the director's receive path (the XDP program,
+		// AF_XDP's copy into the UMEM, AF_PACKET's into its ring) runs in the softirq of the
+		// CPU that sent the frame, the generator's; the director's CPU holds the rest.
+		cpus := strconv.Itoa(r.dirCPU)
+		if r.genCPU >= 0 && r.genCPU != r.dirCPU {
+			cpus += "," + strconv.Itoa(r.genCPU)
+		}
+		args = append(args, "-C", cpus)
 	}
 	cmd := exec.Command(perfBinary, args...)
 	if err := cmd.Start(); err != nil {
@@ -50,7 +57,7 @@ func (r *runner) startPerf(step string, own bool) func() error {
 			<-done
 			return fmt.Errorf("perf: %s: perf record did not stop", step)
 		}
-		if err := perfReport(data, filepath.Join(r.o.PerfDir, step+".perf.txt"), "--sort", "comm,dso,symbol"); err != nil {
+		if err := perfReport(data, filepath.Join(r.o.PerfDir, step+".perf.txt"), "--sort", "cpu,comm,dso,symbol"); err != nil {
 			return fmt.Errorf("perf: %s: %w", step, err)
 		}
 		if own {

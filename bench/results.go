@@ -91,6 +91,8 @@ type Row struct {
 	Probes        int               `json:"probes,omitempty"`
 	Lost          int               `json:"probes_lost,omitempty"`
 	Note          string            `json:"note,omitempty"`
+	// CostLoops is how many busy loops shared the director's CPU in a cost row (udp-cost).
+	CostLoops int `json:"cost_busy_loops,omitempty"`
 
 	// DirectP50us and DirectP99us are the round trips of probes straight to the first real
 	// server, interleaved with the probes through the candidate on one open-loop schedule:
