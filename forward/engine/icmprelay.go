@@ -66,6 +66,12 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 		e.Drop(DropICMPUnrelated)
 		return
 	}
+	e.relayToReal(buf, frame, rxIf, &q)
+}
+
+// relayToReal sends an ICMP or ICMPv6 error about a packet the VIP sent (quoted in q) to the
+// real server of its connection, or drops it, counted.
+func (e *Engine) relayToReal(buf, frame []byte, rxIf int, q *quote) {
 	// The quoted packet went VIP -> client: the connection is keyed the other way round.
 	key := conntrack.Key{Client: q.dst, VIP: q.src, CPort: q.dport, VPort: q.sport, Proto: q.proto}
 	ent := e.ct.Lookup(&key)
@@ -83,7 +89,7 @@ func (e *Engine) icmpToVIP(buf, frame []byte, rxIf int) {
 		e.Drop(DropEgress)
 		return
 	}
-	if e.toReal(buf, frame, dest, ent, rxIf, &q) {
+	if e.toReal(buf, frame, dest, ent, rxIf, q) {
 		bump64(&e.stats.ICMPRelayed, 1)
 	}
 }

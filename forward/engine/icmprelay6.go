@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/binary"
 
-	"github.com/uvs-project/uvs/conntrack"
 	"github.com/uvs-project/uvs/forward/packet"
 )
 
@@ -51,25 +50,7 @@ func (e *Engine) icmp6ToVIP(buf, frame []byte, rxIf int) {
 		e.Drop(DropICMPUnrelated)
 		return
 	}
-	key := conntrack.Key{Client: q.dst, VIP: q.src, CPort: q.dport, VPort: q.sport, Proto: q.proto}
-	ent := e.ct.Lookup(&key)
-	if ent == nil {
-		e.Drop(DropICMPUnrelated)
-		return
-	}
-	svc := e.snap.service(ent.Service)
-	if svc == nil {
-		e.Drop(DropICMPUnrelated)
-		return
-	}
-	dest := e.connReal(svc, ent)
-	if dest == nil || dest.TxIf < 0 {
-		e.Drop(DropEgress)
-		return
-	}
-	if e.toReal(buf, frame, dest, ent, rxIf, &q) {
-		bump64(&e.stats.ICMPRelayed, 1)
-	}
+	e.relayToReal(buf, frame, rxIf, &q)
 }
 
 // icmp6FromReal handles an ICMPv6 error from a NAT real server's host about a client packet:

@@ -135,6 +135,23 @@ func (e *Engine) fits(n, bytes int) bool {
 	return true
 }
 
+// writeFragment4 writes into f the fragment of inner (an IPv4 packet without options) that
+// carries m bytes of its payload from off: inner's header with the length, fragment offset,
+// MF flag and header checksum of the fragment.
+func writeFragment4(f, inner []byte, off, m int) {
+	data := inner[packet.IPv4HdrLen:]
+	copy(f[:packet.IPv4HdrLen], inner[:packet.IPv4HdrLen])
+	copy(f[packet.IPv4HdrLen:], data[off:off+m])
+	fo := uint16(off / 8)
+	if off+m < len(data) {
+		fo |= packet.IPFlagMF
+	}
+	binary.BigEndian.PutUint16(f[2:4], uint16(packet.IPv4HdrLen+m))
+	binary.BigEndian.PutUint16(f[6:8], fo)
+	f[10], f[11] = 0, 0
+	binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
+}
+
 // tunnelFragments splits inner (an unfragmented IPv4 packet without options and without DF)
 // into fragments of at most room bytes (RFC 791: offsets in 8-byte units) and encapsulates each.
 func (e *Engine) tunnelFragments(inner []byte, dest *Real, src [4]byte, room int) bool {
@@ -149,16 +166,7 @@ func (e *Engine) tunnelFragments(inner []byte, dest *Real, src [4]byte, room int
 		b := e.alloc(ipipOverhead + packet.IPv4HdrLen + m)
 		clear(b[:packet.VnetHdrLen])
 		f := b[ipipOverhead:]
-		copy(f[:packet.IPv4HdrLen], inner[:packet.IPv4HdrLen])
-		copy(f[packet.IPv4HdrLen:], data[off:off+m])
-		fo := uint16(off / 8)
-		if off+m < len(data) {
-			fo |= packet.IPFlagMF
-		}
-		binary.BigEndian.PutUint16(f[2:4], uint16(packet.IPv4HdrLen+m))
-		binary.BigEndian.PutUint16(f[6:8], fo)
-		f[10], f[11] = 0, 0
-		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
+		writeFragment4(f, inner, off, m)
 		packet.EncapIPIP(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, src, [4]byte(dest.Addr[12:]), e.nextID())
 		e.queue(dest.TxIf, b)
 	}

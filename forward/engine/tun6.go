@@ -194,16 +194,7 @@ func (e *Engine) tunnelFragments4in6(inner []byte, dest *Real, room int) bool {
 		b := e.alloc(over + packet.IPv4HdrLen + m)
 		clear(b[:packet.VnetHdrLen])
 		f := b[over:]
-		copy(f[:packet.IPv4HdrLen], inner[:packet.IPv4HdrLen])
-		copy(f[packet.IPv4HdrLen:], data[off:off+m])
-		fo := uint16(off / 8)
-		if off+m < len(data) {
-			fo |= packet.IPFlagMF
-		}
-		binary.BigEndian.PutUint16(f[2:4], uint16(packet.IPv4HdrLen+m))
-		binary.BigEndian.PutUint16(f[6:8], fo)
-		f[10], f[11] = 0, 0
-		binary.BigEndian.PutUint16(f[10:12], ^packet.Checksum(f[:packet.IPv4HdrLen], 0))
+		writeFragment4(f, inner, off, m)
 		packet.EncapIP6(b[packet.VnetHdrLen:], f, dest.DstMAC, dest.SrcMAC, dest.SrcIP6, dest.Addr)
 		e.queue(dest.TxIf, b)
 	}
