@@ -208,11 +208,21 @@ func (w *Worker) batch(s *Socket) bool {
 			buf = dg
 		}
 		rxVnetHdr(buf, buf[packet.VnetHdrLen:])
-		e.Handle(buf, s.Slot)
-		if e.Full() || res == fragComplete {
-			w.flush() // a reassembled datagram's buffer is reused by the next one
+		if res == fragComplete {
+			// A reassembled datagram's buffer is reused by the next one: the frames staged
+			// before it go first (a flow's order), then it is handled and sent at once.
+			w.runStaged()
+			e.Handle(buf, s.Slot)
+			w.flush()
+			continue
+		}
+		// Staged frames are handled in groups, their connections prefetched together (as
+		// the AF_PACKET worker does); the chunks stay ours until the batch ends.
+		if e.Stage(buf, s.Slot) {
+			w.runStaged()
 		}
 	}
+	w.runStaged()
 	s.rxCons += n
 	r.storeConsumer(s.rxCons)
 	e.Expire()
@@ -228,6 +238,16 @@ func (w *Worker) batch(s *Socket) bool {
 	}
 	w.tend(s.pool)
 	return true
+}
+
+// runStaged handles the engine's staged frames, sending the batch whenever it fills up.
+func (w *Worker) runStaged() {
+	for w.eng.Run() {
+		w.flush()
+	}
+	if w.eng.Full() {
+		w.flush()
+	}
 }
 
 // tend drains the pool's completion ring into the free stack and refills its fill ring, if no
