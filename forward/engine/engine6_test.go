@@ -646,3 +646,42 @@ address = "2001:2:0:10::3"
 		t.Fatal("fragments do not carry the datagram")
 	}
 }
+
+// TestEngine6MSSClamp: an IPv6 SYN through a service with mss_clamp leaves with its MSS option
+// lowered and its checksum over the IPv6 pseudo-header still right; a SYN whose MSS is already
+// below the clamp is left alone.
+func TestEngine6MSSClamp(t *testing.T) {
+	cfg := engineConfig(t, "dr", 80)
+	n := 0
+	for i := range cfg.Services {
+		if cfg.Services[i].VIP == netip.AddrFrom16(vip6) && cfg.Services[i].Protocol == config.TCP {
+			cfg.Services[i].MSSClamp = 1200
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d IPv6 TCP services in the test config", n)
+	}
+	e := newTestEngine(t, cfg, 1<<12)
+	for _, tc := range []struct {
+		sport   uint16
+		mss     uint16
+		want    uint16
+		clamped uint64
+	}{{40000, 1440, 1200, 1}, {40001, 1000, 1000, 1}} {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(frametest.MACA[:]), DstMAC: net.HardwareAddr(frametest.MACB[:]), EthernetType: layers.EthernetTypeIPv6}
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: net.IP(client6[:]), DstIP: net.IP(vip6[:])}
+		tcp := frametest.TCP(tc.sport, 80, 0x02, ip)
+		tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(tc.mss >> 8), byte(tc.mss)}}}
+		f := e.one(t, withVnet(frametest.Serialize(t, eth, ip, tcp), false))[packet.VnetHdrLen:]
+		out := f[14:]
+		l4Sum6(t, out)
+		th := out[40:]
+		if th[20] != 2 || th[21] != 4 || binary.BigEndian.Uint16(th[22:]) != tc.want {
+			t.Fatalf("MSS %d: option % x, want MSS %d", tc.mss, th[20:24], tc.want)
+		}
+		if got := e.stats.MSSClamped.Load(); got != tc.clamped {
+			t.Fatalf("MSS %d: mss_clamped %d, want %d", tc.mss, got, tc.clamped)
+		}
+	}
+}
