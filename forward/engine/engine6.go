@@ -120,19 +120,7 @@ func (e *Engine) toReal6(buf, frame []byte, dest *Real, ent *conntrack.Entry, rx
 // than room is dropped and answered with Packet Too Big carrying room (at least 1280), from
 // address from, within the ICMP budget.
 func (e *Engine) tooBig6(frame []byte, rxIf, room int, from [16]byte) bool {
-	p := &e.p
-	if room <= 0 {
-		return false
-	}
-	n := p.IPLen
-	if e.vh.GSOType != packet.VnetGSONone {
-		hl := e.gsoHeaderLen(frame)
-		if hl == 0 {
-			return false
-		}
-		n = hl + int(e.vh.GSOSize)
-	}
-	if n <= room {
+	if room <= 0 || !e.exceeds(frame, room) {
 		return false
 	}
 	e.packetTooBig(frame, rxIf, room, from)

@@ -35,17 +35,11 @@ func (e *Engine) gsoHeaderLen(frame []byte) int {
 	return 0
 }
 
-// tooBig reports whether the current packet, with DF, does not fit room bytes of IP packet
-// (for a GSO super-frame: one of its segments does not). It then drops the packet and answers
-// with fragmentation needed carrying room, from address from (fragNeeded), and the caller
-// sends nothing. A packet without DF, a GSO type uvs cannot measure, or room <= 0 (MTU
-// unknown) is the caller's.
-func (e *Engine) tooBig(frame []byte, rxIf, room int, from [4]byte) bool {
-	p := &e.p
-	if !p.DF || room <= 0 {
-		return false
-	}
-	n := p.IPLen
+// exceeds reports whether the current packet is longer than room on the wire: its IP length,
+// or for a GSO super-frame its headers plus one segment. A GSO frame whose headers uvs cannot
+// measure does not.
+func (e *Engine) exceeds(frame []byte, room int) bool {
+	n := e.p.IPLen
 	if e.vh.GSOType != packet.VnetGSONone {
 		hl := e.gsoHeaderLen(frame)
 		if hl == 0 {
@@ -53,7 +47,16 @@ func (e *Engine) tooBig(frame []byte, rxIf, room int, from [4]byte) bool {
 		}
 		n = hl + int(e.vh.GSOSize)
 	}
-	if n <= room {
+	return n > room
+}
+
+// tooBig reports whether the current packet, with DF, does not fit room bytes of IP packet
+// (for a GSO super-frame: one of its segments does not). It then drops the packet and answers
+// with fragmentation needed carrying room, from address from (fragNeeded), and the caller
+// sends nothing. A packet without DF, a GSO type uvs cannot measure, or room <= 0 (MTU
+// unknown) is the caller's.
+func (e *Engine) tooBig(frame []byte, rxIf, room int, from [4]byte) bool {
+	if !e.p.DF || room <= 0 || !e.exceeds(frame, room) {
 		return false
 	}
 	e.fragNeeded(frame, rxIf, room, from)

@@ -227,23 +227,7 @@ func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 		binary.BigEndian.PutUint16(ip[10:12], ^packet.Checksum(ip, 0))
 		l4 := s[packet.IPv4HdrLen:]
 		l4len := hl - packet.IPv4HdrLen + m
-		var csumOff int
-		if p.Proto == packet.ProtoTCP {
-			binary.BigEndian.PutUint32(l4[4:8], seq+uint32(off))
-			f := flags
-			if i > 0 {
-				f &^= tcpCWR
-			}
-			if i < n-1 {
-				f &^= packet.TCPFIN | tcpPSH
-			}
-			l4[13] = f
-			csumOff = packet.TCPCsumOff
-		} else {
-			binary.BigEndian.PutUint16(l4[4:6], uint16(l4len))
-			csumOff = packet.UDPCsumOff
-		}
-		l4[csumOff], l4[csumOff+1] = 0, 0
+		csumOff := segmentL4(l4, p.Proto, l4len, seq+uint32(off), flags, i == 0, i == n-1)
 		cs := ^packet.Checksum(l4, packet.PseudoHeaderSum(p.Src, p.Dst, p.Proto, uint16(l4len)))
 		if cs == 0 && p.Proto == packet.ProtoUDP {
 			cs = 0xffff // RFC 768
@@ -255,4 +239,27 @@ func (e *Engine) tunnelGSO(pkt []byte, dest *Real, src [4]byte, room int) bool {
 	bump64(&e.stats.Tunnel.Frames, uint64(n))
 	bump64(&e.stats.Tunnel.Segmented, 1)
 	return true
+}
+
+// segmentL4 fills in the transport header of one segment of a GSO super-frame (l4, its
+// header and payload, l4len bytes): for TCP the sequence number seq and the flags (CWR only
+// on the first, FIN and PSH only on the last), for UDP the length. It zeroes the checksum
+// field and returns its offset.
+func segmentL4(l4 []byte, proto uint8, l4len int, seq uint32, flags uint8, first, last bool) int {
+	if proto != packet.ProtoTCP {
+		binary.BigEndian.PutUint16(l4[4:6], uint16(l4len))
+		l4[packet.UDPCsumOff], l4[packet.UDPCsumOff+1] = 0, 0
+		return packet.UDPCsumOff
+	}
+	binary.BigEndian.PutUint32(l4[4:8], seq)
+	f := flags
+	if !first {
+		f &^= tcpCWR
+	}
+	if !last {
+		f &^= packet.TCPFIN | tcpPSH
+	}
+	l4[13] = f
+	l4[packet.TCPCsumOff], l4[packet.TCPCsumOff+1] = 0, 0
+	return packet.TCPCsumOff
 }

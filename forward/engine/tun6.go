@@ -134,23 +134,7 @@ func (e *Engine) tunnelGSO6(pkt []byte, dest *Real, room int) bool {
 		}
 		l4 := s[ihl:]
 		l4len := hl - ihl + m
-		var csumOff int
-		if p.Proto == packet.ProtoTCP {
-			binary.BigEndian.PutUint32(l4[4:8], seq+uint32(off))
-			f := flags
-			if i > 0 {
-				f &^= tcpCWR
-			}
-			if i < n-1 {
-				f &^= packet.TCPFIN | tcpPSH
-			}
-			l4[13] = f
-			csumOff = packet.TCPCsumOff
-		} else {
-			binary.BigEndian.PutUint16(l4[4:6], uint16(l4len))
-			csumOff = packet.UDPCsumOff
-		}
-		l4[csumOff], l4[csumOff+1] = 0, 0
+		csumOff := segmentL4(l4, p.Proto, l4len, seq+uint32(off), flags, i == 0, i == n-1)
 		var seed uint16
 		if p.V6 {
 			seed = packet.PseudoHeaderSum6(p.Src6, p.Dst6, p.Proto, uint32(l4len))
