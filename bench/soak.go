@@ -51,7 +51,23 @@ type SoakReport struct {
 	// RSSGrowth is the last sample's RSS over the first's, in bytes (the first sample is
 	// taken after the director's tables and rings are allocated).
 	RSSGrowth float64 `json:"rss_growth_bytes"`
+	// Errors are the first failed requests and lost UDP answers (retried or not), with
+	// when they happened, so that a failed soak says what failed and when.
+	Errors []SoakError `json:"errors,omitempty"`
+	// Drops are the director's non-zero uvs_dropped_packets_total and ring drops at the
+	// end, by reason ("ring" for uvs_worker_ring_drops_total summed over workers).
+	Drops map[string]float64 `json:"drops,omitempty"`
 }
+
+// SoakError is one failed request or lost UDP answer of a soak.
+type SoakError struct {
+	Seconds float64 `json:"t_s"`
+	Kind    string  `json:"kind"` // "http", "udp" (failed twice) or "udp-retry" (first answer lost)
+	Err     string  `json:"error"`
+}
+
+// maxSoakErrors bounds SoakReport.Errors.
+const maxSoakErrors = 20
 
 // MaxUDPRetryPercent bounds UDPRetried as a percentage of the UDP echoes sent.
 const MaxUDPRetryPercent = 1

@@ -58,6 +58,15 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 	if err := lab.PrepareReals("dr"); err != nil {
 		return nil, err
 	}
+	// A new connection per request at a few thousand a second: with the default port range
+	// and no reuse of TIME_WAIT ports, the client's connect() runs out of ports after
+	// about 30 s and the soak's load falls to a tenth. Keep the load for the whole run.
+	if err := writeSysctls(lab.Client.NS, map[string]string{
+		"ipv4/ip_local_port_range": "1024 65535",
+		"ipv4/tcp_tw_reuse":        "1",
+	}); err != nil {
+		return nil, err
+	}
 	srv, err := lab.StartServers(80, UDPPort)
 	if err != nil {
 		return nil, err
@@ -106,6 +115,16 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 	}
 
 	var httpOK, httpFailed, udpOK, udpFailed, udpRetried, reloads, flaps atomic.Int64
+	rep = &SoakReport{}
+	var errMu sync.Mutex
+	start := time.Now()
+	noteErr := func(kind string, err error) {
+		errMu.Lock()
+		defer errMu.Unlock()
+		if len(rep.Errors) < maxSoakErrors {
+			rep.Errors = append(rep.Errors, SoakError{Seconds: time.Since(start).Seconds(), Kind: kind, Err: fmt.Sprint(err)})
+		}
+	}
 	rctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	var wg sync.WaitGroup
@@ -118,8 +137,12 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 			cancel()
 			switch {
 			case rctx.Err() != nil:
-			case err != nil || (string(body) != "rs1\n" && string(body) != "rs2\n"):
+			case err != nil:
 				httpFailed.Add(1)
+				noteErr("http", err)
+			case string(body) != "rs1\n" && string(body) != "rs2\n":
+				httpFailed.Add(1)
+				noteErr("http", fmt.Errorf("answer %q", body))
 			default:
 				httpOK.Add(1)
 			}
@@ -134,6 +157,7 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 			for try := 0; try < 2 && rctx.Err() == nil; try++ {
 				if try > 0 {
 					udpRetried.Add(1)
+					noteErr("udp-retry", err)
 				}
 				_, err = udpEcho(rctx, lab.Client, netip.AddrPortFrom(lab.VIP, UDPPort), "soak-"+strconv.Itoa(i))
 				if err == nil {
@@ -144,6 +168,7 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 			case rctx.Err() != nil:
 			case err != nil:
 				udpFailed.Add(1)
+				noteErr("udp", err)
 			default:
 				udpOK.Add(1)
 			}
@@ -185,8 +210,6 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 		}
 	}()
 
-	rep = &SoakReport{}
-	start := time.Now()
 	fmt.Fprintf(out, "%6s %10s %10s %10s %8s %9s %8s %9s %8s %8s\n", "t(s)", "rss(MiB)", "heap(MiB)", "goroutines", "fds", "http ok", "failed", "udp ok", "failed", "reloads")
 	sample := func() {
 		m, err := scrape()
@@ -227,6 +250,15 @@ loop:
 	rep.UDPRetryLimit = max(1, (udpOK.Load()+udpFailed.Load())*MaxUDPRetryPercent/100)
 	if n := len(rep.Samples); n >= 2 {
 		rep.RSSGrowth = rep.Samples[n-1].RSSBytes - rep.Samples[0].RSSBytes
+	}
+	if drops, err := scrapeDrops(ctx, metrics, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); err != nil {
+		fmt.Fprintf(out, "metrics: %v\n", err)
+	} else if len(drops) > 0 {
+		rep.Drops = drops
+		fmt.Fprintf(out, "director drops: %v\n", drops)
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(out, "%6.1fs %-9s %s\n", e.Seconds, e.Kind, e.Err)
 	}
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
@@ -271,6 +303,33 @@ func soakConfig(l *Lab, dir, downFile string, metricsPort, w1 int) string {
 
 // scrapeMetrics reads the un-labelled series of a Prometheus text page.
 func scrapeMetrics(ctx context.Context, c *http.Client, url string) (map[string]float64, error) {
+	return scrape(ctx, c, url, func(line string) (string, bool) {
+		name, _, ok := strings.Cut(line, " ")
+		return name, ok && !strings.ContainsRune(name, '{')
+	})
+}
+
+// scrapeDrops reads the director's non-zero drop counters: uvs_dropped_packets_total by
+// reason, and the RX rings' drops summed over workers as "ring".
+func scrapeDrops(ctx context.Context, c *http.Client, url string) (map[string]float64, error) {
+	const dropped, ring = `uvs_dropped_packets_total{reason="`, "uvs_worker_ring_drops_total{"
+	m, err := scrape(ctx, c, url, func(line string) (string, bool) {
+		if rest, ok := strings.CutPrefix(line, dropped); ok {
+			reason, _, ok := strings.Cut(rest, `"`)
+			return reason, ok
+		}
+		return "ring", strings.HasPrefix(line, ring)
+	})
+	for k, v := range m {
+		if v == 0 {
+			delete(m, k)
+		}
+	}
+	return m, err
+}
+
+// scrape sums the series of a Prometheus text page that key names, under the name it gives.
+func scrape(ctx context.Context, c *http.Client, url string, key func(line string) (string, bool)) (map[string]float64, error) {
 	rq, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -287,15 +346,16 @@ func scrapeMetrics(ctx context.Context, c *http.Client, url string) (map[string]
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" || line[0] == '#' || strings.ContainsRune(line, '{') {
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
+		name, ok := key(line)
 		if !ok {
 			continue
 		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			m[name] = v
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			m[name] += v
 		}
 	}
 	return m, sc.Err()
