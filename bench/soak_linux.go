@@ -90,8 +90,8 @@ func RunSoak(ctx context.Context, uvsBinary string, cfg SoakConfig) (rep *SoakRe
 	if err := write(1); err != nil {
 		return nil, fmt.Errorf("bench: soak: %w", err)
 	}
-	var logs tailBuffer
-	d, err := lab.StartDirector(ctx, uvsBinary, cfgPath, &logs)
+	logs := &tailBuffer{max: 1 << 20}
+	d, err := lab.StartDirector(ctx, uvsBinary, cfgPath, logs)
 	if err != nil {
 		return nil, err
 	}
@@ -266,8 +266,10 @@ loop:
 	if err := d.Stop(); err != nil {
 		return rep, fmt.Errorf("bench: soak: director exit: %w\n%s", err, logs.String())
 	}
+	// Its warnings and errors (an egress that went unresolved, a rejected reload) say what a
+	// failed request met; the last line says what it forwarded and dropped.
 	for _, line := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(line, "msg=stopped") {
+		if strings.Contains(line, "msg=stopped") || strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
 			fmt.Fprintf(out, "director: %s\n", line)
 		}
 	}

@@ -82,6 +82,9 @@ const (
 	// egressRcvbuf is asked for each subscription socket; the kernel caps
 	// it at net.core.rmem_max.
 	egressRcvbuf = 1 << 20
+	// neighDumpTries bounds the neighbour dumps of one refresh per link when
+	// the kernel reports them interrupted by a change.
+	neighDumpTries = 3
 )
 
 // Log attribute keys used by the resolver.
@@ -599,10 +602,19 @@ func (r *Resolver) resolve(dst netip.Addr, prev Egress, c *refreshCache) (Egress
 	}
 	const usable = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
 		netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
+	samePath := prev.Valid && prev.Ifindex == e.Ifindex && prev.Gateway == e.Gateway && prev.Gateway6 == e.Gateway6
 	switch {
 	case state&usable != 0 && len(n.HardwareAddr) == 6:
 		e.DstMAC = [6]byte(n.HardwareAddr)
 		e.Valid = true
+	case samePath && state&netlink.NUD_FAILED == 0:
+		// The next hop had a MAC, and its entry is gone (garbage-collected, flushed, or
+		// missing from a dump the table changed under) or being resolved again: keep
+		// sending to that MAC until the kernel gives up on it (FAILED, mcast_solicit *
+		// retrans_time later), as the kernel keeps using a STALE entry while it probes.
+		// Invalid here, the real's traffic would be dropped for as long as that lasts:
+		// up to the backstop period when no other event comes.
+		e.DstMAC, e.Valid = prev.DstMAC, true
 	case state&netlink.NUD_FAILED != 0:
 		e.Reason = egressNeighFail
 	case state&netlink.NUD_INCOMPLETE != 0 && prev.Reason == egressNeighFail:
@@ -648,9 +660,14 @@ func (r *Resolver) neighbour(ifindex int, ip netip.Addr, c *refreshCache) (netli
 	}
 	list, ok := cache[ifindex]
 	if !ok {
+		// A dump the table changed under (NLM_F_DUMP_INTR) may lack entries: ask again.
 		var err error
-		list, err = r.h.NeighList(ifindex, family(ip))
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
+		for try := 0; try < neighDumpTries; try++ {
+			if list, err = r.h.NeighList(ifindex, family(ip)); !errors.Is(err, netlink.ErrDumpInterrupted) {
+				break
+			}
+		}
+		if err != nil {
 			r.log.Debug("resolver: list neighbours", egressKeyErr, err)
 		}
 		cache[ifindex] = list

@@ -284,3 +284,43 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestIntegrationResolverKeepsMACWhileResolving: a next hop's neighbour entry that goes away
+// (garbage-collected, flushed, missing from an interrupted dump) keeps its last MAC while the
+// kernel asks again, and becomes unresolvable only when the kernel gives up (FAILED).
+func TestIntegrationResolverKeepsMACWhileResolving(t *testing.T) {
+	netnstest.RequireNetAdmin(t)
+	l := newEgressLab(t)
+	real1 := netnstest.Addr4("198.18.0.2")
+	r, _ := startResolver(t, l.d, real1)
+	mac := netnstest.MACOf(t, l.r1, "r0")
+	awaitEgress(t, r, real1, 3*time.Second, "on-link real", func(e Egress) bool { return e.Valid && e.DstMAC == mac })
+
+	// The real stops answering ARP, and the director's entry for it goes.
+	netnstest.Sh(t, "ip", "netns", "exec", l.r1, "nft", "add table arp uvstest { chain in { type filter hook input priority 0; policy drop; }; }")
+	netnstest.Sh(t, "ip", "-n", l.d, "neigh", "del", "198.18.0.2", "dev", "d0")
+	// Until the kernel's entry is FAILED (3 unanswered requests, about 3 s), the real keeps
+	// its MAC; every look in between must say so.
+	deadline := time.Now().Add(10 * time.Second)
+	looks := 0
+	for !strings.Contains(netnstest.Sh(t, "ip", "-n", l.d, "neigh", "show", "198.18.0.2", "dev", "d0"), "FAILED") {
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel's entry for the silent real never became FAILED")
+		}
+		if e := r.Lookup(real1); !e.Valid || e.DstMAC != mac {
+			t.Fatalf("while the kernel resolves again: Lookup = %+v, want the last MAC %v", e, net.HardwareAddr(mac[:]))
+		}
+		looks++
+		time.Sleep(10 * time.Millisecond)
+	}
+	if looks < 50 {
+		t.Fatalf("only %d looks before FAILED: the test saw too little", looks)
+	}
+	e := awaitEgress(t, r, real1, 2*time.Second, "kernel gave up", func(e Egress) bool { return !e.Valid })
+	if e.Reason != egressNeighFail {
+		t.Errorf("after FAILED: reason %q, want %q", e.Reason, egressNeighFail)
+	}
+	// The real answers again: resolved on the resolver's next try.
+	netnstest.Sh(t, "ip", "netns", "exec", l.r1, "nft", "delete", "table", "arp", "uvstest")
+	awaitEgress(t, r, real1, 2*egressBackstop+time.Second, "real answers again", func(e Egress) bool { return e.Valid && e.DstMAC == mac })
+}
