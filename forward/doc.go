@@ -8,13 +8,15 @@
 //
 // The work itself lives in subpackages:
 //
-//   - packet: pure frame code (parse, rewrite, checksums, ICMP, IPIP, MSS, ARP);
+//   - packet: pure frame code for IPv4 and IPv6 (parse, rewrite, checksums, ICMP and
+//     ICMPv6, IPIP and the IPv6 tunnels, MSS, ARP, neighbour discovery);
 //   - engine: the per-worker pipeline, the snapshot and its build, quorum and sorry-server
 //     policy, the engine's drop reasons and counters;
 //   - afpacket: the AF_PACKET backend (rings, TX, fanout, the worker loop);
+//   - afxdp: the AF_XDP backend (UMEM, XSK sockets, the XDP program, the worker loop);
 //   - steer: the flow-to-worker hash and its fanout BPF program;
 //   - egress: egress resolution over netlink;
-//   - shield: the nftables kernel shield;
+//   - shield: the kernel shield of the afpacket backend (a tcx program or an nftables table);
 //   - privilege: capability dropping and namespace checks;
 //   - statefile: the --state-file format.
 //
