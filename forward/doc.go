@@ -1,8 +1,10 @@
 // Package forward is the uvs data plane's control side: the Director, which the rest of
-// uvs (cmd/uvs, control, bench) uses. It opens one worker per CPU with its rings and TX
-// queues on every interface, builds and publishes snapshots when the config, a health check,
-// a route or a neighbour changes, installs the kernel shield and the fanout steering program,
-// announces VIPs with gratuitous ARP, saves and restores the connection tables, and logs
+// uvs (cmd/uvs, control, bench) uses. It opens one worker per CPU with its sockets (AF_PACKET
+// rings or AF_XDP, by director.backend) on every interface, builds and publishes snapshots
+// when the config, a health check, a route or a neighbour changes, installs the kernel shield
+// and the fanout steering program (afpacket) or the XDP program (afxdp), announces VIPs with
+// gratuitous ARP and unsolicited neighbour advertisements, joins the IPv6 VIPs' solicited-node
+// groups, saves and restores the connection tables, and logs
 // summaries from the workers' counters. types.go names the snapshot and counter types the
 // operator side reads.
 //
