@@ -157,7 +157,7 @@ forward = "tun"
 // withTUN, tun6-http through 2001:2:0:1::102 to rs5 and rs6), which make its lab dual-stack.
 // `uvs demo` runs it.
 func DemoConfigDual(socket, prefix string, withTUN bool) string {
-	// shield = "auto" takes nftables for a config with IPv6 (the tcx shield is IPv4 only).
+	// shield = "auto" takes tcx for IPv6 as for IPv4 (the tcx program covers both families).
 	src := DemoConfig(socket, prefix, withTUN) + demoIPv6
 	if withTUN {
 		src += demoTUN6

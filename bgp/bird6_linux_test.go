@@ -70,7 +70,7 @@ func TestSpeakerHelperProcess(t *testing.T) {
 // session (IPv6 unicast, next hop the director's address on the link) and withdraws it:
 // BIRD's table and the router's kernel route show it, then not. The announce and withdraw
 // decisions are the Announcer's (the same for /32 and /128, HostPrefix); here a helper
-// process stands in for it, since the data plane does not publish IPv6 services yet.
+// process stands in for it (no test yet has `uvs run` announce a /128 from its snapshot).
 func TestIntegrationBGP6Bird(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("bird"); err != nil {

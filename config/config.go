@@ -82,7 +82,7 @@ type Timeouts struct {
 // Service is one [[service]]: a virtual service, as ipvsadm -A.
 type Service struct {
 	Name     string     // Optional; unique when set.
-	VIP      netip.Addr // IPv4 only for now.
+	VIP      netip.Addr // IPv4 or IPv6; never IPv4-mapped, never zoned.
 	Protocol Protocol
 	Port     uint16   // 0 = all ports (needs PersistenceTimeout), or when Ports is set.
 	Ports    []uint16 // Several ports sharing one set of reals; exclusive with Port.
@@ -120,7 +120,7 @@ type Service struct {
 
 // Real is one [[service.real]]: a real server, as ipvsadm -a.
 type Real struct {
-	Address        netip.Addr // IPv4 only for now.
+	Address        netip.Addr // IPv4 or IPv6; the VIP's family unless Forward is tun.
 	Port           uint16     // Defaults to the service's Port; may differ only with NAT.
 	Weight         int        // 0 = quiescent: no new connections, existing ones continue.
 	Forward        Forward    // Defaults to the service's.

@@ -93,7 +93,8 @@ const (
 	FaultBadTCPOffset
 	// FaultTTLExceeded: TTL would reach 0 on forwarding (RFC 1812 5.3.1).
 	FaultTTLExceeded
-	// FaultUnsupportedProto: an IPv4 protocol other than TCP, UDP or ICMP.
+	// FaultUnsupportedProto: an IPv4 protocol other than TCP, UDP or ICMP, or an IPv6
+	// upper-layer header other than TCP, UDP or ICMPv6 (ESP and "no next header" included).
 	FaultUnsupportedProto
 	// FaultBadVnetHdr: the virtio_net_hdr is inconsistent with the frame.
 	FaultBadVnetHdr
