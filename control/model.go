@@ -27,7 +27,7 @@ type Status struct {
 type DirectorInfo struct {
 	Backend string `json:"backend"`           // "afpacket" or "afxdp"
 	Shield  string `json:"shield"`            // "tcx" or "nftables"; "none" with afxdp
-	RXRing  string `json:"rx_ring,omitempty"` // afpacket: "v2" or "v3"
+	RXRing  string `json:"rx_ring"`           // afpacket: "v2" or "v3"; "none" with afxdp
 	TXMode  string `json:"tx_mode,omitempty"` // afpacket: "ring" or "mmsg"
 	// XDP describes the afxdp backend's program and sockets (backend.go).
 	XDP *XDPStatus `json:"xdp,omitempty"`

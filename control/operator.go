@@ -351,6 +351,9 @@ func (o *Operator) Status(ctx context.Context, ref *ServiceRef, persistentConn b
 	if dp, ok := o.d.(interface{ DataPlane() forward.DataPlane }); ok {
 		p := dp.DataPlane()
 		st.Director = &DirectorInfo{Backend: p.Backend, Shield: p.Shield, RXRing: p.RXRing, TXMode: p.TXMode}
+		if st.Director.RXRing == "" {
+			st.Director.RXRing = "none" // INTERFACE.md pins the field: afxdp has no such ring
+		}
 		st.Director.XDP = o.xdpStatus()
 	}
 	if o.bgp != nil {

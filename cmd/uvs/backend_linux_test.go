@@ -73,7 +73,9 @@ func withBackend(t *testing.T, text string) string {
 
 // listDirector is the director object of `uvs list --json`.
 type listDirector struct {
-	Backend string `json:"backend"`
+	Backend string  `json:"backend"`
+	Shield  *string `json:"shield"`  // pinned by INTERFACE.md: present on every backend
+	RXRing  *string `json:"rx_ring"` // pinned too
 	XDP     *struct {
 		Attached   bool `json:"attached"`
 		Interfaces []struct {
@@ -111,6 +113,10 @@ func checkBackendIs(t *testing.T, want string, d *listDirector) {
 		t.Fatalf("uvs list --json: backend %q, want %q", d.Backend, want)
 	case want == "afxdp" && (d.XDP == nil || !d.XDP.Attached || len(d.XDP.Interfaces) == 0 || d.XDP.Interfaces[0].ProgID == 0):
 		t.Fatalf("uvs list --json: backend afxdp without its XDP program attached: %+v", d)
+	case d.Shield == nil || d.RXRing == nil:
+		t.Fatalf("uvs list --json: director object without shield or rx_ring: %+v", d)
+	case want == "afxdp" && *d.RXRing != "none", want == "afpacket" && *d.RXRing != "v2" && *d.RXRing != "v3":
+		t.Fatalf("uvs list --json: backend %s with rx_ring %q", want, *d.RXRing)
 	}
 }
 
