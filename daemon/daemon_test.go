@@ -111,7 +111,7 @@ func TestRunContextStops(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("the director's context did not end with the stop")
 			}
-			if tt.stops != nil && len(tt.stops) != 0 {
+			if len(tt.stops) != 0 {
 				t.Error("the first signal was left in Stops: a second one would be taken as the first")
 			}
 		})
