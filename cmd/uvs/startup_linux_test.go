@@ -34,30 +34,36 @@ func TestIntegrationStartupSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With [[vrrp]] and [sync] (role auto, following VI_1), the VRRP speaker and the sync
+	// engine run too when the stop comes; "sync started" comes before the director.
+	const vrrpSync = "\n[[vrrp]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\npriority = 100\n" +
+		"\n[sync]\ninterface = \"eth0\"\nvrrp_instance = \"VI_1\"\n"
+	type point struct {
+		name string
+		line string // signal once a log line holds this; "" at once
+	}
 	for _, mode := range []struct {
-		name, keys, installed string
+		name, keys, installed, extra string
+		early                        []point
 	}{
 		// nftables: the table outlives a killed process, so a missed stop shows.
-		{"afpacket-nftables", "backend = \"afpacket\"\nshield = \"nftables\"\n", "shield installed"},
-		{"afpacket-tcx", "backend = \"afpacket\"\nshield = \"tcx\"\n", "shield installed"},
-		{"afxdp", "backend = \"afxdp\"\n", "afxdp attached"},
+		{"afpacket-nftables", "backend = \"afpacket\"\nshield = \"nftables\"\n", "shield installed", "", nil},
+		{"afpacket-tcx", "backend = \"afpacket\"\nshield = \"tcx\"\n", "shield installed", "", nil},
+		{"afxdp", "backend = \"afxdp\"\n", "afxdp attached", "", nil},
+		{"vrrp-sync", "backend = \"afpacket\"\nshield = \"nftables\"\n", "shield installed", vrrpSync,
+			[]point{{"after-sync", "msg=\"sync started\""}}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			lab := newLab(t, bench.LabSpec{Topology: bench.TopologyDR})
 			tmp := t.TempDir()
 			cfgPath := filepath.Join(tmp, "uvs.toml")
-			text := lab.Config("dr", "rr", 80, 80, tmp)
+			text := lab.Config("dr", "rr", 80, 80, tmp) + mode.extra
 			writeFile(t, cfgPath, strings.Replace(text, "[director]\n", "[director]\n"+mode.keys, 1))
 			before := directorState(t, lab)
-			for _, point := range []struct {
-				name string
-				line string // signal once a log line holds this; "" at once
-			}{
-				{"at-exec", ""},
-				{"after-backend", "msg=backend "},
-				{"after-install", mode.installed},
-				{"forwarding", "msg=forwarding "},
-			} {
+			points := append([]point{{"at-exec", ""}}, mode.early...)
+			points = append(points, point{"after-backend", "msg=backend "}, point{"after-install", mode.installed},
+				point{"forwarding", "msg=forwarding "})
+			for _, point := range points {
 				t.Run(point.name, func(t *testing.T) {
 					stderr := &syncBuffer{}
 					d, err := lab.StartDirector(context.Background(), bin, cfgPath, stderr)
