@@ -40,7 +40,7 @@ type BGPSession struct {
 	BFD     string `json:"bfd,omitempty"`
 }
 
-// BGP is what the operator needs from the BGP announcer; cmd/uvs adapts package bgp to it.
+// BGP is what the operator needs from the BGP announcer; package daemon adapts package bgp to it.
 type BGP interface {
 	// BGPStatus returns the current state, or nil when the config has no [bgp].
 	BGPStatus() *BGPStatus

@@ -10,7 +10,7 @@ import (
 	"github.com/uvs-project/uvs/vrrp"
 )
 
-// VRRPReporter is implemented by a director that runs VRRP instances (cmd/uvs wraps the
+// VRRPReporter is implemented by a director that runs VRRP instances (package daemon wraps the
 // director with the speaker). The operator and the metrics collector ask for it with a
 // type assertion, so a director without VRRP needs nothing.
 type VRRPReporter interface {

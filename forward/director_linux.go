@@ -256,7 +256,12 @@ loop:
 				d.logTotals("counters", slog.LevelDebug)
 			}
 		case err = <-resolverDone:
-			if err != nil {
+			// The resolver runs on a child of ctx: when ctx ends, this case and the one
+			// above are ready together, and the resolver's context error is a stop, not
+			// a failure (a stop right at start-up made uvs exit 1).
+			if ctx.Err() != nil {
+				err = nil
+			} else if err != nil {
 				err = fmt.Errorf("forward: egress resolver: %w", err)
 			}
 			break loop

@@ -1,7 +1,7 @@
 // Package health is uvs's health checker: it probes real servers as [service.check] and
 // [service.real.check] say (tcp, http, https, udp, exec, none), runs keepalived's rise/fall
 // state machine, ramps recovered reals up during slow start, and reports every change
-// through Config.Update, which cmd/uvs points at forward.Director.SetHealth.
+// through Config.Update, which package daemon points at forward.Director.SetHealth.
 //
 // It owns its goroutines (one per distinct check), its sockets and the processes of exec
 // checks. It is off the data path: it never touches rings, snapshots or connection tables,

@@ -10,7 +10,7 @@
 // advertisements (IPv6) on takeover, and the notify commands.
 //
 // It must not touch rings, snapshots or connection tables: it reports who owns which VIP
-// through Config.OnChange, which cmd/uvs points at the director, and reads tracking state
+// through Config.OnChange, which package daemon points at the director, and reads tracking state
 // through callbacks. It imports nothing from uvs but config and
 // forward/packet (the pure neighbour advertisement builder). A malformed or hostile
 // advertisement is a counted drop, never an error value or a log line.

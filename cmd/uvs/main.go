@@ -18,11 +18,9 @@ import (
 
 	"github.com/uvs-project/uvs/bench"
 	"github.com/uvs-project/uvs/config"
-	"github.com/uvs-project/uvs/control"
+	"github.com/uvs-project/uvs/daemon"
 	"github.com/uvs-project/uvs/forward"
 	"github.com/uvs-project/uvs/forward/privilege"
-	"github.com/uvs-project/uvs/health"
-	"github.com/uvs-project/uvs/vrrp"
 )
 
 const usage = `usage: uvs <command> [flags]
@@ -186,6 +184,19 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
+	// Signals are caught before anything else: a stop (systemd's SIGTERM) or a reload that
+	// comes while the director sets up rings and the shield must not end the process with
+	// the default action and leave the host changed. daemon.Run undoes what it started and
+	// returns; a SIGHUP during start-up is applied once the director runs.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	stops := make(chan os.Signal, 2) // the second one cuts a BGP drain short
+	signal.Notify(stops, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stops)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fs := newFlags("run", stderr)
 	path := configFlag(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -220,99 +231,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 		cfg = &c
 	}
 	if !*keepCaps {
+		// Dropping capabilities re-executes uvs, which loses a signal caught so far: a stop
+		// that came already ends here, before the host is touched.
+		if ctx.Err() != nil {
+			return 0
+		}
 		if err := privilege.DropCapabilitiesKeeping(forward.BackendCapabilities(cfg)); err != nil {
 			log.Warn("running with all capabilities", "err", err)
 		}
 	}
-	cp, err := openControl(cfg, log)
+	err = daemon.Run(ctx, daemon.Options{Config: cfg, ConfigPath: *path, Logger: log, StateFile: *stateFile,
+		Stops: stops, Reloads: hup})
 	if err != nil {
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
-	// Sync starts before the director so that a bad [sync] (no such interface, an unreadable
-	// key_file) fails before the director changes anything on the host.
-	sr := newSyncRunner(log)
-	if err := sr.apply(cfg.Sync); err != nil {
-		cp.close()
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
-	defer sr.stop()
-	ann, err := newBGP(cfg, log) // before the director: a failure here leaves nothing to undo
-	if err != nil {
-		cp.close()
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
-	defer ann.close()
-	// The VRRP speaker opens its sockets before the director changes anything on the host,
-	// so that a missing interface or address is reported first; it starts after the
-	// director exists.
-	var d *forward.Director
-	vs, err := newVRRP(cfg, func() *forward.Director { return d }, log)
-	if err != nil {
-		cp.close()
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
-	d, err = forward.NewDirector(forward.Options{Config: cfg, Logger: log, StateFile: *stateFile})
-	if err != nil {
-		if vs != nil {
-			vs.Stop()
-		}
-		cp.close()
-		fmt.Fprintf(stderr, "uvs: %v\n", err)
-		return 1
-	}
-	hc := health.New(health.Config{Logger: log.With("component", "health"), Update: func(r health.Ref, st health.Status) {
-		ref := forward.RealRef{VIP: r.VIP, Protocol: r.Protocol, Port: r.Port, Addr: r.Addr, RPort: r.RPort}
-		h := forward.Health{Up: st.Up, Remove: st.Remove, WeightPercent: st.WeightPercent, Reason: st.Reason}
-		if err := d.SetHealth(ref, h); err != nil {
-			log.Error("apply health", "real", r.Addr.String(), "err", err)
-		}
-	}})
-	if err := hc.Apply(cfg); err != nil {
-		log.Error("health checks", "err", err)
-	}
-	if vs != nil {
-		vs.Start()
-		defer vs.Stop()
-	}
-	defer func() {
-		if err := hc.Close(); err != nil {
-			log.Error("stop health checks", "err", err)
-		}
-	}()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	ann.start(d, hc)
-	sr.attach(d)
-	if vs != nil {
-		sr.setVRRP(vrrpView(vs, d))
-	}
-	dir := withSync{withBGP{withHealth{d, hc, vs}, ann}, sr}
-	op := control.NewOperator(dir, *path, log)
-	op.SetBGP(ann)
-	cctx, cancel := context.WithCancel(ctx)
-	cp.start(cctx, op, dir)
-	defer func() {
-		cancel()
-		cp.close()
-	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				reloadFromSignal(op, log)
-			}
-		}
-	}()
-	if err := d.Run(ann.runContext(ctx)); err != nil {
 		fmt.Fprintf(stderr, "uvs: %v\n", err)
 		return 1
 	}
@@ -361,40 +291,6 @@ func cmdVersion(stdout io.Writer) int {
 
 // version is set at release time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
-
-// withHealth hands every config the director applies (SIGHUP and control-socket reloads,
-// runtime edits) to the health checker too.
-type withHealth struct {
-	*forward.Director
-	hc *health.Checker
-	vs *vrrp.Speaker // nil without [[vrrp]]
-}
-
-// Reload applies cfg to the director, then to the health checker and the VRRP speaker.
-// A VRRP change that needs a restart is rejected first, so the old config keeps running.
-func (w withHealth) Reload(cfg *config.Config) error {
-	if err := checkVRRPReload(w.vs, w.Director.Config(), cfg); err != nil {
-		return err
-	}
-	if err := w.Director.Reload(cfg); err != nil {
-		return err
-	}
-	if err := w.hc.Apply(cfg); err != nil {
-		return err
-	}
-	if w.vs != nil {
-		return w.vs.Reload(cfg)
-	}
-	return nil
-}
-
-// VRRPStatus reports the VRRP instances for uvs list and the metrics.
-func (w withHealth) VRRPStatus() []vrrp.Status {
-	if w.vs == nil {
-		return nil
-	}
-	return w.vs.Status()
-}
 
 // startCPUProfile starts a pprof CPU profile into path; the returned func
 // stops it and closes the file.
