@@ -203,7 +203,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
 	stateFile := fs.String("state-file", "", "save connections to `FILE` on exit and restore them at start")
-	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF at start")
+	keepCaps := fs.Bool("keep-capabilities", false, "do not drop to the capabilities the backend needs (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF; CAP_IPC_LOCK with afxdp) at start")
 	controlSocket := fs.String("control-socket", "", "serve the control socket at `PATH` instead of director.control_socket (a second director on one host: uvs lab's pair)")
 	if err := fs.Parse(args); err != nil {
 		return 1

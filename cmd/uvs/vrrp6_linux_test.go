@@ -227,8 +227,8 @@ func TestIntegrationVRRP6Hostile(t *testing.T) {
 // TestIntegrationVRRP6Pair: two uvs directors with an IPv6 instance; the higher priority
 // becomes master, and after its SIGKILL the other takes over within the master-down
 // interval. The client, a router (forwarding and accept_untracked_na = 1, so that
-// unsolicited advertisements create entries: nothing answers its solicitations for the VIP
-// until the engine forwards IPv6), follows each master's neighbour advertisements.
+// unsolicited advertisements create entries, whoever answers its solicitations), follows
+// each master's neighbour advertisements.
 func TestIntegrationVRRP6Pair(t *testing.T) {
 	n := newVRRPNet6(t, "d1", "d2", "client")
 	// Linux creates an entry from an untracked advertisement only on a forwarding interface
