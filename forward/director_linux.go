@@ -515,6 +515,9 @@ func (d *Director) close() {
 	if d.nd != nil {
 		d.nd.close()
 	}
+	if d.resolver != nil {
+		d.resolver.Close() // never ran (a stop during start-up); else Run released it
+	}
 }
 
 // ifindexes are the interface indexes of ifaces.

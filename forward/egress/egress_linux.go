@@ -135,8 +135,8 @@ type Resolver struct {
 
 // NewResolver returns a resolver bound to the calling thread's network
 // namespace. Nothing is resolved until Run is called. Its namespace handle
-// and rtnetlink socket are released when Run returns; a resolver that is
-// never run keeps them.
+// and rtnetlink socket are released when Run returns, or by Close for a
+// resolver that is never run.
 func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -333,6 +333,16 @@ func (s *subscription) close() {
 		for range s.addrs {
 		}
 	}()
+}
+
+// Close releases the namespace handle and rtnetlink socket of a resolver that was never run
+// (a director stopped during start-up); Run then refuses to start. Once Run has started it
+// releases them itself when it returns, and Close does nothing.
+func (r *Resolver) Close() {
+	if r.running.CompareAndSwap(false, true) {
+		r.h.Close()
+		r.ns.Close()
+	}
 }
 
 // Run resolves the targets and follows changes until ctx is done, then

@@ -47,6 +47,23 @@ func TestResolverTargets(t *testing.T) {
 	}
 }
 
+// TestResolverCloseBeforeRun: a resolver that never ran releases its handles on Close, and
+// will not run after it; Close after Close does nothing.
+func TestResolverCloseBeforeRun(t *testing.T) {
+	r, err := NewResolver(ResolverConfig{})
+	if err != nil {
+		testenv.SkipOrFail(t, "no rtnetlink: %v", err)
+	}
+	r.Close()
+	if r.ns.IsOpen() {
+		t.Error("namespace handle still open after Close")
+	}
+	r.Close()
+	if err := r.Run(context.Background()); err == nil {
+		t.Error("Run after Close started")
+	}
+}
+
 func dedup(a [][4]byte) map[[4]byte]bool {
 	m := map[[4]byte]bool{}
 	for _, x := range a {
