@@ -21,7 +21,7 @@ func (t *Table) Peek(f *Flow, loads []Load) (i int, exact bool) {
 		if n == 0 {
 			return -1, true
 		}
-		pos := t.pos.Load()
+		pos := t.pos.v.Load()
 		for k := uint32(0); k < n; k++ {
 			j := (pos + k) % n
 			if r := int(t.seq[j]); t.available(r, loads) {

@@ -87,7 +87,7 @@ func (t *Table) pickSeq(loads []Load) int {
 	checked := false
 retry:
 	for {
-		old := t.pos.Load()
+		old := t.pos.v.Load()
 		for k := uint32(0); k < n; k++ {
 			j := old + k
 			if j >= n {
@@ -109,7 +109,7 @@ retry:
 			if next == n {
 				next = 0
 			}
-			if t.pos.CompareAndSwap(old, next) {
+			if t.pos.v.CompareAndSwap(old, next) {
 				return i
 			}
 			continue retry

@@ -434,6 +434,45 @@ func TestRebuildKeepsRRPosition(t *testing.T) {
 	}
 }
 
+// TestRebuildSharesCursor: a table rebuilt with the same sequence shares the old one's
+// cursor, so a pick a worker still makes on the old table before the swap is not repeated
+// by the new one; a changed sequence gets a cursor of its own.
+func TestRebuildSharesCursor(t *testing.T) {
+	loads := make([]Load, 4)
+	for _, kind := range []Kind{KindRR, KindWRR} {
+		reals := realsW(1, 2, 1, 1)
+		a := mustBuild(t, Spec{Kind: kind, Reals: reals})
+		b, err := Rebuild(a, Spec{Kind: kind, Reals: reals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Interleave picks on the old and the new table, as workers do around a swap: one
+		// sequence, no real picked twice in a row of len(seq).
+		var got []int
+		for i := 0; i < 2*len(a.seq); i++ {
+			tbl := a
+			if i%2 == 1 {
+				tbl = b
+			}
+			got = append(got, tbl.Pick(&Flow{}, loads, nil, 0))
+		}
+		want := mustBuild(t, Spec{Kind: kind, Reals: reals})
+		for i, g := range got {
+			if w := want.Pick(&Flow{}, loads, nil, 0); g != w {
+				t.Fatalf("%v: pick %d across the rebuild = %d, want %d (picks %v)", kind, i, g, w, got)
+			}
+		}
+		// A changed sequence (a real removed) does not share.
+		c, err := Rebuild(b, Spec{Kind: kind, Reals: reals[1:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.pos == b.pos {
+			t.Errorf("%v: a changed sequence shares the old cursor", kind)
+		}
+	}
+}
+
 func TestReconfigureThresholds(t *testing.T) {
 	tests := []struct {
 		name        string

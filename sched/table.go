@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"sync/atomic"
 )
@@ -89,9 +90,16 @@ type Table struct {
 	ident     []uint32 // open addressing: (addr,port) -> index+1, for cache remapping
 	identMask uint32
 
-	_   [64]byte
-	pos atomic.Uint32 // rr/wrr position in seq; shared by all workers
-	_   [60]byte
+	// pos is the rr/wrr position in seq, shared by all workers, and by the tables Rebuild
+	// made from this one with the same sequence (see Rebuild).
+	pos *cursor
+}
+
+// cursor is an rr/wrr position on a cache line of its own: every worker's pick writes it.
+type cursor struct {
+	_ [64]byte
+	v atomic.Uint32
+	_ [60]byte
 }
 
 var tableGen atomic.Uint32
@@ -153,6 +161,7 @@ func Build(spec Spec) (*Table, error) {
 		reals:   append([]RealSpec(nil), spec.Reals...),
 		weights: make([]int32, n),
 		mhSize:  mhSize,
+		pos:     new(cursor),
 	}
 	for i, r := range spec.Reals {
 		t.weights[i] = r.Weight
@@ -434,18 +443,44 @@ func MaskAddr(a [4]byte, bits int) [4]byte {
 // reals change, instead of restarting at the first real after every health
 // check flap. wrr restarts its sequence, as ip_vs_wrr_dest_changed resets its
 // cursor to the list head.
+//
+// When the rr or wrr sequence is unchanged (the same reals in the same slots, for wrr with the
+// same weights: a change elsewhere in the config, a flap that only changes an rr real's
+// weight), the new table shares prev's cursor: workers still picking on prev until the new
+// snapshot is published advance the same position, so no pick is repeated across the swap.
 func Rebuild(prev *Table, spec Spec) (*Table, error) {
 	t, err := Build(spec)
-	if err != nil || prev == nil || prev.kind != KindRR || t.kind != KindRR || len(t.seq) == 0 {
+	if err != nil || prev == nil || prev.kind != t.kind || len(t.seq) == 0 {
 		return t, err
 	}
+	if slices.Equal(prev.seq, t.seq) && sameIdentities(prev.reals, t.reals) {
+		t.pos = prev.pos // rr or wrr with its sequence unchanged
+		return t, nil
+	}
+	if t.kind != KindRR {
+		return t, nil
+	}
 	if len(prev.reals) > 0 {
-		next := prev.reals[prev.pos.Load()%uint32(len(prev.reals))]
+		next := prev.reals[prev.pos.v.Load()%uint32(len(prev.reals))]
 		if i := t.lookup(next.Addr, next.Port); i >= 0 {
-			t.pos.Store(uint32(i))
+			t.pos.v.Store(uint32(i))
 			return t, nil
 		}
 	}
-	t.pos.Store(prev.pos.Load() % uint32(len(t.seq)))
+	t.pos.v.Store(prev.pos.v.Load() % uint32(len(t.seq)))
 	return t, nil
+}
+
+// sameIdentities reports whether a and b name the same reals (address and port) in the same
+// slots.
+func sameIdentities(a, b []RealSpec) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Addr != b[i].Addr || a[i].Port != b[i].Port {
+			return false
+		}
+	}
+	return true
 }
