@@ -51,26 +51,8 @@ func buildFrame6(cfg GenConfig) frameTemplate {
 	l4 := 54
 	l4len := n - l4
 	t := frameTemplate{b: b, l4: l4, v6: true}
-	switch cfg.Proto {
-	case GenUDP:
-		ip[6] = unix.IPPROTO_UDP
-		binary.BigEndian.PutUint16(b[l4+2:], cfg.Dst.Port())
-		binary.BigEndian.PutUint16(b[l4+4:], uint16(l4len))
-		t.csumOff = l4 + 6
-	default:
-		ip[6] = unix.IPPROTO_TCP
-		binary.BigEndian.PutUint16(b[l4+2:], cfg.Dst.Port())
-		binary.BigEndian.PutUint32(b[l4+4:], 0x1000)
-		b[l4+12] = 5 << 4
-		if cfg.Proto == GenSYN {
-			b[l4+13] = 0x02
-		} else {
-			binary.BigEndian.PutUint32(b[l4+8:], 1)
-			b[l4+13] = 0x10
-		}
-		binary.BigEndian.PutUint16(b[l4+14:], 65535)
-		t.csumOff = l4 + 16
-	}
+	ip[6], t.csumOff = writeL4(b[l4:], cfg.Proto, cfg.Dst.Port(), l4len)
+	t.csumOff += l4
 	// Pseudo-header: source (its fixed 12 bytes here), destination, length, next header.
 	t.l4Sum = sum16(src[:12]) + sum16(dst[:]) + uint32(l4len) + uint32(ip[6]) + sum16(b[l4:])
 	return t

@@ -300,30 +300,33 @@ func buildFrame(cfg GenConfig) frameTemplate {
 	l4 := 34
 	l4len := n - l4
 	t := frameTemplate{b: b, l4: l4}
-	switch cfg.Proto {
-	case GenUDP:
-		ip[9] = unix.IPPROTO_UDP
-		binary.BigEndian.PutUint16(b[l4+2:], cfg.Dst.Port())
-		binary.BigEndian.PutUint16(b[l4+4:], uint16(l4len))
-		t.csumOff = l4 + 6
-	default:
-		ip[9] = unix.IPPROTO_TCP
-		binary.BigEndian.PutUint16(b[l4+2:], cfg.Dst.Port())
-		binary.BigEndian.PutUint32(b[l4+4:], 0x1000) // seq
-		b[l4+12] = 5 << 4                            // data offset: 20 bytes
-		if cfg.Proto == GenSYN {
-			b[l4+13] = 0x02
-		} else {
-			binary.BigEndian.PutUint32(b[l4+8:], 1)
-			b[l4+13] = 0x10
-		}
-		binary.BigEndian.PutUint16(b[l4+14:], 65535) // window
-		t.csumOff = l4 + 16
-	}
+	ip[9], t.csumOff = writeL4(b[l4:], cfg.Proto, cfg.Dst.Port(), l4len)
+	t.csumOff += l4
 	t.ipSum = sum16(ip[:20])
 	// Pseudo-header (RFC 768, RFC 793): addresses, protocol, L4 length.
 	t.l4Sum = sum16(dst[:]) + uint32(ip[9]) + uint32(l4len) + sum16(b[l4:])
 	return t
+}
+
+// writeL4 writes the transport header of a generated frame of either family into b (UDP, or
+// TCP with SYN for GenSYN and ACK otherwise) and returns the IP protocol number and the offset
+// of the checksum field in b.
+func writeL4(b []byte, proto GenProto, dport uint16, l4len int) (ipProto byte, csumOff int) {
+	binary.BigEndian.PutUint16(b[2:], dport)
+	if proto == GenUDP {
+		binary.BigEndian.PutUint16(b[4:], uint16(l4len))
+		return unix.IPPROTO_UDP, 6
+	}
+	binary.BigEndian.PutUint32(b[4:], 0x1000) // seq
+	b[12] = 5 << 4                            // data offset: 20 bytes
+	if proto == GenSYN {
+		b[13] = 0x02
+	} else {
+		binary.BigEndian.PutUint32(b[8:], 1)
+		b[13] = 0x10
+	}
+	binary.BigEndian.PutUint16(b[14:], 65535) // window
+	return unix.IPPROTO_TCP, 16
 }
 
 // setFlow writes flow i's source address and port into frame f (a copy of
