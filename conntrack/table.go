@@ -47,6 +47,20 @@ func Map4(a [4]byte) [16]byte {
 	return [16]byte{10: 0xff, 11: 0xff, 12: a[0], 13: a[1], 14: a[2], 15: a[3]}
 }
 
+// Set4 sets k to the key of an IPv4 packet, as Key{Client: Map4(client), VIP: Map4(vip), ...}
+// but with each address written as two 8-byte words: the hash and the compare that follow
+// read them so, and a word load that a store of single bytes cannot forward to waits for the
+// stores to retire (Map4's byte stores, read back at once as words, cost more than the rest
+// of the key).
+func (k *Key) Set4(client, vip [4]byte, cport, vport uint16, proto uint8) {
+	const mapped = 0xffff << 16 // bytes 10 and 11 of an IPv4-mapped address, little-endian
+	binary.LittleEndian.PutUint64(k.Client[:8], 0)
+	binary.LittleEndian.PutUint64(k.Client[8:], mapped|uint64(binary.LittleEndian.Uint32(client[:]))<<32)
+	binary.LittleEndian.PutUint64(k.VIP[:8], 0)
+	binary.LittleEndian.PutUint64(k.VIP[8:], mapped|uint64(binary.LittleEndian.Uint32(vip[:]))<<32)
+	k.CPort, k.VPort, k.Proto = cport, vport, proto
+}
+
 // Is4 reports whether a key or entry address is IPv4 (IPv4-mapped).
 func Is4(a *[16]byte) bool { return [12]byte(a[:12]) == v4Prefix }
 

@@ -469,3 +469,26 @@ func TestRangeFromChunks(t *testing.T) {
 		t.Fatalf("%v allocations", a)
 	}
 }
+
+// TestSet4: Set4 makes the key the composite literal with Map4 makes, whatever k held.
+func TestSet4(t *testing.T) {
+	for _, c := range []struct {
+		client, vip  [4]byte
+		cport, vport uint16
+		proto        uint8
+	}{
+		{[4]byte{198, 18, 0, 7}, [4]byte{203, 0, 113, 10}, 40000, 80, 6},
+		{[4]byte{255, 255, 255, 255}, [4]byte{0, 0, 0, 0}, 0, 65535, 17},
+		{[4]byte{1, 2, 3, 4}, [4]byte{4, 3, 2, 1}, 1, 2, 1},
+	} {
+		k := Key{Client: [16]byte{0: 0xaa, 15: 0xbb}, VIP: [16]byte{3: 0xcc}, CPort: 9, VPort: 9, Proto: 9}
+		k.Set4(c.client, c.vip, c.cport, c.vport, c.proto)
+		want := Key{Client: Map4(c.client), VIP: Map4(c.vip), CPort: c.cport, VPort: c.vport, Proto: c.proto}
+		if k != want {
+			t.Fatalf("Set4 = %+v, want %+v", k, want)
+		}
+		if !Is4(&k.Client) || !Is4(&k.VIP) {
+			t.Fatalf("Set4 key %+v is not IPv4-mapped", k)
+		}
+	}
+}

@@ -275,8 +275,13 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 		e.Drop(DropNoService)
 		return
 	}
-	key := conntrack.Key{Client: e.src, VIP: e.dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
-	ent := e.lookupConn(&key) // a miss remembers where the new entry goes
+	var key *conntrack.Key
+	if f := e.stage.hint; f != nil && f.ok {
+		key = &f.key // built by hashStaged from this frame's addresses and ports
+	} else {
+		key = &conntrack.Key{Client: e.src, VIP: e.dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
+	}
+	ent := e.lookupConn(key) // a miss remembers where the new entry goes
 	var dest *Real
 	if ent != nil {
 		if p.Proto == packet.ProtoTCP && conntrack.Reusable(ent, p.TCPFlags) {
@@ -305,7 +310,7 @@ func (e *Engine) request(buf, frame []byte, rxIf int, svc *Service) {
 			e.Drop(DropNoConn)
 			return
 		}
-		if ent, dest = e.newConn(svc, &key, frame, rxIf); ent == nil {
+		if ent, dest = e.newConn(svc, key, frame, rxIf); ent == nil {
 			return
 		}
 	} else {

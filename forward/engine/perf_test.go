@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -209,6 +210,30 @@ func TestStageMatchesHandle(t *testing.T) {
 			frames = append(frames, withVnet(frametest.Build(t, other), false), tcpFrame(t, 9, 0x10, false))
 		}
 	}
+	keep := sameStaged(t, one, staged, frames, 50)
+	if a := testing.AllocsPerRun(100, func() {
+		staged.Reset()
+		for _, f := range keep[:40] {
+			if staged.Stage(f, 0) {
+				for staged.Run() {
+				}
+			}
+		}
+		for staged.Run() {
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per 40 staged frames", a)
+	}
+}
+
+// BenchmarkEngineNewFlows is BenchmarkEngine's "dr/new" (each op a SYN of a new flow, the
+// table growing to millions) handled one by one or staged 32 at a time as the worker does:
+// the staged lookups of new flows are prefetched too.
+// sameStaged feeds frames to one frame by frame (Handle) and to staged through Stage/Run, and
+// fails unless both send the same frames (at least minOut) and count the same. It returns the
+// staged engine's copies of the frames.
+func sameStaged(t *testing.T, one, staged *Engine, frames [][]byte, minOut int) [][]byte {
+	t.Helper()
 	var outOne, outStaged [][]byte
 	for _, f := range frames {
 		one.Handle(append([]byte(nil), f...), 0)
@@ -230,7 +255,7 @@ func TestStageMatchesHandle(t *testing.T) {
 	for _, o := range staged.out {
 		outStaged = append(outStaged, append([]byte(nil), o.Frame...))
 	}
-	if len(outOne) != len(outStaged) || len(outOne) < 50 {
+	if len(outOne) != len(outStaged) || len(outOne) < minOut {
 		t.Fatalf("%d frames out one by one, %d staged", len(outOne), len(outStaged))
 	}
 	for i := range outOne {
@@ -249,24 +274,19 @@ func TestStageMatchesHandle(t *testing.T) {
 	if d1, d2 := fmt.Sprint(one.dropSummary()), fmt.Sprint(staged.dropSummary()); d1 != d2 {
 		t.Fatalf("drops differ: %s / %s", d1, d2)
 	}
-	if a := testing.AllocsPerRun(100, func() {
-		staged.Reset()
-		for _, f := range keep[:40] {
-			if staged.Stage(f, 0) {
-				for staged.Run() {
-				}
-			}
-		}
-		for staged.Run() {
-		}
-	}); a != 0 {
-		t.Fatalf("%v allocations per 40 staged frames", a)
+	// The same connections, keys included (an entry under a wrong key forwards the same
+	// frames here, and is found by no one else).
+	keys := func(e *Engine) map[conntrack.Key]bool {
+		m := map[conntrack.Key]bool{}
+		e.ct.Range(func(x *conntrack.Entry) bool { m[x.Key] = true; return true })
+		return m
 	}
+	if k1, k2 := keys(one), keys(staged); fmt.Sprint(k1) != fmt.Sprint(k2) {
+		t.Fatalf("tables differ:\n%v\n%v", k1, k2)
+	}
+	return keep
 }
 
-// BenchmarkEngineNewFlows is BenchmarkEngine's "dr/new" (each op a SYN of a new flow, the
-// table growing to millions) handled one by one or staged 32 at a time as the worker does:
-// the staged lookups of new flows are prefetched too.
 func BenchmarkEngineNewFlows(b *testing.B) {
 	for _, staged := range []bool{false, true} {
 		name := "handle"
@@ -342,4 +362,86 @@ func TestEngineCountersPublishedPerBlock(t *testing.T) {
 			t.Fatalf("counter %d: %d packets %d bytes %d conns", i, cs[i].InPkts.Load(), cs[i].InBytes.Load(), cs[i].Conns.Load())
 		}
 	}
+}
+
+// TestStageMatchesHandleFamilies: the staged path (handleStaged takes the parse, service and
+// key hashStaged made) forwards IPv6 and IPv4 frames of one batch, interleaved, as Handle
+// does, and drops a frame to a VIP whose VRRP instance is backup as Handle does.
+func TestStageMatchesHandleFamilies(t *testing.T) {
+	t.Run("ipv4+ipv6", func(t *testing.T) {
+		cfg := engineConfig(t, "dr", 80)
+		one, staged := newTestEngine(t, cfg, 4096), newTestEngine(t, cfg, 4096)
+		var frames [][]byte
+		for i := 0; i < 90; i++ {
+			sport, flags := uint16(41000+i%11), uint8(0x02)
+			if i >= 33 {
+				flags = 0x10
+			}
+			if i%2 == 0 {
+				frames = append(frames, withVnet(frame6(t, tcp6(client6, vip6, sport, 80, flags)), false))
+			} else {
+				frames = append(frames, tcpFrame(t, sport, flags, false))
+			}
+		}
+		sameStaged(t, one, staged, frames, 80)
+	})
+	t.Run("standby", func(t *testing.T) {
+		cfg, err := config.Parse("vrrp.toml", []byte(`
+[director]
+interfaces = ["eth0"]
+workers = 1
+[[service]]
+vip = "203.0.113.10"
+port = 80
+forward = "dr"
+  [[service.real]]
+  address = "10.1.2.3"
+[[service]]
+vip = "203.0.113.20"
+port = 80
+forward = "dr"
+  [[service.real]]
+  address = "10.1.2.4"
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 1
+vips = ["203.0.113.10"]
+[[vrrp]]
+name = "VI_2"
+interface = "eth0"
+virtual_router_id = 2
+vips = ["203.0.113.20"]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		engines := make([]*Engine, 2)
+		for i := range engines {
+			reg := NewRegistry(1)
+			reg.SetVRRPActive([]netip.Addr{netip.MustParseAddr("203.0.113.20")}) // VI_1 is backup
+			s, err := reg.Build(cfg, []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}, testEgress, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct, err := conntrack.New(conntrack.Config{Capacity: 1024})
+			if err != nil {
+				t.Fatal(err)
+			}
+			engines[i] = NewEngine(0, ct, 4096, 64<<10, 1)
+			engines[i].Begin(s, 1e9)
+		}
+		other := frametest.DefaultSpec(0x06, 8)
+		other.Dst = [4]byte{203, 0, 113, 20}
+		var frames [][]byte
+		for i := 0; i < 40; i++ {
+			other.SPort = uint16(42000 + i)
+			frames = append(frames, tcpFrame(t, uint16(42000+i), 0x02, false), withVnet(frametest.Build(t, other), false))
+		}
+		sameStaged(t, engines[0], engines[1], frames, 40)
+		engines[1].Publish()
+		if d := engines[1].stats.Drops[DropVRRPBackup].Load(); d != 40 {
+			t.Fatalf("%d frames to the backup VIP dropped as vrrp_backup, want 40 (drops %v)", d, engines[1].dropSummary())
+		}
+	})
 }

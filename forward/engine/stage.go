@@ -26,6 +26,10 @@ type staged struct {
 	key  conntrack.Key
 	h    uint64
 	ok   bool
+	// svc and p are set for an IPv4 frame to a service: the classification and parse
+	// hashStaged did, which Run hands to handleStaged instead of doing them again.
+	svc *Service
+	p   packet.Packet
 }
 
 type stage struct {
@@ -42,7 +46,8 @@ type stage struct {
 // Run has handled it.
 func (e *Engine) Stage(buf []byte, rxIf int) bool {
 	s := &e.stage
-	s.frames[s.n] = staged{buf: buf, rxIf: rxIf}
+	f := &s.frames[s.n]
+	f.buf, f.rxIf, f.ok, f.svc = buf, rxIf, false, nil // p and key are written only with them
 	s.n++
 	return s.n == stageCap
 }
@@ -65,7 +70,11 @@ func (e *Engine) Run() bool {
 		if f.ok {
 			s.hint = f
 		}
-		e.Handle(f.buf, f.rxIf)
+		if f.svc != nil {
+			e.handleStaged(f)
+		} else {
+			e.Handle(f.buf, f.rxIf)
+		}
 		s.hint = nil
 	}
 	s.n, s.next, s.hashed = 0, 0, false
@@ -77,7 +86,6 @@ func (e *Engine) Run() bool {
 func (e *Engine) hashStaged() {
 	s := &e.stage
 	s.hashed = true
-	p := &e.p
 	m := 0
 	for i := 0; i < s.n; i++ {
 		f := &s.frames[i]
@@ -85,22 +93,24 @@ func (e *Engine) hashStaged() {
 			continue
 		}
 		frame := f.buf[packet.VnetHdrLen:]
-		var src, dst [16]byte
+		p := &f.p // kept for handleStaged
 		switch packet.ParseL3(frame, p) {
 		case packet.ClassIPv4:
-			if packet.ParseL4(frame, p) != packet.FaultNone || e.snap.cls.service(p.Dst, p.Proto, p.DstPort) == nil {
+			if packet.ParseL4(frame, p) != packet.FaultNone {
 				continue
 			}
-			src, dst = conntrack.Map4(p.Src), conntrack.Map4(p.Dst)
+			if f.svc = e.snap.cls.service(p.Dst, p.Proto, p.DstPort); f.svc == nil {
+				continue
+			}
+			f.key.Set4(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)
 		case packet.ClassIPv6:
 			if !e.snap.has6 || packet.ParseL4(frame, p) != packet.FaultNone || e.snap.cls6.service(&p.Dst6, p.Proto, p.DstPort) == nil {
 				continue
 			}
-			src, dst = p.Src6, p.Dst6
+			f.key = conntrack.Key{Client: p.Src6, VIP: p.Dst6, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
 		default:
 			continue
 		}
-		f.key = conntrack.Key{Client: src, VIP: dst, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
 		f.h = e.ct.Hash(&f.key)
 		f.ok = true
 		s.hs[m] = f.h
@@ -112,8 +122,24 @@ func (e *Engine) hashStaged() {
 // lookupConn is request's connection lookup: from the hash Run computed for this frame, if it
 // did, else from scratch. A miss leaves in e.spot where a new entry goes.
 func (e *Engine) lookupConn(key *conntrack.Key) *conntrack.Entry {
-	if f := e.stage.hint; f != nil && f.key.Equal(key) {
+	if f := e.stage.hint; f != nil && (key == &f.key || f.key.Equal(key)) {
 		return e.ct.LookupSpotHash(key, f.h, &e.spot)
 	}
 	return e.ct.LookupSpot(key, &e.spot)
+}
+
+// handleStaged is Handle for a staged IPv4 frame to a service (f.svc): hashStaged has parsed
+// it, classified it and built its connection key, and the snapshot has not changed since
+// (Begin is called between batches, never inside one), so what Handle would do first again
+// is taken from there: the parse (f.p), the service and the addresses (the key's).
+func (e *Engine) handleStaged(f *staged) {
+	e.pend.rx++
+	e.vh.Decode(f.buf[:packet.VnetHdrLen])
+	e.p = f.p
+	e.src, e.dst = f.key.Client, f.key.VIP
+	if e.snap.isStandby(e.dst) {
+		e.Drop(DropVRRPBackup)
+		return
+	}
+	e.request(f.buf, f.buf[packet.VnetHdrLen:], f.rxIf, f.svc)
 }
