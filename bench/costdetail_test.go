@@ -38,3 +38,23 @@ func TestCostDetail(t *testing.T) {
 		t.Errorf("uvs unsaturated: ok %v, detail %q", ok, d)
 	}
 }
+
+// TestRoundRatios: the cost target lists each round's ratio and their median, skipping a
+// round in which either forwarder was not saturated, and says nothing with one round.
+func TestRoundRatios(t *testing.T) {
+	row := func(cand string, delivered float64) Row {
+		return Row{Candidate: cand, Test: costTest, Size: 64, OfferedPPS: 200000, DeliveredPPS: delivered}
+	}
+	rounds := [][]Row{
+		{row("uvs", 100000), row("floor", 110000)},
+		{row("uvs", 100000), row("floor", 130000)},
+		{row("uvs", 100000), row("floor", 199000)}, // the floor carried 99.5%: not saturated
+		{row("uvs", 100000), row("floor", 120000)},
+	}
+	if got, want := roundRatios(rounds, "uvs", "floor"), "; round by round 1.10x 1.30x 1.20x (median 1.20x)"; got != want {
+		t.Errorf("roundRatios = %q, want %q", got, want)
+	}
+	if got := roundRatios(rounds[:1], "uvs", "floor"); got != "" {
+		t.Errorf("one round: %q", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,7 @@ type candidate struct {
 
 // runner holds one bench run.
 type runner struct {
+	rounds   [][]Row // every round's rows, before leastDisturbed keeps one of each
 	o        BenchOptions
 	b        config.Bench
 	st       *LabState
@@ -202,6 +204,7 @@ func RunBench(ctx context.Context, o BenchOptions) (_ *Results, err error) {
 		}
 		rounds = append(rounds, r.res.Rows)
 	}
+	r.rounds = rounds
 	r.res.Rows = leastDisturbed(rounds)
 	if b.Rounds > 1 {
 		r.res.Notes = append(r.res.Notes, fmt.Sprintf("each row is the least disturbed of %d rounds (lowest director ns/pkt, most conn/s, lowest p50)", b.Rounds))
@@ -1257,6 +1260,7 @@ func (r *runner) compare() {
 			uc, fc := res.find(c.Name, costTest, 64), res.find("floor-"+ring, costTest, 64)
 			if uc != nil && fc != nil && uc.DeliveredPPS > 0 && fc.DeliveredPPS > 0 {
 				d, saturated := costDetail(c.Name, "floor-"+ring, uc, fc)
+				d += roundRatios(r.rounds, c.Name, "floor-"+ring)
 				v := costRatio(uc, fc)
 				res.Targets = append(res.Targets, Target{What: c.Name + " 64-byte UDP cost at saturation (cost_pps) <= 1.15x floor-" + ring,
 					Value: v, Limit: 1.15, Met: saturated && v <= 1.15, Detail: d})
@@ -1418,6 +1422,34 @@ func costDetail(u, f string, uc, fc *Row) (string, bool) {
 		}
 	}
 	return d, saturated
+}
+
+// roundRatios describes the cost ratio of candidate u to floor f in each round that measured
+// both saturated, and their median: the target uses each one's least disturbed round, and on a
+// shared machine the rounds' own ratios show how far apart two runs of the same code land. It
+// returns "" with fewer than two such rounds.
+func roundRatios(rounds [][]Row, u, f string) string {
+	var vs []float64
+	for _, rows := range rounds {
+		rr := Results{Rows: rows}
+		uc, fc := rr.find(u, costTest, 64), rr.find(f, costTest, 64)
+		if uc != nil && fc != nil && uc.DeliveredPPS > 0 && fc.DeliveredPPS > 0 && costSaturated(uc) && costSaturated(fc) {
+			vs = append(vs, costRatio(uc, fc))
+		}
+	}
+	if len(vs) < 2 {
+		return ""
+	}
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%.2f", v)
+	}
+	sort.Float64s(vs)
+	med := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		med = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+	}
+	return fmt.Sprintf("; round by round %sx (median %.2fx)", strings.Join(parts, "x "), med)
 }
 
 // costRatio is uvs's cost per packet relative to the floor's from their cost rows: the floor's
