@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/binary"
 	"runtime"
 	"testing"
 
@@ -27,30 +26,14 @@ func BenchmarkEngineColdRing(b *testing.B) {
 		capacity = 262144
 	)
 	e := newTestEngine(b, engineConfig(b, "dr", 80), capacity)
-	syn := tcpFrame(b, 40000, 0x02, false)
-	ack := tcpFrame(b, 40000, 0x10, false)
-	flow := func(dst, src []byte, i uint32) {
-		copy(dst, src)
-		binary.BigEndian.PutUint32(dst[packet.VnetHdrLen+26:], uint32(0xc6120000)|i>>16)
-		binary.BigEndian.PutUint16(dst[packet.VnetHdrLen+34:], uint16(i))
-		frametest.FixIP(dst[packet.VnetHdrLen:], 14)
-	}
-	work := make([]byte, len(syn))
-	for i := uint32(0); i < flows; i++ {
-		flow(work, syn, i)
-		e.Handle(work, 0)
-		if e.Full() {
-			e.Reset()
-		}
-	}
-	e.Reset()
+	ack := openFlows(b, e, flows)
 	rx := make([]byte, rxSlots*rxSlot)
 	tx := make([]byte, txSlots*txSlot)
 	n := len(ack)
 	j := uint32(0)
 	fill := func(s int) {
 		j = (j + 7_919) % flows
-		flow(rx[s*rxSlot+rxOff:s*rxSlot+rxOff+n], ack, j)
+		flowFrame(rx[s*rxSlot+rxOff:s*rxSlot+rxOff+n], ack, j)
 	}
 	for s := 0; s < rxSlots; s++ {
 		fill(s)

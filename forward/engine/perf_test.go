@@ -110,29 +110,38 @@ func TestEngineLoadsSurviveGrowingRebuild(t *testing.T) {
 	}
 }
 
-// BenchmarkEngineBigTable is an established DR flow drawn at random from 1M connections
-// (so each lookup misses the caches), handled one by one (Handle) or staged in groups of
-// stageCap and prefetched (Stage/Run). ns/op is per packet.
-func BenchmarkEngineBigTable(b *testing.B) {
-	const conns = 1 << 20
-	e := newTestEngine(b, engineConfig(b, "dr", 80), conns+1024)
+// flowFrame copies the TCP frame src into dst as the frame of flow i: the client's address
+// and port are i's (198.18.0.0/16 and up, port i mod 65536).
+func flowFrame(dst, src []byte, i uint32) {
+	copy(dst, src)
+	binary.BigEndian.PutUint32(dst[packet.VnetHdrLen+26:], uint32(0xc6120000)|i>>16)
+	binary.BigEndian.PutUint16(dst[packet.VnetHdrLen+34:], uint16(i))
+	frametest.FixIP(dst[packet.VnetHdrLen:], 14)
+}
+
+// openFlows opens flows 0..n-1 (flowFrame) to e's DR service with a SYN each and returns an
+// ACK frame to draw established flows from.
+func openFlows(b *testing.B, e *Engine, n uint32) []byte {
 	syn := tcpFrame(b, 40000, 0x02, false)
-	ack := tcpFrame(b, 40000, 0x10, false)
-	flow := func(dst, src []byte, i uint32) {
-		copy(dst, src)
-		binary.BigEndian.PutUint32(dst[packet.VnetHdrLen+26:], uint32(0xc6120000)|i>>16)
-		binary.BigEndian.PutUint16(dst[packet.VnetHdrLen+34:], uint16(i))
-		frametest.FixIP(dst[packet.VnetHdrLen:], 14)
-	}
 	work := make([]byte, len(syn))
-	for i := uint32(0); i < conns; i++ {
-		flow(work, syn, i)
+	for i := uint32(0); i < n; i++ {
+		flowFrame(work, syn, i)
 		e.Handle(work, 0)
 		if e.Full() {
 			e.Reset()
 		}
 	}
 	e.Reset()
+	return tcpFrame(b, 40000, 0x10, false)
+}
+
+// BenchmarkEngineBigTable is an established DR flow drawn at random from 1M connections
+// (so each lookup misses the caches), handled one by one (Handle) or staged in groups of
+// stageCap and prefetched (Stage/Run). ns/op is per packet.
+func BenchmarkEngineBigTable(b *testing.B) {
+	const conns = 1 << 20
+	e := newTestEngine(b, engineConfig(b, "dr", 80), conns+1024)
+	ack := openFlows(b, e, conns)
 	if e.ct.Len() != conns {
 		b.Fatalf("%d connections set up", e.ct.Len())
 	}
@@ -157,7 +166,7 @@ func BenchmarkEngineBigTable(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				j = (j + 7_919_993) % conns
 				buf := bufs[i%stageCap]
-				flow(buf, ack, j)
+				flowFrame(buf, ack, j)
 				if !staged {
 					e.Handle(buf, 0)
 				} else if e.Stage(buf, 0) {
@@ -386,33 +395,7 @@ func TestStageMatchesHandleFamilies(t *testing.T) {
 		sameStaged(t, one, staged, frames, 80)
 	})
 	t.Run("standby", func(t *testing.T) {
-		cfg, err := config.Parse("vrrp.toml", []byte(`
-[director]
-interfaces = ["eth0"]
-workers = 1
-[[service]]
-vip = "203.0.113.10"
-port = 80
-forward = "dr"
-  [[service.real]]
-  address = "10.1.2.3"
-[[service]]
-vip = "203.0.113.20"
-port = 80
-forward = "dr"
-  [[service.real]]
-  address = "10.1.2.4"
-[[vrrp]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 1
-vips = ["203.0.113.10"]
-[[vrrp]]
-name = "VI_2"
-interface = "eth0"
-virtual_router_id = 2
-vips = ["203.0.113.20"]
-`))
+		cfg, err := config.Parse("vrrp.toml", []byte(twoVRRPInstances))
 		if err != nil {
 			t.Fatal(err)
 		}

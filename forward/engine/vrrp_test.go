@@ -103,10 +103,8 @@ func TestEngineVRRPOwnership(t *testing.T) {
 	}
 }
 
-// TestEngineVRRPTransitionKeepsConnections: a connection to a VIP whose instance stays
-// master keeps forwarding when another instance's VIP moves to standby (a new snapshot).
-func TestEngineVRRPTransitionKeepsConnections(t *testing.T) {
-	src := `
+// twoVRRPInstances has two DR services whose VIPs belong to two VRRP instances.
+const twoVRRPInstances = `
 [director]
 interfaces = ["eth0"]
 workers = 1
@@ -133,7 +131,11 @@ interface = "eth0"
 virtual_router_id = 2
 vips = ["203.0.113.20"]
 `
-	cfg, err := config.Parse("vrrp.toml", []byte(src))
+
+// TestEngineVRRPTransitionKeepsConnections: a connection to a VIP whose instance stays
+// master keeps forwarding when another instance's VIP moves to standby (a new snapshot).
+func TestEngineVRRPTransitionKeepsConnections(t *testing.T) {
+	cfg, err := config.Parse("vrrp.toml", []byte(twoVRRPInstances))
 	if err != nil {
 		t.Fatal(err)
 	}
