@@ -428,3 +428,55 @@ func TestStageMatchesHandleFamilies(t *testing.T) {
 		}
 	})
 }
+
+// TestStageNewSnapshotMidBatch: when a batch fills mid-stage and the caller begins a new
+// snapshot before Run goes on, the frames left are classified by the new one (here it no
+// longer has their service), not by the parse and service hashStaged kept.
+func TestStageNewSnapshotMidBatch(t *testing.T) {
+	build := func(src string) *Snapshot {
+		cfg, err := config.Parse("snap.toml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := NewRegistry(1)
+		reg.SetVRRPActive([]netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20")}) // both masters
+		s, err := reg.Build(cfg, []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}, testEgress, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	both := build(twoVRRPInstances)
+	other := build(`
+[director]
+interfaces = ["eth0"]
+workers = 1
+[[service]]
+vip = "203.0.113.20"
+port = 80
+forward = "dr"
+  [[service.real]]
+  address = "10.1.2.4"
+`)
+	ct, err := conntrack.New(conntrack.Config{Capacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(0, ct, maxFrameOuts, 64<<10, 1) // Full after one frame out
+	e.Begin(both, 1e9)
+	for i := 0; i < 3; i++ {
+		e.Stage(tcpFrame(t, uint16(43000+i), 0x02, false), 0) // to 203.0.113.10
+	}
+	if !e.Run() || len(e.out) != 1 {
+		t.Fatalf("Run did not stop after the first frame: %d out", len(e.out))
+	}
+	e.Reset()
+	e.Begin(other, 2e9)
+	for e.Run() {
+		e.Reset()
+	}
+	e.Publish()
+	if f := e.stats.Forwarded.Load(); f != 1 {
+		t.Fatalf("%d frames forwarded, want only the first: the others' service is gone (drops %v)", f, e.dropSummary())
+	}
+}

@@ -37,6 +37,7 @@ type stage struct {
 	n      int // frames staged
 	next   int // next frame Run handles
 	hashed bool
+	snap   *Snapshot // the snapshot hashStaged classified by
 	hs     [stageCap]uint64
 	hint   *staged // the frame Handle is processing from the stage, or nil
 }
@@ -70,7 +71,7 @@ func (e *Engine) Run() bool {
 		if f.ok {
 			s.hint = f
 		}
-		if f.svc != nil {
+		if f.svc != nil && s.snap == e.snap {
 			e.handleStaged(f)
 		} else {
 			e.Handle(f.buf, f.rxIf)
@@ -86,6 +87,7 @@ func (e *Engine) Run() bool {
 func (e *Engine) hashStaged() {
 	s := &e.stage
 	s.hashed = true
+	s.snap = e.snap
 	m := 0
 	for i := 0; i < s.n; i++ {
 		f := &s.frames[i]
@@ -129,9 +131,9 @@ func (e *Engine) lookupConn(key *conntrack.Key) *conntrack.Entry {
 }
 
 // handleStaged is Handle for a staged IPv4 frame to a service (f.svc): hashStaged has parsed
-// it, classified it and built its connection key, and the snapshot has not changed since
-// (Begin is called between batches, never inside one), so what Handle would do first again
-// is taken from there: the parse (f.p), the service and the addresses (the key's).
+// it, classified it and built its connection key by the snapshot still in use (Run checks;
+// Begin comes between batches), so what Handle would do first again is taken from there: the
+// parse (f.p), the service and the addresses (the key's).
 func (e *Engine) handleStaged(f *staged) {
 	e.pend.rx++
 	e.vh.Decode(f.buf[:packet.VnetHdrLen])
