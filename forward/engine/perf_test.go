@@ -235,9 +235,6 @@ func TestStageMatchesHandle(t *testing.T) {
 	}
 }
 
-// BenchmarkEngineNewFlows is BenchmarkEngine's "dr/new" (each op a SYN of a new flow, the
-// table growing to millions) handled one by one or staged 32 at a time as the worker does:
-// the staged lookups of new flows are prefetched too.
 // sameStaged feeds frames to one frame by frame (Handle) and to staged through Stage/Run, and
 // fails unless both send the same frames (at least minOut) and count the same. It returns the
 // staged engine's copies of the frames.
@@ -296,6 +293,9 @@ func sameStaged(t *testing.T, one, staged *Engine, frames [][]byte, minOut int) 
 	return keep
 }
 
+// BenchmarkEngineNewFlows is BenchmarkEngine's "dr/new" (each op a SYN of a new flow, the
+// table growing to millions) handled one by one or staged 32 at a time as the worker does:
+// the staged lookups of new flows are prefetched too.
 func BenchmarkEngineNewFlows(b *testing.B) {
 	for _, staged := range []bool{false, true} {
 		name := "handle"
