@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/google/gopacket/layers"
@@ -113,8 +114,9 @@ func FuzzEngine(f *testing.F) {
 		f.Fatal(err)
 	}
 	ifaces := []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}
-	ws := sched.NewWorkerState(1)
-	f.Fuzz(func(t *testing.T, data []byte) {
+	ws, ws2 := sched.NewWorkerState(1), sched.NewWorkerState(1)
+	// fresh builds an engine as described above, around ws.
+	fresh := func(t *testing.T, ws *sched.WorkerState) *Engine {
 		s, err := NewRegistry(1).Build(cfg, ifaces, testEgress, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -126,27 +128,50 @@ func FuzzEngine(f *testing.F) {
 		ws.Reset(1)
 		e := newEngine(0, ct, 64, 16<<10, ws)
 		e.Begin(s, 1e9)
-		buf := append([]byte(nil), data...)
-		e.Reset()
-		e.Handle(buf, 0)
-		// A second packet of the same flow, reply direction for NAT: addresses swapped.
+		return e
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The input, then a second packet of the same flow, reply direction for NAT:
+		// addresses swapped.
+		frames := [][]byte{data}
 		switch {
-		case len(buf) >= packet.VnetHdrLen+54 && binary.BigEndian.Uint16(buf[packet.VnetHdrLen+12:]) == packet.EtherTypeIPv6:
+		case len(data) >= packet.VnetHdrLen+54 && binary.BigEndian.Uint16(data[packet.VnetHdrLen+12:]) == packet.EtherTypeIPv6:
 			r := append([]byte(nil), data...)
 			ip := r[packet.VnetHdrLen+14:]
 			var a [16]byte
 			copy(a[:], ip[8:24])
 			copy(ip[8:24], ip[24:40])
 			copy(ip[24:40], a[:])
-			e.Handle(r, 0)
-		case len(buf) >= packet.VnetHdrLen+34:
+			frames = append(frames, r)
+		case len(data) >= packet.VnetHdrLen+34:
 			r := append([]byte(nil), data...)
 			ip := r[packet.VnetHdrLen+14:]
 			var a [4]byte
 			copy(a[:], ip[12:16])
 			copy(ip[12:16], ip[16:20])
 			copy(ip[16:20], a[:])
-			e.Handle(r, 0)
+			frames = append(frames, r)
+		}
+		e, es := fresh(t, ws), fresh(t, ws2)
+		for _, fr := range frames {
+			e.Handle(append([]byte(nil), fr...), 0)
+			es.Stage(append([]byte(nil), fr...), 0) // the worker's way: staged, then run
+		}
+		for es.Run() {
+		}
+		// Staged or one by one, the same frames out and the same drops.
+		if len(e.out) != len(es.out) {
+			t.Fatalf("%d frames out one by one, %d staged", len(e.out), len(es.out))
+		}
+		for i := range e.out {
+			if string(e.out[i].Frame) != string(es.out[i].Frame) {
+				t.Fatalf("frame %d differs staged:\n% x\n% x", i, e.out[i].Frame, es.out[i].Frame)
+			}
+		}
+		e.Publish()
+		es.Publish()
+		if d1, d2 := fmt.Sprint(e.dropSummary()), fmt.Sprint(es.dropSummary()); d1 != d2 {
+			t.Fatalf("drops differ staged: %s / %s", d1, d2)
 		}
 		e.Expire()
 		for _, o := range e.out {

@@ -26,8 +26,8 @@ type staged struct {
 	key  conntrack.Key
 	h    uint64
 	ok   bool
-	// svc and p are set for an IPv4 frame to a service: the classification and parse
-	// hashStaged did, which Run hands to handleStaged instead of doing them again.
+	// svc and p are set for a frame to a service: the classification and parse hashStaged
+	// did, which Run hands to handleStaged instead of doing them again.
 	svc *Service
 	p   packet.Packet
 }
@@ -106,7 +106,10 @@ func (e *Engine) hashStaged() {
 			}
 			f.key.Set4(p.Src, p.Dst, p.SrcPort, p.DstPort, p.Proto)
 		case packet.ClassIPv6:
-			if !e.snap.has6 || packet.ParseL4(frame, p) != packet.FaultNone || e.snap.cls6.service(&p.Dst6, p.Proto, p.DstPort) == nil {
+			if !e.snap.has6 || packet.ParseL4(frame, p) != packet.FaultNone || p.Proto == packet.ProtoICMPv6 && p.ICMPType == packet.ICMPv6NeighborSolicit {
+				continue // a solicitation is handle6's before any service
+			}
+			if f.svc = e.snap.cls6.service(&p.Dst6, p.Proto, p.DstPort); f.svc == nil {
 				continue
 			}
 			f.key = conntrack.Key{Client: p.Src6, VIP: p.Dst6, CPort: p.SrcPort, VPort: p.DstPort, Proto: p.Proto}
@@ -130,10 +133,10 @@ func (e *Engine) lookupConn(key *conntrack.Key) *conntrack.Entry {
 	return e.ct.LookupSpot(key, &e.spot)
 }
 
-// handleStaged is Handle for a staged IPv4 frame to a service (f.svc): hashStaged has parsed
-// it, classified it and built its connection key by the snapshot still in use (Run checks;
-// Begin comes between batches), so what Handle would do first again is taken from there: the
-// parse (f.p), the service and the addresses (the key's).
+// handleStaged is Handle (or handle6) for a staged frame to a service (f.svc): hashStaged has
+// parsed it, classified it and built its connection key by the snapshot still in use (Run
+// checks; Begin comes between batches), so what Handle would do first again is taken from
+// there: the parse (f.p), the service and the addresses (the key's).
 func (e *Engine) handleStaged(f *staged) {
 	e.pend.rx++
 	e.vh.Decode(f.buf[:packet.VnetHdrLen])
