@@ -395,18 +395,9 @@ func TestStageMatchesHandleFamilies(t *testing.T) {
 		sameStaged(t, one, staged, frames, 80)
 	})
 	t.Run("standby", func(t *testing.T) {
-		cfg, err := config.Parse("vrrp.toml", []byte(twoVRRPInstances))
-		if err != nil {
-			t.Fatal(err)
-		}
 		engines := make([]*Engine, 2)
 		for i := range engines {
-			reg := NewRegistry(1)
-			reg.SetVRRPActive([]netip.Addr{netip.MustParseAddr("203.0.113.20")}) // VI_1 is backup
-			s, err := reg.Build(cfg, []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}, testEgress, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := snapshotOf(t, twoVRRPInstances, "203.0.113.20") // VI_1 is backup
 			ct, err := conntrack.New(conntrack.Config{Capacity: 1024})
 			if err != nil {
 				t.Fatal(err)
@@ -429,35 +420,34 @@ func TestStageMatchesHandleFamilies(t *testing.T) {
 	})
 }
 
+// snapshotOf builds the snapshot of config src for one worker on eth0, with the VRRP
+// instances of the VIPs in active as masters.
+func snapshotOf(t *testing.T, src string, active ...string) *Snapshot {
+	t.Helper()
+	cfg, err := config.Parse("snap.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(1)
+	var as []netip.Addr
+	for _, a := range active {
+		as = append(as, netip.MustParseAddr(a))
+	}
+	reg.SetVRRPActive(as)
+	s, err := reg.Build(cfg, []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}, testEgress, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestStageNewSnapshotMidBatch: when a batch fills mid-stage and the caller begins a new
 // snapshot before Run goes on, the frames left are classified by the new one (here it no
 // longer has their service), not by the parse and service hashStaged kept.
 func TestStageNewSnapshotMidBatch(t *testing.T) {
-	build := func(src string) *Snapshot {
-		cfg, err := config.Parse("snap.toml", []byte(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg := NewRegistry(1)
-		reg.SetVRRPActive([]netip.Addr{netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20")}) // both masters
-		s, err := reg.Build(cfg, []Iface{{Name: "eth0", Index: 2, MAC: ifaceMAC, MTU: 1500}}, testEgress, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	both := build(twoVRRPInstances)
-	other := build(`
-[director]
-interfaces = ["eth0"]
-workers = 1
-[[service]]
-vip = "203.0.113.20"
-port = 80
-forward = "dr"
-  [[service.real]]
-  address = "10.1.2.4"
-`)
+	both := snapshotOf(t, twoVRRPInstances, "203.0.113.10", "203.0.113.20")
+	// The same, but 203.0.113.10's service is on another port: its frames have none.
+	other := snapshotOf(t, strings.Replace(twoVRRPInstances, "port = 80", "port = 81", 1), "203.0.113.10", "203.0.113.20")
 	ct, err := conntrack.New(conntrack.Config{Capacity: 1024})
 	if err != nil {
 		t.Fatal(err)
